@@ -1,0 +1,40 @@
+# seq2seq: `make help` lists the targets.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# GPU users: make install TORCH_SPEC='torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128'
+TORCH_SPEC ?= torch==2.13.0
+# Local raw copy of Multi30k (no network here); users with network may leave it unset.
+SEQ2SEQ_DATA ?= $(abspath ../shared/data)
+export SEQ2SEQ_DATA
+ARGS ?=
+
+.PHONY: help install data test test-all lint clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed ## create .venv with torch ($(TORCH_SPEC)) and the package (editable, with dev tools)
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q $(TORCH_SPEC)
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+data: install ## load the corpus, train sentencepiece, cache the tokenized data (ARGS= Hydra overrides)
+	$(VENV)/bin/seq2seq-prepare $(ARGS)
+
+test: install ## run the test suite (fast tests and slow ones)
+	$(PY) -m pytest -q
+
+test-fast: install ## run only the fast tests
+	$(PY) -m pytest -q -m "not slow"
+
+lint: install ## ruff check and format check
+	$(VENV)/bin/ruff check seq2seq scripts tests
+	$(VENV)/bin/ruff format --check seq2seq scripts tests
+
+clean: ## remove caches, build files and outputs (keeps .venv)
+	rm -rf build dist *.egg-info .pytest_cache .ruff_cache outputs multirun data/cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

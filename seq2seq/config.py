@@ -1,0 +1,310 @@
+"""Dataclass schemas for every config group, registered in Hydra's ConfigStore.
+
+Each YAML file under ``configs/<group>/`` starts from the schema registered here as
+``schema/<group>/<name>``, so a misspelt key or a value of the wrong type or outside an
+enum fails at start-up, before any work, with a message naming the valid choices.
+
+Enums are used wherever a value is one of a closed set (OmegaConf lists the members when a
+value is invalid). Model code never sees these objects: builders in ``seq2seq.models.builders``
+turn them into flat keyword arguments.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, OmegaConf
+
+# --------------------------------------------------------------------------- enums
+
+
+class Cell(str, Enum):
+    gru = "gru"
+    lstm = "lstm"
+
+
+class Wiring(str, Enum):
+    """How attention is wired into the RNN decoder (see seq2seq.models.rnn)."""
+
+    bahdanau = "bahdanau"  # attend with s_{t-1}, context feeds the recurrent step
+    luong = "luong"  # attend with h_t, attentional state tanh(W_c [c; h]) + input feeding
+
+
+class Score(str, Enum):
+    dot = "dot"
+    general = "general"
+    scaled_dot = "scaled_dot"
+
+
+class LocalMode(str, Enum):
+    monotonic = "monotonic"  # local-m
+    predictive = "predictive"  # local-p
+
+
+class SpmType(str, Enum):
+    bpe = "bpe"
+    unigram = "unigram"
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+
+
+class Precision(str, Enum):
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
+class OptimizerName(str, Enum):
+    adam = "adam"
+    adamw = "adamw"
+
+
+class Schedule(str, Enum):
+    constant = "constant"
+    plateau = "plateau"  # reduce on plateau of validation BLEU
+    noam = "noam"  # inverse square root with linear warm-up
+
+
+# --------------------------------------------------------------------------- data
+
+
+def default_data_dir(corpus: str) -> str | None:
+    """Local raw copy of ``corpus``: ``$SEQ2SEQ_DATA/<corpus>``, else ``../shared/data/<corpus>``
+    beside the project checkout (or the working directory) when it exists, else None (hub)."""
+    candidates = []
+    if os.environ.get("SEQ2SEQ_DATA"):
+        candidates.append(Path(os.environ["SEQ2SEQ_DATA"]) / corpus)
+    repo_root = Path(__file__).resolve().parent.parent
+    candidates += [
+        repo_root.parent / "shared" / "data" / corpus,
+        Path.cwd().parent / "shared" / "data" / corpus,
+    ]
+    for path in candidates:
+        if path.is_dir():
+            return str(path)
+    return None
+
+
+if not OmegaConf.has_resolver("local_corpus"):
+    OmegaConf.register_new_resolver("local_corpus", default_data_dir)
+
+
+@dataclass
+class VocabConfig:
+    type: SpmType = SpmType.bpe
+    size: int = 8000
+    joint: bool = True  # one model for both languages (needed to share embeddings)
+    character_coverage: float = 1.0
+
+
+@dataclass
+class DataConfig:
+    name: str = MISSING
+    src: str = MISSING
+    tgt: str = MISSING
+    languages: list[str] = field(default_factory=list)  # the languages the corpus has
+    dir: str | None = None  # local directory of raw {split}.{lang}[.gz] files; None -> hub_id
+    hub_id: str | None = None
+    # split name in the code -> file stem in `dir` / split name on the hub
+    files: dict[str, str] = field(default_factory=dict)
+    hub_splits: dict[str, str] = field(
+        default_factory=lambda: {"train": "train", "validation": "validation", "test": "test"}
+    )
+    max_len: int = 100  # subword tokens; train-time filter only
+    train_limit: int | None = None  # first N pairs (quick runs)
+    eval_limit: int | None = None
+    max_tokens: int = 4096  # padded tokens per batch, each side
+    vocab: VocabConfig = field(default_factory=VocabConfig)
+    cache_dir: str = "${oc.env:SEQ2SEQ_CACHE,data/cache}"
+
+
+# --------------------------------------------------------------------------- models
+
+
+@dataclass
+class RNNModelConfig:
+    name: str = "rnn"
+    emb_size: int = 256
+    hidden_size: int = 512
+    num_layers: int = 1
+    cell: Cell = Cell.gru
+    bidirectional: bool = True
+    dropout: float = 0.2
+    tie_embeddings: bool = False  # decoder input embedding = output projection
+    teacher_forcing: float = 1.0
+
+
+@dataclass
+class TransformerModelConfig:
+    name: str = "transformer"
+    d_model: int = 256
+    heads: int = 4
+    ff_size: int = 1024
+    num_layers: int = 3  # encoder and decoder each, unless the two below are set
+    encoder_layers: int | None = None
+    decoder_layers: int | None = None
+    dropout: float = 0.1
+    pre_norm: bool = True
+    learned_positions: bool = False
+    max_positions: int = 1024
+    share_embeddings: bool = False  # source = target embedding (needs a joint vocabulary)
+    tie_output: bool = True  # target embedding = output projection
+    alignment_layer: int = -1  # cross-attention layer whose weights are the alignment
+    alignment_head: int | None = None  # None: average over heads
+
+
+# --------------------------------------------------------------------------- attention
+
+
+@dataclass
+class AttentionConfig:
+    name: str = MISSING
+    wiring: Wiring | None = None  # None: the default of the variant's paper
+    input_feeding: bool = True  # luong wiring: feed the attentional state into the next step
+
+
+@dataclass
+class NoAttentionConfig(AttentionConfig):
+    name: str = "none"
+
+
+@dataclass
+class AdditiveAttentionConfig(AttentionConfig):
+    name: str = "additive"
+    attn_size: int | None = None  # size of the tanh layer; None: the decoder hidden size
+
+
+@dataclass
+class MultiplicativeAttentionConfig(AttentionConfig):
+    name: str = "multiplicative"
+    score: Score = Score.general
+
+
+@dataclass
+class LocalAttentionConfig(AttentionConfig):
+    name: str = "local"
+    mode: LocalMode = LocalMode.predictive
+    window: int = 10  # D: half-width of the window [p_t - D, p_t + D]
+    score: Score = Score.general
+
+
+@dataclass
+class ContentAttentionConfig(AttentionConfig):
+    name: str = "content"
+    init_sharpness: float = 5.0
+
+
+@dataclass
+class LocationAttentionConfig(AttentionConfig):
+    name: str = "location"
+    max_src_len: int = 256  # W_a maps the state to this many positions
+
+
+# --------------------------------------------------------------------------- training
+
+
+@dataclass
+class OptimConfig:
+    name: OptimizerName = OptimizerName.adam
+    lr: float = 1e-3
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
+    weight_decay: float = 0.0
+    schedule: Schedule = Schedule.constant
+    warmup_steps: int = 4000  # noam
+    plateau_factor: float = 0.5
+    plateau_patience: int = 2  # validations without improvement before the lr is cut
+    min_lr: float = 1e-6
+    clip_grad_norm: float = 1.0  # <= 0 disables
+    accumulate: int = 1  # batches per optimizer step
+
+
+@dataclass
+class TrainerConfig:
+    max_steps: int | None = None
+    max_epochs: int | None = 30
+    max_time: float | None = None  # seconds of training wall time
+    device: Device = Device.auto
+    precision: Precision = Precision.fp32
+    compile: bool = False
+    seed: int = 1234
+    label_smoothing: float = 0.1
+    val_every: int = 500  # steps
+    val_max_len_ratio: float = 1.5  # greedy validation stops at this x source length
+    patience: int | None = 10  # validations without BLEU improvement; None disables
+    log_every: int = 50
+    resume: bool = False
+    num_threads: int | None = None  # intra-op threads; None: all cores
+    max_bad_steps: int = 10  # consecutive non-finite losses before training stops
+    heatmaps: int = 3  # validation sentences drawn to TensorBoard each validation
+
+
+@dataclass
+class DecodeConfig:
+    beam_size: int = 5
+    alpha: float = 0.6  # GNMT length penalty ((5 + len) / 6) ** alpha
+    max_len_ratio: float = 1.5
+    max_len_offset: int = 10  # max output length = ratio * src_len + offset
+    nbest: int = 1
+    batch_size: int = 64  # sentences decoded together
+
+
+@dataclass
+class AlignmentConfig:
+    plot_ids: list[int] | None = None
+    plot_first: int = 5
+    hard: str = "argmax"  # argmax | threshold
+    threshold: float = 0.3
+
+
+@dataclass
+class TrainConfig:
+    data: Any = MISSING
+    model: Any = MISSING
+    attention: Any = MISSING
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    alignment: AlignmentConfig = field(default_factory=AlignmentConfig)
+    dump_alignments: bool = False
+    run_dir: str = "${hydra:runtime.output_dir}"
+
+
+SCHEMAS: dict[str, dict[str, type]] = {
+    "data": {"base": DataConfig},
+    "model": {"rnn": RNNModelConfig, "transformer": TransformerModelConfig},
+    "attention": {
+        "none": NoAttentionConfig,
+        "additive": AdditiveAttentionConfig,
+        "multiplicative": MultiplicativeAttentionConfig,
+        "local": LocalAttentionConfig,
+        "content": ContentAttentionConfig,
+        "location": LocationAttentionConfig,
+    },
+    "optim": {"base": OptimConfig},
+    "trainer": {"base": TrainerConfig},
+    "decode": {"base": DecodeConfig},
+}
+
+
+def register_configs() -> None:
+    """Register every schema as ``schema/<group>/<name>`` and the primary ``train_schema``."""
+    cs = ConfigStore.instance()
+    cs.store(name="train_schema", node=TrainConfig)
+    for group, schemas in SCHEMAS.items():
+        for name, node in schemas.items():
+            cs.store(group=f"schema/{group}", name=name, node=node)
+
+
+def to_container(cfg: Any) -> dict:
+    """Resolved plain-dict copy of a config (enums as their string values)."""
+    return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
