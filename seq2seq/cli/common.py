@@ -1,0 +1,59 @@
+"""What every entry point shares: logging set-up and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+from ..errors import Seq2SeqError
+
+T = TypeVar("T")
+log = logging.getLogger("seq2seq")
+
+USER_ERRORS = (Seq2SeqError, ValueError, FileNotFoundError, PermissionError)
+
+
+def report_user_errors(fn: Callable[[], T]) -> T:
+    """Run ``fn``; turn a user error into one ``error: ...`` line on stderr and exit code 1.
+
+    Set SEQ2SEQ_DEBUG=1 to get the full traceback instead.
+    """
+    try:
+        return fn()
+    except USER_ERRORS as err:
+        if os.environ.get("SEQ2SEQ_DEBUG"):
+            raise
+        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(1)
+
+
+def config_error_line(err: BaseException) -> str:
+    """Hydra/OmegaConf composition error -> one line, keeping the reason and the valid options."""
+    lines = []
+    text = str(err).strip()
+    if err.__cause__ is not None and text.startswith("Error merging override"):
+        text = f"{text}: {str(err.__cause__).strip()}"  # the cause says which values are valid
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith(("Config search path", "full_key", "object_type", "reference_type")):
+            break
+        if line:
+            lines.append(line)
+    if not lines:
+        return type(err).__name__
+    if any(line.startswith("Available options in") for line in lines):
+        at = next(i for i, line in enumerate(lines) if line.startswith("Available options in"))
+        return lines[0] + "; valid: " + ", ".join(lines[at + 1 :])
+    return "; ".join(lines)
+
+
+def not_implemented(command: str) -> Callable[[], None]:
+    def main() -> None:
+        print(f"{command}: not implemented yet", file=sys.stderr)
+        sys.exit(2)
+
+    return main

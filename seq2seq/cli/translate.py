@@ -1,0 +1,5 @@
+"""seq2seq-translate (not implemented yet)."""
+
+from .common import not_implemented
+
+main = not_implemented("seq2seq-translate")

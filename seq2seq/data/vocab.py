@@ -1,0 +1,162 @@
+"""Subword vocabularies with sentencepiece: trained on the training split only, cached by hash.
+
+Special ids are fixed for every model: pad=0, unk=1, bos=2, eos=3.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import sentencepiece as spm
+
+from .corpus import DataError
+
+log = logging.getLogger(__name__)
+
+PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
+
+
+def text_digest(*texts: Sequence[str]) -> str:
+    """sha256 over lists of sentences (a cache key component)."""
+    digest = hashlib.sha256()
+    for sentences in texts:
+        for sentence in sentences:
+            digest.update(sentence.encode("utf-8"))
+            digest.update(b"\n")
+        digest.update(b"\x00")
+    return digest.hexdigest()
+
+
+def train_sentencepiece(
+    sentences: Sequence[str],
+    *,
+    cache_dir: str | Path,
+    vocab_size: int = 8000,
+    model_type: str = "bpe",
+    character_coverage: float = 1.0,
+) -> Path:
+    """Train (or reuse from ``cache_dir``) a sentencepiece model; return the ``.model`` path.
+
+    The cache key hashes the training sentences and every option, so a second run with the same
+    data reuses the model, and any change trains a new one. The model is written to a temporary
+    prefix and renamed, so an interrupted training never leaves a half-written model behind.
+    """
+    if model_type not in ("bpe", "unigram"):
+        raise ValueError(f"sentencepiece model_type {model_type!r}; valid: bpe, unigram")
+    if vocab_size < 8:
+        raise ValueError(f"vocab size {vocab_size} is too small; use at least 8")
+    options = f"{vocab_size}|{model_type}|{character_coverage}"
+    key = hashlib.sha256((text_digest(sentences) + options).encode()).hexdigest()[:16]
+    cache_dir = Path(cache_dir)
+    model_path = cache_dir / f"spm_{model_type}{vocab_size}_{key}.model"
+    if model_path.is_file():
+        log.info("reusing sentencepiece model %s", model_path)
+        return model_path
+    non_empty = [s for s in sentences if s.strip()]
+    if not non_empty:
+        raise DataError("empty corpus: no non-empty training sentence to train sentencepiece on")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
+        prefix = os.path.join(tmp, "spm")
+        try:
+            spm.SentencePieceTrainer.train(
+                sentence_iterator=iter(non_empty),
+                model_prefix=prefix,
+                vocab_size=vocab_size,
+                model_type=model_type,
+                character_coverage=character_coverage,
+                pad_id=PAD_ID,
+                unk_id=UNK_ID,
+                bos_id=BOS_ID,
+                eos_id=EOS_ID,
+                input_sentence_size=2_000_000,
+                shuffle_input_sentence=True,
+                num_threads=os.cpu_count() or 1,
+                minloglevel=2,
+            )
+        except RuntimeError as err:
+            match = re.search(r"<= (\d+)", str(err))
+            if "Vocabulary size" in str(err) and match:
+                raise DataError(
+                    f"sentencepiece vocabulary size {vocab_size} is too large for this corpus; "
+                    f"use data.vocab.size={match.group(1)} or less"
+                ) from None
+            raise
+        os.replace(prefix + ".model", model_path)
+        os.replace(prefix + ".vocab", model_path.with_suffix(".vocab"))
+    log.info("trained sentencepiece model %s", model_path)
+    return model_path
+
+
+class Tokenizer:
+    """Source and target sentencepiece processors (the same one for a joint vocabulary)."""
+
+    def __init__(self, src_model: str | Path, tgt_model: str | Path | None = None) -> None:
+        self.src_model_path = str(src_model)
+        self.tgt_model_path = str(tgt_model or src_model)
+        self.src = spm.SentencePieceProcessor(model_file=self.src_model_path)
+        self.tgt = (
+            self.src
+            if self.tgt_model_path == self.src_model_path
+            else spm.SentencePieceProcessor(model_file=self.tgt_model_path)
+        )
+
+    @property
+    def joint(self) -> bool:
+        return self.src is self.tgt
+
+    @property
+    def src_vocab_size(self) -> int:
+        return self.src.get_piece_size()
+
+    @property
+    def tgt_vocab_size(self) -> int:
+        return self.tgt.get_piece_size()
+
+    def encode_src(self, sentences: Sequence[str]) -> list[list[int]]:
+        """Subword ids of each sentence followed by EOS."""
+        return self.src.encode(list(sentences), out_type=int, add_eos=True)
+
+    def encode_tgt(self, sentences: Sequence[str]) -> list[list[int]]:
+        """Subword ids of each sentence (no BOS/EOS: batching adds them)."""
+        return self.tgt.encode(list(sentences), out_type=int)
+
+    def decode_tgt(self, ids: Sequence[Sequence[int]]) -> list[str]:
+        """Detokenize target ids (special ids are dropped)."""
+        return self.tgt.decode([[i for i in seq if i > EOS_ID] for seq in ids])
+
+    def src_pieces(self, ids: Sequence[int]) -> list[str]:
+        return [self.src.id_to_piece(i) for i in ids]
+
+    def tgt_pieces(self, ids: Sequence[int]) -> list[str]:
+        return [self.tgt.id_to_piece(i) for i in ids]
+
+
+def build_tokenizer(
+    train_src: Sequence[str],
+    train_tgt: Sequence[str],
+    *,
+    cache_dir: str | Path,
+    vocab_size: int = 8000,
+    model_type: str = "bpe",
+    joint: bool = True,
+    character_coverage: float = 1.0,
+) -> Tokenizer:
+    """Train or reuse the sentencepiece model(s) on the training split; joint or one per side."""
+    options = dict(
+        cache_dir=cache_dir,
+        vocab_size=vocab_size,
+        model_type=model_type,
+        character_coverage=character_coverage,
+    )
+    if joint:
+        return Tokenizer(train_sentencepiece(list(train_src) + list(train_tgt), **options))
+    return Tokenizer(
+        train_sentencepiece(train_src, **options), train_sentencepiece(train_tgt, **options)
+    )

@@ -1,0 +1,13 @@
+"""Errors a user can fix. Entry points print their message as one line and exit non-zero."""
+
+
+class Seq2SeqError(Exception):
+    """Base of the errors caused by input (config, data, checkpoints), not by a bug."""
+
+
+class ConfigError(Seq2SeqError, ValueError):
+    """An invalid combination of config values."""
+
+
+class CheckpointError(Seq2SeqError):
+    """A checkpoint that is missing, truncated, or does not match the model."""

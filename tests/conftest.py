@@ -1,0 +1,55 @@
+"""Shared fixtures: the real Hydra config composed with CPU, tiny-size and tmp_path overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig
+
+from seq2seq.config import default_data_dir, register_configs
+
+CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
+MULTI30K = default_data_dir("multi30k")
+TATOEBA = default_data_dir("tatoeba_eng_fra")
+
+needs_multi30k = pytest.mark.skipif(MULTI30K is None, reason="local Multi30k copy not found")
+
+TINY = [
+    "trainer.device=cpu",
+    "data.train_limit=256",
+    "data.eval_limit=16",
+    "data.max_tokens=512",
+    "data.vocab.size=300",
+    "model.emb_size=16",
+    "model.hidden_size=24",
+    "trainer.max_steps=4",
+    "trainer.max_epochs=null",
+    "trainer.val_every=2",
+    "trainer.log_every=1",
+    "decode.beam_size=2",
+]
+
+
+def compose_config(*overrides: str, config_name: str = "train") -> DictConfig:
+    """Compose the real config tree (outside any Hydra app)."""
+    register_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose(
+            config_name=config_name, overrides=list(overrides), return_hydra_config=False
+        )
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory) -> Path:
+    """One sentencepiece/tokenization cache for the whole session (tests share trained models)."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture
+def tiny_cfg(shared_cache, tmp_path) -> DictConfig:
+    """Tiny CPU config writing its cache under the session cache."""
+    return compose_config(*TINY, f"data.cache_dir={shared_cache}")
