@@ -9,12 +9,12 @@ SEQ2SEQ_DATA ?= $(abspath ../shared/data)
 export SEQ2SEQ_DATA
 ARGS ?=
 
-.PHONY: help install data test test-all lint clean
+.PHONY: help install data train evaluate tensorboard test test-fast lint clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
-install: $(VENV)/.installed ## create .venv with torch ($(TORCH_SPEC)) and the package (editable, with dev tools)
+install: $(VENV)/.installed ## create .venv: torch (TORCH_SPEC, default torch==2.13.0 CPU), then the package editable with dev tools
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -24,6 +24,15 @@ $(VENV)/.installed: pyproject.toml
 
 data: install ## load the corpus, train sentencepiece, cache the tokenized data (ARGS= Hydra overrides)
 	$(VENV)/bin/seq2seq-prepare $(ARGS)
+
+train: install ## train the default model (RNN + additive attention, Multi30k de-en); ARGS='model=transformer ...'
+	$(VENV)/bin/seq2seq-train $(ARGS)
+
+evaluate: install ## evaluate a run: make evaluate RUN=outputs/... [ARGS='decode.beam_size=10']
+	$(VENV)/bin/seq2seq-evaluate run_dir=$(RUN) $(ARGS)
+
+tensorboard: install ## TensorBoard over runs in outputs/ and sweeps in multirun/
+	$(VENV)/bin/tensorboard --logdir_spec runs:outputs,sweeps:multirun
 
 test: install ## run the test suite (fast tests and slow ones)
 	$(PY) -m pytest -q

@@ -279,6 +279,24 @@ class TrainConfig:
     run_dir: str = "${hydra:runtime.output_dir}"
 
 
+@dataclass
+class EvaluateConfig:
+    run_dir: str = MISSING  # a training run's directory
+    checkpoint: str = "best"  # best | last
+    split: str = "test"  # test | validation (ignored when src_file is given)
+    src_file: str | None = None  # any source text, one sentence per line
+    ref_file: str | None = None  # its references (BLEU/chrF when given)
+    name: str | None = None  # results go to run_dir/eval/<name>; default: <split or file>_beam<N>
+    limit: int | None = None  # first N lines only
+    device: Device = Device.auto
+    precision: Precision = Precision.fp32
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    dump_alignments: bool = False
+    gold_alignments: str | None = None  # Pharaoh file: AER of teacher-forced attention
+    alignment: AlignmentConfig = field(default_factory=AlignmentConfig)
+    print_alignment: bool = False  # translate: append a tab and the Pharaoh word alignment
+
+
 SCHEMAS: dict[str, dict[str, type]] = {
     "data": {"base": DataConfig},
     "model": {"rnn": RNNModelConfig, "transformer": TransformerModelConfig},
@@ -300,6 +318,7 @@ def register_configs() -> None:
     """Register every schema as ``schema/<group>/<name>`` and the primary ``train_schema``."""
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
+    cs.store(name="evaluate_schema", node=EvaluateConfig)
     for group, schemas in SCHEMAS.items():
         for name, node in schemas.items():
             cs.store(group=f"schema/{group}", name=name, node=node)

@@ -1,5 +1,26 @@
-"""seq2seq-evaluate (not implemented yet)."""
+"""seq2seq-evaluate run_dir=DIR [overrides]: decode a split or a file, BLEU/chrF, alignments.
 
-from .common import not_implemented
+A Hydra app, so ``-m decode.beam_size=1,5,10`` sweeps decoding settings on one checkpoint.
+"""
 
-main = not_implemented("seq2seq-evaluate")
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+from ..config import register_configs
+from .common import report_user_errors
+
+register_configs()
+
+
+@hydra.main(version_base="1.3", config_path="../configs", config_name="evaluate")
+def main(cfg: DictConfig) -> float | None:
+    from ..evaluation.evaluate import evaluate
+
+    metrics = report_user_errors(lambda: evaluate(cfg))
+    return metrics.get("bleu")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,5 +1,86 @@
-"""seq2seq-translate (not implemented yet)."""
+"""seq2seq-translate run_dir=DIR [overrides]: one line in on stdin, one translation out on stdout.
 
-from .common import not_implemented
+Lines are read whole, decoded in batches, and written in the input order; an empty (or
+whitespace-only) line gives an empty line. ``print_alignment=true`` appends a tab and the
+word alignment in Pharaoh format (``src-tgt`` 0-based index pairs).
+"""
 
-main = not_implemented("seq2seq-translate")
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
+from omegaconf.errors import OmegaConfBaseException
+
+from ..config import register_configs
+from .common import config_error_line, report_user_errors
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+def translate(overrides: list[str], lines: list[str]) -> list[str]:
+    from ..evaluation.evaluate import decode_texts
+    from ..evaluation.run import load_run
+    from ..training.runtime import autocast_dtype, pick_device
+
+    register_configs()
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            cfg = compose(config_name="evaluate", overrides=overrides)
+    except (HydraException, OmegaConfBaseException) as err:
+        raise ValueError(config_error_line(err)) from err
+    if cfg.run_dir is None or str(cfg.run_dir) in ("", "???"):
+        raise ValueError("run_dir=DIR is required")
+    device = pick_device(cfg.device)
+    run = load_run(cfg.run_dir, checkpoint=cfg.checkpoint, device=device)
+    keep = [i for i, line in enumerate(lines) if line.strip()]
+    need_attn = bool(cfg.print_alignment) and run.model.has_alignment
+    hyps = decode_texts(
+        run,
+        [lines[i].strip() for i in keep],
+        cfg.decode,
+        device=device,
+        amp_dtype=autocast_dtype(cfg.precision, device),
+        need_attn=need_attn,
+    )
+    texts = run.tokenizer.decode_tgt([h.tokens for h in hyps])
+    if cfg.print_alignment:
+        from ..evaluation.alignments import pharaoh_for
+
+        texts = [
+            f"{t}\t{pharaoh_for(run, lines[i].strip(), h, cfg.alignment)}"
+            for t, i, h in zip(texts, keep, hyps, strict=True)
+        ]
+    out = [""] * len(lines)
+    for i, text in zip(keep, texts, strict=True):
+        out[i] = text
+    return out
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    data = sys.stdin.buffer.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line_no = data.count(b"\n", 0, err.start) + 1
+        print(
+            f"error: standard input line {line_no} is not UTF-8; re-encode the input as UTF-8",
+            file=sys.stderr,
+        )
+        sys.exit(1)
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    outputs = report_user_errors(
+        lambda: translate(sys.argv[1:], [line.rstrip("\r") for line in lines])
+    )
+    sys.stdout.write("".join(o + "\n" for o in outputs))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

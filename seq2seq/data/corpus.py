@@ -42,8 +42,11 @@ def find_file(directory: Path, stem: str, lang: str) -> Path:
     )
 
 
-def count_checked_lines(path: Path) -> int:
-    """Number of lines in a (gzipped) text file; DataError naming file and line on bad UTF-8."""
+def _read_checked(path: Path) -> str:
+    """Whole text of a (gzipped) file; DataError naming file and line on bad UTF-8."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"file {path} does not exist")
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as handle:
@@ -51,16 +54,30 @@ def count_checked_lines(path: Path) -> int:
     except OSError as err:  # e.g. a truncated gzip
         raise DataError(f"cannot read {path}: {err}") from err
     try:
-        data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as err:
         line_no = data.count(b"\n", 0, err.start) + 1
         raise DataError(
             f"{path} line {line_no}: bytes that are not UTF-8 ({data[err.start : err.start + 4]!r}); "
             "re-encode the file as UTF-8"
         ) from None
-    if not data:
+
+
+def count_checked_lines(path: Path) -> int:
+    """Number of lines in a (gzipped) text file; DataError naming file and line on bad UTF-8."""
+    text = _read_checked(path)
+    if not text:
         return 0
-    return data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    return text.count("\n") + (0 if text.endswith("\n") else 1)
+
+
+def read_lines(path: str | Path) -> list[str]:
+    """Lines of a UTF-8 text file (``.gz`` too), split on ``\\n`` only, without the newline."""
+    text = _read_checked(Path(path))
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.rstrip("\r") for line in lines]
 
 
 def check_languages(src: str, tgt: str, languages: Sequence[str], corpus: str) -> None:

@@ -72,17 +72,8 @@ def tokenize_cached(
     ]
 
 
-def prepare_data(
-    data: Any, *, splits: tuple[str, ...] = ("train", "validation", "test")
-) -> PreparedData:
-    """Load the corpus named by the data config, train/reuse sentencepiece, tokenize (cached).
-
-    ``data`` is the ``data`` config node (DataConfig). Train pairs with an empty side or longer
-    than ``max_len`` subwords are dropped and counted; validation and test are never filtered or
-    reordered, so hypotheses line up with references.
-    """
-    cache_dir = Path(data.cache_dir).expanduser()
-    corpus = load_corpus(
+def _load(data: Any, cache_dir: Path):
+    return load_corpus(
         src=data.src,
         tgt=data.tgt,
         languages=list(data.languages),
@@ -93,24 +84,51 @@ def prepare_data(
         hub_splits=dict(data.hub_splits),
         cache_dir=str(cache_dir / "hf"),
     )
-    texts: dict[str, tuple[list[str], list[str]]] = {}
-    for split in ("train", *splits):
-        if split in texts or split not in corpus:
-            continue
-        limit = data.train_limit if split == "train" else data.eval_limit
-        part = corpus[split]
-        if limit is not None:
-            if limit < 1:
-                raise DataError(
-                    f"data.{'train' if split == 'train' else 'eval'}_limit must be positive, got {limit}"
-                )
-            part = part.select(range(min(limit, len(part))))
-        table = part.with_format("arrow")[:]  # honours select(); far faster than row access
-        texts[split] = (
-            [s.strip() for s in table.column("src").to_pylist()],
-            [t.strip() for t in table.column("tgt").to_pylist()],
-        )
 
+
+def _split_texts(corpus, data: Any, split: str) -> tuple[list[str], list[str]]:
+    """Stripped source and target lines of ``split``, cut to train_limit / eval_limit."""
+    limit = data.train_limit if split == "train" else data.eval_limit
+    part = corpus[split]
+    if limit is not None:
+        if limit < 1:
+            raise DataError(
+                f"data.{'train' if split == 'train' else 'eval'}_limit must be positive, got {limit}"
+            )
+        part = part.select(range(min(limit, len(part))))
+    table = part.with_format("arrow")[:]  # honours select(); far faster than row access
+    return (
+        [s.strip() for s in table.column("src").to_pylist()],
+        [t.strip() for t in table.column("tgt").to_pylist()],
+    )
+
+
+def load_split_texts(data: Any, split: str) -> tuple[list[str], list[str]]:
+    """Raw source and reference lines of one split (evaluation: no tokenizer training)."""
+    corpus = _load(data, Path(data.cache_dir).expanduser())
+    if split not in corpus:
+        raise DataError(
+            f"split {split!r} is not configured for {data.name}; valid: {', '.join(corpus)}"
+        )
+    return _split_texts(corpus, data, split)
+
+
+def prepare_data(
+    data: Any, *, splits: tuple[str, ...] = ("train", "validation", "test")
+) -> PreparedData:
+    """Load the corpus named by the data config, train/reuse sentencepiece, tokenize (cached).
+
+    ``data`` is the ``data`` config node (DataConfig). Train pairs with an empty side or longer
+    than ``max_len`` subwords are dropped and counted; validation and test are never filtered or
+    reordered, so hypotheses line up with references.
+    """
+    cache_dir = Path(data.cache_dir).expanduser()
+    corpus = _load(data, cache_dir)
+    texts = {
+        split: _split_texts(corpus, data, split)
+        for split in dict.fromkeys(("train", *splits))
+        if split in corpus
+    }
     train_src, train_tgt = texts["train"]
     keep = [i for i, (s, t) in enumerate(zip(train_src, train_tgt, strict=True)) if s and t]
     if not keep:

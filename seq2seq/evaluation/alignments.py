@@ -1,0 +1,214 @@
+"""Alignment matrices: dump, aggregate subwords to words, hard alignments, AER.
+
+A soft alignment is a (tgt_len, src_len) matrix: row j holds the attention weights the decoder
+used when it emitted target token j, over source tokens (the source includes its EOS).
+
+Dump format (``alignments/<name>.npz`` + ``alignments/<name>.jsonl``): one compressed npz whose
+key ``str(i)`` is the float32 matrix of sentence i (``np.load(path)["0"]``), and a JSON Lines
+index with, per sentence, ``id``, ``src_tokens``, ``tgt_tokens`` (subwords; the matrix has one row
+per target token and one column per source token), ``shape`` and the word-level hard alignment.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+WORD_START = "\u2581"  # sentencepiece's word-boundary marker
+EOS_PIECE = "</s>"
+
+
+def word_groups(pieces: Sequence[str]) -> list[list[int]]:
+    """Indices of the subword pieces of each word; EOS and special pieces belong to no word.
+
+    A piece starting with ``▁`` opens a word; a piece that is only ``▁`` opens a word whose text
+    follows in the next piece (sentencepiece splits some punctuation like that).
+    """
+    groups: list[list[int]] = []
+    open_marker = False
+    for i, piece in enumerate(pieces):
+        if piece in (EOS_PIECE, "<s>", "<pad>"):
+            continue
+        if piece.startswith(WORD_START) or not groups:
+            if open_marker and groups:
+                groups[-1].append(i)
+            else:
+                groups.append([i])
+            open_marker = piece == WORD_START
+        else:
+            groups[-1].append(i)
+            open_marker = False
+    return groups
+
+
+def words_of(pieces: Sequence[str]) -> list[str]:
+    return [
+        "".join(pieces[i] for i in group).replace(WORD_START, "") for group in word_groups(pieces)
+    ]
+
+
+def to_word_level(
+    weights: np.ndarray, src_pieces: Sequence[str], tgt_pieces: Sequence[str]
+) -> np.ndarray:
+    """Merge a (tgt_pieces, src_pieces) matrix into (tgt_words, src_words).
+
+    Source columns of a word are summed (attention mass on the word); target rows of a word are
+    averaged (a word's alignment is the mean of its pieces'). EOS rows and columns are dropped.
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.shape != (len(tgt_pieces), len(src_pieces)):
+        raise ValueError(
+            f"matrix {weights.shape} does not match {len(tgt_pieces)} x {len(src_pieces)} pieces"
+        )
+    src_groups, tgt_groups = word_groups(src_pieces), word_groups(tgt_pieces)
+    columns = (
+        np.stack([weights[:, g].sum(axis=1) for g in src_groups], axis=1)
+        if src_groups
+        else np.zeros((len(tgt_pieces), 0))
+    )
+    if not tgt_groups:
+        return np.zeros((0, len(src_groups)))
+    return np.stack([columns[g].mean(axis=0) for g in tgt_groups], axis=0)
+
+
+def hard_alignment(
+    word_weights: np.ndarray, *, method: str = "argmax", threshold: float = 0.3
+) -> set[tuple[int, int]]:
+    """Links (src_word, tgt_word) from a (tgt_words, src_words) matrix.
+
+    argmax: each target word links to its highest-weight source word.
+    threshold: every pair whose weight is at least ``threshold``.
+    """
+    if word_weights.size == 0:
+        return set()
+    if method == "argmax":
+        return {(int(word_weights[j].argmax()), j) for j in range(word_weights.shape[0])}
+    if method == "threshold":
+        tgt_idx, src_idx = np.nonzero(word_weights >= threshold)
+        return set(zip(src_idx.tolist(), tgt_idx.tolist(), strict=True))
+    raise ValueError(f"unknown hard alignment method {method!r}; valid: argmax, threshold")
+
+
+def intersect(
+    forward: set[tuple[int, int]], backward: set[tuple[int, int]]
+) -> set[tuple[int, int]]:
+    """Intersection of a src->tgt alignment and a tgt->src one (given as (tgt, src) links)."""
+    return forward & {(s, t) for t, s in backward}
+
+
+def to_pharaoh(links: Iterable[tuple[int, int]]) -> str:
+    return " ".join(f"{s}-{t}" for s, t in sorted(links, key=lambda link: (link[1], link[0])))
+
+
+_LINK = re.compile(r"^(\d+)([-?])(\d+)(?:-([SP]))?$")
+
+
+def parse_pharaoh(line: str) -> tuple[set[tuple[int, int]], set[tuple[int, int]]]:
+    """Gold links -> (sure, possible); sure links are possible too (Och and Ney 2003).
+
+    Accepts ``i-j`` (sure), ``i?j`` and ``i-j-P`` (possible), ``i-j-S`` (sure).
+    """
+    sure, possible = set(), set()
+    for token in line.split():
+        match = _LINK.match(token)
+        if not match:
+            raise ValueError(f"bad alignment link {token!r}; expected i-j, i?j or i-j-P")
+        link = (int(match.group(1)), int(match.group(3)))
+        possible.add(link)
+        if match.group(2) == "-" and match.group(4) != "P":
+            sure.add(link)
+    return sure, possible
+
+
+def alignment_error_rate(
+    predicted: Sequence[set[tuple[int, int]]],
+    sure: Sequence[set[tuple[int, int]]],
+    possible: Sequence[set[tuple[int, int]]],
+) -> dict[str, float]:
+    """Corpus AER = 1 - (|A∩S| + |A∩P|) / (|A| + |S|), with precision |A∩P|/|A| and recall |A∩S|/|S|."""
+    if not len(predicted) == len(sure) == len(possible):
+        raise ValueError(f"{len(predicted)} predicted alignments but {len(sure)} gold ones")
+    a_s = sum(len(a & s) for a, s in zip(predicted, sure, strict=True))
+    a_p = sum(len(a & (p | s)) for a, s, p in zip(predicted, sure, possible, strict=True))
+    n_a = sum(len(a) for a in predicted)
+    n_s = sum(len(s) for s in sure)
+    return {
+        "aer": 1.0 - (a_s + a_p) / max(n_a + n_s, 1),
+        "precision": a_p / max(n_a, 1),
+        "recall": a_s / max(n_s, 1),
+    }
+
+
+def hypothesis_matrix(hyp, src_len: int) -> np.ndarray:
+    """The (len(tokens) + 1, src_len) matrix of a hypothesis: one row per emitted token and EOS."""
+    weights = hyp.attn.float().cpu().numpy() if hasattr(hyp.attn, "cpu") else np.asarray(hyp.attn)
+    return weights[: len(hyp.tokens) + 1, :src_len]
+
+
+def pharaoh_for(run, source: str, hyp, alignment_cfg) -> str:
+    """Word-level hard alignment of one translated line (translate's print_alignment)."""
+    if hyp.attn is None:
+        return ""
+    src_ids = run.tokenizer.encode_src([source])[0]
+    src_pieces = run.tokenizer.src_pieces(src_ids)
+    tgt_pieces = [*run.tokenizer.tgt_pieces(hyp.tokens), EOS_PIECE]
+    words = to_word_level(hypothesis_matrix(hyp, len(src_pieces)), src_pieces, tgt_pieces)
+    return to_pharaoh(
+        hard_alignment(words, method=alignment_cfg.hard, threshold=alignment_cfg.threshold)
+    )
+
+
+def dump_alignments(run, sources: Sequence[str], hyps: Sequence, out_dir: Path, cfg) -> dict:
+    """Write the soft matrices, the index and heatmaps of chosen sentences; return a summary."""
+    from .heatmap import save_alignment_png
+
+    if not run.model.has_alignment:
+        message = "attention=none has no alignment: nothing dumped"
+        print(message)
+        return {"dumped": 0, "note": message}
+    out_dir = Path(out_dir) / "alignments"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tok = run.tokenizer
+    src_ids = tok.encode_src(list(sources))
+    matrices, index = {}, []
+    for i, (ids, hyp) in enumerate(zip(src_ids, hyps, strict=True)):
+        src_pieces = tok.src_pieces(ids)
+        tgt_pieces = [*tok.tgt_pieces(hyp.tokens), EOS_PIECE]
+        matrix = hypothesis_matrix(hyp, len(src_pieces))
+        matrices[str(i)] = matrix.astype(np.float32)
+        words = to_word_level(matrix, src_pieces, tgt_pieces)
+        links = hard_alignment(words, method=cfg.alignment.hard, threshold=cfg.alignment.threshold)
+        index.append(
+            {
+                "id": i,
+                "src_tokens": src_pieces,
+                "tgt_tokens": tgt_pieces,
+                "shape": list(matrix.shape),
+                "word_alignment": to_pharaoh(links),
+            }
+        )
+    np.savez_compressed(out_dir / "alignments.npz", **matrices)
+    with open(out_dir / "alignments.jsonl", "w", encoding="utf-8") as handle:
+        for entry in index:
+            handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+    with open(out_dir / "alignments.pharaoh", "w", encoding="utf-8") as handle:
+        handle.write("".join(entry["word_alignment"] + "\n" for entry in index))
+    plot_ids = (
+        list(cfg.alignment.plot_ids)
+        if cfg.alignment.plot_ids
+        else list(range(min(cfg.alignment.plot_first, len(index))))
+    )
+    for i in plot_ids:
+        if 0 <= i < len(index):
+            entry = index[i]
+            save_alignment_png(
+                out_dir / f"sentence_{i}.png",
+                matrices[str(i)],
+                entry["src_tokens"],
+                entry["tgt_tokens"],
+            )
+    return {"dumped": len(index), "dir": str(out_dir), "plots": len(plot_ids)}

@@ -1,0 +1,121 @@
+"""Decode a split or any source file with a trained run; BLEU/chrF when references exist."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig
+
+from ..data.corpus import DataError, read_lines
+from ..data.pipeline import load_split_texts
+from ..training.runtime import autocast, autocast_dtype, pick_device
+from .bleu import corpus_scores
+from .run import LoadedRun, load_run
+
+log = logging.getLogger("seq2seq.evaluate")
+
+
+def decode_texts(
+    run: LoadedRun,
+    sources: list[str],
+    decode: DictConfig,
+    *,
+    device: torch.device,
+    amp_dtype: torch.dtype | None,
+    need_attn: bool = False,
+) -> list:
+    """Tokenize, decode (greedy for beam_size 1, else beam search) and return hypotheses."""
+    from ..decoding import translate_batches
+
+    if decode.beam_size < 1:
+        raise ValueError(f"decode.beam_size must be >= 1, got {decode.beam_size}")
+    src_ids = run.tokenizer.encode_src(sources)
+    with autocast(device, amp_dtype):
+        return translate_batches(
+            run.model,
+            src_ids,
+            beam_size=decode.beam_size,
+            batch_size=decode.batch_size,
+            alpha=decode.alpha,
+            max_len_ratio=decode.max_len_ratio,
+            max_len_offset=decode.max_len_offset,
+            need_attn=need_attn,
+            device=device,
+        )
+
+
+def evaluation_name(cfg: DictConfig) -> str:
+    if cfg.name:
+        return str(cfg.name)
+    base = Path(cfg.src_file).name.split(".")[0] if cfg.src_file else cfg.split
+    return f"{base}_beam{cfg.decode.beam_size}"
+
+
+def evaluate(cfg: DictConfig) -> dict:
+    """Decode, detokenize, score; write run_dir/eval/<name>/{hyps.txt,metrics.json}."""
+    device = pick_device(cfg.device)
+    amp_dtype = autocast_dtype(cfg.precision, device)
+    run = load_run(cfg.run_dir, checkpoint=cfg.checkpoint, device=device)
+    if cfg.src_file:
+        sources = read_lines(cfg.src_file)
+        references = read_lines(cfg.ref_file) if cfg.ref_file else None
+        if references is not None and len(references) != len(sources):
+            raise DataError(
+                f"line counts differ: {cfg.src_file} has {len(sources)} lines, {cfg.ref_file} has {len(references)}"
+            )
+    else:
+        if cfg.ref_file:
+            raise DataError(
+                "ref_file needs src_file; to score a split use split=test|validation alone"
+            )
+        sources, references = load_split_texts(run.config.data, cfg.split)
+    if cfg.limit is not None:
+        sources = sources[: cfg.limit]
+        references = references[: cfg.limit] if references is not None else None
+    out_dir = Path(cfg.run_dir) / "eval" / evaluation_name(cfg)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    t0 = time.perf_counter()
+    hyps = decode_texts(
+        run,
+        sources,
+        cfg.decode,
+        device=device,
+        amp_dtype=amp_dtype,
+        need_attn=bool(cfg.dump_alignments) and run.model.has_alignment,
+    )
+    seconds = time.perf_counter() - t0
+    texts = run.tokenizer.decode_tgt([h.tokens for h in hyps])
+    (out_dir / "hyps.txt").write_text("".join(t + "\n" for t in texts), encoding="utf-8")
+    metrics = {
+        "run_dir": str(cfg.run_dir),
+        "checkpoint": str(run.checkpoint),
+        "source": str(cfg.src_file or cfg.split),
+        "sentences": len(sources),
+        "beam_size": cfg.decode.beam_size,
+        "alpha": cfg.decode.alpha,
+        "decode_s": round(seconds, 2),
+        "sentences_per_s": round(len(sources) / max(seconds, 1e-9), 1),
+        "output_tokens_per_s": round(sum(len(h.tokens) + 1 for h in hyps) / max(seconds, 1e-9), 1),
+    }
+    if references is not None:
+        scores = corpus_scores(texts, references)
+        metrics |= {
+            k: scores[k] for k in ("bleu", "chrf", "bleu_lc", "signature", "chrf_signature")
+        }
+    if cfg.dump_alignments:
+        from .alignments import dump_alignments
+
+        metrics["alignments"] = dump_alignments(run, sources, hyps, out_dir, cfg)
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    summary = f"{metrics['source']}: {len(sources)} sentences, beam {cfg.decode.beam_size}, {metrics['decode_s']}s"
+    if references is not None:
+        summary += (
+            f" | BLEU {metrics['bleu']:.2f} chrF {metrics['chrf']:.2f} | {metrics['signature']}"
+        )
+    print(summary + f" -> {out_dir}")
+    return metrics

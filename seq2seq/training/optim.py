@@ -1,0 +1,98 @@
+"""Optimizers and learning-rate schedules for both model families."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+
+
+def _value(option: Any) -> str:
+    return str(getattr(option, "value", option))
+
+
+def build_optimizer(
+    model: nn.Module, *, name: str, lr: float, betas, weight_decay: float
+) -> torch.optim.Optimizer:
+    if lr <= 0:
+        raise ConfigError(f"optim.lr must be positive, got {lr}")
+    params = [p for p in model.parameters() if p.requires_grad]
+    name = _value(name)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=tuple(betas), weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, betas=tuple(betas), weight_decay=weight_decay)
+    raise ConfigError(f"unknown optimizer {name!r}; valid: adam, adamw")
+
+
+class Schedule:
+    """Learning-rate schedule driven by optimizer steps and by validation BLEU.
+
+    - constant: ``lr`` throughout.
+    - noam: linear warm-up to ``lr`` over ``warmup_steps``, then ``lr * sqrt(warmup / step)``
+      (Vaswani et al. 2017, Eq. 3, with the peak set directly).
+    - plateau: multiply by ``factor`` when validation BLEU has not improved for ``patience``
+      validations, down to ``min_lr``.
+    """
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        *,
+        kind: str,
+        lr: float,
+        warmup_steps: int,
+        factor: float,
+        patience: int,
+        min_lr: float,
+    ) -> None:
+        self.kind = _value(kind)
+        if self.kind not in ("constant", "noam", "plateau"):
+            raise ConfigError(f"unknown schedule {self.kind!r}; valid: constant, noam, plateau")
+        if self.kind == "noam" and warmup_steps < 1:
+            raise ConfigError(f"optim.warmup_steps must be >= 1 for noam, got {warmup_steps}")
+        self.optimizer, self.base_lr, self.warmup = optimizer, lr, warmup_steps
+        self.factor, self.patience, self.min_lr = factor, patience, min_lr
+        self.scale = 1.0  # plateau reductions so far
+        self.best: float | None = None
+        self.bad_validations = 0
+        self.step(0)
+
+    @property
+    def lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    def step(self, step: int) -> None:
+        """Set the lr for optimizer step ``step`` (1-based; 0 before training)."""
+        if self.kind == "noam":
+            step = max(step, 1)
+            lr = self.base_lr * min(step / self.warmup, math.sqrt(self.warmup / step))
+        else:
+            lr = max(self.base_lr * self.scale, self.min_lr)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def validated(self, bleu: float) -> None:
+        if self.kind != "plateau":
+            return
+        if self.best is None or bleu > self.best:
+            self.best, self.bad_validations = bleu, 0
+            return
+        self.bad_validations += 1
+        if self.bad_validations > self.patience:
+            self.scale *= self.factor
+            self.bad_validations = 0
+
+    def state_dict(self) -> dict:
+        return {"scale": self.scale, "best": self.best, "bad_validations": self.bad_validations}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.scale, self.best, self.bad_validations = (
+            state["scale"],
+            state["best"],
+            state["bad_validations"],
+        )

@@ -1,0 +1,127 @@
+"""Hardware and process set-up: device, precision, threads, seeds, distributed (torchrun)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from ..errors import ConfigError
+
+
+def _value(option) -> str:
+    return str(getattr(option, "value", option))
+
+
+def pick_device(requested: str) -> torch.device:
+    """``auto`` picks cuda, then mps, then cpu; an explicit device must be available."""
+    requested = _value(requested)
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if requested == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                "trainer.device=cuda but no CUDA device is available; use trainer.device=auto or cpu"
+            )
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    if requested == "mps" and not (
+        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    ):
+        raise ConfigError(
+            "trainer.device=mps but MPS is not available; use trainer.device=auto or cpu"
+        )
+    return torch.device(requested)
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``precision`` on ``device`` (None = fp32, no autocast)."""
+    precision = _value(precision)
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp16":
+        if device.type != "cuda":
+            raise ConfigError(
+                "trainer.precision=fp16 needs CUDA; on CPU use trainer.precision=bf16"
+            )
+        return torch.float16
+    raise ConfigError(f"unknown precision {precision!r}; valid: fp32, bf16, fp16")
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def set_threads(num_threads: int | None) -> int:
+    """Intra-op threads: all cores by default (torch's default is the physical core count)."""
+    if num_threads is None:
+        num_threads = (
+            len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        )
+    if num_threads < 1:
+        raise ConfigError(f"trainer.num_threads must be positive, got {num_threads}")
+    torch.set_num_threads(int(num_threads))
+    return torch.get_num_threads()
+
+
+@dataclass
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    device: torch.device = torch.device("cpu")  # where collective tensors live (nccl: cuda)
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def init_distributed(device: torch.device) -> DistInfo:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1): gloo on CPU, nccl on CUDA."""
+    world_size = int(os.environ.get("WORLD_SIZE", 1))
+    if world_size <= 1:
+        return DistInfo()
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    return DistInfo(rank=dist.get_rank(), world_size=dist.get_world_size(), device=device)
+
+
+def any_rank(flag: bool, info: DistInfo) -> bool:
+    """True on every rank if ``flag`` is true on any rank (stop decisions stay in lockstep)."""
+    if not info.enabled:
+        return flag
+    tensor = torch.tensor([1 if flag else 0], dtype=torch.int32, device=info.device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return bool(tensor.item())
+
+
+def broadcast_flag(flag: bool, info: DistInfo) -> bool:
+    """Rank 0's ``flag`` on every rank."""
+    if not info.enabled:
+        return flag
+    tensor = torch.tensor([1 if flag else 0], dtype=torch.int32, device=info.device)
+    dist.broadcast(tensor, src=0)
+    return bool(tensor.item())
