@@ -19,17 +19,24 @@ needs_multi30k = pytest.mark.skipif(MULTI30K is None, reason="local Multi30k cop
 
 TINY = [
     "trainer.device=cpu",
+    "trainer.num_threads=1",  # tiny ops: one thread beats two, above all on a busy machine
     "data.train_limit=256",
     "data.eval_limit=16",
     "data.max_tokens=512",
     "data.vocab.size=300",
-    "model.emb_size=16",
-    "model.hidden_size=24",
     "trainer.max_steps=4",
     "trainer.max_epochs=null",
     "trainer.val_every=2",
     "trainer.log_every=1",
     "decode.beam_size=2",
+]
+TINY_RNN = ["model.emb_size=16", "model.hidden_size=24"]
+TINY_TRANSFORMER = [
+    "model=transformer",
+    "model.d_model=32",
+    "model.heads=2",
+    "model.ff_size=64",
+    "model.num_layers=1",
 ]
 
 
@@ -52,4 +59,4 @@ def shared_cache(tmp_path_factory) -> Path:
 @pytest.fixture
 def tiny_cfg(shared_cache, tmp_path) -> DictConfig:
     """Tiny CPU config writing its cache under the session cache."""
-    return compose_config(*TINY, f"data.cache_dir={shared_cache}")
+    return compose_config(*TINY, *TINY_RNN, f"data.cache_dir={shared_cache}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,9 +66,11 @@ def tokenize_cached(
     cache_dir.mkdir(parents=True, exist_ok=True)
     src_flat, src_off = _pack(src_ids)
     tgt_flat, tgt_off = _pack(tgt_ids)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, src=src_flat, src_off=src_off, tgt=tgt_flat, tgt_off=tgt_off)
-    tmp.replace(path)
+    # unique temp name: several processes (DDP ranks) may tokenize the same split at once
+    fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".npz")
+    with os.fdopen(fd, "wb") as handle:
+        np.savez(handle, src=src_flat, src_off=src_off, tgt=tgt_flat, tgt_off=tgt_off)
+    os.replace(tmp, path)
     return [np.asarray(s, dtype=np.int64) for s in src_ids], [
         np.asarray(t, dtype=np.int64) for t in tgt_ids
     ]

@@ -143,10 +143,15 @@ def alignment_error_rate(
     }
 
 
+def hypothesis_pieces(tokenizer, hyp) -> list[str]:
+    """Target pieces of a hypothesis, with ``</s>`` when it ended with EOS (a matrix row too)."""
+    return [*tokenizer.tgt_pieces(hyp.tokens), *([EOS_PIECE] if hyp.finished else [])]
+
+
 def hypothesis_matrix(hyp, src_len: int) -> np.ndarray:
-    """The (len(tokens) + 1, src_len) matrix of a hypothesis: one row per emitted token and EOS."""
+    """The (len(tokens) + finished, src_len) matrix of a hypothesis: a row per emitted token."""
     weights = hyp.attn.float().cpu().numpy() if hasattr(hyp.attn, "cpu") else np.asarray(hyp.attn)
-    return weights[: len(hyp.tokens) + 1, :src_len]
+    return weights[: len(hyp.tokens) + int(hyp.finished), :src_len]
 
 
 def pharaoh_for(run, source: str, hyp, alignment_cfg) -> str:
@@ -155,33 +160,49 @@ def pharaoh_for(run, source: str, hyp, alignment_cfg) -> str:
         return ""
     src_ids = run.tokenizer.encode_src([source])[0]
     src_pieces = run.tokenizer.src_pieces(src_ids)
-    tgt_pieces = [*run.tokenizer.tgt_pieces(hyp.tokens), EOS_PIECE]
+    tgt_pieces = hypothesis_pieces(run.tokenizer, hyp)
     words = to_word_level(hypothesis_matrix(hyp, len(src_pieces)), src_pieces, tgt_pieces)
     return to_pharaoh(
         hard_alignment(words, method=alignment_cfg.hard, threshold=alignment_cfg.threshold)
     )
 
 
-def dump_alignments(run, sources: Sequence[str], hyps: Sequence, out_dir: Path, cfg) -> dict:
-    """Write the soft matrices, the index and heatmaps of chosen sentences; return a summary."""
+def dump_alignments(
+    tokenizer,
+    sources: Sequence[str],
+    hyps: Sequence,
+    out_dir: str | Path,
+    *,
+    name: str,
+    has_alignment: bool = True,
+    hard: str = "argmax",
+    threshold: float = 0.3,
+    plot_ids: Sequence[int] | None = None,
+    plot_first: int = 5,
+) -> dict:
+    """Write ``out_dir/alignments/{name}.npz|.jsonl|.pharaoh`` and heatmaps ``{name}_{i}.png``.
+
+    Returns a summary; for a model without attention (``attention=none``) writes nothing and
+    says so.
+    """
     from .heatmap import save_alignment_png
 
-    if not run.model.has_alignment:
+    if not has_alignment:
         message = "attention=none has no alignment: nothing dumped"
         print(message)
         return {"dumped": 0, "note": message}
-    out_dir = Path(out_dir) / "alignments"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tok = run.tokenizer
-    src_ids = tok.encode_src(list(sources))
+    align_dir = Path(out_dir) / "alignments"
+    align_dir.mkdir(parents=True, exist_ok=True)
+    src_ids = tokenizer.encode_src(list(sources))
     matrices, index = {}, []
     for i, (ids, hyp) in enumerate(zip(src_ids, hyps, strict=True)):
-        src_pieces = tok.src_pieces(ids)
-        tgt_pieces = [*tok.tgt_pieces(hyp.tokens), EOS_PIECE]
+        src_pieces = tokenizer.src_pieces(ids)
+        tgt_pieces = hypothesis_pieces(tokenizer, hyp)
         matrix = hypothesis_matrix(hyp, len(src_pieces))
         matrices[str(i)] = matrix.astype(np.float32)
-        words = to_word_level(matrix, src_pieces, tgt_pieces)
-        links = hard_alignment(words, method=cfg.alignment.hard, threshold=cfg.alignment.threshold)
+        links = hard_alignment(
+            to_word_level(matrix, src_pieces, tgt_pieces), method=hard, threshold=threshold
+        )
         index.append(
             {
                 "id": i,
@@ -191,24 +212,22 @@ def dump_alignments(run, sources: Sequence[str], hyps: Sequence, out_dir: Path, 
                 "word_alignment": to_pharaoh(links),
             }
         )
-    np.savez_compressed(out_dir / "alignments.npz", **matrices)
-    with open(out_dir / "alignments.jsonl", "w", encoding="utf-8") as handle:
-        for entry in index:
-            handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
-    with open(out_dir / "alignments.pharaoh", "w", encoding="utf-8") as handle:
-        handle.write("".join(entry["word_alignment"] + "\n" for entry in index))
-    plot_ids = (
-        list(cfg.alignment.plot_ids)
-        if cfg.alignment.plot_ids
-        else list(range(min(cfg.alignment.plot_first, len(index))))
-    )
-    for i in plot_ids:
+    np.savez_compressed(align_dir / f"{name}.npz", **matrices)
+    with open(align_dir / f"{name}.jsonl", "w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(entry, ensure_ascii=False) + "\n" for entry in index)
+    with open(align_dir / f"{name}.pharaoh", "w", encoding="utf-8") as handle:
+        handle.writelines(entry["word_alignment"] + "\n" for entry in index)
+    chosen = list(plot_ids) if plot_ids else list(range(min(plot_first, len(index))))
+    plotted = 0
+    for i in chosen:
         if 0 <= i < len(index):
             entry = index[i]
             save_alignment_png(
-                out_dir / f"sentence_{i}.png",
+                align_dir / f"{name}_{i}.png",
                 matrices[str(i)],
                 entry["src_tokens"],
                 entry["tgt_tokens"],
+                title=f"{name} sentence {i}",
             )
-    return {"dumped": len(index), "dir": str(out_dir), "plots": len(plot_ids)}
+            plotted += 1
+    return {"dumped": len(index), "dir": str(align_dir), "plots": plotted}

@@ -110,7 +110,18 @@ def evaluate(cfg: DictConfig) -> dict:
     if cfg.dump_alignments:
         from .alignments import dump_alignments
 
-        metrics["alignments"] = dump_alignments(run, sources, hyps, out_dir, cfg)
+        metrics["alignments"] = dump_alignments(
+            run.tokenizer,
+            sources,
+            hyps,
+            out_dir,
+            name=cfg.split if not cfg.src_file else "file",
+            has_alignment=run.model.has_alignment,
+            hard=cfg.alignment.hard,
+            threshold=cfg.alignment.threshold,
+            plot_ids=cfg.alignment.plot_ids,
+            plot_first=cfg.alignment.plot_first,
+        )
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     summary = f"{metrics['source']}: {len(sources)} sentences, beam {cfg.decode.beam_size}, {metrics['decode_s']}s"
     if references is not None:

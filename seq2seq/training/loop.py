@@ -290,7 +290,7 @@ class Trainer:
                 if not torch.isfinite(scaled):
                     finite = False
                 self.scaler.scale(scaled).backward()
-            total_loss += float(loss)
+            total_loss += float(loss.detach())
             total_tokens += tokens
         finite = not any_rank(not finite, self.dist)
         if not finite:
@@ -372,8 +372,8 @@ class Trainer:
                     reason = self.budget_reached()
         if bar is not None:
             bar.close()
-        if not reason.startswith("signal") and (not p.history or p.history[-1]["step"] != p.step):
-            self.validate()  # the final state is validated, so best.pt reflects it
+        if not reason.startswith("signal") and p.step % tcfg.val_every != 0 and p.step > 0:
+            self.validate()  # the final state is validated too, so best.pt reflects it (same test on every rank)
         self.save("last.pt")
         return reason
 
@@ -486,18 +486,15 @@ class Trainer:
         count = self.cfg.trainer.heatmaps
         if count <= 0 or not self.model.has_alignment or not raw or raw[0].attn is None:
             return
+        from ..evaluation.alignments import hypothesis_matrix, hypothesis_pieces
         from ..evaluation.heatmap import alignment_figure
 
         tok = self.data.tokenizer
         split = self.data.splits["validation"]
         for i in range(min(count, len(raw))):
-            hyp = raw[i]
             src_tokens = tok.src_pieces(split.src_ids[i].tolist())
-            tgt_tokens = tok.tgt_pieces(hyp.tokens) + ["</s>"]
-            weights = hyp.attn.float().cpu().numpy()[: len(tgt_tokens), : len(src_tokens)]
-            fig = alignment_figure(
-                weights, src_tokens[: weights.shape[1]], tgt_tokens[: weights.shape[0]]
-            )
+            weights = hypothesis_matrix(raw[i], len(src_tokens))
+            fig = alignment_figure(weights, src_tokens, hypothesis_pieces(tok, raw[i]))
             self.writer.add_figure(f"attention/val_{i}", fig, self.progress.step)
 
     # ------------------------------------------------------------------ test
@@ -508,8 +505,9 @@ class Trainer:
         if best.is_file():
             self.model.load_state_dict(load_checkpoint(best, map_location=self.device)["model"])
         dcfg = self.cfg.decode
+        dump = bool(self.cfg.dump_alignments)
         t0 = time.perf_counter()
-        hyps, _ = decode_split(
+        hyps, raw = decode_split(
             self.model,
             self.data,
             "test",
@@ -520,8 +518,25 @@ class Trainer:
             max_len_offset=dcfg.max_len_offset,
             batch_size=dcfg.batch_size,
             amp_dtype=self.amp_dtype,
+            need_attn=dump and self.model.has_alignment,
         )
         decode_time = time.perf_counter() - t0
+        if dump:
+            from ..evaluation.alignments import dump_alignments
+
+            acfg = self.cfg.alignment
+            dump_alignments(
+                self.data.tokenizer,
+                self.data.splits["test"].src_text,
+                raw,
+                self.run_dir,
+                name="test",
+                has_alignment=self.model.has_alignment,
+                hard=acfg.hard,
+                threshold=acfg.threshold,
+                plot_ids=acfg.plot_ids,
+                plot_first=acfg.plot_first,
+            )
         (self.run_dir / "hyps").mkdir(parents=True, exist_ok=True)
         (self.run_dir / "hyps" / "test.txt").write_text(
             "".join(h + "\n" for h in hyps), encoding="utf-8"
@@ -648,3 +663,5 @@ def train(cfg: DictConfig) -> dict:
     finally:
         if trainer.writer is not None:
             trainer.writer.close()
+        if trainer.dist.enabled and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
