@@ -5,6 +5,8 @@ A Hydra app, so ``-m decode.beam_size=1,5,10`` sweeps decoding settings on one c
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
@@ -12,9 +14,11 @@ from ..config import register_configs
 from .common import report_user_errors
 
 register_configs()
+# absolute path: works for editable installs, wheels and `python -m` alike
+CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 
 
-@hydra.main(version_base="1.3", config_path="../configs", config_name="evaluate")
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="evaluate")
 def main(cfg: DictConfig) -> float | None:
     from ..evaluation.evaluate import evaluate
 

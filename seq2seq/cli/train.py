@@ -18,9 +18,11 @@ from .common import USER_ERRORS
 
 log = logging.getLogger("seq2seq")
 register_configs()
+# absolute path: works for editable installs, wheels and `python -m` alike
+CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 
 
-@hydra.main(version_base="1.3", config_path="../configs", config_name="train")
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
     from ..training import train
 

@@ -54,6 +54,7 @@ class Progress:
     epoch: int = 0  # current epoch (0-based)
     batch_in_epoch: int = 0  # batches of `epoch` already consumed
     train_time: float = 0.0  # seconds spent in the training phase, across resumes
+    step_time: float = 0.0  # seconds inside optimizer steps only (throughput), across resumes
     train_tokens: int = 0  # real target tokens seen
     best_bleu: float = -1.0
     best_step: int = 0
@@ -330,6 +331,7 @@ class Trainer:
                     pending = []
                     elapsed = time.perf_counter() - t0
                     p.train_time += elapsed
+                    p.step_time += elapsed
                     p.train_tokens += tokens * self.dist.world_size
                     if grad_norm is None:
                         p.skipped_steps += 1
@@ -642,7 +644,7 @@ def train(cfg: DictConfig) -> dict:
             "sacrebleu_signature": test["signature"],
             "chrf_signature": test["chrf_signature"],
             "beam_size": cfg.decode.beam_size,
-            "train_tokens_per_sec": round(p.train_tokens / max(p.train_time, 1e-9), 1),
+            "train_tokens_per_sec": round(p.train_tokens / max(p.step_time, 1e-9), 1),
             "train_time_s": round(p.train_time, 1),
             "test_decode_s": test["test_decode_s"],
             "skipped_steps": p.skipped_steps,

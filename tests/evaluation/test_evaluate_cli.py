@@ -1,0 +1,144 @@
+"""seq2seq-evaluate and seq2seq-translate on a tiny trained run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from seq2seq.training import train
+from tests.conftest import TINY, TINY_RNN, compose_config, needs_multi30k
+
+pytestmark = needs_multi30k
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, shared_cache) -> Path:
+    run_dir = tmp_path_factory.mktemp("run")
+    train(
+        compose_config(
+            *TINY,
+            *TINY_RNN,
+            f"data.cache_dir={shared_cache}",
+            f"run_dir={run_dir}",
+            "trainer.max_steps=30",
+            "trainer.val_every=30",
+        )
+    )
+    return run_dir
+
+
+def cli(command: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", f"seq2seq.cli.{command}", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_evaluate_bleu_equals_sacrebleu_cli_and_dumps_alignments(tiny_run, tmp_path):
+    src = tmp_path / "src.de"
+    ref = tmp_path / "ref.en"
+    src.write_text(
+        "Ein Mann fährt Fahrrad.\nZwei Hunde spielen im Schnee.\nEine Frau lacht.\n",
+        encoding="utf-8",
+    )
+    ref.write_text(
+        "A man rides a bike.\nTwo dogs play in the snow.\nA woman laughs.\n", encoding="utf-8"
+    )
+    result = cli(
+        "evaluate",
+        f"run_dir={tiny_run}",
+        f"src_file={src}",
+        f"ref_file={ref}",
+        "device=cpu",
+        "name=mine",
+        "dump_alignments=true",
+        "decode.beam_size=3",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = tiny_run / "eval" / "mine"
+    metrics = json.loads((out / "metrics.json").read_text())
+    sacre = subprocess.run(
+        [sys.executable, "-m", "sacrebleu", str(ref), "-i", str(out / "hyps.txt"), "-b", "-w", "2"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert metrics["bleu"] == pytest.approx(float(sacre.stdout.strip()), abs=0.01)
+    assert "BLEU" in result.stdout and metrics["signature"] in result.stdout
+    assert len((out / "hyps.txt").read_text(encoding="utf-8").splitlines()) == 3
+    # alignments: one matrix per sentence, rows sum to 1, shapes match the token lists
+    matrices = np.load(out / "alignments" / "file.npz")
+    index = [
+        json.loads(line) for line in (out / "alignments" / "file.jsonl").read_text().splitlines()
+    ]
+    assert len(index) == 3 and sorted(matrices.files) == ["0", "1", "2"]
+    for entry in index:
+        matrix = matrices[str(entry["id"])]
+        assert (
+            matrix.shape
+            == (len(entry["tgt_tokens"]), len(entry["src_tokens"]))
+            == tuple(entry["shape"])
+        )
+        np.testing.assert_allclose(matrix.sum(axis=1), 1.0, atol=1e-4)
+    assert (out / "alignments" / "file_0.png").is_file()
+
+
+def test_translate_keeps_lines_and_order(tiny_run):
+    long_line = " ".join(["Hund"] * 1000)
+    lines = [
+        "Ein Mann.",
+        "",
+        "   ",
+        "Zwei Hunde spielen im Schnee.",
+        long_line,
+        "Bad\x07control\x1bchars",
+        "Ein Mann.",
+    ]
+    result = cli("translate", f"run_dir={tiny_run}", "device=cpu", stdin="\n".join(lines) + "\n")
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout.split("\n")
+    assert out[-1] == "" and len(out) - 1 == len(lines)
+    assert out[1] == "" and out[2] == ""  # empty and whitespace-only lines give empty lines
+    assert out[0] == out[6]  # same input, same output, wherever it stands
+    assert all(out[i] for i in (0, 3, 4))
+
+
+def test_translate_prints_pharaoh_alignment(tiny_run):
+    result = cli(
+        "translate",
+        f"run_dir={tiny_run}",
+        "device=cpu",
+        "print_alignment=true",
+        stdin="Ein Mann schläft.\n",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    text, links = result.stdout.rstrip("\n").split("\t")
+    for link in links.split():
+        s, t = map(int, link.split("-"))
+        assert 0 <= s < 3 and 0 <= t < len(text.split())
+
+
+def test_errors_are_one_clear_line(tiny_run, tmp_path):
+    missing = cli("evaluate", f"run_dir={tmp_path / 'nope'}")
+    assert (
+        missing.returncode == 1
+        and "error: run directory" in missing.stderr
+        and "Traceback" not in missing.stderr
+    )
+    (tmp_path / "empty_run").mkdir()
+    no_ckpt = cli("translate", f"run_dir={tmp_path / 'empty_run'}", stdin="Hallo\n")
+    assert no_ckpt.returncode == 1 and "error: no checkpoint" in no_ckpt.stderr
+    src, ref = tmp_path / "a.de", tmp_path / "a.en"
+    src.write_text("a\nb\n")
+    ref.write_text("a\n")
+    mismatch = cli("evaluate", f"run_dir={tiny_run}", f"src_file={src}", f"ref_file={ref}")
+    assert mismatch.returncode == 1
+    assert f"error: line counts differ: {src} has 2 lines, {ref} has 1" in mismatch.stderr
