@@ -231,3 +231,66 @@ def dump_alignments(
             )
             plotted += 1
     return {"dumped": len(index), "dir": str(align_dir), "plots": plotted}
+
+
+def teacher_forced_attention(
+    model,
+    tokenizer,
+    sources: Sequence[str],
+    references: Sequence[str],
+    *,
+    device,
+    amp_dtype=None,
+    batch_size: int = 64,
+) -> list[np.ndarray]:
+    """Attention while the model reads the *reference* (forced decoding), one matrix per pair.
+
+    Each matrix is (len(reference pieces) + 1, len(source pieces)): a row per target piece and
+    one for EOS. This is what AER against gold alignments of (source, reference) is computed on.
+    """
+    import torch
+
+    from ..data.batching import collate
+    from ..training.runtime import autocast
+
+    if not model.has_alignment:
+        raise ValueError(
+            "this model has no attention (attention=none): there is no alignment to score"
+        )
+    src_ids = tokenizer.encode_src(list(sources))
+    tgt_ids = tokenizer.encode_tgt(list(references))
+    matrices: list[np.ndarray] = []
+    model.eval()
+    with torch.inference_mode(), autocast(torch.device(device), amp_dtype):
+        for start in range(0, len(src_ids), batch_size):
+            idx = list(range(start, min(start + batch_size, len(src_ids))))
+            batch = collate([src_ids[i] for i in idx], [tgt_ids[i] for i in idx], idx).to(device)
+            attn = model(
+                batch.src, batch.src_mask, batch.tgt_in, batch.tgt_mask, need_attn=True
+            ).attn_weights
+            attn = attn.float().cpu().numpy()  # (batch, tgt_len, src_len)
+            for row, i in enumerate(idx):
+                matrices.append(attn[row, : len(tgt_ids[i]) + 1, : len(src_ids[i])])
+    return matrices
+
+
+def score_against_gold(
+    tokenizer, sources, references, matrices, gold_lines, *, hard="argmax", threshold=0.3
+) -> dict:
+    """Word-level hard alignments of teacher-forced matrices scored with AER against gold lines."""
+    if len(gold_lines) != len(sources):
+        raise ValueError(
+            f"{len(gold_lines)} gold alignment lines but {len(sources)} sentence pairs"
+        )
+    predicted, sure, possible = [], [], []
+    for source, reference, matrix, gold in zip(
+        sources, references, matrices, gold_lines, strict=True
+    ):
+        src_pieces = tokenizer.src_pieces(tokenizer.encode_src([source])[0])
+        tgt_pieces = [*tokenizer.tgt_pieces(tokenizer.encode_tgt([reference])[0]), EOS_PIECE]
+        words = to_word_level(matrix, src_pieces, tgt_pieces)
+        predicted.append(hard_alignment(words, method=hard, threshold=threshold))
+        s, p = parse_pharaoh(gold)
+        sure.append(s)
+        possible.append(p)
+    return alignment_error_rate(predicted, sure, possible)

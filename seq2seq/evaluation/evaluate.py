@@ -48,6 +48,42 @@ def decode_texts(
         )
 
 
+def gold_alignment_scores(
+    run: LoadedRun, sources, references, cfg: DictConfig, *, device, amp_dtype
+) -> dict:
+    """AER of the attention read while forcing the reference, against ``cfg.gold_alignments``."""
+    from .alignments import score_against_gold, teacher_forced_attention
+
+    if not cfg.src_file or references is None:
+        raise DataError(
+            "gold_alignments needs src_file= and ref_file=: the sentence pairs its links describe"
+        )
+    gold = read_lines(cfg.gold_alignments)
+    if cfg.limit is not None:
+        gold = gold[: cfg.limit]
+    if len(gold) != len(sources):
+        raise DataError(
+            f"line counts differ: {cfg.gold_alignments} has {len(gold)} lines, {cfg.src_file} has {len(sources)}"
+        )
+    matrices = teacher_forced_attention(
+        run.model, run.tokenizer, sources, references, device=device, amp_dtype=amp_dtype
+    )
+    scores = score_against_gold(
+        run.tokenizer,
+        sources,
+        references,
+        matrices,
+        gold,
+        hard=cfg.alignment.hard,
+        threshold=cfg.alignment.threshold,
+    )
+    return {
+        "aer": round(scores["aer"], 4),
+        "align_precision": round(scores["precision"], 4),
+        "align_recall": round(scores["recall"], 4),
+    }
+
+
 def evaluation_name(cfg: DictConfig) -> str:
     if cfg.name:
         return str(cfg.name)
@@ -121,6 +157,13 @@ def evaluate(cfg: DictConfig) -> dict:
             threshold=cfg.alignment.threshold,
             plot_ids=cfg.alignment.plot_ids,
             plot_first=cfg.alignment.plot_first,
+        )
+    if cfg.gold_alignments:
+        metrics |= gold_alignment_scores(
+            run, sources, references, cfg, device=device, amp_dtype=amp_dtype
+        )
+        print(
+            f"AER {metrics['aer']:.4f} precision {metrics['align_precision']:.4f} recall {metrics['align_recall']:.4f}"
         )
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     summary = f"{metrics['source']}: {len(sources)} sentences, beam {cfg.decode.beam_size}, {metrics['decode_s']}s"
