@@ -1,0 +1,531 @@
+"""Transformer encoder-decoder baseline (Vaswani et al., 2017) on the shared Seq2Seq contract.
+
+Read top to bottom: positions -> attention core (fast SDPA path and one explicit path that
+returns weights) -> self/cross attention -> feed-forward -> encoder/decoder layers -> model.
+
+Shapes: B batch, S source length, T target length, D d_model, H heads, dh = D / H, V vocab,
+L decoder layers. Masks are bool with True = real token (project convention); inside attention
+they become SDPA's boolean ``attn_mask`` with True = may attend, broadcast to (B, 1, T, S).
+
+Defaults follow the paper with the now-standard pre-LayerNorm (``pre_norm=False`` gives the
+paper's post-LN): embeddings scaled by sqrt(D), sinusoidal positions (learned optional),
+residual dropout after every sub-layer and on embeddings + positions, ReLU feed-forward,
+optional shared source/target embeddings and tied output projection.
+
+Incremental decoding keeps, per decoder layer, the cross-attention keys/values (computed once in
+``encode``) and a self-attention key/value cache grown by one position per ``decode_step``. Every
+state tensor is batch-first so beam search reorders it with ``index_select(0, idx)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .base import DecoderState, Seq2Seq, Seq2SeqOutput, StepOutput
+
+# --------------------------------------------------------------------------- positions
+
+
+class SinusoidalPositions(nn.Module):
+    """Fixed sin/cos table: PE[p, 2i] = sin(p / 10000^(2i/D)), PE[p, 2i+1] = cos(same)."""
+
+    def __init__(self, max_positions: int, d_model: int) -> None:
+        super().__init__()
+        pos = torch.arange(max_positions, dtype=torch.float32)[:, None]  # (P, 1)
+        inv_freq = torch.exp(
+            torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(10000.0) / d_model)
+        )  # (ceil(D/2),)
+        table = torch.zeros(max_positions, d_model)
+        table[:, 0::2] = torch.sin(pos * inv_freq)
+        table[:, 1::2] = torch.cos(pos * inv_freq[: d_model // 2])
+        self.register_buffer("table", table, persistent=False)  # (P, D)
+
+    def forward(self, start: int, length: int) -> Tensor:
+        """Positions start .. start+length-1 -> (length, D)."""
+        return self.table[start : start + length]
+
+
+class LearnedPositions(nn.Module):
+    """One trained vector per position (BERT/fairseq-style learned positional embeddings)."""
+
+    def __init__(self, max_positions: int, d_model: int) -> None:
+        super().__init__()
+        self.table = nn.Parameter(torch.empty(max_positions, d_model))
+        nn.init.normal_(self.table, std=d_model**-0.5)
+
+    def forward(self, start: int, length: int) -> Tensor:
+        """Positions start .. start+length-1 -> (length, D)."""
+        return self.table[start : start + length]
+
+
+# --------------------------------------------------------------------------- attention core
+
+
+_LOW_PRECISION = (torch.bfloat16, torch.float16)
+
+
+def _slow_cpu_sdpa_backward(q: Tensor) -> bool:
+    """True when SDPA would run torch's slow low-precision CPU backward (see ``attend``)."""
+    return q.requires_grad and q.device.type == "cpu" and q.dtype in _LOW_PRECISION
+
+
+def attend(
+    q: Tensor,  # (B, H, T, dh)
+    k: Tensor,  # (B, H, S, dh)
+    v: Tensor,  # (B, H, S, dh)
+    mask: Tensor | None,  # bool, True = may attend, broadcastable to (B, H, T, S)
+    *,
+    dropout_p: float = 0.0,
+    need_weights: bool = False,
+) -> tuple[Tensor, Tensor | None]:
+    """Scaled dot-product attention -> (context (B, H, T, dh), weights (B, H, T, S) or None).
+
+    ``need_weights=False``: torch's fused SDPA (flash / memory-efficient kernels on CUDA, the
+    fused CPU kernel here). ``need_weights=True``: the same computation written out, returning
+    the float32 weights; used when attention weights are asked for (alignments). Every mask
+    row the model builds has at least one True entry, so neither path can produce NaN.
+
+    One measured exception: CPU + bf16/fp16 + autograd also takes the explicit path (weights
+    dropped), because torch's CPU flash-attention *backward* in low precision is 3-5x slower
+    than the written-out softmax for translation-length sequences (fp32 and inference are not
+    affected; CUDA always uses SDPA).
+    """
+    if not need_weights and not _slow_cpu_sdpa_backward(q):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p), None
+    scores = torch.matmul(q, k.transpose(-2, -1)).float() * q.shape[-1] ** -0.5  # (B, H, T, S)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(scores, dim=-1)  # (B, H, T, S) float32, exactly 0 where masked
+    probs = F.dropout(weights, dropout_p) if dropout_p > 0.0 else weights
+    ctx = torch.matmul(probs.to(v.dtype), v)  # (B, H, T, dh)
+    return ctx, weights if need_weights else None
+
+
+def _split_heads(x: Tensor, heads: int) -> Tensor:
+    """(B, T, D) -> (B, H, T, dh)."""
+    b, t, d = x.shape
+    return x.view(b, t, heads, d // heads).transpose(1, 2)
+
+
+def _merge_heads(x: Tensor) -> Tensor:
+    """(B, H, T, dh) -> (B, T, D)."""
+    b, h, t, dh = x.shape
+    return x.transpose(1, 2).reshape(b, t, h * dh)
+
+
+def _xavier_blocks(weight: Tensor, blocks: int) -> None:
+    """Xavier-uniform init of each (D, D) block of a fused (blocks*D, D) projection, so the fused
+    layer starts exactly like separate Q/K/V projections would."""
+    for chunk in weight.chunk(blocks, dim=0):
+        nn.init.xavier_uniform_(chunk)
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention with one fused QKV projection and an optional KV cache."""
+
+    def __init__(self, d_model: int, heads: int, attention_dropout: float) -> None:
+        super().__init__()
+        self.heads = heads
+        self.attention_dropout = attention_dropout
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+        _xavier_blocks(self.qkv.weight, 3)
+        nn.init.zeros_(self.qkv.bias)
+        nn.init.xavier_uniform_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x: Tensor, mask: Tensor | None) -> Tensor:
+        """x (B, T, D), mask bool broadcastable to (B, 1, T, T) -> (B, T, D)."""
+        b, t, d = x.shape
+        qkv = self.qkv(x).view(b, t, 3, self.heads, d // self.heads)  # (B, T, 3, H, dh)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x (B, H, T, dh)
+        p = self.attention_dropout if self.training else 0.0
+        ctx, _ = attend(q, k, v, mask, dropout_p=p)  # (B, H, T, dh)
+        return self.out(_merge_heads(ctx))
+
+    def step(self, x: Tensor, cache: Tensor) -> tuple[Tensor, Tensor]:
+        """One new position. x (B, 1, D), cache (B, 2, H, t, dh) keys/values of the earlier
+        positions -> output (B, 1, D), grown cache (B, 2, H, t+1, dh). No mask: every cached
+        position is a real earlier token (beam search handles finished hypotheses)."""
+        b, _, d = x.shape
+        qkv = self.qkv(x).view(b, 3, self.heads, 1, d // self.heads)  # (B, 3, H, 1, dh)
+        cache = torch.cat([cache, qkv[:, 1:].to(cache.dtype)], dim=3)  # (B, 2, H, t+1, dh)
+        q = qkv[:, 0]  # (B, H, 1, dh)
+        ctx, _ = attend(q, cache[:, 0].to(q.dtype), cache[:, 1].to(q.dtype), None)
+        return self.out(_merge_heads(ctx)), cache
+
+
+class CrossAttention(nn.Module):
+    """Multi-head encoder-decoder attention with a fused KV projection of the memory, computed
+    once per source batch (``project_memory``) and reused at every step."""
+
+    def __init__(self, d_model: int, heads: int, attention_dropout: float) -> None:
+        super().__init__()
+        self.heads = heads
+        self.attention_dropout = attention_dropout
+        self.q = nn.Linear(d_model, d_model)
+        self.kv = nn.Linear(d_model, 2 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+        nn.init.xavier_uniform_(self.q.weight)
+        _xavier_blocks(self.kv.weight, 2)
+        nn.init.xavier_uniform_(self.out.weight)
+        for bias in (self.q.bias, self.kv.bias, self.out.bias):
+            nn.init.zeros_(bias)
+
+    def project_memory(self, memory: Tensor) -> Tensor:
+        """memory (B, S, D) -> keys/values (B, 2, H, S, dh)."""
+        b, s, d = memory.shape
+        kv = self.kv(memory).view(b, s, 2, self.heads, d // self.heads)  # (B, S, 2, H, dh)
+        return kv.permute(0, 2, 3, 1, 4)  # (B, 2, H, S, dh)
+
+    def forward(
+        self, x: Tensor, kv: Tensor, mask: Tensor, need_weights: bool = False
+    ) -> tuple[Tensor, Tensor | None]:
+        """x (B, T, D), kv (B, 2, H, S, dh), mask bool (B, 1, 1, S) -> (B, T, D), weights
+        (B, H, T, S) float32 or None."""
+        q = _split_heads(self.q(x), self.heads)  # (B, H, T, dh)
+        p = self.attention_dropout if self.training else 0.0
+        k, v = kv[:, 0].to(q.dtype), kv[:, 1].to(q.dtype)  # (B, H, S, dh) each
+        ctx, weights = attend(q, k, v, mask, dropout_p=p, need_weights=need_weights)
+        return self.out(_merge_heads(ctx)), weights
+
+
+class FeedForward(nn.Module):
+    """Position-wise Linear(D, F) -> ReLU -> Linear(F, D)."""
+
+    def __init__(self, d_model: int, ff_size: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(d_model, ff_size)
+        self.fc2 = nn.Linear(ff_size, d_model)
+        for fc in (self.fc1, self.fc2):
+            nn.init.xavier_uniform_(fc.weight)
+            nn.init.zeros_(fc.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc2(F.relu(self.fc1(x)))
+
+
+# --------------------------------------------------------------------------- layers
+
+
+class EncoderLayer(nn.Module):
+    """Self-attention + feed-forward, each wrapped as a residual with LayerNorm placed before
+    (pre-LN: x + drop(f(LN(x)))) or after (post-LN: LN(x + drop(f(x)))) the sub-layer."""
+
+    def __init__(self, d_model, heads, ff_size, dropout, attention_dropout, pre_norm) -> None:
+        super().__init__()
+        self.pre_norm = pre_norm
+        self.self_attn = SelfAttention(d_model, heads, attention_dropout)
+        self.ff = FeedForward(d_model, ff_size)
+        self.norm1 = nn.LayerNorm(d_model)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        """x (B, S, D), mask (B, 1, 1, S) -> (B, S, D)."""
+        if self.pre_norm:
+            x = x + self.drop(self.self_attn(self.norm1(x), mask))
+            return x + self.drop(self.ff(self.norm2(x)))
+        x = self.norm1(x + self.drop(self.self_attn(x, mask)))
+        return self.norm2(x + self.drop(self.ff(x)))
+
+
+class DecoderLayer(nn.Module):
+    """Causal self-attention + cross-attention + feed-forward, residual + LayerNorm as above.
+    ``forward`` is the teacher-forced pass, ``step`` one incremental position with caches."""
+
+    def __init__(self, d_model, heads, ff_size, dropout, attention_dropout, pre_norm) -> None:
+        super().__init__()
+        self.pre_norm = pre_norm
+        self.self_attn = SelfAttention(d_model, heads, attention_dropout)
+        self.cross_attn = CrossAttention(d_model, heads, attention_dropout)
+        self.ff = FeedForward(d_model, ff_size)
+        self.norm1 = nn.LayerNorm(d_model)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.norm3 = nn.LayerNorm(d_model)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(
+        self, x: Tensor, self_mask: Tensor, kv: Tensor, src_mask: Tensor, need_weights: bool
+    ) -> tuple[Tensor, Tensor | None]:
+        """x (B, T, D), self_mask (B, 1, T, T), kv (B, 2, H, S, dh), src_mask (B, 1, 1, S)
+        -> (B, T, D), cross-attention weights (B, H, T, S) or None."""
+        if self.pre_norm:
+            x = x + self.drop(self.self_attn(self.norm1(x), self_mask))
+            ctx, weights = self.cross_attn(self.norm2(x), kv, src_mask, need_weights)
+            x = x + self.drop(ctx)
+            return x + self.drop(self.ff(self.norm3(x))), weights
+        x = self.norm1(x + self.drop(self.self_attn(x, self_mask)))
+        ctx, weights = self.cross_attn(x, kv, src_mask, need_weights)
+        x = self.norm2(x + self.drop(ctx))
+        return self.norm3(x + self.drop(self.ff(x))), weights
+
+    def step(
+        self, x: Tensor, cache: Tensor, kv: Tensor, src_mask: Tensor, need_weights: bool
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """x (B, 1, D), cache (B, 2, H, t, dh) -> (B, 1, D), cache (B, 2, H, t+1, dh),
+        cross-attention weights (B, H, 1, S) or None."""
+        if self.pre_norm:
+            h, cache = self.self_attn.step(self.norm1(x), cache)
+            x = x + self.drop(h)
+            ctx, weights = self.cross_attn(self.norm2(x), kv, src_mask, need_weights)
+            x = x + self.drop(ctx)
+            return x + self.drop(self.ff(self.norm3(x))), cache, weights
+        h, cache = self.self_attn.step(x, cache)
+        x = self.norm1(x + self.drop(h))
+        ctx, weights = self.cross_attn(x, kv, src_mask, need_weights)
+        x = self.norm2(x + self.drop(ctx))
+        return self.norm3(x + self.drop(self.ff(x))), cache, weights
+
+
+# --------------------------------------------------------------------------- masks
+
+
+def key_mask(mask: Tensor) -> Tensor:
+    """(B, S) bool real-token mask -> (B, 1, 1, S) attention mask. A row with no real token
+    (empty sentence) may attend everywhere, so its output stays finite (and is never used)."""
+    mask = mask | ~mask.any(dim=-1, keepdim=True)  # (B, S)
+    return mask[:, None, None, :]
+
+
+def causal_mask(tgt_mask: Tensor) -> Tensor:
+    """(B, T) bool real-token mask -> (B, 1, T, T): query i may attend to real keys j <= i, and
+    always to itself (so padding queries never see an all-False row)."""
+    t = tgt_mask.shape[1]
+    ones = torch.ones(t, t, dtype=torch.bool, device=tgt_mask.device)
+    tri, eye = torch.tril(ones), torch.eye(t, dtype=torch.bool, device=tgt_mask.device)
+    return ((tri & tgt_mask[:, None, :]) | eye)[:, None]  # (B, 1, T, T)
+
+
+# --------------------------------------------------------------------------- model
+
+
+class TransformerSeq2Seq(Seq2Seq):
+    """Encoder-decoder Transformer. Alignment = cross-attention weights of decoder layer
+    ``alignment_layer``, head ``alignment_head`` (None: mean over heads)."""
+
+    def __init__(
+        self,
+        *,
+        src_vocab_size: int,
+        tgt_vocab_size: int,
+        d_model: int = 256,
+        heads: int = 4,
+        ff_size: int = 1024,
+        encoder_layers: int = 3,
+        decoder_layers: int = 3,
+        dropout: float = 0.1,
+        attention_dropout: float = 0.0,
+        pre_norm: bool = True,
+        learned_positions: bool = False,
+        max_positions: int = 1024,
+        share_embeddings: bool = False,
+        tie_output: bool = True,
+        alignment_layer: int = -1,
+        alignment_head: int | None = None,
+    ) -> None:
+        super().__init__()
+        for name, value in (
+            ("src_vocab_size", src_vocab_size),
+            ("tgt_vocab_size", tgt_vocab_size),
+            ("d_model", d_model),
+            ("heads", heads),
+            ("ff_size", ff_size),
+            ("decoder_layers", decoder_layers),
+            ("max_positions", max_positions),
+        ):
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+        if encoder_layers < 0:
+            raise ValueError(f"encoder_layers must be >= 0, got {encoder_layers}")
+        if d_model % heads:
+            raise ValueError(f"d_model ({d_model}) must be divisible by heads ({heads})")
+        for name, value in (("dropout", dropout), ("attention_dropout", attention_dropout)):
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {value}")
+        if share_embeddings and src_vocab_size != tgt_vocab_size:
+            raise ValueError(
+                "share_embeddings=true needs one joint vocabulary, got src_vocab_size="
+                f"{src_vocab_size} != tgt_vocab_size={tgt_vocab_size}"
+            )
+        if not -decoder_layers <= alignment_layer < decoder_layers:
+            raise ValueError(
+                f"alignment_layer must be in [{-decoder_layers}, {decoder_layers}), "
+                f"got {alignment_layer}"
+            )
+        if alignment_head is not None and not 0 <= alignment_head < heads:
+            raise ValueError(
+                f"alignment_head must be None or in [0, {heads}), got {alignment_head}"
+            )
+
+        self.d_model, self.heads = d_model, heads
+        self.max_positions = max_positions
+        self.alignment_layer = alignment_layer % decoder_layers
+        self.alignment_head = alignment_head
+        self.emb_scale = math.sqrt(d_model)
+
+        self.tgt_embed = nn.Embedding(tgt_vocab_size, d_model, padding_idx=self.pad_id)
+        self.src_embed = (
+            self.tgt_embed
+            if share_embeddings
+            else nn.Embedding(src_vocab_size, d_model, padding_idx=self.pad_id)
+        )
+        # N(0, D^-1/2): unit scale after * sqrt(D); fixed order keeps seeded init reproducible
+        for emb in dict.fromkeys([self.tgt_embed, self.src_embed]):
+            nn.init.normal_(emb.weight, std=d_model**-0.5)
+            with torch.no_grad():
+                emb.weight[self.pad_id].zero_()
+        positions = LearnedPositions if learned_positions else SinusoidalPositions
+        # None disables positions (tests: a position-free encoder is permutation-equivariant)
+        self.src_positions: nn.Module | None = positions(max_positions, d_model)
+        self.tgt_positions: nn.Module | None = positions(max_positions, d_model)
+        self.drop = nn.Dropout(dropout)
+
+        layer_args = (d_model, heads, ff_size, dropout, attention_dropout, pre_norm)
+        self.encoder = nn.ModuleList(EncoderLayer(*layer_args) for _ in range(encoder_layers))
+        self.decoder = nn.ModuleList(DecoderLayer(*layer_args) for _ in range(decoder_layers))
+        # pre-LN leaves the residual stream un-normalised: one final LayerNorm on each side
+        self.encoder_norm = nn.LayerNorm(d_model) if pre_norm else nn.Identity()
+        self.decoder_norm = nn.LayerNorm(d_model) if pre_norm else nn.Identity()
+
+        self.output = nn.Linear(d_model, tgt_vocab_size, bias=False)
+        if tie_output:
+            self.output.weight = self.tgt_embed.weight
+        else:
+            nn.init.normal_(self.output.weight, std=d_model**-0.5)
+
+    # ------------------------------------------------------------------ embeddings
+
+    def _embed(self, embed: nn.Embedding, positions: nn.Module | None, ids: Tensor, start: int):
+        """ids (B, T) -> drop(emb * sqrt(D) + PE[start : start+T]) (B, T, D)."""
+        x = embed(ids) * self.emb_scale  # (B, T, D)
+        if positions is not None:
+            if start + ids.shape[1] > self.max_positions:
+                raise ValueError(
+                    f"sequence position {start + ids.shape[1] - 1} exceeds max_positions="
+                    f"{self.max_positions}; raise model.max_positions"
+                )
+            x = x + positions(start, ids.shape[1]).to(x.dtype)
+        return self.drop(x)
+
+    # ------------------------------------------------------------------ encoder / decoder
+
+    def _encode(self, src: Tensor, src_mask: Tensor) -> tuple[Tensor, Tensor]:
+        """src (B, S), src_mask (B, S) -> memory (B, S, D), attention mask (B, 1, 1, S)."""
+        mask = key_mask(src_mask)  # (B, 1, 1, S)
+        x = self._embed(self.src_embed, self.src_positions, src, 0)  # (B, S, D)
+        for layer in self.encoder:
+            x = layer(x, mask)
+        return self.encoder_norm(x), mask
+
+    def _decode(
+        self,
+        memory: Tensor,  # (B, S, D)
+        attn_mask: Tensor,  # (B, 1, 1, S)
+        tgt_in: Tensor,  # (B, T)
+        tgt_mask: Tensor,  # (B, T)
+        weights_from: set[int],  # decoder layers whose cross-attention weights are returned
+    ) -> tuple[Tensor, list[Tensor | None]]:
+        """Teacher-forced decoder -> logits (B, T, V), per-layer weights (B, H, T, S) or None."""
+        self_mask = causal_mask(tgt_mask)  # (B, 1, T, T)
+        x = self._embed(self.tgt_embed, self.tgt_positions, tgt_in, 0)  # (B, T, D)
+        all_weights: list[Tensor | None] = []
+        for i, layer in enumerate(self.decoder):
+            kv = layer.cross_attn.project_memory(memory)  # (B, 2, H, S, dh)
+            x, weights = layer(x, self_mask, kv, attn_mask, i in weights_from)
+            all_weights.append(weights)
+        return self.output(self.decoder_norm(x)), all_weights
+
+    def _alignment(self, weights: Tensor) -> Tensor:
+        """(B, H, T, S) -> (B, T, S): the configured head, or the mean over heads."""
+        if self.alignment_head is None:
+            return weights.mean(dim=1)
+        return weights[:, self.alignment_head]
+
+    # ------------------------------------------------------------------ the contract
+
+    def forward(
+        self,
+        src: Tensor,  # (B, S)
+        src_mask: Tensor,  # (B, S) bool
+        tgt_in: Tensor,  # (B, T)
+        tgt_mask: Tensor,  # (B, T) bool
+        *,
+        need_attn: bool = False,
+    ) -> Seq2SeqOutput:
+        """-> logits (B, T, V); attn_weights (B, T, S) float32 of the alignment layer/head when
+        ``need_attn`` (computed by the explicit attention path), else None."""
+        memory, attn_mask = self._encode(src, src_mask)
+        wanted = {self.alignment_layer} if need_attn else set()
+        logits, weights = self._decode(memory, attn_mask, tgt_in, tgt_mask, wanted)
+        attn = self._alignment(weights[self.alignment_layer]) if need_attn else None
+        return Seq2SeqOutput(logits=logits, attn_weights=attn)
+
+    def cross_attention_weights(
+        self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, tgt_mask: Tensor
+    ) -> Tensor:
+        """Every decoder layer's and head's cross-attention weights (alignment dumping):
+        -> (B, L, H, T, S) float32, rows sum to 1, exactly 0 on source padding."""
+        memory, attn_mask = self._encode(src, src_mask)
+        _, weights = self._decode(
+            memory, attn_mask, tgt_in, tgt_mask, set(range(len(self.decoder)))
+        )
+        return torch.stack(weights, dim=1)  # (B, L, H, T, S)
+
+    def encode(self, src: Tensor, src_mask: Tensor) -> DecoderState:
+        """-> state: memory (B, S, D), src_mask (B, S) bool, its attention form attn_mask
+        (B, 1, 1, S), and per decoder layer i
+        cross_kv{i} (B, 2, H, S, dh) (computed once) and an empty self_kv{i} (B, 2, H, 0, dh)."""
+        memory, attn_mask = self._encode(src, src_mask)
+        state: DecoderState = {"memory": memory, "src_mask": src_mask, "attn_mask": attn_mask}
+        b, dh = src.shape[0], self.d_model // self.heads
+        for i, layer in enumerate(self.decoder):
+            kv = layer.cross_attn.project_memory(memory).contiguous()  # (B, 2, H, S, dh)
+            state[f"cross_kv{i}"] = kv
+            state[f"self_kv{i}"] = kv.new_zeros(b, 2, self.heads, 0, dh)
+        return state
+
+    def decode_step(
+        self,
+        prev_tokens: Tensor,  # (B,)
+        state: DecoderState,
+        step: int,
+        *,
+        need_attn: bool = False,
+    ) -> StepOutput:
+        """Consume prev_tokens at position ``step`` -> float32 log-probs (B, V), the state with
+        every self_kv{i} grown to (B, 2, H, step+1, dh), alignment weights (B, S) or None."""
+        attn_mask = state["attn_mask"]  # (B, 1, 1, S)
+        x = self._embed(self.tgt_embed, self.tgt_positions, prev_tokens[:, None], step)
+        new_state = dict(state)
+        attn = None
+        for i, layer in enumerate(self.decoder):
+            want = need_attn and i == self.alignment_layer
+            x, new_state[f"self_kv{i}"], weights = layer.step(
+                x, state[f"self_kv{i}"], state[f"cross_kv{i}"], attn_mask, want
+            )
+            if want:
+                attn = self._alignment(weights)[:, 0]  # (B, S)
+        logits = self.output(self.decoder_norm(x))[:, 0]  # (B, V)
+        log_probs = torch.log_softmax(logits.float(), dim=-1)  # float32 even under autocast
+        return StepOutput(log_probs=log_probs, state=new_state, attn_weights=attn)
+
+
+def build_transformer(
+    model: dict, *, src_vocab_size: int, tgt_vocab_size: int
+) -> TransformerSeq2Seq:
+    """TransformerModelConfig as a plain dict (without 'name') -> TransformerSeq2Seq.
+    ``encoder_layers`` / ``decoder_layers`` of None fall back to ``num_layers``."""
+    params = dict(model)
+    params.pop("name", None)
+    num_layers = params.pop("num_layers", 3)
+    for side in ("encoder_layers", "decoder_layers"):
+        if params.get(side) is None:
+            params[side] = num_layers
+    return TransformerSeq2Seq(
+        src_vocab_size=src_vocab_size, tgt_vocab_size=tgt_vocab_size, **params
+    )
