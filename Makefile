@@ -9,7 +9,7 @@ SEQ2SEQ_DATA ?= $(abspath ../shared/data)
 export SEQ2SEQ_DATA
 ARGS ?=
 
-.PHONY: help install data train evaluate tensorboard test test-fast lint clean
+.PHONY: help install data train evaluate sweep compare tensorboard test test-fast lint clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -30,6 +30,13 @@ train: install ## train the default model (RNN + additive attention, Multi30k de
 
 evaluate: install ## evaluate a run: make evaluate RUN=outputs/... [ARGS='decode.beam_size=10']
 	$(VENV)/bin/seq2seq-evaluate run_dir=$(RUN) $(ARGS)
+
+sweep: install ## a Hydra multirun: make sweep ARGS='attention=none,additive,multiplicative,local'
+	$(VENV)/bin/seq2seq-train -m $(ARGS)
+
+compare: install ## every attention variant and the Transformer (~2 h on 2 cores), then the report in docs/comparison
+	$(VENV)/bin/seq2seq-train experiment=compare_attention $(ARGS)
+	$(VENV)/bin/seq2seq-compare $$(ls -d multirun/compare_attention/* | tail -1) --out docs/comparison
 
 tensorboard: install ## TensorBoard over runs in outputs/ and sweeps in multirun/
 	$(VENV)/bin/tensorboard --logdir_spec runs:outputs,sweeps:multirun
