@@ -1,0 +1,578 @@
+"""RNN encoder-decoder with every classic attention behind one interface.
+
+Read top to bottom:
+
+1. ``Encoder``: embedding -> (bi)GRU/LSTM over packed sequences (padding never reaches the
+   recurrence) -> outputs (B, S, dirs*H) and final states (B, L, dirs*H).
+2. ``RecurrentCore``: the decoder recurrence. It owns an ``nn.GRU``/``nn.LSTM`` whose input is
+   the target embedding, plus a separate weight for a per-step "feed" input (the context for
+   Bahdanau wiring, h~_{t-1} for Luong input feeding). The embedding part of layer 0's
+   input-to-hidden matmul is computed once for the whole target (``embed_part``); a step adds
+   the feed part and runs the cell equations (same gate layout and weights as nn.GRU/LSTM).
+   Without a feed (Luong, no input feeding) the whole target runs as ONE nn.GRU/LSTM call.
+3. ``BahdanauDecoder`` and ``LuongDecoder``: the two wirings. Each has ``forward`` (teacher
+   forcing over the whole target) and ``step`` (one token, for greedy/beam search), both built
+   on the same ``_advance``, so they produce the same numbers.
+4. ``RNNSeq2Seq``: glues encoder, bridge, attention and decoder to the Seq2Seq contract.
+5. ``build_rnn``: flat config dicts -> model.
+
+The decoder never names an attention variant: it calls ``attention.prepare`` once per source
+batch and ``attention(query, keys_p, values, mask, state)`` per step (or once for all steps).
+A variant without attention (``none``) returns a (B, T, 0) context that concatenates like any
+other. Shapes: B batch, S source length, T target length, E emb_size, H hidden_size, L layers,
+K key size of the attention (the memory width), C context size, G = gates * H, V target vocab.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from ..modules.attention import Attention, AttentionState, attention_class, build_attention
+from .base import DecoderState, Seq2Seq, Seq2SeqOutput, StepOutput
+
+CELLS = ("gru", "lstm")
+WIRINGS = ("bahdanau", "luong")
+_RNN_CLASSES = {"gru": nn.GRU, "lstm": nn.LSTM}
+# Names of the recurrent state tensors in the DecoderState, each (B, L, H).
+_STATE_NAMES = {"gru": ("hidden",), "lstm": ("hidden", "cell")}
+
+LayerState = tuple[Tensor, ...]  # one layer's (h,) for GRU or (h, c) for LSTM, each (B, H)
+
+
+# --------------------------------------------------------------------------- encoder
+
+
+class Encoder(nn.Module):
+    """Embedding -> dropout -> (bi)directional GRU/LSTM over packed sequences."""
+
+    def __init__(
+        self,
+        *,
+        vocab_size: int,
+        emb_size: int,
+        hidden_size: int,
+        num_layers: int,
+        cell: str,
+        bidirectional: bool,
+        dropout: float,
+        pad_id: int,
+    ) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, emb_size, padding_idx=pad_id)
+        self.dropout = nn.Dropout(dropout)
+        self.rnn = _RNN_CLASSES[cell](
+            emb_size,
+            hidden_size,
+            num_layers,
+            batch_first=True,
+            bidirectional=bidirectional,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
+        self.num_layers = num_layers
+        self.num_directions = 2 if bidirectional else 1
+        self.output_size = hidden_size * self.num_directions
+
+    def forward(self, src: Tensor, lengths: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """src (B, S), lengths (B,) -> outputs (B, S, dirs*H) (zeros on padding) and the final
+        states [h] (GRU) or [h, c] (LSTM), each (B, L, dirs*H) (both directions concatenated)."""
+        batch, src_len = src.shape
+        emb = self.dropout(self.embedding(src))  # (B, S, E)
+        packed = pack_padded_sequence(emb, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        outputs, finals = self.rnn(packed)
+        outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=src_len)
+        finals = finals if isinstance(finals, tuple) else (finals,)
+        # (L*dirs, B, H) -> (L, dirs, B, H) -> (B, L, dirs, H) -> (B, L, dirs*H)
+        finals = [
+            f.view(self.num_layers, self.num_directions, batch, -1)
+            .permute(2, 0, 1, 3)
+            .reshape(batch, self.num_layers, -1)
+            for f in finals
+        ]
+        return outputs, finals
+
+
+# --------------------------------------------------------------------------- recurrence
+
+
+def _gru_cell(gi: Tensor, gh: Tensor, state: LayerState) -> LayerState:
+    """nn.GRU's equations; gi = W_i x + b_i, gh = W_h h + b_h, both (B, 3H) in order r, z, n."""
+    (h,) = state
+    size = h.size(-1)
+    gi_rz, gi_n = gi.split((2 * size, size), dim=1)  # split, not slicing: cheaper backward
+    gh_rz, gh_n = gh.split((2 * size, size), dim=1)
+    r, z = torch.sigmoid(gi_rz + gh_rz).chunk(2, dim=1)  # (B, H) each
+    n = torch.tanh(gi_n + r * gh_n)  # (B, H)
+    return (torch.lerp(n, h, z),)  # (1 - z) * n + z * h
+
+
+def _lstm_cell(gi: Tensor, gh: Tensor, state: LayerState) -> LayerState:
+    """nn.LSTM's equations; gi, gh (B, 4H) in order i, f, g, o."""
+    h, c = state
+    i, f, g, o = (gi + gh).chunk(4, 1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
+
+
+_CELL_FUNCTIONS = {"gru": _gru_cell, "lstm": _lstm_cell}
+
+
+class RecurrentCore(nn.Module):
+    """Stacked GRU/LSTM decoder recurrence whose layer-0 input is [embedding; feed].
+
+    ``rnn`` (an nn.GRU/LSTM over the E-dim embeddings) holds every weight except the feed part
+    of layer 0's input matrix, ``weight_feed`` (G, feed_size). Without a feed (feed_size 0),
+    ``rnn`` alone is the recurrence and can run a whole sequence in one call.
+    """
+
+    def __init__(
+        self,
+        *,
+        cell: str,
+        emb_size: int,
+        feed_size: int,
+        hidden_size: int,
+        num_layers: int,
+        dropout: float,
+    ) -> None:
+        super().__init__()
+        self.rnn = _RNN_CLASSES[cell](
+            emb_size,
+            hidden_size,
+            num_layers,
+            batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
+        gates = self.rnn.weight_hh_l0.size(0)  # G = 3H (GRU) or 4H (LSTM)
+        bound = hidden_size**-0.5  # nn.GRU/LSTM's default init
+        self.weight_feed = nn.Parameter(torch.empty(gates, feed_size).uniform_(-bound, bound))
+        self.cell_fn = _CELL_FUNCTIONS[cell]
+        self.state_names = _STATE_NAMES[cell]
+        self.num_layers = num_layers
+        self.dropout = nn.Dropout(dropout if num_layers > 1 else 0.0)  # between layers
+
+    def embed_part(self, emb: Tensor) -> Tensor:
+        """(..., E) -> (..., G): W_ih^(emb) x + b_ih of layer 0 (hoisted out of the loop)."""
+        return F.linear(emb, self.rnn.weight_ih_l0, self.rnn.bias_ih_l0)
+
+    def layer_weights(self) -> list[list[Tensor]]:
+        """Per layer [w_ih, w_hh, b_ih, b_hh]; fetch once before a loop."""
+        return self.rnn.all_weights
+
+    def step(
+        self,
+        pre0: Tensor,  # (B, G) embed_part() of this step's input token
+        feed: Tensor,  # (B, feed_size)
+        layers: list[LayerState],
+        weights: list[list[Tensor]],
+    ) -> list[LayerState]:
+        """One time step through all layers -> the new per-layer states."""
+        gi = pre0 + F.linear(feed, self.weight_feed)  # (B, G)
+        new: list[LayerState] = []
+        for index, (state, (w_ih, w_hh, b_ih, b_hh)) in enumerate(
+            zip(layers, weights, strict=True)
+        ):
+            if index > 0:
+                gi = F.linear(self.dropout(new[-1][0]), w_ih, b_ih)  # (B, G)
+            new.append(self.cell_fn(gi, F.linear(state[0], w_hh, b_hh), state))
+        return new
+
+    def sequence(self, emb: Tensor, state: DecoderState) -> Tensor:
+        """The whole sequence in one nn.GRU/LSTM call (feed_size must be 0): (B, T, E) -> top
+        layer outputs (B, T, H)."""
+        hx = tuple(state[name].transpose(0, 1).contiguous() for name in self.state_names)
+        outputs, _ = self.rnn(emb, hx if len(hx) > 1 else hx[0])  # hx: (L, B, H)
+        return outputs
+
+    def unpack(self, state: DecoderState) -> list[LayerState]:
+        """DecoderState (B, L, H) tensors -> per-layer tuples of (B, H)."""
+        tensors = [state[name] for name in self.state_names]
+        return [tuple(t[:, layer] for t in tensors) for layer in range(self.num_layers)]
+
+    def pack(self, layers: list[LayerState]) -> DecoderState:
+        """Per-layer tuples -> {'hidden': (B, L, H)[, 'cell': (B, L, H)]}."""
+        return {
+            name: torch.stack([layer[i] for layer in layers], dim=1)
+            for i, name in enumerate(self.state_names)
+        }
+
+
+def _source(state: DecoderState) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """What attention reads from the state: keys_p (B, S, *), memory (B, S, K), mask (B, S),
+    lengths (B,)."""
+    return state["keys"], state["memory"], state["src_mask"], state["src_lengths"]
+
+
+# --------------------------------------------------------------------------- decoders
+
+
+class BahdanauDecoder(nn.Module):
+    """Bahdanau et al. 2015 wiring (App. A.2):
+
+        c_t  = attend(query = s_{t-1})                       top layer of the previous state
+        s_t  = RNN(s_{t-1}, [E y_{t-1}; c_t])                context enters layer 0 only
+        o_t  = tanh(W_o [s_t; c_t; E y_{t-1}])               (B, H) features for the output layer
+
+    The paper's readout is a maxout over U_o s + V_o E y + C_o c; we use tanh and the new state
+    s_t (as in Nematus / OpenNMT). Nothing is fed between steps, so ``feed_size`` is 0.
+    """
+
+    def __init__(
+        self,
+        *,
+        attention: Attention,
+        cell: str,
+        emb_size: int,
+        hidden_size: int,
+        num_layers: int,
+        dropout: float,
+        input_feeding: bool,
+    ) -> None:
+        super().__init__()
+        self.attention = attention
+        self.feed_size = 0
+        context = attention.context_size
+        self.core = RecurrentCore(
+            cell=cell,
+            emb_size=emb_size,
+            feed_size=context,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            dropout=dropout,
+        )
+        self.readout = nn.Linear(hidden_size + context + emb_size, hidden_size)  # W_o
+
+    def _advance(
+        self, pre: Tensor, layers: list[LayerState], weights, step: int, src
+    ) -> tuple[list[LayerState], Tensor, Tensor | None]:
+        """One step: -> new layers, context (B, C), weights (B, 1, S) or None."""
+        keys, memory, mask, lengths = src
+        query = layers[-1][0].unsqueeze(1)  # s_{t-1}: (B, 1, H)
+        context, attn = self.attention(query, keys, memory, mask, AttentionState(step, lengths))
+        context = context.squeeze(1)  # (B, C)
+        return self.core.step(pre, context, layers, weights), context, attn
+
+    def forward(
+        self, emb: Tensor, state: DecoderState, *, need_attn: bool = False
+    ) -> tuple[Tensor, Tensor | None]:
+        """Teacher forcing: emb (B, T, E) -> features (B, T, H), weights (B, T, S) or None."""
+        collect = need_attn and self.attention.has_weights
+        src = _source(state)
+        # Layer 0's embedding matmul for all steps at once; unbind (not pre[:, t]) so backward
+        # stacks the step gradients once instead of adding T full-size (B, T, G) tensors.
+        pre = self.core.embed_part(emb).unbind(1)  # T x (B, G)
+        weights = self.core.layer_weights()
+        layers = self.core.unpack(state)
+        tops, contexts, attns = [], [], []
+        for t, pre_t in enumerate(pre):
+            layers, context, attn = self._advance(pre_t, layers, weights, t, src)
+            tops.append(layers[-1][0])
+            contexts.append(context)
+            if collect:
+                attns.append(attn)
+        s = torch.stack(tops, dim=1)  # (B, T, H)
+        c = torch.stack(contexts, dim=1)  # (B, T, C)
+        features = torch.tanh(self.readout(torch.cat([s, c, emb], dim=-1)))  # (B, T, H)
+        return features, torch.cat(attns, dim=1) if collect else None
+
+    def step(
+        self, emb: Tensor, state: DecoderState, step: int, *, need_attn: bool = False
+    ) -> tuple[Tensor, DecoderState, Tensor | None]:
+        """emb (B, E) -> features (B, H), new state, weights (B, S) or None."""
+        pre = self.core.embed_part(emb)  # (B, G)
+        layers = self.core.unpack(state)
+        weights = self.core.layer_weights()
+        layers, context, attn = self._advance(pre, layers, weights, step, _source(state))
+        features = torch.tanh(self.readout(torch.cat([layers[-1][0], context, emb], dim=-1)))
+        attn = attn.squeeze(1) if need_attn and attn is not None else None
+        return features, {**state, **self.core.pack(layers)}, attn
+
+
+class LuongDecoder(nn.Module):
+    """Luong et al. 2015 wiring (Sec. 3):
+
+        h_t  = RNN(h_{t-1}, [E y_{t-1}; h~_{t-1}])      input feeding (Sec. 3.3), layer 0 only
+        c_t  = attend(query = h_t)                      top layer of the current state
+        h~_t = tanh(W_c [c_t; h_t])                     (Eq. 5), the (B, H) output features
+
+    With ``input_feeding=False`` the recurrence does not depend on attention, so under teacher
+    forcing it runs as ONE nn.GRU/LSTM call over the whole target and attention is computed for
+    all T steps at once (the fast path).
+    """
+
+    def __init__(
+        self,
+        *,
+        attention: Attention,
+        cell: str,
+        emb_size: int,
+        hidden_size: int,
+        num_layers: int,
+        dropout: float,
+        input_feeding: bool,
+    ) -> None:
+        super().__init__()
+        self.attention = attention
+        self.input_feeding = input_feeding
+        self.feed_size = hidden_size if input_feeding else 0
+        self.core = RecurrentCore(
+            cell=cell,
+            emb_size=emb_size,
+            feed_size=self.feed_size,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            dropout=dropout,
+        )
+        self.combine = nn.Linear(attention.context_size + hidden_size, hidden_size, bias=False)
+
+    def _attend(self, h: Tensor, step: int, src) -> tuple[Tensor, Tensor | None]:
+        """h (B, T, H) -> h~ (B, T, H), weights (B, T, S) or None."""
+        keys, memory, mask, lengths = src
+        context, attn = self.attention(h, keys, memory, mask, AttentionState(step, lengths))
+        return torch.tanh(self.combine(torch.cat([context, h], dim=-1))), attn  # Eq. 5
+
+    def _advance(
+        self, pre: Tensor, feed: Tensor, layers: list[LayerState], weights, step: int, src
+    ) -> tuple[list[LayerState], Tensor, Tensor | None]:
+        """One step: -> new layers, h~ (B, H), weights (B, 1, S) or None."""
+        layers = self.core.step(pre, feed, layers, weights)
+        h_tilde, attn = self._attend(layers[-1][0].unsqueeze(1), step, src)
+        return layers, h_tilde.squeeze(1), attn
+
+    def forward(
+        self, emb: Tensor, state: DecoderState, *, need_attn: bool = False
+    ) -> tuple[Tensor, Tensor | None]:
+        """Teacher forcing: emb (B, T, E) -> features (B, T, H), weights (B, T, S) or None."""
+        src = _source(state)
+        if not self.input_feeding:  # fast path: one recurrent call, one attention call
+            h_tilde, attn = self._attend(self.core.sequence(emb, state), 0, src)
+            return h_tilde, attn if need_attn else None
+        collect = need_attn and self.attention.has_weights
+        pre = self.core.embed_part(emb).unbind(1)  # T x (B, G), hoisted (see BahdanauDecoder)
+        weights = self.core.layer_weights()
+        layers = self.core.unpack(state)
+        feed = state["input_feed"]  # (B, H)
+        outputs, attns = [], []
+        for t, pre_t in enumerate(pre):
+            layers, feed, attn = self._advance(pre_t, feed, layers, weights, t, src)
+            outputs.append(feed)
+            if collect:
+                attns.append(attn)
+        return torch.stack(outputs, dim=1), torch.cat(attns, dim=1) if collect else None
+
+    def step(
+        self, emb: Tensor, state: DecoderState, step: int, *, need_attn: bool = False
+    ) -> tuple[Tensor, DecoderState, Tensor | None]:
+        """emb (B, E) -> features (B, H), new state, weights (B, S) or None."""
+        pre = self.core.embed_part(emb)  # (B, G)
+        layers = self.core.unpack(state)
+        weights = self.core.layer_weights()
+        feed = state["input_feed"]  # (B, H) or (B, 0)
+        layers, h_tilde, attn = self._advance(pre, feed, layers, weights, step, _source(state))
+        new_state = {**state, **self.core.pack(layers)}
+        new_state["input_feed"] = h_tilde[:, : self.feed_size]  # (B, H) or (B, 0)
+        attn = attn.squeeze(1) if need_attn and attn is not None else None
+        return h_tilde, new_state, attn
+
+
+_DECODERS: dict[str, type[nn.Module]] = {"bahdanau": BahdanauDecoder, "luong": LuongDecoder}
+
+
+# --------------------------------------------------------------------------- model
+
+
+class RNNSeq2Seq(Seq2Seq):
+    """Bidirectional RNN encoder, bridge, attention, Bahdanau or Luong decoder.
+
+    Bridge: initial decoder state of layer l = tanh(W_b [h_fwd; h_bwd] of encoder layer l)
+    (one W_b for h, another for the LSTM cell c; decoder and encoder have the same L).
+    Memory: the encoder outputs, projected once per sentence to ``attention.key_size`` when that
+    differs from dirs*H (dot and scaled_dot need key size == decoder size H); the memory is
+    both the keys and the values of attention.
+    Output: logits = W_out(dropout(features)), with features (B, T, H) from the decoder;
+    with ``tie_embeddings`` a projection H -> E precedes W_out, whose weight is the target
+    embedding. Dropout: on embeddings, between stacked layers, and on the features.
+    Teacher forcing < 1 (training only): at every step, each sentence independently gets the
+    gold previous token with that probability, else the model's own previous argmax.
+    ``tgt_mask`` is not needed by the decoder (it is causal); the loss masks padding.
+    """
+
+    def __init__(
+        self,
+        *,
+        src_vocab_size: int,
+        tgt_vocab_size: int,
+        attention: Attention,
+        emb_size: int = 256,
+        hidden_size: int = 512,
+        num_layers: int = 1,
+        cell: str = "gru",
+        bidirectional: bool = True,
+        dropout: float = 0.2,
+        tie_embeddings: bool = False,
+        teacher_forcing: float = 1.0,
+        wiring: str = "bahdanau",
+        input_feeding: bool = True,
+    ) -> None:
+        super().__init__()
+        if cell not in CELLS:
+            raise ValueError(f"unknown model.cell {cell!r}; valid: {', '.join(CELLS)}")
+        if wiring not in WIRINGS:
+            raise ValueError(f"unknown attention.wiring {wiring!r}; valid: {', '.join(WIRINGS)}")
+        if num_layers < 1:
+            raise ValueError(f"model.num_layers must be >= 1, got {num_layers}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"model.dropout must be in [0, 1), got {dropout}")
+        if not 0.0 <= teacher_forcing <= 1.0:
+            raise ValueError(f"model.teacher_forcing must be in [0, 1], got {teacher_forcing}")
+        if attention.query_size != hidden_size:
+            raise ValueError(
+                f"attention query size {attention.query_size} != model.hidden_size {hidden_size}"
+            )
+        self.wiring = wiring
+        self.input_feeding = input_feeding
+        self.teacher_forcing = teacher_forcing
+        self.encoder = Encoder(
+            vocab_size=src_vocab_size,
+            emb_size=emb_size,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            cell=cell,
+            bidirectional=bidirectional,
+            dropout=dropout,
+            pad_id=self.pad_id,
+        )
+        enc_size = self.encoder.output_size
+        self.state_names = _STATE_NAMES[cell]
+        self.bridge = nn.ModuleList(nn.Linear(enc_size, hidden_size) for _ in self.state_names)
+        self.memory_proj = (
+            nn.Linear(enc_size, attention.key_size)
+            if attention.key_size != enc_size
+            else nn.Identity()
+        )
+        self.tgt_embedding = nn.Embedding(tgt_vocab_size, emb_size, padding_idx=self.pad_id)
+        self.decoder = _DECODERS[wiring](
+            attention=attention,
+            cell=cell,
+            emb_size=emb_size,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            dropout=dropout,
+            input_feeding=input_feeding,
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.out_proj = nn.Linear(hidden_size, emb_size) if tie_embeddings else nn.Identity()
+        self.generator = nn.Linear(emb_size if tie_embeddings else hidden_size, tgt_vocab_size)
+        if tie_embeddings:
+            self.generator.weight = self.tgt_embedding.weight
+
+    @property
+    def attention(self) -> Attention:
+        return self.decoder.attention
+
+    @property
+    def has_alignment(self) -> bool:
+        return self.attention.has_weights
+
+    # ------------------------------------------------------------------ contract
+
+    def encode(self, src: Tensor, src_mask: Tensor) -> DecoderState:
+        """-> {'hidden' (B, L, H)[, 'cell' (B, L, H)], 'memory' (B, S, K), 'keys' (B, S, *),
+        'src_mask' (B, S), 'src_lengths' (B,), 'input_feed' (B, H or 0)}."""
+        lengths = src_mask.sum(dim=1)  # (B,)
+        outputs, finals = self.encoder(src, lengths)  # (B, S, dirs*H), [(B, L, dirs*H)]
+        memory = self.memory_proj(outputs)  # (B, S, K)
+        device = memory.device.type
+        if torch.is_autocast_enabled(device):  # cast once here, not in every step's bmm
+            memory = memory.to(torch.get_autocast_dtype(device))
+        state = {
+            name: torch.tanh(bridge(final))  # (B, L, H)
+            for name, bridge, final in zip(self.state_names, self.bridge, finals, strict=True)
+        }
+        state["memory"] = memory
+        state["keys"] = self.attention.prepare(memory)  # once per source batch
+        state["src_mask"] = src_mask
+        state["src_lengths"] = lengths
+        state["input_feed"] = memory.new_zeros(src.size(0), self.decoder.feed_size)
+        return state
+
+    def _logits(self, features: Tensor) -> Tensor:
+        """(..., H) -> (..., V)."""
+        return self.generator(self.out_proj(self.dropout(features)))
+
+    def forward(
+        self,
+        src: Tensor,
+        src_mask: Tensor,
+        tgt_in: Tensor,
+        tgt_mask: Tensor,
+        *,
+        need_attn: bool = False,
+    ) -> Seq2SeqOutput:
+        state = self.encode(src, src_mask)
+        if self.training and self.teacher_forcing < 1.0:
+            return self._forward_sampled(tgt_in, state, need_attn=need_attn)
+        emb = self.dropout(self.tgt_embedding(tgt_in))  # (B, T, E)
+        features, attn = self.decoder(emb, state, need_attn=need_attn)  # (B, T, H)
+        return Seq2SeqOutput(self._logits(features).float(), attn)  # output layer once
+
+    def _step(
+        self, prev_tokens: Tensor, state: DecoderState, step: int, need_attn: bool
+    ) -> tuple[Tensor, DecoderState, Tensor | None]:
+        """-> logits (B, V), new state, weights (B, S) or None."""
+        emb = self.dropout(self.tgt_embedding(prev_tokens))  # (B, E)
+        features, state, attn = self.decoder.step(emb, state, step, need_attn=need_attn)
+        return self._logits(features), state, attn
+
+    def decode_step(
+        self, prev_tokens: Tensor, state: DecoderState, step: int, *, need_attn: bool = False
+    ) -> StepOutput:
+        logits, state, attn = self._step(prev_tokens, state, step, need_attn)
+        return StepOutput(torch.log_softmax(logits.float(), dim=-1), state, attn)
+
+    def _forward_sampled(
+        self, tgt_in: Tensor, state: DecoderState, *, need_attn: bool
+    ) -> Seq2SeqOutput:
+        """Training with teacher_forcing < 1: a step loop feeding back argmax predictions."""
+        collect = need_attn and self.has_alignment
+        tokens = tgt_in[:, 0]  # (B,) BOS
+        logits, attns = [], []
+        for t in range(tgt_in.size(1)):
+            step_logits, state, attn = self._step(tokens, state, t, collect)
+            logits.append(step_logits)
+            if collect:
+                attns.append(attn)
+            if t + 1 < tgt_in.size(1):
+                gold = torch.rand(tokens.shape, device=tokens.device) < self.teacher_forcing
+                tokens = torch.where(gold, tgt_in[:, t + 1], step_logits.argmax(dim=-1))
+        attn_weights = torch.stack(attns, dim=1) if collect else None
+        return Seq2SeqOutput(torch.stack(logits, dim=1).float(), attn_weights)
+
+
+# --------------------------------------------------------------------------- builder
+
+
+def build_rnn(
+    model: dict, attention: dict, *, src_vocab_size: int, tgt_vocab_size: int
+) -> RNNSeq2Seq:
+    """``model``: RNNModelConfig fields without 'name'. ``attention``: 'name', 'wiring' (None ->
+    the variant's ``paper_wiring``), 'input_feeding' and the variant's options."""
+    options = dict(attention)
+    name = options.pop("name")
+    wiring = options.pop("wiring", None)
+    input_feeding = options.pop("input_feeding", True)
+    cls = attention_class(name)
+    hidden = model.get("hidden_size", 512)
+    enc_size = hidden * (2 if model.get("bidirectional", True) else 1)
+    key_size = cls.required_key_size(query_size=hidden, key_size=enc_size, **options)
+    module = build_attention(name=name, query_size=hidden, key_size=key_size, **options)
+    return RNNSeq2Seq(
+        **model,
+        src_vocab_size=src_vocab_size,
+        tgt_vocab_size=tgt_vocab_size,
+        attention=module,
+        wiring=wiring or cls.paper_wiring,
+        input_feeding=input_feeding,
+    )

@@ -1,0 +1,117 @@
+"""The attention interface shared by every variant (see DESIGN.md, "The attention interface").
+
+Shapes used throughout (B = batch, T = target rows attended at once, S = source length):
+
+    query   (B, T, query_size)   decoder state(s); T = 1 for one decoder step, T = tgt_len for a
+                                 whole teacher-forced sequence (Luong wiring without input feeding)
+    keys    (B, S, key_size)     encoder states
+    keys_p  (B, S, *)            ``prepare(keys)``: whatever the variant precomputes per sentence
+    values  (B, S, value_size)   what the weights average (the encoder states, in the RNN model)
+    mask    (B, S) bool          True = real source token
+    scores  (B, T, S)            energies
+    weights (B, T, S)            exactly 0 on padding
+    context (B, T, value_size)   (B, T, 0) for ``none``
+
+``prepare`` runs once per source batch and its output is kept by the caller (never on
+``self``), so beam search can reorder it together with the rest of the decoder state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+
+@dataclass
+class AttentionState:
+    """Per-call information a variant may need besides query and keys.
+
+    step:        decoder step of query row 0; row i of a (B, T, *) query is step ``step + i``
+                 (local-m centres its window on it).
+    src_lengths: (B,) long, real source lengths; None -> computed from the mask when needed.
+    extras:      room for later variants (e.g. a coverage vector (B, S)), keyed by name.
+    """
+
+    step: int = 0
+    src_lengths: Tensor | None = None
+    extras: dict[str, Tensor] = field(default_factory=dict)
+
+    def lengths(self, mask: Tensor) -> Tensor:
+        """(B,) source lengths, from ``src_lengths`` or the (B, S) mask."""
+        return self.src_lengths if self.src_lengths is not None else mask.sum(-1)
+
+
+def masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
+    """Softmax of (B, T, S) ``scores`` over real positions of the (B, S) or (B, T, S) ``mask``.
+
+    Masked positions get exactly 0. A row with no real position (only possible for a
+    restricted mask, e.g. an empty local window) is all zeros instead of NaN.
+    """
+    mask = mask if mask.dim() == scores.dim() else mask.unsqueeze(1)  # (B, 1|T, S)
+    scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+    return torch.softmax(scores, dim=-1).masked_fill(~mask, 0.0)
+
+
+class Attention(nn.Module):
+    """Base class: subclasses write ``score`` (and, rarely, ``prepare``/``normalize``).
+
+    Constructors are keyword-only and receive ``query_size``, ``key_size`` and the
+    variant's options (the fields of its ``*AttentionConfig``).
+
+    Class attributes read by the RNN model (never the variant's name):
+      paper_wiring  "bahdanau" | "luong": the decoder wiring of the variant's paper, used
+                    when ``attention.wiring`` is null.
+      has_weights   False only for ``none`` (no alignment is produced).
+    """
+
+    paper_wiring: ClassVar[str] = "luong"
+    has_weights: ClassVar[bool] = True
+
+    def __init__(self, *, query_size: int, key_size: int, value_size: int | None = None) -> None:
+        super().__init__()
+        self.query_size = query_size
+        self.key_size = key_size
+        self.value_size = key_size if value_size is None else value_size
+
+    @classmethod
+    def required_key_size(cls, *, query_size: int, key_size: int, **options) -> int:
+        """Key size the variant accepts given these options (dot products need query_size);
+        the RNN model projects its encoder states to this size once per sentence."""
+        return key_size
+
+    @property
+    def context_size(self) -> int:
+        """Last dimension of the context this module returns."""
+        return self.value_size
+
+    def prepare(self, keys: Tensor) -> Tensor:
+        """(B, S, key_size) -> projected keys (B, S, *); identity unless overridden."""
+        return keys
+
+    def score(self, query: Tensor, keys_p: Tensor, state: AttentionState) -> Tensor:
+        """(B, T, query_size), (B, S, *) -> energies (B, T, S)."""
+        raise NotImplementedError
+
+    def normalize(self, scores: Tensor, mask: Tensor, state: AttentionState) -> Tensor:
+        """(B, T, S) energies, (B, S) mask -> weights (B, T, S); masked softmax by default."""
+        return masked_softmax(scores, mask)
+
+    def forward(
+        self,
+        query: Tensor,  # (B, T, query_size)
+        keys_p: Tensor,  # (B, S, *) from prepare()
+        values: Tensor,  # (B, S, value_size)
+        mask: Tensor,  # (B, S) bool, True = real token
+        state: AttentionState | None = None,
+    ) -> tuple[Tensor, Tensor | None]:
+        """-> context (B, T, value_size), weights (B, T, S)."""
+        state = AttentionState() if state is None else state
+        weights = self.normalize(self.score(query, keys_p, state), mask, state)
+        context = torch.bmm(weights.to(values.dtype), values)  # (B, T, value_size)
+        return context, weights
+
+    def extra_repr(self) -> str:
+        return f"query_size={self.query_size}, key_size={self.key_size}"

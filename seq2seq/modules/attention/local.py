@@ -1,0 +1,110 @@
+"""Local attention of Luong et al. (2015), Sec. 3.2: local-m (monotonic) and local-p (predictive)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from .base import Attention, AttentionState, masked_softmax
+from .multiplicative import _DOT_SCORES, BilinearScore, check_score
+
+MODES = ("monotonic", "predictive")
+
+
+class LocalAttention(Attention):
+    """Attend only to the window [p_t - D, p_t + D] around an aligned position p_t
+    (Sec. 3.2 of Luong et al. 2015). Source positions s are 0-based.
+
+    local-m (mode=monotonic): p_t = t, the decoder step (for a (B, T, *) query, row i is step
+        ``state.step + i``), clamped to the last real token S - 1 so a target longer than its
+        source still attends somewhere. Weights: softmax of the score (Eq. 8) over the real
+        positions inside the window (Eq. 7); they sum to 1.
+    local-p (mode=predictive): p_t = S * sigmoid(v_p^T tanh(W_p h_t)) (Eq. 9), S = that
+        sentence's source length; a_t(s) = softmax_window(score)(s) * exp(-(s - p_t)^2 / (2 sigma^2)),
+        sigma = D / 2 (Eq. 10). Following the paper, the Gaussian multiplies the softmax and the
+        weights are NOT renormalised: they sum to at most 1.
+
+    Weights are exactly 0 outside |s - p_t| <= D and on padding. Scores are computed for all S
+    positions and masked (simple, and cheap for sentence-length sources).
+    score: dot | general | scaled_dot (the inner score of Eq. 8); W_p: (query_size, query_size),
+    v_p: (query_size,). Paper wiring: 'luong'.
+    """
+
+    paper_wiring: ClassVar[str] = "luong"
+
+    def __init__(
+        self,
+        *,
+        query_size: int,
+        key_size: int,
+        mode: str = "predictive",
+        window: int = 10,
+        score: str = "general",
+    ) -> None:
+        super().__init__(query_size=query_size, key_size=key_size)
+        if mode not in MODES:
+            raise ValueError(f"unknown attention.mode {mode!r}; valid: {', '.join(MODES)}")
+        if window < 1:
+            raise ValueError(f"attention.window must be >= 1, got {window}")
+        self.mode = mode
+        self.window = window
+        self.sigma = window / 2.0
+        self.scorer = BilinearScore(score=score, query_size=query_size, key_size=key_size)
+        if mode == "predictive":
+            self.w_p = nn.Linear(query_size, query_size, bias=False)  # W_p
+            self.v_p = nn.Linear(query_size, 1, bias=False)  # v_p
+
+    @classmethod
+    def required_key_size(cls, *, query_size: int, key_size: int, **options) -> int:
+        score = check_score(options.get("score", "general"))
+        return query_size if score in _DOT_SCORES else key_size
+
+    def prepare(self, keys: Tensor) -> Tensor:
+        """(B, S, key_size) -> (B, S, query_size)."""
+        return self.scorer.prepare(keys)
+
+    def score(self, query: Tensor, keys_p: Tensor, state: AttentionState) -> Tensor:
+        """(B, T, query_size), (B, S, query_size) -> (B, T, S)."""
+        return self.scorer(query, keys_p)
+
+    def centers(self, query: Tensor, mask: Tensor, state: AttentionState) -> Tensor:
+        """Aligned positions p_t: (B, T) float32."""
+        lengths = state.lengths(mask).to(torch.float32).unsqueeze(1)  # (B, 1)
+        if self.mode == "predictive":
+            gate = self.v_p(torch.tanh(self.w_p(query))).squeeze(-1)  # (B, T)
+            return lengths * torch.sigmoid(gate.float())  # Eq. 9
+        steps = torch.arange(query.size(1), device=query.device, dtype=torch.float32) + state.step
+        return torch.minimum(steps.unsqueeze(0), lengths - 1)  # (B, T)
+
+    def normalize(self, scores: Tensor, mask: Tensor, state: AttentionState) -> Tensor:
+        """(B, T, S) scores, (B, S) mask -> (B, T, S) weights. Needs ``state.extras['centers']``
+        (B, T), which ``forward`` sets from ``centers()``."""
+        centers = state.extras["centers"]  # (B, T)
+        positions = torch.arange(scores.size(-1), device=scores.device, dtype=torch.float32)
+        dist = positions.view(1, 1, -1) - centers.unsqueeze(-1)  # (B, T, S): s - p_t
+        in_window = (dist.abs() <= self.window) & mask.unsqueeze(1)  # (B, T, S)
+        weights = masked_softmax(scores, in_window)  # Eq. 7 restricted to the window
+        if self.mode == "predictive":
+            gauss = torch.exp(dist.square() / (-2.0 * self.sigma**2))  # (B, T, S)
+            weights = weights * gauss.to(weights.dtype)  # Eq. 10, not renormalised
+        return weights
+
+    def forward(
+        self,
+        query: Tensor,  # (B, T, query_size)
+        keys_p: Tensor,  # (B, S, query_size)
+        values: Tensor,  # (B, S, value_size)
+        mask: Tensor,  # (B, S)
+        state: AttentionState | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """-> context (B, T, value_size), weights (B, T, S)."""
+        state = AttentionState() if state is None else state
+        centers = self.centers(query, mask, state)
+        state = replace(state, extras={**state.extras, "centers": centers})
+        return super().forward(query, keys_p, values, mask, state)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, mode={self.mode}, window={self.window}"

@@ -1,0 +1,303 @@
+"""RNNSeq2Seq: shapes, padding, gradients, teacher forcing == step-by-step decoding for every
+variant x cell x wiring, overfitting a tiny reversal task, and building from every YAML option."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from seq2seq.config import register_configs
+from seq2seq.models.base import reorder_state
+from seq2seq.models.builders import build_model
+from seq2seq.models.rnn import BahdanauDecoder, LuongDecoder, RNNSeq2Seq, build_rnn
+
+CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
+V, B, S, T = 17, 3, 6, 5
+LENGTHS = [6, 3, 1]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models are fastest single-threaded (and immune to a busy machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+ATTENTIONS = {
+    "none": {"name": "none"},
+    "additive": {"name": "additive"},
+    "dot": {"name": "multiplicative", "score": "dot"},
+    "general": {"name": "multiplicative", "score": "general"},
+    "scaled_dot": {"name": "multiplicative", "score": "scaled_dot"},
+    "local-m": {"name": "local", "mode": "monotonic", "window": 1},
+    "local-p": {"name": "local", "mode": "predictive", "window": 2, "score": "dot"},
+    "content": {"name": "content"},
+    "location": {"name": "location", "max_src_len": S},
+}
+# wiring id -> (wiring, input_feeding)
+WIRINGS = {
+    "bahdanau": ("bahdanau", True),
+    "luong": ("luong", True),
+    "luong-nofeed": ("luong", False),
+}
+
+
+def tiny(
+    attention: str, *, cell="gru", wiring="luong", num_layers=1, seed=0, vocab=V, **model
+) -> RNNSeq2Seq:
+    wiring, feeding = WIRINGS[wiring]
+    torch.manual_seed(seed)
+    sizes = {"emb_size": 8, "hidden_size": 10, "dropout": 0.0} | model
+    attn = dict(ATTENTIONS[attention], wiring=wiring, input_feeding=feeding)
+    return build_rnn(
+        dict(sizes, cell=cell, num_layers=num_layers),
+        attn,
+        src_vocab_size=vocab,
+        tgt_vocab_size=vocab,
+    )
+
+
+def batch(seed: int = 1):
+    gen = torch.Generator().manual_seed(seed)
+    lengths = torch.tensor(LENGTHS)
+    src_mask = torch.arange(S)[None, :] < lengths[:, None]
+    src = torch.randint(4, V, (B, S), generator=gen).masked_fill(~src_mask, 0)
+    tgt_in = torch.randint(4, V, (B, T), generator=gen)
+    tgt_in[:, 0] = 2
+    return src, src_mask, tgt_in, torch.ones(B, T, dtype=torch.bool)
+
+
+def stepwise(model, src, src_mask, tgt_in):
+    """Teacher-forced decoding through encode + decode_step: (B, T, V) log-probs, (B, T, S)."""
+    state = model.encode(src, src_mask)
+    log_probs, attns = [], []
+    for t in range(tgt_in.size(1)):
+        out = model.decode_step(tgt_in[:, t], state, t, need_attn=True)
+        state = out.state
+        log_probs.append(out.log_probs)
+        attns.append(out.attn_weights)
+    return torch.stack(log_probs, 1), None if attns[0] is None else torch.stack(attns, 1)
+
+
+CASES = [
+    (a, c, w, 1)
+    for a, c, w in itertools.product(ATTENTIONS, ["gru", "lstm"], WIRINGS)
+    if not (a == "none" and w == "luong-nofeed")
+] + [(a, c, w, 2) for a, c, w in [("additive", "lstm", "bahdanau"), ("local-m", "gru", "luong")]]
+
+
+@pytest.mark.parametrize(("attention", "cell", "wiring", "layers"), CASES)
+def test_teacher_forcing_equals_step_by_step(attention, cell, wiring, layers):
+    model = tiny(attention, cell=cell, wiring=wiring, num_layers=layers).eval()
+    src, src_mask, tgt_in, tgt_mask = batch()
+    with torch.no_grad():
+        out = model(src, src_mask, tgt_in, tgt_mask, need_attn=True)
+        log_probs, attn = stepwise(model, src, src_mask, tgt_in)
+    assert out.logits.shape == (B, T, V) and out.logits.dtype == torch.float32
+    assert log_probs.dtype == torch.float32
+    torch.testing.assert_close(log_probs, out.logits.log_softmax(-1), rtol=1e-5, atol=1e-5)
+    if attention == "none":
+        assert out.attn_weights is None and attn is None and not model.has_alignment
+    else:
+        assert model.has_alignment and out.attn_weights.shape == (B, T, S)
+        torch.testing.assert_close(attn, out.attn_weights, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("attention", [a for a in ATTENTIONS if a != "none"])
+@pytest.mark.parametrize("wiring", list(WIRINGS))
+def test_attention_weights_zero_on_padding_and_normalised(attention, wiring):
+    model = tiny(attention, wiring=wiring).eval()
+    src, src_mask, tgt_in, tgt_mask = batch()
+    weights = model(src, src_mask, tgt_in, tgt_mask, need_attn=True).attn_weights
+    assert (weights.masked_select(~src_mask[:, None, :]) == 0).all()
+    sums = weights.sum(-1)
+    if attention == "local-p":
+        assert (sums <= 1 + 1e-6).all()
+    else:
+        torch.testing.assert_close(sums, torch.ones(B, T))
+
+
+@pytest.mark.parametrize("attention", list(ATTENTIONS))
+def test_padding_tokens_never_matter(attention):
+    model = tiny(attention, cell="lstm").eval()
+    src, src_mask, tgt_in, tgt_mask = batch()
+    logits = model(src, src_mask, tgt_in, tgt_mask).logits
+    garbage = src.masked_fill(~src_mask, 7)
+    torch.testing.assert_close(model(garbage, src_mask, tgt_in, tgt_mask).logits, logits)
+
+
+@pytest.mark.parametrize("attention", list(ATTENTIONS))
+@pytest.mark.parametrize("wiring", list(WIRINGS))
+def test_gradients_reach_every_parameter(attention, wiring):
+    model = tiny(attention, wiring=wiring, num_layers=2, dropout=0.1, tie_embeddings=True).train()
+    src, src_mask, tgt_in, tgt_mask = batch()
+    src_mask = torch.ones_like(src_mask)  # every location row in use
+    src = src.masked_fill(src == 0, 5)
+    out = model(src, src_mask, tgt_in, tgt_mask)
+    F.cross_entropy(out.logits.reshape(-1, V), tgt_in.roll(-1, 1).reshape(-1)).backward()
+    for name, param in model.named_parameters():
+        if param.numel():  # weight_feed is (G, 0) without a feed
+            assert param.grad is not None and param.grad.abs().sum() > 0, name
+
+
+def test_state_is_batch_first_and_reorderable():
+    model = tiny("local-p", cell="lstm", wiring="luong", num_layers=2).eval()
+    src, src_mask, tgt_in, _ = batch()
+    state = model.encode(src, src_mask)
+    assert state["hidden"].shape == (B, 2, 10) and state["cell"].shape == (B, 2, 10)
+    assert state["memory"].shape[:2] == (B, S) and state["keys"].shape[:2] == (B, S)
+    assert state["input_feed"].shape == (B, 10)
+    assert all(value.size(0) == B for value in state.values())
+    index = torch.tensor([2, 0, 0, 1])  # beam search: reorder / expand the batch
+    with torch.no_grad():
+        first = model.decode_step(tgt_in[:, 0], state, 0, need_attn=True)
+        moved = model.decode_step(tgt_in[index, 0], reorder_state(state, index), 0, need_attn=True)
+        again = model.decode_step(tgt_in[index, 1], reorder_state(first.state, index), 1)
+        direct = model.decode_step(tgt_in[:, 1], first.state, 1)
+    torch.testing.assert_close(moved.log_probs, first.log_probs[index])
+    torch.testing.assert_close(moved.attn_weights, first.attn_weights[index])
+    torch.testing.assert_close(again.log_probs, direct.log_probs[index])
+
+
+def test_teacher_forcing_zero_feeds_back_argmax():
+    """teacher_forcing=0 in training == greedy decoding from the model's own predictions."""
+    model = tiny("additive", wiring="bahdanau", teacher_forcing=0.0).train()
+    src, src_mask, tgt_in, tgt_mask = batch()
+    logits = model(src, src_mask, tgt_in, tgt_mask).logits
+    model.eval()
+    with torch.no_grad():
+        state, tokens, greedy = model.encode(src, src_mask), tgt_in[:, 0], []
+        for t in range(T):
+            out = model.decode_step(tokens, state, t)
+            state, tokens = out.state, out.log_probs.argmax(-1)
+            greedy.append(out.log_probs)
+        teacher_forced = model(src, src_mask, tgt_in, tgt_mask).logits
+    torch.testing.assert_close(logits.log_softmax(-1), torch.stack(greedy, 1), rtol=0, atol=1e-5)
+    assert not torch.allclose(teacher_forced, logits)  # the gold prefix differs from greedy
+
+
+def test_bf16_autocast():
+    for attention, wiring in [("additive", "bahdanau"), ("local-p", "luong-nofeed")]:
+        model = tiny(attention, wiring=wiring, cell="lstm").train()
+        src, src_mask, tgt_in, tgt_mask = batch()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = model(src, src_mask, tgt_in, tgt_mask, need_attn=True)
+            loss = F.cross_entropy(out.logits.reshape(-1, V), tgt_in.reshape(-1))
+            step = model.decode_step(tgt_in[:, 0], model.encode(src, src_mask), 0)
+        loss.backward()
+        assert out.logits.dtype == torch.float32 and torch.isfinite(out.logits).all()
+        assert step.log_probs.dtype == torch.float32
+        torch.testing.assert_close(step.log_probs.exp().sum(-1), torch.ones(B))
+
+
+def test_builder_defaults_and_options():
+    decoders = {
+        "none": BahdanauDecoder,
+        "additive": BahdanauDecoder,
+        "content": BahdanauDecoder,
+        "general": LuongDecoder,
+        "local-m": LuongDecoder,
+        "location": LuongDecoder,
+    }
+    for attention, decoder in decoders.items():
+        model = build_rnn(
+            {"emb_size": 8, "hidden_size": 10},
+            dict(ATTENTIONS[attention], wiring=None),
+            src_vocab_size=V,
+            tgt_vocab_size=V,
+        )
+        assert type(model.decoder) is decoder, attention
+    # dot with a bidirectional encoder (2H = 20 != 10): memory projected to the decoder size.
+    model = tiny("dot")
+    assert model.encoder.output_size == 20 and model.attention.key_size == 10
+    assert model.memory_proj.out_features == 10
+    assert isinstance(tiny("general").memory_proj, torch.nn.Identity)
+    tied = tiny("additive", tie_embeddings=True)
+    assert tied.generator.weight is tied.tgt_embedding.weight
+    with pytest.raises(ValueError, match="unknown attention 'bogus'; valid: additive, content"):
+        build_rnn({}, {"name": "bogus"}, src_vocab_size=V, tgt_vocab_size=V)
+    with pytest.raises(ValueError, match="model.cell 'rnn'; valid: gru, lstm"):
+        build_rnn({"cell": "rnn"}, {"name": "none"}, src_vocab_size=V, tgt_vocab_size=V)
+
+
+# --------------------------------------------------------------------------- overfitting
+
+
+def reversal_corpus(n: int = 64, vocab: int = 20, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(3, 8, (n,), generator=gen)
+    src = torch.zeros(n, 7, dtype=torch.long)
+    tgt_in = torch.zeros(n, 8, dtype=torch.long)
+    tgt_out = torch.zeros(n, 8, dtype=torch.long)
+    for i, length in enumerate(lengths.tolist()):
+        tokens = torch.randint(4, vocab, (length,), generator=gen)
+        src[i, :length] = tokens
+        tgt_in[i, 0], tgt_in[i, 1 : length + 1] = 2, tokens.flip(0)  # BOS + reversed
+        tgt_out[i, :length], tgt_out[i, length] = tokens.flip(0), 3  # reversed + EOS
+    return src, src != 0, tgt_in, tgt_in != 0, tgt_out
+
+
+@pytest.mark.parametrize(
+    ("attention", "wiring"),
+    [("additive", "bahdanau"), ("general", "luong-nofeed"), ("local-m", "luong")],
+)
+def test_overfits_tiny_reversal_corpus(attention, wiring):
+    src, src_mask, tgt_in, tgt_mask, tgt_out = reversal_corpus()
+    model = tiny(attention, wiring=wiring, vocab=20, emb_size=32, hidden_size=64)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(150):
+        logits = model(src, src_mask, tgt_in, tgt_mask).logits
+        loss = F.cross_entropy(logits.reshape(-1, 20), tgt_out.reshape(-1), ignore_index=0)
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        if loss.item() < 0.02:
+            break
+    assert loss.item() < 0.02
+    model.eval()
+    with torch.no_grad():
+        predictions = model(src, src_mask, tgt_in, tgt_mask).logits.argmax(-1)
+    assert (predictions == tgt_out)[tgt_out != 0].all()
+
+
+# --------------------------------------------------------------------------- Hydra configs
+
+YAML_OPTIONS = [
+    ["attention=none"],
+    ["attention=additive"],
+    ["attention=additive", "attention.attn_size=6", "model.cell=lstm"],
+    ["attention=multiplicative", "attention.score=dot"],
+    ["attention=multiplicative", "attention.score=general", "attention.input_feeding=false"],
+    ["attention=multiplicative", "attention.score=scaled_dot", "attention.wiring=bahdanau"],
+    ["attention=local", "attention.mode=monotonic", "attention.window=2"],
+    ["attention=local", "attention.mode=predictive", "attention.score=dot"],
+    ["attention=local", "attention.mode=predictive", "attention.score=scaled_dot"],
+    ["attention=content", "attention.init_sharpness=2.0"],
+    ["attention=location", "attention.max_src_len=32", "model.num_layers=2"],
+    ["attention=none", "attention.wiring=luong", "model.bidirectional=false"],
+]
+
+
+@pytest.mark.parametrize("overrides", YAML_OPTIONS, ids=[" ".join(o) for o in YAML_OPTIONS])
+def test_builds_from_every_yaml_option(overrides):
+    register_configs()
+    GlobalHydra.instance().clear()
+    tiny_sizes = ["model=rnn", "model.emb_size=8", "model.hidden_size=12", "model.dropout=0.0"]
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="train", overrides=tiny_sizes + overrides)
+    model = build_model(cfg.model, cfg.attention, src_vocab_size=V, tgt_vocab_size=V + 1)
+    src, src_mask, tgt_in, tgt_mask = batch()
+    out = model(src, src_mask, tgt_in, tgt_mask, need_attn=True)
+    assert out.logits.shape == (B, T, V + 1) and torch.isfinite(out.logits).all()
+    assert (out.attn_weights is None) == (cfg.attention.name == "none")
+    expected_wiring = cfg.attention.wiring or type(model.attention).paper_wiring
+    assert model.wiring == str(getattr(expected_wiring, "value", expected_wiring))

@@ -1,0 +1,326 @@
+"""Every attention variant against the interface contract, plus hand-computed golden values."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from seq2seq.modules.attention import (
+    ATTENTIONS,
+    AttentionState,
+    LocalAttention,
+    MultiplicativeAttention,
+    attention_class,
+    build_attention,
+)
+
+B, S, T, SIZE = 3, 7, 4, 6
+LENGTHS = torch.tensor([7, 4, 1])
+
+# (id, options): every variant, each multiplicative score, both local modes.
+VARIANTS = [
+    ("none", {"name": "none"}),
+    ("additive", {"name": "additive"}),
+    ("mult-dot", {"name": "multiplicative", "score": "dot"}),
+    ("mult-general", {"name": "multiplicative", "score": "general"}),
+    ("mult-scaled_dot", {"name": "multiplicative", "score": "scaled_dot"}),
+    ("local-m", {"name": "local", "mode": "monotonic", "window": 1}),
+    ("local-m-dot", {"name": "local", "mode": "monotonic", "window": 2, "score": "dot"}),
+    ("local-p", {"name": "local", "mode": "predictive", "window": 2}),
+    ("local-p-scaled", {"name": "local", "mode": "predictive", "window": 1, "score": "scaled_dot"}),
+    ("content", {"name": "content", "init_sharpness": 3.0}),
+    ("location", {"name": "location", "max_src_len": S}),
+]
+IDS = [variant_id for variant_id, _ in VARIANTS]
+OPTIONS = [options for _, options in VARIANTS]
+GLOBAL = [o for o in OPTIONS if o["name"] in ("additive", "multiplicative", "content")]
+WITH_WEIGHTS = [o for o in OPTIONS if o["name"] != "none"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors are fastest single-threaded (and immune to a busy machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def make(options: dict, seed: int = 0):
+    torch.manual_seed(seed)
+    return build_attention(query_size=SIZE, key_size=SIZE, **options)
+
+
+def inputs(seed: int = 1):
+    gen = torch.Generator().manual_seed(seed)
+    query = torch.randn(B, T, SIZE, generator=gen)
+    keys = torch.randn(B, S, SIZE, generator=gen)
+    values = torch.randn(B, S, SIZE, generator=gen)
+    mask = torch.arange(S)[None, :] < LENGTHS[:, None]  # (B, S)
+    return query, keys, values, mask
+
+
+def run(attn, query, keys, values, mask, step: int = 0):
+    state = AttentionState(step=step, src_lengths=mask.sum(-1))
+    return attn(query, attn.prepare(keys), values, mask, state)
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=IDS)
+def test_shapes(options):
+    attn = make(options)
+    context, weights = run(attn, *inputs())
+    assert context.shape == (B, T, attn.context_size)
+    if options["name"] == "none":
+        assert attn.context_size == 0 and weights is None and not attn.has_weights
+    else:
+        assert attn.context_size == SIZE and weights.shape == (B, T, S)
+        assert torch.isfinite(context).all()
+
+
+@pytest.mark.parametrize("options", WITH_WEIGHTS, ids=IDS[1:])
+def test_weights_sum_and_zero_on_padding(options):
+    attn = make(options)
+    _, _, _, mask = inputs()
+    _, weights = run(attn, *inputs(), step=2)
+    assert (weights[~mask[:, None, :].expand_as(weights)] == 0).all()  # exactly 0 on padding
+    assert (weights >= 0).all()
+    sums = weights.sum(-1)
+    if options.get("mode") == "predictive":  # Gaussian after the softmax, not renormalised
+        assert (sums <= 1 + 1e-6).all() and (sums > 0).all()
+        assert (sums < 1 - 1e-4).any()
+    else:
+        torch.testing.assert_close(sums, torch.ones(B, T))
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=IDS)
+def test_padding_content_does_not_matter(options):
+    attn = make(options)
+    query, keys, values, mask = inputs()
+    context, weights = run(attn, query, keys, values, mask, step=1)
+    noise = torch.randn(B, S, SIZE) * 100
+    pad = ~mask[..., None]
+    context2, weights2 = run(attn, query, keys + noise * pad, values - noise * pad, mask, step=1)
+    torch.testing.assert_close(context2, context, rtol=0, atol=1e-6)
+    if weights is not None:
+        torch.testing.assert_close(weights2, weights, rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=IDS)
+def test_gradients_reach_every_parameter(options):
+    attn = make(options)
+    if options["name"] == "none":
+        assert not list(attn.parameters())
+        return
+    query, keys, values, mask = (t.clone() for t in inputs())
+    mask = torch.ones_like(mask)  # every location row in use
+    query.requires_grad_(True)
+    keys.requires_grad_(True)
+    context, _ = run(attn, query, keys, values, mask)
+    (context * torch.randn_like(context)).sum().backward()
+    for name, param in attn.named_parameters():
+        assert param.grad is not None and param.grad.abs().sum() > 0, name
+    if options["name"] != "location":  # location ignores the keys
+        assert keys.grad.abs().sum() > 0
+    assert query.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("options", GLOBAL, ids=[i for i, o in VARIANTS if o in GLOBAL])
+def test_global_variants_are_permutation_invariant(options):
+    attn = make(options)
+    query, keys, values, mask = inputs()
+    context, weights = run(attn, query, keys, values, mask)
+    perm = torch.randperm(S, generator=torch.Generator().manual_seed(3))
+    context_p, weights_p = run(attn, query, keys[:, perm], values[:, perm], mask[:, perm])
+    torch.testing.assert_close(context_p, context, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(weights_p, weights[:, :, perm], rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("options", WITH_WEIGHTS, ids=IDS[1:])
+def test_many_rows_equal_one_row_per_step(options):
+    """A (B, T, *) query at step s equals T single-row calls at steps s..s+T-1."""
+    attn = make(options)
+    query, keys, values, mask = inputs()
+    context, weights = run(attn, query, keys, values, mask, step=2)
+    for i in range(T):
+        c_i, w_i = run(attn, query[:, i : i + 1], keys, values, mask, step=2 + i)
+        torch.testing.assert_close(c_i[:, 0], context[:, i], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(w_i[:, 0], weights[:, i], rtol=1e-5, atol=1e-7)
+
+
+# --------------------------------------------------------------------------- local windows
+
+
+@pytest.mark.parametrize("window", [1, 2, 3])
+def test_local_monotonic_window(window):
+    attn = make({"name": "local", "mode": "monotonic", "window": window})
+    query, keys, values, mask = inputs()
+    step = 1
+    _, weights = run(attn, query, keys, values, mask, step=step)
+    positions = torch.arange(S)
+    for b in range(B):
+        for i in range(T):
+            center = min(step + i, int(LENGTHS[b]) - 1)  # p_t = t, clamped to the last token
+            allowed = ((positions - center).abs() <= window) & mask[b]
+            assert (weights[b, i][~allowed] == 0).all()
+            assert (weights[b, i][allowed] > 0).all()
+            torch.testing.assert_close(weights[b, i].sum(), torch.tensor(1.0))
+
+
+@pytest.mark.parametrize("window", [1, 2])
+def test_local_predictive_window_and_gaussian(window):
+    attn = make({"name": "local", "mode": "predictive", "window": window})
+    query, keys, values, mask = inputs()
+    state = AttentionState(src_lengths=LENGTHS)
+    centers = attn.centers(query, mask, state)  # (B, T)
+    assert ((centers >= 0) & (centers <= LENGTHS[:, None])).all()  # p_t in [0, S]
+    _, weights = run(attn, query, keys, values, mask)
+    dist = torch.arange(S)[None, None, :] - centers[..., None]  # (B, T, S)
+    outside = (dist.abs() > window) | ~mask[:, None, :]
+    assert (weights[outside] == 0).all()
+    # Inside: softmax over the window times exp(-(s - p)^2 / (2 (D/2)^2)) (Luong Eq. 10).
+    scores = attn.score(query, attn.prepare(keys), state).masked_fill(outside, -math.inf)
+    expected = torch.softmax(scores, -1).nan_to_num(0.0) * torch.exp(
+        -(dist**2) / (2 * (window / 2) ** 2)
+    )
+    torch.testing.assert_close(weights, expected, rtol=1e-5, atol=1e-7)
+
+
+def test_local_monotonic_golden_value():
+    """D=1, step 2, dot score, hand-set keys: weights are a softmax over positions 1, 2, 3."""
+    attn = build_attention(
+        name="local", query_size=2, key_size=2, mode="monotonic", window=1, score="dot"
+    )
+    keys = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 0.0], [5.0, 5.0]]])
+    query = torch.tensor([[[1.0, 0.0]]])
+    mask = torch.ones(1, 5, dtype=torch.bool)
+    _, weights = attn(query, keys, keys, mask, AttentionState(step=2))
+    z = 1 + math.e + math.e**2  # scores at positions 1, 2, 3 are 0, 1, 2
+    expected = torch.tensor([[[0.0, 1 / z, math.e / z, math.e**2 / z, 0.0]]])
+    torch.testing.assert_close(weights, expected)
+
+
+# --------------------------------------------------------------------------- golden values
+
+
+def test_dot_attention_golden_value():
+    attn = build_attention(name="multiplicative", query_size=2, key_size=2, score="dot")
+    query = torch.tensor([[[1.0, 0.0]]])  # (1, 1, 2)
+    keys = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [9.0, 9.0]]])  # last one is padding
+    values = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0], [100.0, 100.0]]])
+    mask = torch.tensor([[True, True, True, False]])
+    context, weights = attn(query, attn.prepare(keys), values, mask)
+    e = math.e
+    w = torch.tensor([e, 1.0, e]) / (2 * e + 1)  # softmax of the scores (1, 0, 1)
+    torch.testing.assert_close(weights, torch.cat([w, torch.zeros(1)]).view(1, 1, 4))
+    expected = (w[:, None] * values[0, :3]).sum(0)  # (2,)
+    torch.testing.assert_close(context, expected.view(1, 1, 2))
+    torch.testing.assert_close(context[0, 0, 0], torch.tensor((e + 3 + 5 * e) / (2 * e + 1)))
+
+
+def test_scaled_dot_and_general_golden_values():
+    query = torch.tensor([[[2.0, 0.0, 0.0, 0.0]]])
+    keys = torch.tensor([[[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]])
+    mask = torch.ones(1, 2, dtype=torch.bool)
+    scaled = build_attention(name="multiplicative", query_size=4, key_size=4, score="scaled_dot")
+    scores = scaled.score(query, scaled.prepare(keys), AttentionState())
+    torch.testing.assert_close(scores, torch.tensor([[[1.0, 0.0]]]))  # 2 / sqrt(4)
+    general = build_attention(name="multiplicative", query_size=4, key_size=3, score="general")
+    with torch.no_grad():
+        general.scorer.proj.weight.copy_(torch.arange(12.0).view(4, 3))  # W: (query, key)
+    keys3 = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]])
+    scores = general.score(query, general.prepare(keys3), AttentionState())
+    torch.testing.assert_close(scores, torch.tensor([[[0.0, 4.0]]]))  # 2 * W[0, :] @ h
+    _, weights = general(query, general.prepare(keys3), keys3, mask)
+    torch.testing.assert_close(weights[0, 0, 1], torch.tensor(1 / (1 + math.exp(-4.0))))
+
+
+def test_additive_golden_value():
+    attn = build_attention(name="additive", query_size=1, key_size=1, attn_size=1)
+    with torch.no_grad():
+        attn.query_proj.weight.fill_(1.0)
+        attn.query_proj.bias.fill_(0.0)
+        attn.key_proj.weight.fill_(2.0)
+        attn.v.weight.fill_(3.0)
+    query = torch.tensor([[[0.5]]])
+    keys = torch.tensor([[[0.0], [1.0]]])
+    scores = attn.score(query, attn.prepare(keys), AttentionState())
+    expected = 3 * torch.tanh(torch.tensor([[[0.5, 2.5]]]))  # v tanh(q + 2 h)
+    torch.testing.assert_close(scores, expected)
+
+
+def test_content_is_scaled_cosine():
+    attn = build_attention(name="content", query_size=2, key_size=2, init_sharpness=2.0)
+    with torch.no_grad():
+        attn.query_proj.weight.copy_(torch.eye(2))
+        attn.query_proj.bias.zero_()
+    query = torch.tensor([[[3.0, 0.0]]])
+    keys = torch.tensor([[[5.0, 0.0], [0.0, 0.1], [1.0, 1.0]]])
+    scores = attn.score(query, attn.prepare(keys), AttentionState())
+    torch.testing.assert_close(scores, torch.tensor([[[2.0, 0.0, 2 / math.sqrt(2)]]]))
+
+
+def test_location_uses_first_rows_and_renormalises():
+    attn = build_attention(name="location", query_size=2, key_size=5, max_src_len=4)
+    with torch.no_grad():
+        attn.proj.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [7.0, 7.0]]))
+        attn.proj.bias.zero_()
+    query = torch.tensor([[[1.0, 2.0]]])
+    keys = torch.zeros(1, 3, 5)
+    mask = torch.tensor([[True, True, False]])
+    _, weights = attn(query, attn.prepare(keys), keys, mask)
+    expected = torch.softmax(torch.tensor([1.0, 2.0]), 0)  # rows 0, 1; row 2 is padding
+    torch.testing.assert_close(weights, torch.cat([expected, torch.zeros(1)]).view(1, 1, 3))
+    with pytest.raises(ValueError, match="attention.max_src_len"):
+        attn(
+            query, attn.prepare(torch.zeros(1, 5, 5)), torch.zeros(1, 5, 5), torch.ones(1, 5).bool()
+        )
+
+
+# --------------------------------------------------------------------------- errors, registry
+
+
+def test_unknown_variant_lists_valid_names():
+    with pytest.raises(ValueError) as info:
+        build_attention(name="bogus", query_size=4, key_size=4)
+    message = str(info.value)
+    assert "bogus" in message and "\n" not in message
+    for name in ATTENTIONS:
+        assert name in message
+
+
+@pytest.mark.parametrize("name", ["multiplicative", "local"])
+def test_unknown_score_lists_valid_names(name):
+    with pytest.raises(ValueError, match=r"'cosine'.*dot, general, scaled_dot"):
+        build_attention(name=name, query_size=4, key_size=4, score="cosine")
+
+
+def test_bad_values_are_named():
+    with pytest.raises(ValueError, match=r"attention.window must be >= 1, got 0"):
+        build_attention(name="local", query_size=4, key_size=4, window=0)
+    with pytest.raises(ValueError, match=r"'sideways'.*monotonic, predictive"):
+        build_attention(name="local", query_size=4, key_size=4, mode="sideways")
+    with pytest.raises(ValueError, match=r"score=dot needs query size == key size, got 4 != 8"):
+        build_attention(name="multiplicative", query_size=4, key_size=8, score="dot")
+    with pytest.raises(ValueError, match=r"scaled_dot"):
+        build_attention(name="local", query_size=4, key_size=8, score="scaled_dot")
+
+
+def test_required_key_size():
+    assert MultiplicativeAttention.required_key_size(query_size=4, key_size=8, score="dot") == 4
+    assert MultiplicativeAttention.required_key_size(query_size=4, key_size=8, score="general") == 8
+    assert LocalAttention.required_key_size(query_size=4, key_size=8, score="scaled_dot") == 4
+    assert attention_class("additive").required_key_size(query_size=4, key_size=8) == 8
+
+
+def test_paper_wirings():
+    wirings = {name: cls.paper_wiring for name, cls in ATTENTIONS.items()}
+    assert wirings == {
+        "none": "bahdanau",
+        "additive": "bahdanau",
+        "content": "bahdanau",
+        "multiplicative": "luong",
+        "local": "luong",
+        "location": "luong",
+    }
