@@ -9,7 +9,7 @@ SEQ2SEQ_DATA ?= $(abspath ../shared/data)
 export SEQ2SEQ_DATA
 ARGS ?=
 
-.PHONY: help install data train evaluate sweep compare tensorboard test test-fast lint clean
+.PHONY: help install data train evaluate sweep compare tensorboard bench bench-peers test test-fast lint clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -37,6 +37,12 @@ sweep: install ## a Hydra multirun: make sweep ARGS='attention=none,additive,mul
 compare: install ## every attention variant and the Transformer (~2 h on 2 cores), then the report in docs/comparison
 	$(VENV)/bin/seq2seq-train experiment=compare_attention $(ARGS)
 	$(VENV)/bin/seq2seq-compare $$(ls -d multirun/compare_attention/* | tail -1) --out docs/comparison
+
+bench: install ## speed benchmark (ours; with peers if `make bench-peers` ran): table + benchmark.json
+	$(VENV)/bin/seq2seq-benchmark $(ARGS)
+
+bench-peers: ## install Joey NMT 2.3.0 + OpenNMT-py 3.5.1 into build/peers/*-venv for the speed benchmark
+	bash scripts/install_peers.sh build/peers
 
 tensorboard: install ## TensorBoard over runs in outputs/ and sweeps in multirun/
 	$(VENV)/bin/tensorboard --logdir_spec runs:outputs,sweeps:multirun

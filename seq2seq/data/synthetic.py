@@ -1,8 +1,8 @@
 """A synthetic parallel corpus whose true alignment is known: the end-to-end check of attention.
 
-Each source sentence is a random sequence of words ``s0 .. s{V-1}``; its target is the same
-sentence reversed, word by word mapped to ``t0 .. t{V-1}`` (so source word i aligns with target
-word n-1-i). A model that learned to translate must attend anti-diagonally, and the gold
+Each source sentence is a random sequence of words ``sa, sb, ...`` (V of them, letters only,
+so sentencepiece can keep each word whole); its target is the same sentence reversed, word by
+word mapped to ``ta, tb, ...`` (so source word i aligns with target word n-1-i). A model that learned to translate must attend anti-diagonally, and the gold
 alignment of every test pair is written in Pharaoh format (``src-tgt``, 0-based) beside it.
 
     python -m seq2seq.data.synthetic --out data/reverse      # then: seq2seq-train data=reverse
@@ -18,11 +18,21 @@ import numpy as np
 SPLIT_SIZES = {"train": 8000, "valid": 200, "test": 200}
 
 
+def word(prefix: str, index: int) -> str:
+    """``prefix`` + the letters of ``index`` in base 26 (``a``, ``b``, ..., ``ba``, ...)."""
+    letters = ""
+    while True:
+        index, digit = divmod(index, 26)
+        letters = chr(ord("a") + digit) + letters
+        if index == 0:
+            return prefix + letters
+
+
 def reverse_pair(words: list[int]) -> tuple[str, str, str]:
     """(source, target, gold alignment) of one sentence of word ids."""
     n = len(words)
-    source = " ".join(f"s{w}" for w in words)
-    target = " ".join(f"t{w}" for w in reversed(words))
+    source = " ".join(word("s", w) for w in words)
+    target = " ".join(word("t", w) for w in reversed(words))
     gold = " ".join(f"{i}-{n - 1 - i}" for i in range(n))
     return source, target, gold
 

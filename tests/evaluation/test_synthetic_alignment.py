@@ -15,7 +15,7 @@ from tests.conftest import compose_config
 
 
 def test_reverse_pair_gold_links():
-    assert reverse_pair([3, 1, 2]) == ("s3 s1 s2", "t2 t1 t3", "0-2 1-1 2-0")
+    assert reverse_pair([3, 1, 27]) == ("sd sb sbb", "tbb tb td", "0-2 1-1 2-0")
 
 
 def test_corpus_files_line_up(tmp_path):
@@ -24,7 +24,7 @@ def test_corpus_files_line_up(tmp_path):
         src, tgt, gold = (read_lines(out / f"{split}.{s}") for s in ("src", "tgt", "align"))
         assert len(src) == len(tgt) == len(gold) == n
         for s, t, g in zip(src, tgt, gold, strict=True):
-            assert t.split() == [w.replace("s", "t") for w in reversed(s.split())]
+            assert t.split() == ["t" + w[1:] for w in reversed(s.split())]
             assert len(g.split()) == len(s.split())
     with pytest.raises(ValueError, match="min_len <= max_len"):
         make_reverse_corpus(tmp_path, min_len=5, max_len=2)

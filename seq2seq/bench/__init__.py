@@ -1,0 +1,1 @@
+"""Speed benchmark helpers (peer toolkits: peers.py)."""

@@ -1,0 +1,137 @@
+"""Our side of the speed benchmark: training throughput, decoding speed, matmul peak, FLOP rate.
+
+Every figure is measured in this process, configurations alternating, so ratios between them
+come from one run on the same (possibly noisy) machine.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from dataclasses import dataclass
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from ..data.batching import BatchPlan
+from ..data.pipeline import PreparedData
+from ..models.base import Seq2Seq
+from ..training.loss import token_losses
+from ..training.runtime import autocast
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (MiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def matmul_peak(
+    shapes: list[tuple[int, int, int]], dtype: torch.dtype, *, repeats: int = 10
+) -> float:
+    """Best GFLOP/s of ``torch.mm`` over (m, k, n) shapes at ``dtype`` on the CPU."""
+    best = 0.0
+    for m, k, n in shapes:
+        a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
+        for _ in range(2):
+            torch.mm(a, b)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            torch.mm(a, b)
+        seconds = (time.perf_counter() - start) / repeats
+        best = max(best, 2 * m * k * n / seconds / 1e9)
+    return best
+
+
+def model_matmul_shapes(model: Seq2Seq, tokens: int) -> list[tuple[int, int, int]]:
+    """(tokens, in, out) of the model's distinct Linear layers: the shapes its matmuls run at."""
+    shapes = {
+        (tokens, m.in_features, m.out_features)
+        for m in model.modules()
+        if isinstance(m, torch.nn.Linear)
+    }
+    return sorted(shapes)[:8]
+
+
+@dataclass
+class TrainSpeed:
+    tokens_per_s: float  # real (non-pad) target tokens per second
+    tokens_per_step: float
+    step_s: float
+    flops_per_step: float  # counted by torch's FlopCounterMode on one step (forward + backward)
+    peak_rss_mb: float
+
+
+def train_step_fn(model: Seq2Seq, optimizer: torch.optim.Optimizer, amp_dtype: torch.dtype | None):
+    device = torch.device("cpu")
+
+    def step(batch) -> None:
+        with autocast(device, amp_dtype):
+            out = model(batch.src, batch.src_mask, batch.tgt_in, batch.tgt_mask)
+        loss, _ = token_losses(out.logits, batch.tgt_out, label_smoothing=0.1)
+        (loss / batch.num_tgt_tokens).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return step
+
+
+def measure_training(
+    model: Seq2Seq,
+    data: PreparedData,
+    *,
+    max_tokens: int,
+    amp_dtype: torch.dtype | None,
+    warmup: int,
+    steps: int,
+    seed: int = 1,
+) -> TrainSpeed:
+    """Train ``warmup`` + ``steps`` steps on Multi30k batches; time the last ``steps``."""
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    step = train_step_fn(model, optimizer, amp_dtype)
+    train = data.splits["train"]
+    plan = BatchPlan(train.src_ids, train.tgt_ids, max_tokens=max_tokens, seed=seed)
+    batches = plan.epoch(0)
+    for _ in range(warmup):
+        step(next(batches))
+    timed = [next(batches) for _ in range(steps)]
+    with FlopCounterMode(display=False) as counter:
+        step(timed[0])
+    flops = counter.get_total_flops()
+    start = time.perf_counter()
+    for batch in timed:
+        step(batch)
+    seconds = time.perf_counter() - start
+    tokens = sum(b.num_tgt_tokens for b in timed)
+    return TrainSpeed(
+        tokens / seconds, tokens / steps, seconds / steps, float(flops), peak_rss_mb()
+    )
+
+
+@dataclass
+class DecodeSpeed:
+    sentences_per_s: float
+    tokens_per_s: float  # output tokens (EOS included) per second
+    seconds: float
+    sentences: int
+
+
+def measure_decoding(
+    model: Seq2Seq,
+    src_ids: list[list[int]],
+    *,
+    beam_size: int,
+    amp_dtype: torch.dtype | None,
+    batch_size: int = 64,
+) -> DecodeSpeed:
+    from ..decoding import translate_batches
+
+    start = time.perf_counter()
+    with autocast(torch.device("cpu"), amp_dtype):
+        hyps = translate_batches(
+            model, src_ids, beam_size=beam_size, batch_size=batch_size, alpha=0.6, device="cpu"
+        )
+    seconds = time.perf_counter() - start
+    tokens = sum(h.length for h in hyps)
+    return DecodeSpeed(len(src_ids) / seconds, tokens / seconds, seconds, len(src_ids))
