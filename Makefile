@@ -9,7 +9,7 @@ SEQ2SEQ_DATA ?= $(abspath ../shared/data)
 export SEQ2SEQ_DATA
 ARGS ?=
 
-.PHONY: help install data train evaluate sweep compare tensorboard bench bench-peers test test-fast lint clean
+.PHONY: help install data train evaluate sweep compare tensorboard bench bench-peers fault-drill test test-fast lint clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ bench: install ## speed benchmark (ours; with peers if `make bench-peers` ran): 
 
 bench-peers: ## install Joey NMT 2.3.0 + OpenNMT-py 3.5.1 into build/peers/*-venv for the speed benchmark
 	bash scripts/install_peers.sh build/peers
+
+fault-drill: install ## kill a tiny training run 6 times (SIGTERM/SIGKILL, some mid-checkpoint), resume, check nothing is lost (ARGS='--faults N')
+	$(PY) scripts/fault_drill.py $(ARGS)
 
 tensorboard: install ## TensorBoard over runs in outputs/ and sweeps in multirun/
 	$(VENV)/bin/tensorboard --logdir_spec runs:outputs,sweeps:multirun

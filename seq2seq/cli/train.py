@@ -14,6 +14,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from ..config import register_configs
+from ..errors import ConfigError
+from ..validation import precheck_train_argv
 from .common import USER_ERRORS
 
 log = logging.getLogger("seq2seq")
@@ -22,8 +24,20 @@ register_configs()
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 
 
+def main() -> None:
+    """Check the command line first (one line per bad input, nothing created), then run Hydra."""
+    try:
+        precheck_train_argv(sys.argv[1:], CONFIG_DIR)
+    except ConfigError as err:
+        if os.environ.get("SEQ2SEQ_DEBUG"):
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(1)
+    hydra_main()
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-def main(cfg: DictConfig) -> float | None:
+def hydra_main(cfg: DictConfig) -> float | None:
     from ..training import train
 
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
@@ -35,25 +49,40 @@ def main(cfg: DictConfig) -> float | None:
         message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         if isinstance(err, RuntimeError) and "out of memory" in message.lower():
             message = f"out of memory: lower data.max_tokens (now {cfg.data.max_tokens}) [{message[:120]}]"
-        run_dir.mkdir(parents=True, exist_ok=True)
         failure = {
             "status": "failed",
             "error": message,
             "model": cfg.model.name,
             "attention": cfg.attention.name,
         }
-        (run_dir / "metrics.json").write_text(
-            json.dumps(failure, indent=2) + "\n", encoding="utf-8"
-        )
+        write_failure(run_dir / "metrics.json", failure)
         if os.environ.get("SEQ2SEQ_DEBUG") or (
             isinstance(err, RuntimeError) and "out of memory" not in message
         ):
             raise
-        log.error("error: %s", message)
         if multirun:  # a failed job must not kill the sweep; seq2seq-compare lists it as failed
+            log.error("error: %s", message)
             return None
         print(f"error: {message}", file=sys.stderr)
         sys.exit(1)
+
+
+def write_failure(path: Path, failure: dict) -> None:
+    """Record a failed start for seq2seq-compare, never over a finished run's metrics
+    (a mistyped resume must not destroy them) and never raising (the error line comes next)."""
+    try:
+        if (
+            path.is_file()
+            and json.loads(path.read_text(encoding="utf-8")).get("status") == "finished"
+        ):
+            return
+    except (OSError, ValueError, AttributeError):
+        pass
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(failure, indent=2) + "\n", encoding="utf-8")
+    except OSError:
+        pass
 
 
 if __name__ == "__main__":

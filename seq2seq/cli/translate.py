@@ -16,6 +16,7 @@ from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
 from ..config import register_configs
+from ..validation import check_evaluate_config
 from .common import config_error_line, report_user_errors
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -34,6 +35,7 @@ def translate(overrides: list[str], lines: list[str]) -> list[str]:
         raise ValueError(config_error_line(err)) from err
     if cfg.run_dir is None or str(cfg.run_dir) in ("", "???"):
         raise ValueError("run_dir=DIR is required")
+    check_evaluate_config(cfg)
     device = pick_device(cfg.device)
     run = load_run(cfg.run_dir, checkpoint=cfg.checkpoint, device=device)
     keep = [i for i, line in enumerate(lines) if line.strip()]

@@ -23,6 +23,7 @@ import datasets
 from ..errors import Seq2SeqError
 
 log = logging.getLogger(__name__)
+datasets.disable_progress_bars()  # "Generating ... split" bars would surround error lines
 
 SPLITS = ("train", "validation", "test")
 

@@ -165,6 +165,10 @@ def prepare_data(
                 for i in range(len(src_ids))
                 if len(src_ids[i]) <= max_len and len(tgt_ids[i]) <= max_len
             ]
+            if not keep:
+                raise DataError(
+                    f"every training pair is longer than data.max_len={max_len} subwords; raise data.max_len"
+                )
             if len(keep) < len(src_ids):
                 log.info(
                     "dropped %d training pairs longer than data.max_len=%d",

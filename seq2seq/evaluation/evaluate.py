@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 from ..data.corpus import DataError, read_lines
 from ..data.pipeline import load_split_texts
 from ..training.runtime import autocast, autocast_dtype, pick_device
+from ..validation import check_evaluate_config
 from .bleu import corpus_scores
 from .run import LoadedRun, load_run
 
@@ -93,6 +94,7 @@ def evaluation_name(cfg: DictConfig) -> str:
 
 def evaluate(cfg: DictConfig) -> dict:
     """Decode, detokenize, score; write run_dir/eval/<name>/{hyps.txt,metrics.json}."""
+    check_evaluate_config(cfg)
     device = pick_device(cfg.device)
     amp_dtype = autocast_dtype(cfg.precision, device)
     run = load_run(cfg.run_dir, checkpoint=cfg.checkpoint, device=device)

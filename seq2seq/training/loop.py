@@ -28,6 +28,7 @@ from ..errors import CheckpointError, ConfigError
 from ..evaluation.bleu import corpus_scores
 from ..models.base import Seq2Seq
 from ..models.builders import build_model
+from ..validation import check_train_config
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .loss import token_losses
 from .optim import Schedule, build_optimizer
@@ -134,6 +135,7 @@ def decode_split(
 
 class Trainer:
     def __init__(self, cfg: DictConfig) -> None:
+        check_train_config(cfg)  # ranges and relations, before any data or device work
         self.cfg = cfg
         self.run_dir = Path(cfg.run_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"
@@ -252,6 +254,8 @@ class Trainer:
         self.scaler.load_state_dict(payload["scaler"])
         set_rng_state(payload["rng"])
         self.progress = Progress(**payload["progress"])
+        if self.dist.is_main:
+            rewrite_history(self.run_dir / "history.jsonl", self.progress.history)
         self.schedule.step(self.progress.step)
         log.info(
             "resumed from %s at step %d (epoch %d)", path, self.progress.step, self.progress.epoch
@@ -566,6 +570,14 @@ def copy_vocabulary(tok, run_dir: Path) -> dict[str, str]:
             shutil.copyfile(source, tmp)
             tmp.replace(target)
     return files
+
+
+def rewrite_history(path: Path, history: list[dict]) -> None:
+    """Make history.jsonl the checkpoint's validations: a kill between appending a line and
+    saving last.pt left lines that training now redoes (they would appear twice)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(json.dumps(entry) + "\n" for entry in history), encoding="utf-8")
+    tmp.replace(path)
 
 
 class _null:

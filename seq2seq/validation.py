@@ -1,0 +1,306 @@
+"""Config checks that run before any work, so bad input fails in a second with one clear line.
+
+The schemas in :mod:`seq2seq.config` already refuse unknown keys, wrong types and values
+outside an enum. What a type cannot say lives here: ranges (sizes >= 1, probabilities in
+[0, 1)), relations (``d_model % heads``, ``nbest <= beam_size``, ``src != tgt``) and the run
+directory. Every check names the key, the bad value and the valid range; all problems of a
+config are reported together, on one line.
+
+- :func:`check_train_config` — seq2seq-train (called by ``Trainer.__init__``).
+- :func:`check_evaluate_config` — seq2seq-evaluate and seq2seq-translate.
+- :func:`check_run_dir` — the run directory can be created and written, without creating it.
+- :func:`precheck_train_argv` — seq2seq-train's command line, before Hydra creates anything:
+  composition errors (unknown group option, key or value) as one line, the config checks,
+  and ``hydra.run.dir``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = [
+    "check_evaluate_config",
+    "check_run_dir",
+    "check_train_config",
+    "precheck_train_argv",
+]
+
+
+class _Problems:
+    """Collects ``key must be ..., got value`` lines; raises them as one ConfigError."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def add(self, message: str) -> None:
+        self.lines.append(message)
+
+    def at_least(self, node: Any, prefix: str, key: str, minimum: int, optional: bool = False):
+        value = node.get(key)
+        if value is None:
+            if not optional:
+                self.add(f"{prefix}.{key} must be set (>= {minimum})")
+            return
+        if value < minimum:
+            self.add(f"{prefix}.{key} must be >= {minimum}, got {value}")
+
+    def positive(self, node: Any, prefix: str, key: str, optional: bool = False):
+        value = node.get(key)
+        if value is None:
+            if not optional:
+                self.add(f"{prefix}.{key} must be set (> 0)")
+            return
+        if not value > 0:
+            self.add(f"{prefix}.{key} must be > 0, got {value}")
+
+    def in_range(
+        self, node: Any, prefix: str, key: str, low: float, high: float, *, closed: bool
+    ) -> None:
+        value = node.get(key)
+        if value is None:
+            return
+        ok = low <= value <= high if closed else low <= value < high
+        if not ok:
+            interval = f"[{low:g}, {high:g}]" if closed else f"[{low:g}, {high:g})"
+            self.add(f"{prefix}.{key} must be in {interval}, got {value}")
+
+    def raise_if_any(self) -> None:
+        if self.lines:
+            raise ConfigError("; ".join(self.lines))
+
+
+def _name(value: Any) -> str:
+    return str(getattr(value, "value", value))
+
+
+# --------------------------------------------------------------------------- training
+
+
+def _check_model(cfg: Any, out: _Problems) -> None:
+    model = cfg.model
+    family = _name(model.get("name"))
+    if family == "rnn":
+        for key in ("emb_size", "hidden_size", "num_layers"):
+            out.at_least(model, "model", key, 1)
+        out.in_range(model, "model", "teacher_forcing", 0.0, 1.0, closed=True)
+    elif family == "transformer":
+        for key in ("d_model", "heads", "ff_size", "num_layers", "max_positions"):
+            out.at_least(model, "model", key, 1)
+        for key in ("encoder_layers", "decoder_layers"):
+            out.at_least(model, "model", key, 1, optional=True)
+        d_model, heads = model.get("d_model"), model.get("heads")
+        if d_model and heads and d_model >= 1 and heads >= 1 and d_model % heads:
+            out.add(
+                f"model.d_model={d_model} must be a multiple of model.heads={heads} "
+                f"(e.g. model.d_model={-(-d_model // heads) * heads})"
+            )
+    out.in_range(model, "model", "dropout", 0.0, 1.0, closed=False)
+
+
+def _check_attention(cfg: Any, out: _Problems) -> None:
+    attention = cfg.get("attention")
+    if attention is None:
+        return
+    name = _name(attention.get("name"))
+    if name == "local":
+        out.at_least(attention, "attention", "window", 1)
+    if name == "additive":
+        out.at_least(attention, "attention", "attn_size", 1, optional=True)
+    if name == "location":
+        out.at_least(attention, "attention", "max_src_len", 1)
+
+
+def _check_data(cfg: Any, out: _Problems) -> None:
+    data = cfg.data
+    for key in ("max_tokens", "max_len"):
+        out.at_least(data, "data", key, 1)
+    out.at_least(data.vocab, "data.vocab", "size", 8)  # 4 special pieces + a few characters
+    for key in ("train_limit", "eval_limit"):
+        out.at_least(data, "data", key, 1, optional=True)
+    vocab_coverage = data.vocab.get("character_coverage")
+    if vocab_coverage is not None and not 0.0 < vocab_coverage <= 1.0:
+        out.add(f"data.vocab.character_coverage must be in (0, 1], got {vocab_coverage}")
+    src, tgt = data.get("src"), data.get("tgt")
+    if src is not None and src == tgt:
+        out.add(f"data.src and data.tgt are both {src!r}: choose two different languages")
+    languages = list(data.get("languages") or [])
+    if languages:
+        for side, lang in (("src", src), ("tgt", tgt)):
+            if lang not in languages:
+                out.add(
+                    f"data.{side}={lang!r} is not a language of {data.get('name')}; "
+                    f"valid: {', '.join(languages)}"
+                )
+
+
+def _check_decode(decode: Any, out: _Problems, prefix: str = "decode") -> None:
+    out.at_least(decode, prefix, "beam_size", 1)
+    beam = decode.get("beam_size")
+    nbest = decode.get("nbest")
+    if nbest is not None and nbest < 1:
+        out.add(f"{prefix}.nbest must be >= 1, got {nbest}")
+    elif nbest is not None and beam is not None and beam >= 1 and nbest > beam:
+        out.add(f"{prefix}.nbest must be <= {prefix}.beam_size={beam}, got {nbest}")
+    out.positive(decode, prefix, "max_len_ratio")
+    out.at_least(decode, prefix, "max_len_offset", 0)
+    out.at_least(decode, prefix, "batch_size", 1)
+    alpha = decode.get("alpha")
+    if alpha is not None and alpha < 0:
+        out.add(f"{prefix}.alpha must be >= 0, got {alpha}")
+
+
+def _check_trainer(cfg: Any, out: _Problems) -> None:
+    t = cfg.trainer
+    if all(t.get(key) is None for key in ("max_steps", "max_epochs", "max_time")):
+        out.add("no training budget: set trainer.max_steps, trainer.max_epochs or trainer.max_time")
+    for key in ("max_steps", "max_epochs", "max_time"):
+        out.positive(t, "trainer", key, optional=True)
+    for key in ("val_every", "log_every", "max_bad_steps"):
+        out.at_least(t, "trainer", key, 1)
+    out.at_least(t, "trainer", "patience", 1, optional=True)
+    out.at_least(t, "trainer", "num_threads", 1, optional=True)
+    out.at_least(t, "trainer", "heatmaps", 0)
+    out.positive(t, "trainer", "val_max_len_ratio")
+    out.in_range(t, "trainer", "label_smoothing", 0.0, 1.0, closed=False)
+
+
+def _check_optim(cfg: Any, out: _Problems) -> None:
+    o = cfg.get("optim")
+    if o is None:
+        return
+    out.positive(o, "optim", "lr")
+    out.at_least(o, "optim", "accumulate", 1)
+    out.at_least(o, "optim", "warmup_steps", 0)
+
+
+def check_train_config(cfg: Any) -> None:
+    """Raise ConfigError naming every out-of-range value of a composed training config.
+
+    Pure: reads the config only (no files, no run directory), so it is cheap to call first.
+    """
+    out = _Problems()
+    _check_model(cfg, out)
+    _check_attention(cfg, out)
+    _check_data(cfg, out)
+    _check_decode(cfg.decode, out)
+    _check_trainer(cfg, out)
+    _check_optim(cfg, out)
+    out.raise_if_any()
+
+
+def check_evaluate_config(cfg: Any) -> None:
+    """Raise ConfigError for out-of-range decoding options of seq2seq-evaluate / -translate."""
+    out = _Problems()
+    _check_decode(cfg.decode, out)
+    limit = cfg.get("limit")
+    if limit is not None and limit < 1:
+        out.add(f"limit must be >= 1 (the first N lines), got {limit}")
+    split = cfg.get("split")
+    if split is not None and not cfg.get("src_file") and split not in ("test", "validation"):
+        out.add(f"split must be test or validation, got {split!r} (or give src_file=PATH)")
+    out.raise_if_any()
+
+
+# --------------------------------------------------------------------------- run directory
+
+
+def check_run_dir(path: str | os.PathLike) -> None:
+    """ConfigError if ``path`` cannot be created (or written) as a run directory.
+
+    Creates nothing: walks up to the first existing ancestor, which must be a writable
+    directory. (As root, permissions never block a write; a regular file in the way does.)
+    """
+    path = Path(path).expanduser()
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    reason = None
+    if probe.exists() and not probe.is_dir():
+        reason = f"{probe} is a file, not a directory"
+    elif probe.is_dir() and not os.access(probe, os.W_OK | os.X_OK):
+        reason = f"{probe}: permission denied"
+    if reason:
+        raise ConfigError(
+            f"run directory {path} is not writable ({reason}); choose hydra.run.dir=DIR"
+        )
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def _override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def _unknown_key_line(err: BaseException, compose_fn, overrides: Sequence[str]) -> str | None:
+    """``Could not override 'a.b'`` -> ``unknown key a.b (Schema); valid: ...`` or None."""
+    cause = err.__cause__
+    full_key = getattr(cause, "full_key", None)
+    if not full_key or "not in" not in str(cause):
+        return None
+    bad = [o for o in overrides if _override_key(o) == full_key or o.startswith(full_key + ".")]
+    if not bad and not str(err).startswith("Could not override"):
+        return None
+    parent_key = full_key.rpartition(".")[0]
+    groups = [o for o in overrides if "." not in _override_key(o)]  # they choose the schemas
+    try:
+        base = compose_fn(groups)
+    except Exception:  # noqa: BLE001 - best effort: fall back to Hydra's own wording
+        return None
+    from omegaconf import DictConfig, OmegaConf
+
+    node = OmegaConf.select(base, parent_key) if parent_key else base
+    if not isinstance(node, DictConfig):
+        return None
+    schema = getattr(cause, "object_type", None)
+    where = f" ({schema.__name__})" if isinstance(schema, type) else ""
+    valid = ", ".join(sorted(str(k) for k in node.keys() if k != "hydra"))
+    return f"unknown key {full_key!r}{where}; valid keys{' of ' + parent_key if parent_key else ''}: {valid}"
+
+
+def precheck_train_argv(
+    argv: Sequence[str], config_dir: str | os.PathLike, config_name: str = "train"
+) -> None:
+    """Check seq2seq-train's overrides before Hydra runs; ConfigError with one line if bad.
+
+    Skipped (Hydra decides) when any flag is given (``-m``, ``--cfg``, ``-cn``, ...). Without
+    ``-m`` a sweep value (``a,b``) is refused by composition itself, as one line. For a config
+    whose ``hydra.mode`` is MULTIRUN (``experiment=compare_attention``) only composition and
+    ``hydra.sweep.dir`` are checked: its jobs change the base config and check their own.
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from .cli.common import config_error_line
+    from .config import register_configs
+
+    overrides = list(argv)
+    if any(a.startswith("-") for a in overrides):
+        return  # --multirun, --cfg, --config-name, --help, ...: Hydra's own business
+
+    def compose_fn(ovr: Sequence[str]):
+        with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+            return compose(config_name=config_name, overrides=list(ovr), return_hydra_config=True)
+
+    register_configs()
+    try:
+        cfg = compose_fn(overrides)
+    except (HydraException, OmegaConfBaseException) as err:
+        line = _unknown_key_line(err, compose_fn, overrides) or config_error_line(err)
+        raise ConfigError(line) from None
+    multirun = _name(cfg.hydra.get("mode")) == "MULTIRUN"
+    if not multirun:  # a sweep's jobs override the base config: each job checks its own
+        check_train_config(cfg)
+    try:
+        run_dir = cfg.hydra.sweep.dir if multirun else cfg.hydra.run.dir
+    except OmegaConfBaseException:
+        return  # an interpolation only Hydra's app can resolve: Hydra reports it
+    check_run_dir(run_dir)
