@@ -59,6 +59,7 @@ class Device(str, Enum):
 
 
 class Precision(str, Enum):
+    auto = "auto"  # bf16 where the hardware has it (CPU AVX512-BF16/AMX, CUDA Ampere+), else fp32
     fp32 = "fp32"
     bf16 = "bf16"
     fp16 = "fp16"

@@ -19,6 +19,7 @@ needs_multi30k = pytest.mark.skipif(MULTI30K is None, reason="local Multi30k cop
 
 TINY = [
     "trainer.device=cpu",
+    "trainer.precision=fp32",  # exact comparisons (resume, DDP) are meant in fp32
     "trainer.num_threads=1",  # tiny ops: one thread beats two, above all on a busy machine
     "data.train_limit=256",
     "data.eval_limit=16",

@@ -256,7 +256,7 @@ class Trainer:
         self.progress = Progress(**payload["progress"])
         if self.dist.is_main:
             rewrite_history(self.run_dir / "history.jsonl", self.progress.history)
-        self.schedule.step(self.progress.step)
+        self.schedule.step(self.progress.step + 1)  # the lr of the next step, as in fit()
         log.info(
             "resumed from %s at step %d (epoch %d)", path, self.progress.step, self.progress.epoch
         )
@@ -551,6 +551,10 @@ class Trainer:
         return scores | {"test_decode_s": round(decode_time, 2)}
 
 
+def precision_name(amp_dtype: torch.dtype | None) -> str:
+    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[amp_dtype]
+
+
 def copy_vocabulary(tok, run_dir: Path) -> dict[str, str]:
     """Copy the sentencepiece model(s) into ``run_dir/vocab`` so the run is self-contained."""
     vocab_dir = run_dir / "vocab"
@@ -624,7 +628,7 @@ def train(cfg: DictConfig) -> dict:
             cfg.attention.name,
             trainer.params,
             trainer.device,
-            str(getattr(cfg.trainer.precision, "value", cfg.trainer.precision)),
+            precision_name(trainer.amp_dtype),
             trainer.threads,
         )
         reason = trainer.fit()
@@ -662,7 +666,7 @@ def train(cfg: DictConfig) -> dict:
             "skipped_steps": p.skipped_steps,
             "wall_time_s": round(time.perf_counter() - wall_start, 1),
             "device": str(trainer.device),
-            "precision": str(getattr(cfg.trainer.precision, "value", cfg.trainer.precision)),
+            "precision": precision_name(trainer.amp_dtype),
         }
         (trainer.run_dir / "metrics.json").write_text(
             json.dumps(metrics, indent=2) + "\n", encoding="utf-8"

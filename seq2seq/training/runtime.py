@@ -45,6 +45,8 @@ def pick_device(requested: str) -> torch.device:
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for ``precision`` on ``device`` (None = fp32, no autocast)."""
     precision = _value(precision)
+    if precision == "auto":
+        precision = "bf16" if bf16_is_fast(device) else "fp32"
     if precision == "fp32":
         return None
     if precision == "bf16":
@@ -56,6 +58,19 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
             )
         return torch.float16
     raise ConfigError(f"unknown precision {precision!r}; valid: fp32, bf16, fp16")
+
+
+def bf16_is_fast(device: torch.device) -> bool:
+    """Native bf16 matmuls: CUDA with bf16 support, or a CPU with AVX512-BF16 / AMX."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        checks = [
+            getattr(torch.cpu, name, None)
+            for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+        ]
+        return any(check() for check in checks if check is not None)
+    return False
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None):

@@ -42,6 +42,7 @@ def test_additive_attention_learns_the_reversal_alignment(tmp_path, shared_cache
         f"data.cache_dir={shared_cache}",
         f"run_dir={run_dir}",
         "attention=additive",
+        "optim=adam",
         "model.emb_size=32",
         "model.hidden_size=64",
         "model.dropout=0",

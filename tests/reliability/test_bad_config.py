@@ -102,7 +102,7 @@ BAD_VALUES = [
     (["trainer.max_steps=0"], "trainer.max_steps must be > 0, got 0"),
     (["trainer.max_time=-1"], "trainer.max_time must be > 0, got -1.0"),
     (
-        ["trainer.max_steps=null"],
+        ["trainer.max_steps=null", "trainer.max_time=null"],
         "no training budget: set trainer.max_steps, trainer.max_epochs or trainer.max_time",
     ),
     (["trainer.val_every=0"], "trainer.val_every must be >= 1, got 0"),
