@@ -135,3 +135,63 @@ def measure_decoding(
     seconds = time.perf_counter() - start
     tokens = sum(h.length for h in hyps)
     return DecodeSpeed(len(src_ids) / seconds, tokens / seconds, seconds, len(src_ids))
+
+
+class FixedLength(Seq2Seq):
+    """Wraps a model so every hypothesis has exactly ``length`` tokens then EOS.
+
+    An untrained model emits junk of varying length; forcing the length makes decoding a
+    checkpoint-independent workload, the same for every toolkit (the peers get min = max length).
+    """
+
+    def __init__(self, model: Seq2Seq, length: int) -> None:
+        super().__init__()
+        self.model, self.length = model, length
+
+    @property
+    def has_alignment(self) -> bool:
+        return self.model.has_alignment
+
+    def encode(self, src, src_mask):
+        return self.model.encode(src, src_mask)
+
+    def decode_step(self, prev_tokens, state, step, *, need_attn=False):
+        out = self.model.decode_step(prev_tokens, state, step, need_attn=need_attn)
+        log_probs = out.log_probs
+        if step < self.length:
+            log_probs[:, self.eos_id] = float("-inf")
+        else:
+            eos = log_probs[:, self.eos_id].clone()
+            log_probs.fill_(float("-inf"))
+            log_probs[:, self.eos_id] = eos
+        return out
+
+
+def measure_fixed_decoding(
+    model: Seq2Seq,
+    src_ids: list[list[int]],
+    *,
+    beam_size: int,
+    length: int,
+    amp_dtype: torch.dtype | None,
+    batch_size: int = 64,
+) -> DecodeSpeed:
+    """Decode with every output exactly ``length`` tokens; tokens/s counts those tokens (no EOS)."""
+    from ..decoding import translate_batches
+
+    wrapped = FixedLength(model, length).eval()
+    start = time.perf_counter()
+    with autocast(torch.device("cpu"), amp_dtype):
+        hyps = translate_batches(
+            wrapped,
+            src_ids,
+            beam_size=beam_size,
+            batch_size=batch_size,
+            alpha=0.6,
+            max_len_ratio=100.0,
+            max_len_offset=length + 1,
+            device="cpu",
+        )
+    seconds = time.perf_counter() - start
+    tokens = sum(len(h.tokens) for h in hyps)
+    return DecodeSpeed(len(src_ids) / seconds, tokens / seconds, seconds, len(src_ids))

@@ -55,7 +55,12 @@ def compose(overrides: list[str]):
 def run(args: argparse.Namespace, overrides: list[str]) -> dict:
     import torch
 
-    from ..bench.speed import matmul_peak, measure_decoding, measure_training, model_matmul_shapes
+    from ..bench.speed import (
+        matmul_peak,
+        measure_fixed_decoding,
+        measure_training,
+        model_matmul_shapes,
+    )
     from ..data.pipeline import prepare_data
     from ..training.loop import make_model
 
@@ -64,7 +69,13 @@ def run(args: argparse.Namespace, overrides: list[str]) -> dict:
     if unknown:
         raise ValueError(f"unknown variant {unknown[0]!r}; valid: {', '.join(VARIANTS)}")
     dtypes = {"fp32": None, "bf16": torch.bfloat16}
-    results: dict = {"threads": torch.get_num_threads(), "runs": []}
+    results: dict = {
+        "threads": torch.get_num_threads(),
+        "runs": [],
+        "peers": [],
+        "decode_length": args.decode_length,
+        "decode_sentences": args.decode_sentences,
+    }
     base_cfg = compose(overrides)
     data = prepare_data(base_cfg.data, splits=("train", "test"))
     tok = data.tokenizer
@@ -103,14 +114,95 @@ def run(args: argparse.Namespace, overrides: list[str]) -> dict:
             }
             model.eval()
             for beam in args.beams:
-                speed = measure_decoding(model, test_src, beam_size=beam, amp_dtype=amp)
+                speed = measure_fixed_decoding(
+                    model, test_src, beam_size=beam, length=args.decode_length, amp_dtype=amp
+                )
                 name = "greedy" if beam == 1 else f"beam{beam}"
                 row[f"{name}_sentences_per_s"] = round(speed.sentences_per_s, 1)
                 row[f"{name}_tokens_per_s"] = round(speed.tokens_per_s, 1)
             results["runs"].append(row)
             print(json.dumps(row), flush=True)
+        if args.peers:
+            family = "transformer" if cfg.model.name == "transformer" else "rnn"
+            ours_tokens = max(
+                r["tokens_per_step"] for r in results["runs"] if r["variant"] == variant
+            )
+            for toolkit in ("opennmt", "joeynmt"):
+                results["peers"].append(
+                    run_one_peer(args, data, cfg, toolkit, family, round(ours_tokens))
+                )
     results["matmul_peak_gflops"] = {k: round(v, 1) for k, v in peaks.items()}
     return results
+
+
+def run_one_peer(args, data, cfg, toolkit: str, family: str, target_tokens: int) -> dict:
+    """Train and decode one peer toolkit on the same pieces, batch size and decode workload."""
+    from ..bench.peers import run_peer, write_peer_data
+
+    peer_dir = Path(args.peer_dir)
+    venv = peer_dir / f"{toolkit}-venv"
+    if not venv.is_dir():
+        raise FileNotFoundError(f"{venv} missing: run `make bench-peers` first")
+    workdir = peer_dir / "work-bench"
+    if not (workdir / "data" / "meta.json").is_file():
+        train, test = data.splits["train"], data.splits["test"]
+        write_peer_data(
+            workdir,
+            train.src_text,
+            train.tgt_text,
+            test.src_text,
+            data.tokenizer.src_model_path,
+            src_lang=cfg.data.src,
+            tgt_lang=cfg.data.tgt,
+        )
+    result = run_peer(
+        toolkit,
+        family,
+        workdir=workdir,
+        venv_dir=venv,
+        steps=args.steps,
+        warmup_steps=args.warmup,
+        batch_target_tokens=target_tokens,
+        decode_beam=tuple(args.beams),
+        decode_max_len=args.decode_length,
+        threads=args.threads,
+        decode_limit=args.decode_sentences,
+    )
+    print(
+        json.dumps(
+            {
+                k: v
+                for k, v in result.items()
+                if not isinstance(v, (dict, list)) and "command" not in k
+            }
+        ),
+        flush=True,
+    )
+    return result
+
+
+def ratio_lines(results: dict) -> list[str]:
+    """``ratio <peer> <family> <metric> <ours/peer>``, ours = the best of our precisions."""
+    lines = []
+    metrics = {
+        "train_tokens_per_s": ("train_tokens_per_s", "train_tokens_per_s"),
+        "greedy_tokens_per_s": ("greedy_tokens_per_s", "decode_greedy_tokens_per_s"),
+        "beam5_tokens_per_s": ("beam5_tokens_per_s", "decode_beam5_tokens_per_s"),
+    }
+    for peer in results["peers"]:
+        family = peer["family"]
+        ours = [
+            r
+            for r in results["runs"]
+            if r["variant"] == ("transformer" if family == "transformer" else "rnn/additive")
+        ]
+        for metric, (our_key, peer_key) in metrics.items():
+            best = max((r.get(our_key) or 0 for r in ours), default=0)
+            if best and peer.get(peer_key):
+                lines.append(
+                    f"ratio {peer['toolkit']} {family} {metric} {best / peer[peer_key]:.2f}"
+                )
+    return lines
 
 
 def print_table(results: dict) -> None:
@@ -151,6 +243,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--beams", type=int, nargs="+", default=[1, 5])
     parser.add_argument("--decode-sentences", type=int, default=1000, help="test sentences decoded")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--decode-length", type=int, default=30, help="every output is forced to this many tokens"
+    )
+    parser.add_argument(
+        "--peers", action="store_true", help="also run Joey NMT and OpenNMT-py (make bench-peers)"
+    )
+    parser.add_argument("--peer-dir", default="build/peers")
     parser.add_argument("--out", default="benchmark.json")
     args, overrides = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
@@ -158,6 +257,22 @@ def main(argv: list[str] | None = None) -> None:
     def go() -> None:
         results = run(args, overrides)
         print_table(results)
+        if results["peers"]:
+            cols = [
+                "toolkit",
+                "family",
+                "params",
+                "real_tgt_tokens_per_batch",
+                "train_tokens_per_s",
+                "decode_greedy_tokens_per_s",
+                "decode_beam5_tokens_per_s",
+            ]
+            print("| " + " | ".join(cols) + " |")
+            print("|" + "---|" * len(cols))
+            for peer in results["peers"]:
+                print("| " + " | ".join(str(peer.get(c, "")) for c in cols) + " |")
+        results["ratios"] = ratio_lines(results)
+        print("\n".join(results["ratios"]))
         Path(args.out).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {args.out}")
 
