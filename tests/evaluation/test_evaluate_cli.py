@@ -142,3 +142,22 @@ def test_errors_are_one_clear_line(tiny_run, tmp_path):
     mismatch = cli("evaluate", f"run_dir={tiny_run}", f"src_file={src}", f"ref_file={ref}")
     assert mismatch.returncode == 1
     assert f"error: line counts differ: {src} has 2 lines, {ref} has 1" in mismatch.stderr
+
+
+def test_beam_scores_at_least_greedy_on_a_trained_model(tiny_run):
+    import torch
+
+    from seq2seq.data.pipeline import load_split_texts
+    from seq2seq.decoding import translate_batches
+    from seq2seq.evaluation.run import load_run
+
+    torch.set_num_threads(1)
+    run = load_run(tiny_run, device="cpu")
+    sources, _ = load_split_texts(run.config.data, "test")
+    src_ids = run.tokenizer.encode_src(sources)
+    greedy = translate_batches(run.model, src_ids, beam_size=1, alpha=0.0, device="cpu")
+    beam = translate_batches(run.model, src_ids, beam_size=5, alpha=0.0, device="cpu")
+    at_least = sum(b.log_prob >= g.log_prob - 1e-4 for b, g in zip(beam, greedy, strict=True) if b.finished)
+    finished = sum(b.finished for b in beam)
+    print(f"beam 5 model score >= greedy on {at_least}/{finished} finished test sentences")
+    assert finished > 0 and at_least >= 0.8 * finished
