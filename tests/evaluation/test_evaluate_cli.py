@@ -157,7 +157,7 @@ def test_beam_scores_at_least_greedy_on_a_trained_model(tiny_run):
     src_ids = run.tokenizer.encode_src(sources)
     greedy = translate_batches(run.model, src_ids, beam_size=1, alpha=0.0, device="cpu")
     beam = translate_batches(run.model, src_ids, beam_size=5, alpha=0.0, device="cpu")
-    at_least = sum(b.log_prob >= g.log_prob - 1e-4 for b, g in zip(beam, greedy, strict=True) if b.finished)
-    finished = sum(b.finished for b in beam)
-    print(f"beam 5 model score >= greedy on {at_least}/{finished} finished test sentences")
-    assert finished > 0 and at_least >= 0.8 * finished
+    # same length limit for both; a tiny model rarely emits EOS, so compare every sentence
+    at_least = sum(b.log_prob >= g.log_prob - 1e-4 for b, g in zip(beam, greedy, strict=True))
+    print(f"beam 5 model score >= greedy on {at_least}/{len(beam)} test sentences")
+    assert at_least >= 0.8 * len(beam)
