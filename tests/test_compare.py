@@ -69,10 +69,13 @@ def test_multirun_sweep_and_failed_run_compare(shared_cache, tmp_path):
         multirun=True,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    # a failure inside the run (bad values are refused before a run directory exists)
     failed = train_cli(
-        f"data.cache_dir={shared_cache}", f"hydra.run.dir={sweep / 'failed'}", "optim.lr=-1"
+        f"data.cache_dir={shared_cache}",
+        f"hydra.run.dir={sweep / 'failed'}",
+        f"data.dir={tmp_path / 'missing'}",
     )
-    assert failed.returncode == 1 and "error: optim.lr must be positive, got -1" in failed.stderr
+    assert failed.returncode == 1 and "error: data directory" in failed.stderr
 
     out = tmp_path / "report"
     rows = compare([sweep], out, n_bootstrap=50)
@@ -100,7 +103,7 @@ def test_multirun_sweep_and_failed_run_compare(shared_cache, tmp_path):
     assert [r["p_vs_baseline"] for r in finished if r["variant"] == "none"] == ["baseline"]
     assert 0 <= float(next(r for r in finished if r["variant"] == "additive")["p_vs_baseline"]) <= 1
     md = (out / "comparison.md").read_text()
-    assert "FAILED" in md and "optim.lr must be positive" in md
+    assert "FAILED" in md and "does not exist" in md
 
 
 @needs_multi30k
