@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -144,7 +145,6 @@ class Trainer:
         self.amp_dtype = autocast_dtype(tcfg.precision, self.device)
         self.dist: DistInfo = init_distributed(self.device)
         self.threads = set_threads(tcfg.num_threads)
-        self._check_budget()
         self._check_writable()
         seed_everything(tcfg.seed)
 
@@ -198,17 +198,6 @@ class Trainer:
             self.writer = SummaryWriter(log_dir=str(self.run_dir / "tb"))
 
     # ------------------------------------------------------------------ checks
-
-    def _check_budget(self) -> None:
-        t = self.cfg.trainer
-        if t.max_steps is None and t.max_epochs is None and t.max_time is None:
-            raise ConfigError(
-                "no training budget: set trainer.max_steps, trainer.max_epochs or trainer.max_time"
-            )
-        for key in ("max_steps", "max_epochs", "max_time", "val_every", "log_every"):
-            value = t[key]
-            if value is not None and value <= 0:
-                raise ConfigError(f"trainer.{key} must be positive, got {value}")
 
     def _check_writable(self) -> None:
         try:
@@ -285,7 +274,11 @@ class Trainer:
             batch = batch.to(self.device, non_blocking=True)
             tokens = batch.num_tgt_tokens
             sync = i == len(batches) - 1 or not self.dist.enabled
-            ctx = self.train_model.no_sync() if not sync and self.dist.enabled else _null()
+            ctx = (
+                self.train_model.no_sync()
+                if not sync and self.dist.enabled
+                else contextlib.nullcontext()
+            )
             with ctx:
                 with autocast(self.device, self.amp_dtype):
                     out = self.train_model(batch.src, batch.src_mask, batch.tgt_in, batch.tgt_mask)
@@ -582,14 +575,6 @@ def rewrite_history(path: Path, history: list[dict]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text("".join(json.dumps(entry) + "\n" for entry in history), encoding="utf-8")
     tmp.replace(path)
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _progress_bar(is_main: bool, tcfg):
