@@ -152,6 +152,10 @@ class FixedLength(Seq2Seq):
     def has_alignment(self) -> bool:
         return self.model.has_alignment
 
+    @property
+    def source_state_keys(self) -> frozenset[str]:
+        return self.model.source_state_keys
+
     def encode(self, src, src_mask):
         return self.model.encode(src, src_mask)
 

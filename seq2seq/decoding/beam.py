@@ -16,7 +16,8 @@ How a step works (``n`` active sentences, ``K`` beams, ``V`` target words):
    score can no longer be beaten (every live raw score only decreases, so a live hypothesis
    can at best reach ``raw / lp(max_len)``), or when it reaches its max length. Done sentences
    leave the active batch: their rows are dropped in the same ``index_select`` that reorders
-   the beams.
+   the beams. The model's source state (``source_state_keys``: encoder memory, projected keys)
+is the same for every beam of a sentence, so it is copied only when a sentence leaves.
 
 Instead of copying every beam's token and attention history each step (quadratic in length,
 and in length * src_len for attention), we keep per-step back-pointers and rebuild only the
@@ -38,7 +39,7 @@ from seq2seq.decoding.common import (
     max_output_lengths,
     resolve_max_len,
 )
-from seq2seq.models.base import Seq2Seq, reorder_state
+from seq2seq.models.base import Seq2Seq, reorder_beams, reorder_state
 
 
 @dataclass
@@ -211,8 +212,10 @@ def beam_search(
             )
         if bool(done.all()):
             break
+        source_rows = None  # the source state needs no copy while every sentence stays
         if bool(done.any()):
             keep = (~done).nonzero().squeeze(1)
+            source_rows = (keep[:, None] * beam_size + beam_positions).reshape(-1)
             sentence_ids = sentence_ids[keep]
             sent_max_len = sent_max_len[keep]
             max_len_penalty = max_len_penalty[keep]
@@ -224,7 +227,7 @@ def beam_search(
 
         next_rows = alive_rows.reshape(-1)  # layout t+1 -> layout t
         parents.append(next_rows)
-        state = reorder_state(out.state, next_rows)
+        state = reorder_beams(out.state, next_rows, source_rows, model.source_state_keys)
         prev_tokens = alive_tokens.reshape(-1)
         beam_scores = alive_scores
 

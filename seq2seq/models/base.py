@@ -39,6 +39,12 @@ class Seq2Seq(nn.Module):
     bos_id: int = 2
     eos_id: int = 3
 
+    # Decoder-state keys that depend only on the source sentence (encoder memory, its mask,
+    # projected attention keys): ``decode_step`` passes them through unchanged, and every beam of
+    # a sentence holds the same rows, so beam search re-selects them only when a sentence leaves
+    # the batch instead of copying them at every step (see ``reorder_beams``).
+    source_state_keys: frozenset[str] = frozenset()
+
     def forward(
         self,
         src: Tensor,  # (batch, src_len) token ids
@@ -77,6 +83,28 @@ class Seq2Seq(nn.Module):
 def reorder_state(state: DecoderState, index: Tensor) -> DecoderState:
     """Select/reorder the batch dimension of every tensor in ``state`` (beam search)."""
     return {key: value.index_select(0, index) for key, value in state.items()}
+
+
+def reorder_beams(
+    state: DecoderState,
+    beam_rows: Tensor,
+    source_rows: Tensor | None,
+    source_keys: frozenset[str],
+) -> DecoderState:
+    """Beam search's reorder: ``beam_rows`` selects the per-hypothesis tensors; the source
+    tensors (``source_keys``) are the same for every beam of a sentence, so they only need
+    ``source_rows`` (any row of each kept sentence, one per new row), or nothing at all
+    (``None``) when no sentence left the batch.
+    """
+    reordered = {}
+    for key, value in state.items():
+        if key not in source_keys:
+            reordered[key] = value.index_select(0, beam_rows)
+        elif source_rows is not None:
+            reordered[key] = value.index_select(0, source_rows)
+        else:
+            reordered[key] = value
+    return reordered
 
 
 def lengths_to_mask(lengths: Tensor, max_len: int | None = None) -> Tensor:

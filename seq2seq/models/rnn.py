@@ -399,6 +399,8 @@ class RNNSeq2Seq(Seq2Seq):
     ``tgt_mask`` is not needed by the decoder (it is causal); the loss masks padding.
     """
 
+    source_state_keys = frozenset(["memory", "keys", "src_mask", "src_lengths"])
+
     def __init__(
         self,
         *,
@@ -530,7 +532,7 @@ class RNNSeq2Seq(Seq2Seq):
         self, prev_tokens: Tensor, state: DecoderState, step: int, *, need_attn: bool = False
     ) -> StepOutput:
         logits, state, attn = self._step(prev_tokens, state, step, need_attn)
-        return StepOutput(torch.log_softmax(logits.float(), dim=-1), state, attn)
+        return StepOutput(torch.log_softmax(logits, dim=-1, dtype=torch.float32), state, attn)
 
     def _forward_sampled(
         self, tgt_in: Tensor, state: DecoderState, *, need_attn: bool

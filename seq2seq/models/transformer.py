@@ -68,9 +68,12 @@ class LearnedPositions(nn.Module):
 _LOW_PRECISION = (torch.bfloat16, torch.float16)
 
 
-def _slow_cpu_sdpa_backward(q: Tensor) -> bool:
-    """True when SDPA would run torch's slow low-precision CPU backward (see ``attend``)."""
-    return q.requires_grad and q.device.type == "cpu" and q.dtype in _LOW_PRECISION
+def _slow_cpu_sdpa(q: Tensor) -> bool:
+    """True where torch's CPU SDPA is measured slower than the written-out path (see ``attend``):
+    the low-precision backward, and a single query position (one decoding step)."""
+    if q.device.type != "cpu":
+        return False
+    return (q.requires_grad and q.dtype in _LOW_PRECISION) or q.shape[-2] == 1
 
 
 def attend(
@@ -89,12 +92,13 @@ def attend(
     the float32 weights; used when attention weights are asked for (alignments). Every mask
     row the model builds has at least one True entry, so neither path can produce NaN.
 
-    One measured exception: CPU + bf16/fp16 + autograd also takes the explicit path (weights
-    dropped), because torch's CPU flash-attention *backward* in low precision is 3-5x slower
-    than the written-out softmax for translation-length sequences (fp32 and inference are not
-    affected; CUDA always uses SDPA).
+    Two measured exceptions on CPU take the explicit path too (weights dropped): bf16/fp16 with
+    autograd, because torch's CPU flash-attention *backward* in low precision is 3-5x slower than
+    the written-out softmax for translation-length sequences; and a single query (incremental
+    decoding), where the flash kernel's tiling costs ~10x two small matmuls. CUDA always uses
+    SDPA.
     """
-    if not need_weights and not _slow_cpu_sdpa_backward(q):
+    if not need_weights and not _slow_cpu_sdpa(q):
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p), None
     scores = torch.matmul(q, k.transpose(-2, -1)).float() * q.shape[-1] ** -0.5  # (B, H, T, S)
     if mask is not None:
@@ -363,6 +367,9 @@ class TransformerSeq2Seq(Seq2Seq):
             )
 
         self.d_model, self.heads = d_model, heads
+        self.source_state_keys = frozenset(
+            ["memory", "src_mask", "attn_mask", *(f"cross_kv{i}" for i in range(decoder_layers))]
+        )
         self.max_positions = max_positions
         self.alignment_layer = alignment_layer % decoder_layers
         self.alignment_head = alignment_head
@@ -511,7 +518,7 @@ class TransformerSeq2Seq(Seq2Seq):
             if want:
                 attn = self._alignment(weights)[:, 0]  # (B, S)
         logits = self.output(self.decoder_norm(x))[:, 0]  # (B, V)
-        log_probs = torch.log_softmax(logits.float(), dim=-1)  # float32 even under autocast
+        log_probs = torch.log_softmax(logits, dim=-1, dtype=torch.float32)  # even under autocast
         return StepOutput(log_probs=log_probs, state=new_state, attn_weights=attn)
 
 

@@ -51,6 +51,8 @@ class ToyGRUSeq2Seq(Seq2Seq):
         self.eos_slope = eos_slope
         self.vocab_size = vocab_size
 
+    source_state_keys = frozenset(["memory", "src_mask", "src_len"])
+
     def encode(self, src: Tensor, src_mask: Tensor) -> DecoderState:
         # A unidirectional GRU is causal, so right padding does not change real positions.
         memory, _ = self.encoder(self.src_emb(src))  # (B, S, H)
@@ -133,6 +135,10 @@ class CallRecorder(Seq2Seq):
         super().__init__()
         self.inner = inner
         self.batch_sizes: list[int] = []
+
+    @property
+    def source_state_keys(self) -> frozenset[str]:
+        return self.inner.source_state_keys
 
     def encode(self, src: Tensor, src_mask: Tensor) -> DecoderState:
         return self.inner.encode(src, src_mask)

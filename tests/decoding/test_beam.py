@@ -272,3 +272,26 @@ def test_encoder_runs_once_per_sentence(toy_model):
     src, mask = padded(random_sources(6, seed=17))
     beam_search(model, src, mask, beam_size=5)
     assert model.encoded == [6]
+
+
+def test_source_state_shortcut_changes_nothing(toy_model):
+    """Copying the source state only when sentences leave gives the same hypotheses as copying
+    every state tensor at every step."""
+
+    class CopyEverything(CallRecorder):
+        source_state_keys = frozenset()
+
+    sources = random_sources(12, min_len=1, max_len=15, seed=18)
+    src, mask = padded(sources)
+    shortcut = CallRecorder(toy_model)
+    assert shortcut.source_state_keys == {"memory", "src_mask", "src_len"}
+    fast = beam_search(shortcut, src, mask, beam_size=4, alpha=0.6, nbest=2, need_attn=True)
+    slow = beam_search(
+        CopyEverything(toy_model), src, mask, beam_size=4, alpha=0.6, nbest=2, need_attn=True
+    )
+    assert len(set(shortcut.batch_sizes)) > 2  # sentences left at several steps
+    for a_hyps, b_hyps in zip(fast, slow, strict=True):
+        assert [h.tokens for h in a_hyps] == [h.tokens for h in b_hyps]
+        assert [h.score for h in a_hyps] == [h.score for h in b_hyps]
+        for a, b in zip(a_hyps, b_hyps, strict=True):
+            assert torch.equal(a.attn, b.attn)

@@ -167,6 +167,23 @@ def test_state_is_batch_first_and_reorderable():
     torch.testing.assert_close(again.log_probs, direct.log_probs[index])
 
 
+@pytest.mark.parametrize("attention", ["additive", "local-p", "location"])
+@pytest.mark.parametrize("wiring", ["bahdanau", "luong"])
+def test_source_state_passes_through_decode_step(attention, wiring):
+    """Beam search copies the source state only when sentences leave (source_state_keys): that
+    is right only if decode_step returns those very tensors."""
+    model = tiny(attention, wiring=wiring).eval()
+    src, src_mask, tgt_in, _ = batch()
+    state = model.encode(src, src_mask)
+    assert model.source_state_keys == {"memory", "keys", "src_mask", "src_lengths"}
+    with torch.no_grad():
+        for step in range(3):
+            out = model.decode_step(tgt_in[:, step], state, step)
+            for key in model.source_state_keys:
+                assert out.state[key] is state[key], key
+            state = out.state
+
+
 def test_teacher_forcing_zero_feeds_back_argmax():
     """teacher_forcing=0 in training == greedy decoding from the model's own predictions."""
     model = tiny("additive", wiring="bahdanau", teacher_forcing=0.0).train()

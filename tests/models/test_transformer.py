@@ -194,6 +194,41 @@ def test_incremental_decoding_equals_full_recomputation(pre_norm):
     assert model.decode_step(tgt[:, 0], state, 0).attn_weights is None
 
 
+def test_source_state_passes_through_decode_step():
+    """Beam search copies the source state only when sentences leave (source_state_keys): that
+    is right only if decode_step returns those very tensors and never reads a stale copy."""
+    model = make_model(decoder_layers=3)
+    src, src_mask, tgt, _ = make_batch(pad_tgt=False)
+    state = model.encode(src, src_mask)
+    assert model.source_state_keys == {
+        "memory",
+        "src_mask",
+        "attn_mask",
+        "cross_kv0",
+        "cross_kv1",
+        "cross_kv2",
+    }
+    assert model.source_state_keys < state.keys()
+    for step in range(3):
+        out = model.decode_step(tgt[:, step], state, step)
+        for key in model.source_state_keys:
+            assert out.state[key] is state[key], key
+        state = out.state
+
+
+def test_single_query_takes_the_explicit_path_and_matches_sdpa():
+    """A decoding step (one query) on CPU runs the written-out attention; same numbers."""
+    g = torch.Generator().manual_seed(3)
+    q = torch.randn(6, 4, 1, 8, generator=g)
+    k, v = torch.randn(6, 4, 11, 8, generator=g), torch.randn(6, 4, 11, 8, generator=g)
+    mask = torch.rand(6, 1, 1, 11, generator=g) > 0.3
+    mask[:, ..., 0] = True
+    ctx, weights = attend(q, k, v, mask)
+    expected = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    torch.testing.assert_close(ctx, expected, atol=1e-6, rtol=1e-5)
+    assert weights is None
+
+
 def test_reordered_state_equals_reordered_batch():
     model = make_model()
     src, src_mask, tgt, tgt_mask = make_batch(pad_tgt=False)
