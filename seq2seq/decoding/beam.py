@@ -59,7 +59,9 @@ class _Candidates:
     finished: Tensor  # (m,) bool: last token is EOS
 
 
-@torch.inference_mode()
+# no_grad, not inference_mode: autocast's weight-cast cache skips inference tensors, so under
+# inference_mode every bf16 decoding step re-cast every weight (measured: 3 copies per Linear call).
+@torch.no_grad()
 def beam_search(
     model: Seq2Seq,
     src: Tensor,

@@ -108,7 +108,7 @@ def translate_batches(
     was_training = model.training
     model.eval()
     try:
-        with torch.inference_mode():
+        with torch.no_grad():  # not inference_mode: see greedy_search
             lengths = [len(s) for s in src_ids]
             for batch in make_batches(lengths, batch_size=batch_size, max_tokens=max_tokens):
                 src, src_mask = pad_batch([src_ids[i] for i in batch], model.pad_id, device)

@@ -12,9 +12,11 @@ paper's post-LN): embeddings scaled by sqrt(D), sinusoidal positions (learned op
 residual dropout after every sub-layer and on embeddings + positions, ReLU feed-forward,
 optional shared source/target embeddings and tied output projection.
 
-Incremental decoding keeps, per decoder layer, the cross-attention keys/values (computed once in
-``encode``) and a self-attention key/value cache grown by one position per ``decode_step``. Every
-state tensor is batch-first so beam search reorders it with ``index_select(0, idx)``.
+Incremental decoding keeps, per decoder layer, the cross-attention keys and values (computed once
+in ``encode``) and a self-attention key/value cache grown by one position per ``decode_step``.
+Every state tensor is batch-first so beam search reorders it with ``index_select(0, idx)``, and
+keys and values are separate contiguous (B, H, len, dh) tensors so no step copies them for a
+matmul.
 """
 
 from __future__ import annotations
@@ -109,6 +111,9 @@ def attend(
     return ctx, weights if need_weights else None
 
 
+KV = tuple[Tensor, Tensor]  # keys, values: (B, H, len, dh) each
+
+
 def _split_heads(x: Tensor, heads: int) -> Tensor:
     """(B, T, D) -> (B, H, T, dh)."""
     b, t, d = x.shape
@@ -151,16 +156,16 @@ class SelfAttention(nn.Module):
         ctx, _ = attend(q, k, v, mask, dropout_p=p)  # (B, H, T, dh)
         return self.out(_merge_heads(ctx))
 
-    def step(self, x: Tensor, cache: Tensor) -> tuple[Tensor, Tensor]:
-        """One new position. x (B, 1, D), cache (B, 2, H, t, dh) keys/values of the earlier
-        positions -> output (B, 1, D), grown cache (B, 2, H, t+1, dh). No mask: every cached
+    def step(self, x: Tensor, cache: KV) -> tuple[Tensor, KV]:
+        """One new position. x (B, 1, D), cache: keys, values (B, H, t, dh) of the earlier
+        positions -> output (B, 1, D), grown cache (B, H, t+1, dh) each. No mask: every cached
         position is a real earlier token (beam search handles finished hypotheses)."""
         b, _, d = x.shape
-        qkv = self.qkv(x).view(b, 3, self.heads, 1, d // self.heads)  # (B, 3, H, 1, dh)
-        cache = torch.cat([cache, qkv[:, 1:].to(cache.dtype)], dim=3)  # (B, 2, H, t+1, dh)
-        q = qkv[:, 0]  # (B, H, 1, dh)
-        ctx, _ = attend(q, cache[:, 0].to(q.dtype), cache[:, 1].to(q.dtype), None)
-        return self.out(_merge_heads(ctx)), cache
+        q, k, v = self.qkv(x).view(b, 3, self.heads, 1, d // self.heads).unbind(1)  # (B, H, 1, dh)
+        keys = torch.cat([cache[0], k.to(cache[0].dtype)], dim=2)  # (B, H, t+1, dh)
+        values = torch.cat([cache[1], v.to(cache[1].dtype)], dim=2)  # (B, H, t+1, dh)
+        ctx, _ = attend(q, keys.to(q.dtype), values.to(q.dtype), None)
+        return self.out(_merge_heads(ctx)), (keys, values)
 
 
 class CrossAttention(nn.Module):
@@ -180,20 +185,21 @@ class CrossAttention(nn.Module):
         for bias in (self.q.bias, self.kv.bias, self.out.bias):
             nn.init.zeros_(bias)
 
-    def project_memory(self, memory: Tensor) -> Tensor:
-        """memory (B, S, D) -> keys/values (B, 2, H, S, dh)."""
+    def project_memory(self, memory: Tensor) -> KV:
+        """memory (B, S, D) -> keys, values (B, H, S, dh) each (strided views of one matmul)."""
         b, s, d = memory.shape
         kv = self.kv(memory).view(b, s, 2, self.heads, d // self.heads)  # (B, S, 2, H, dh)
-        return kv.permute(0, 2, 3, 1, 4)  # (B, 2, H, S, dh)
+        keys, values = kv.permute(2, 0, 3, 1, 4).unbind(0)  # (B, H, S, dh) each
+        return keys, values
 
     def forward(
-        self, x: Tensor, kv: Tensor, mask: Tensor, need_weights: bool = False
+        self, x: Tensor, kv: KV, mask: Tensor, need_weights: bool = False
     ) -> tuple[Tensor, Tensor | None]:
-        """x (B, T, D), kv (B, 2, H, S, dh), mask bool (B, 1, 1, S) -> (B, T, D), weights
-        (B, H, T, S) float32 or None."""
+        """x (B, T, D), kv: keys, values (B, H, S, dh), mask bool (B, 1, 1, S) -> (B, T, D),
+        weights (B, H, T, S) float32 or None."""
         q = _split_heads(self.q(x), self.heads)  # (B, H, T, dh)
         p = self.attention_dropout if self.training else 0.0
-        k, v = kv[:, 0].to(q.dtype), kv[:, 1].to(q.dtype)  # (B, H, S, dh) each
+        k, v = kv[0].to(q.dtype), kv[1].to(q.dtype)
         ctx, weights = attend(q, k, v, mask, dropout_p=p, need_weights=need_weights)
         return self.out(_merge_heads(ctx)), weights
 
@@ -254,9 +260,10 @@ class DecoderLayer(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def forward(
-        self, x: Tensor, self_mask: Tensor, kv: Tensor, src_mask: Tensor, need_weights: bool
+        self, x: Tensor, self_mask: Tensor, kv: KV, src_mask: Tensor, need_weights: bool
     ) -> tuple[Tensor, Tensor | None]:
-        """x (B, T, D), self_mask (B, 1, T, T), kv (B, 2, H, S, dh), src_mask (B, 1, 1, S)
+        """x (B, T, D), self_mask (B, 1, T, T), kv: cross keys, values (B, H, S, dh),
+        src_mask (B, 1, 1, S)
         -> (B, T, D), cross-attention weights (B, H, T, S) or None."""
         if self.pre_norm:
             x = x + self.drop(self.self_attn(self.norm1(x), self_mask))
@@ -269,10 +276,10 @@ class DecoderLayer(nn.Module):
         return self.norm3(x + self.drop(self.ff(x))), weights
 
     def step(
-        self, x: Tensor, cache: Tensor, kv: Tensor, src_mask: Tensor, need_weights: bool
-    ) -> tuple[Tensor, Tensor, Tensor | None]:
-        """x (B, 1, D), cache (B, 2, H, t, dh) -> (B, 1, D), cache (B, 2, H, t+1, dh),
-        cross-attention weights (B, H, 1, S) or None."""
+        self, x: Tensor, cache: KV, kv: KV, src_mask: Tensor, need_weights: bool
+    ) -> tuple[Tensor, KV, Tensor | None]:
+        """x (B, 1, D), cache: self keys, values (B, H, t, dh) -> (B, 1, D), cache grown to
+        (B, H, t+1, dh), cross-attention weights (B, H, 1, S) or None."""
         if self.pre_norm:
             h, cache = self.self_attn.step(self.norm1(x), cache)
             x = x + self.drop(h)
@@ -368,7 +375,8 @@ class TransformerSeq2Seq(Seq2Seq):
 
         self.d_model, self.heads = d_model, heads
         self.source_state_keys = frozenset(
-            ["memory", "src_mask", "attn_mask", *(f"cross_kv{i}" for i in range(decoder_layers))]
+            ["memory", "src_mask", "attn_mask"]
+            + [f"cross_{kv}{i}" for i in range(decoder_layers) for kv in "kv"]
         )
         self.max_positions = max_positions
         self.alignment_layer = alignment_layer % decoder_layers
@@ -442,7 +450,7 @@ class TransformerSeq2Seq(Seq2Seq):
         x = self._embed(self.tgt_embed, self.tgt_positions, tgt_in, 0)  # (B, T, D)
         all_weights: list[Tensor | None] = []
         for i, layer in enumerate(self.decoder):
-            kv = layer.cross_attn.project_memory(memory)  # (B, 2, H, S, dh)
+            kv = layer.cross_attn.project_memory(memory)  # keys, values (B, H, S, dh)
             x, weights = layer(x, self_mask, kv, attn_mask, i in weights_from)
             all_weights.append(weights)
         return self.output(self.decoder_norm(x)), all_weights
@@ -486,14 +494,16 @@ class TransformerSeq2Seq(Seq2Seq):
     def encode(self, src: Tensor, src_mask: Tensor) -> DecoderState:
         """-> state: memory (B, S, D), src_mask (B, S) bool, its attention form attn_mask
         (B, 1, 1, S), and per decoder layer i
-        cross_kv{i} (B, 2, H, S, dh) (computed once) and an empty self_kv{i} (B, 2, H, 0, dh)."""
+        cross_k{i}, cross_v{i} (B, H, S, dh) (computed once) and empty self_k{i}, self_v{i}
+        (B, H, 0, dh)."""
         memory, attn_mask = self._encode(src, src_mask)
         state: DecoderState = {"memory": memory, "src_mask": src_mask, "attn_mask": attn_mask}
         b, dh = src.shape[0], self.d_model // self.heads
         for i, layer in enumerate(self.decoder):
-            kv = layer.cross_attn.project_memory(memory).contiguous()  # (B, 2, H, S, dh)
-            state[f"cross_kv{i}"] = kv
-            state[f"self_kv{i}"] = kv.new_zeros(b, 2, self.heads, 0, dh)
+            keys, values = layer.cross_attn.project_memory(memory)  # (B, H, S, dh) each
+            state[f"cross_k{i}"], state[f"cross_v{i}"] = keys.contiguous(), values.contiguous()
+            state[f"self_k{i}"] = keys.new_zeros(b, self.heads, 0, dh)
+            state[f"self_v{i}"] = keys.new_zeros(b, self.heads, 0, dh)
         return state
 
     def decode_step(
@@ -505,16 +515,17 @@ class TransformerSeq2Seq(Seq2Seq):
         need_attn: bool = False,
     ) -> StepOutput:
         """Consume prev_tokens at position ``step`` -> float32 log-probs (B, V), the state with
-        every self_kv{i} grown to (B, 2, H, step+1, dh), alignment weights (B, S) or None."""
+        every self_k{i}, self_v{i} grown to (B, H, step+1, dh), alignment weights (B, S) or None."""
         attn_mask = state["attn_mask"]  # (B, 1, 1, S)
         x = self._embed(self.tgt_embed, self.tgt_positions, prev_tokens[:, None], step)
         new_state = dict(state)
         attn = None
         for i, layer in enumerate(self.decoder):
             want = need_attn and i == self.alignment_layer
-            x, new_state[f"self_kv{i}"], weights = layer.step(
-                x, state[f"self_kv{i}"], state[f"cross_kv{i}"], attn_mask, want
-            )
+            cache = (state[f"self_k{i}"], state[f"self_v{i}"])
+            cross = (state[f"cross_k{i}"], state[f"cross_v{i}"])
+            x, cache, weights = layer.step(x, cache, cross, attn_mask, want)
+            new_state[f"self_k{i}"], new_state[f"self_v{i}"] = cache
             if want:
                 attn = self._alignment(weights)[:, 0]  # (B, S)
         logits = self.output(self.decoder_norm(x))[:, 0]  # (B, V)

@@ -180,12 +180,12 @@ def test_incremental_decoding_equals_full_recomputation(pre_norm):
     src, src_mask, tgt, tgt_mask = make_batch(pad_tgt=False)
     full = model(src, src_mask, tgt, tgt_mask, need_attn=True)
     state = model.encode(src, src_mask)
-    assert state["memory"].shape == (4, 9, 32) and state["self_kv0"].shape == (4, 2, 4, 0, 8)
+    assert state["memory"].shape == (4, 9, 32) and state["self_k0"].shape == (4, 4, 0, 8)
     for step in range(tgt.shape[1]):
         out = model.decode_step(tgt[:, step], state, step, need_attn=True)
         state = out.state
         assert out.log_probs.dtype == torch.float32 and out.log_probs.shape == (4, TGT_V)
-        assert state["self_kv1"].shape == (4, 2, 4, step + 1, 8)
+        assert state["self_k1"].shape == state["self_v1"].shape == (4, 4, step + 1, 8)
         expected = torch.log_softmax(full.logits[:, step], dim=-1)
         torch.testing.assert_close(out.log_probs, expected, atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(
@@ -200,14 +200,8 @@ def test_source_state_passes_through_decode_step():
     model = make_model(decoder_layers=3)
     src, src_mask, tgt, _ = make_batch(pad_tgt=False)
     state = model.encode(src, src_mask)
-    assert model.source_state_keys == {
-        "memory",
-        "src_mask",
-        "attn_mask",
-        "cross_kv0",
-        "cross_kv1",
-        "cross_kv2",
-    }
+    cross = {f"cross_{kv}{i}" for i in range(3) for kv in "kv"}
+    assert model.source_state_keys == {"memory", "src_mask", "attn_mask"} | cross
     assert model.source_state_keys < state.keys()
     for step in range(3):
         out = model.decode_step(tgt[:, step], state, step)
