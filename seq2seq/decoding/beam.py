@@ -58,6 +58,31 @@ class _Candidates:
     last_token: Tensor  # (m,)
     finished: Tensor  # (m,) bool: last token is EOS
 
+    @classmethod
+    def pick(
+        cls,
+        chosen: Tensor,  # (n, c) bool: which of each sentence's c candidates end here
+        sentence_ids: Tensor,  # (n,) input index of each active sentence
+        raw_scores: Tensor,  # (n, c)
+        parent_rows: Tensor,  # (n, c)
+        tokens: Tensor,  # (n, c)
+        *,
+        step: int,
+        penalty: float,
+        finished: bool,
+    ) -> _Candidates:
+        sent_idx, cand_idx = chosen.nonzero(as_tuple=True)
+        raw = raw_scores[sent_idx, cand_idx]
+        return cls(
+            sentence=sentence_ids[sent_idx],
+            raw=raw,
+            score=raw / penalty,
+            end_step=torch.full_like(sent_idx, step),
+            parent_row=parent_rows[sent_idx, cand_idx],
+            last_token=tokens[sent_idx, cand_idx],
+            finished=torch.full_like(sent_idx, finished, dtype=torch.bool),
+        )
+
 
 # no_grad, not inference_mode: autocast's weight-cast cache skips inference tensors, so under
 # inference_mode every bf16 decoding step re-cast every weight (measured: 3 copies per Linear call).
@@ -154,17 +179,16 @@ def beam_search(
         new_finished = top_is_eos & (top_scores > neg_inf)
         new_finished[:, beam_size:] = False
         if bool(new_finished.any()):
-            sent_idx, cand_idx = new_finished.nonzero(as_tuple=True)
-            raw = top_scores[sent_idx, cand_idx]
             ended.append(
-                _Candidates(
-                    sentence=sentence_ids[sent_idx],
-                    raw=raw,
-                    score=raw / step_penalty,
-                    end_step=torch.full_like(sent_idx, step),
-                    parent_row=top_rows[sent_idx, cand_idx],
-                    last_token=top_tokens[sent_idx, cand_idx],
-                    finished=torch.ones_like(sent_idx, dtype=torch.bool),
+                _Candidates.pick(
+                    new_finished,
+                    sentence_ids,
+                    top_scores,
+                    top_rows,
+                    top_tokens,
+                    step=step,
+                    penalty=step_penalty,
+                    finished=True,
                 )
             )
             num_finished += new_finished.sum(dim=1)
@@ -199,17 +223,16 @@ def beam_search(
             keep_alive = short_of_nbest[:, None] & (
                 (alive_scores > neg_inf) | (beam_positions == 0)[None, :]
             )
-            sent_idx, beam_idx = keep_alive.nonzero(as_tuple=True)
-            raw = alive_scores[sent_idx, beam_idx]
             ended.append(
-                _Candidates(
-                    sentence=sentence_ids[sent_idx],
-                    raw=raw,
-                    score=raw / step_penalty,
-                    end_step=torch.full_like(sent_idx, step),
-                    parent_row=alive_rows[sent_idx, beam_idx],
-                    last_token=alive_tokens[sent_idx, beam_idx],
-                    finished=torch.zeros_like(sent_idx, dtype=torch.bool),
+                _Candidates.pick(
+                    keep_alive,
+                    sentence_ids,
+                    alive_scores,
+                    alive_rows,
+                    alive_tokens,
+                    step=step,
+                    penalty=step_penalty,
+                    finished=False,
                 )
             )
         if bool(done.all()):

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from .base import Attention, AttentionState, masked_softmax
-from .multiplicative import _DOT_SCORES, BilinearScore, check_score
+from .base import AttentionState, masked_softmax
+from .multiplicative import MultiplicativeAttention
 
 MODES = ("monotonic", "predictive")
 
 
-class LocalAttention(Attention):
+class LocalAttention(MultiplicativeAttention):
     """Attend only to the window [p_t - D, p_t + D] around an aligned position p_t
     (Sec. 3.2 of Luong et al. 2015). Source positions s are 0-based.
 
@@ -30,10 +29,9 @@ class LocalAttention(Attention):
     Weights are exactly 0 outside |s - p_t| <= D and on padding. Scores are computed for all S
     positions and masked (simple, and cheap for sentence-length sources).
     score: dot | general | scaled_dot (the inner score of Eq. 8); W_p: (query_size, query_size),
-    v_p: (query_size,). Paper wiring: 'luong'.
+    v_p: (query_size,). Paper wiring: 'luong'. The scores (and the key projection done once per
+    sentence) are MultiplicativeAttention's; this class adds the window.
     """
-
-    paper_wiring: ClassVar[str] = "luong"
 
     def __init__(
         self,
@@ -44,7 +42,7 @@ class LocalAttention(Attention):
         window: int = 10,
         score: str = "general",
     ) -> None:
-        super().__init__(query_size=query_size, key_size=key_size)
+        super().__init__(query_size=query_size, key_size=key_size, score=score)
         if mode not in MODES:
             raise ValueError(f"unknown attention.mode {mode!r}; valid: {', '.join(MODES)}")
         if window < 1:
@@ -52,23 +50,9 @@ class LocalAttention(Attention):
         self.mode = mode
         self.window = window
         self.sigma = window / 2.0
-        self.scorer = BilinearScore(score=score, query_size=query_size, key_size=key_size)
         if mode == "predictive":
             self.w_p = nn.Linear(query_size, query_size, bias=False)  # W_p
             self.v_p = nn.Linear(query_size, 1, bias=False)  # v_p
-
-    @classmethod
-    def required_key_size(cls, *, query_size: int, key_size: int, **options) -> int:
-        score = check_score(options.get("score", "general"))
-        return query_size if score in _DOT_SCORES else key_size
-
-    def prepare(self, keys: Tensor) -> Tensor:
-        """(B, S, key_size) -> (B, S, query_size)."""
-        return self.scorer.prepare(keys)
-
-    def score(self, query: Tensor, keys_p: Tensor, state: AttentionState) -> Tensor:
-        """(B, T, query_size), (B, S, query_size) -> (B, T, S)."""
-        return self.scorer(query, keys_p)
 
     def centers(self, query: Tensor, mask: Tensor, state: AttentionState) -> Tensor:
         """Aligned positions p_t: (B, T) float32."""
