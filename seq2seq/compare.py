@@ -5,8 +5,8 @@ them) and writes:
 
     comparison.md / comparison.csv   variant, parameters, steps, training time, tokens/s,
                                      validation BLEU, test BLEU and chrF, paired bootstrap p-value
-                                     against the baseline, sacreBLEU signature; failed and
-                                     unfinished runs are listed as such
+                                     against the baseline, sacreBLEU signature; diverged, failed
+                                     and unfinished runs are listed as such
     bleu_by_length.png               test BLEU by source length bucket, one line per variant
     curves.png                       validation BLEU against training time
     alignments.png                   the same test sentences' heatmaps side by side across variants
@@ -32,15 +32,16 @@ LENGTH_BUCKETS = [(1, 8), (9, 12), (13, 16), (17, 20), (21, 10_000)]
 @dataclass
 class RunRecord:
     path: Path
-    status: str  # finished | failed | unfinished
+    status: str  # finished | diverged (stopped on non-finite losses, still scored) | failed | unfinished
     label: str
     config: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
 
     @property
-    def finished(self) -> bool:
-        return self.status == "finished"
+    def scored(self) -> bool:
+        """Has test scores: finished, or diverged and scored on its best checkpoint."""
+        return self.status in ("finished", "diverged")
 
 
 def variant_label(config: dict) -> str:
@@ -118,13 +119,14 @@ def load_record(path: Path) -> RunRecord:
 
 def unique_labels(records: list[RunRecord]) -> None:
     """Disambiguate equal labels of finished runs (e.g. two seeds) with the run directory's name;
-    failed and unfinished runs always carry it, so they never take a finished run's label."""
+    diverged, failed and unfinished runs always carry it, so they never take a finished run's
+    label."""
     counts: dict[str, int] = {}
     for r in records:
-        if r.finished:
+        if r.status == "finished":
             counts[r.label] = counts.get(r.label, 0) + 1
     for r in records:
-        if not r.finished or counts[r.label] > 1:
+        if r.status != "finished" or counts[r.label] > 1:
             r.label = f"{r.label} [{r.path.name}]"
 
 
@@ -205,24 +207,24 @@ def compare(
     unique_labels(records)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    finished = [r for r in records if r.finished and _hyps(r) is not None]
+    scored = [r for r in records if r.scored and _hyps(r) is not None]
 
-    texts = _test_texts(finished[0]) if finished else None
+    texts = _test_texts(scored[0]) if scored else None
     pvalues: dict[str, float] = {}
     base = None
-    if finished and texts is not None:
-        labels = [r.label for r in finished]
+    if scored and texts is not None:
+        labels = [r.label for r in scored]
         if baseline is not None and baseline not in labels:
             raise ValueError(
-                f"baseline {baseline!r} is not a finished run; finished: {', '.join(labels)}"
+                f"baseline {baseline!r} is not a scored run; scored runs: {', '.join(labels)}"
             )
         base = next(
             r
-            for r in finished
+            for r in scored
             if r.label == (baseline or ("none" if "none" in labels else labels[0]))
         )
         refs = texts[1]
-        usable = [r for r in finished if len(_hyps(r)) == len(refs)]
+        usable = [r for r in scored if len(_hyps(r)) == len(refs)]
         if base in usable and n_bootstrap > 0:
             pvalues = paired_bootstrap(
                 (base.label, _hyps(base)),
@@ -256,7 +258,8 @@ def compare(
                 "run_dir": str(r.path),
             }
         )
-    rows.sort(key=lambda row: (row["status"] != "finished", -(row["test_bleu"] or 0)))
+    rank = {"finished": 0, "diverged": 1}  # then failed and unfinished runs
+    rows.sort(key=lambda row: (rank.get(row["status"], 2), -(row["test_bleu"] or 0)))
     _write_table(rows, out_dir, base.label if base else None)
 
     # validation BLEU against training time
@@ -286,7 +289,7 @@ def compare(
             sum(low <= len(s.split()) <= high for s in sources) for low, high in LENGTH_BUCKETS
         ]
         names = [f"{low}-{high}" if high < 10_000 else f"{low}+" for low, high in LENGTH_BUCKETS]
-        for r in finished:
+        for r in scored:
             hyps = _hyps(r)
             if len(hyps) == len(refs):
                 ax.plot(
@@ -307,7 +310,7 @@ def compare(
     fig.savefig(out_dir / "bleu_by_length.png")
     plt.close(fig)
 
-    _alignment_grid(finished, out_dir / "alignments.png", alignment_ids or [0, 1])
+    _alignment_grid(scored, out_dir / "alignments.png", alignment_ids or [0, 1])
     return rows
 
 
@@ -343,6 +346,11 @@ def _write_table(rows: list[dict], out_dir: Path, baseline: str | None) -> None:
     for row in rows:
         if row["status"] == "failed":
             notes.append(f"FAILED `{row['variant']}` ({row['run_dir']}): {row['error']}")
+        elif row["status"] == "diverged":
+            notes.append(
+                f"DIVERGED `{row['variant']}` ({row['run_dir']}): stopped on non-finite losses; "
+                "scored on its best checkpoint"
+            )
         elif row["status"] == "unfinished":
             notes.append(
                 f"UNFINISHED `{row['variant']}` ({row['run_dir']}): no final metrics (still running or killed)"

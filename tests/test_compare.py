@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -77,6 +78,13 @@ def test_multirun_sweep_and_failed_run_compare(shared_cache, tmp_path):
     )
     assert failed.returncode == 1 and "error: data directory" in failed.stderr
 
+    # a run stopped on non-finite losses: scored on its best checkpoint, flagged as diverged
+    diverged = sweep / "diverged"
+    shutil.copytree(next(sweep.glob("*_rnn_none")), diverged)
+    metrics = json.loads((diverged / "metrics.json").read_text())
+    metrics.update(status="diverged", stop_reason="3 consecutive non-finite losses")
+    (diverged / "metrics.json").write_text(json.dumps(metrics))
+
     out = tmp_path / "report"
     rows = compare([sweep], out, n_bootstrap=50)
     for name in (
@@ -94,9 +102,11 @@ def test_multirun_sweep_and_failed_run_compare(shared_cache, tmp_path):
         ("additive", "finished"),
         ("additive [failed]", "failed"),
         ("none", "finished"),
+        ("none [diverged]", "diverged"),
     ]
+    assert [r["status"] for r in rows] == ["finished", "finished", "diverged", "failed"]
     table = list(csv.DictReader((out / "comparison.csv").open()))
-    assert len(table) == 3
+    assert len(table) == 4
     finished = [r for r in table if r["status"] == "finished"]
     assert {r["variant"] for r in finished} == {"none", "additive"}
     assert all(float(r["test_bleu"]) >= 0 and int(r["steps"]) == 4 for r in finished)
@@ -104,6 +114,7 @@ def test_multirun_sweep_and_failed_run_compare(shared_cache, tmp_path):
     assert 0 <= float(next(r for r in finished if r["variant"] == "additive")["p_vs_baseline"]) <= 1
     md = (out / "comparison.md").read_text()
     assert "FAILED" in md and "does not exist" in md
+    assert "DIVERGED `none [diverged]`" in md
 
 
 @needs_multi30k

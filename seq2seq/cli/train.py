@@ -71,9 +71,9 @@ def write_failure(path: Path, failure: dict) -> None:
     """Record a failed start for seq2seq-compare, never over a finished run's metrics
     (a mistyped resume must not destroy them) and never raising (the error line comes next)."""
     try:
-        if (
-            path.is_file()
-            and json.loads(path.read_text(encoding="utf-8")).get("status") == "finished"
+        if path.is_file() and json.loads(path.read_text(encoding="utf-8")).get("status") in (
+            "finished",
+            "diverged",
         ):
             return
     except (OSError, ValueError, AttributeError):

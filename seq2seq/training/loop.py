@@ -335,7 +335,7 @@ class Trainer:
                         self._bad_steps = getattr(self, "_bad_steps", 0) + 1
                         log.warning("non-finite loss: step skipped (%d in a row)", self._bad_steps)
                         if self._bad_steps >= tcfg.max_bad_steps:
-                            reason = f"{self._bad_steps} consecutive non-finite losses (lower optim.lr or use fp32)"
+                            reason = f"{self._bad_steps} {DIVERGED_REASON}"
                             break
                         continue
                     self._bad_steps = 0
@@ -602,6 +602,10 @@ def check_compatible(payload: dict, cfg: DictConfig, data: PreparedData) -> None
         )
 
 
+# stop reason of a run whose loss went non-finite trainer.max_bad_steps times in a row
+DIVERGED_REASON = "consecutive non-finite losses (lower optim.lr or use fp32)"
+
+
 def train(cfg: DictConfig) -> dict:
     """Train, then evaluate the best checkpoint on test; return (and write) metrics.json."""
     wall_start = time.perf_counter()
@@ -630,7 +634,8 @@ def train(cfg: DictConfig) -> dict:
             return {}
         test = trainer.test()
         metrics = {
-            "status": "finished",
+            # diverged: scored on its best checkpoint, but not comparable with a finished run
+            "status": "diverged" if reason.endswith(DIVERGED_REASON) else "finished",
             "stop_reason": reason,
             "model": cfg.model.name,
             "attention": cfg.attention.name if cfg.model.name == "rnn" else "multihead",

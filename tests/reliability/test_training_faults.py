@@ -64,6 +64,7 @@ def test_non_finite_losses_stop_training_and_keep_the_last_good_checkpoint(
     metrics = train(cfg)
     assert calls["n"] == 4 + 3  # stopped right after the 3rd non-finite loss in a row
     assert metrics["stop_reason"] == "3 consecutive non-finite losses (lower optim.lr or use fp32)"
+    assert metrics["status"] == "diverged"  # scored, but seq2seq-compare flags it
     assert metrics["steps"] == 4 and metrics["skipped_steps"] == 3
     last = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
     assert last["progress"]["step"] == 4 and last["progress"]["skipped_steps"] == 3
@@ -85,6 +86,7 @@ def test_a_few_non_finite_losses_are_skipped_and_counted(shared_cache, tmp_path,
     )
     metrics = train(cfg)
     assert metrics["stop_reason"] == "max_steps=6"
+    assert metrics["status"] == "finished"
     assert metrics["steps"] == 6 and metrics["skipped_steps"] == 2
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["skipped_steps"] == 2
