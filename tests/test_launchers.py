@@ -1,0 +1,54 @@
+"""Hydra launcher plugins: the same sweep through joblib (parallel local processes) and
+submitit's local executor (what submitit_slurm runs on a cluster), then seq2seq-compare on it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from seq2seq.compare import compare
+from tests.conftest import TINY, TINY_RNN, needs_multi30k
+
+LAUNCHERS = {
+    "joblib": ["hydra.launcher.n_jobs=2"],
+    "submitit_local": ["hydra.launcher.timeout_min=10"],
+}
+
+
+@needs_multi30k
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher", sorted(LAUNCHERS))
+def test_sweep_runs_through_launcher_plugin(launcher, shared_cache, tmp_path):
+    sweep = tmp_path / "sweep"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "seq2seq.cli.train",
+            "-m",
+            f"hydra/launcher={launcher}",
+            *LAUNCHERS[launcher],
+            "attention=none,additive",
+            *TINY,
+            *TINY_RNN,
+            f"data.cache_dir={shared_cache}",
+            f"hydra.sweep.dir={sweep}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=os.environ | {"PYTHONUNBUFFERED": "1"},
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert sorted(p.name for p in sweep.iterdir() if p.name[0].isdigit()) == [
+        "0_rnn_none",
+        "1_rnn_additive",
+    ]
+    rows = compare([sweep], tmp_path / "report", n_bootstrap=0)
+    assert sorted((r["variant"], r["status"], r["steps"]) for r in rows) == [
+        ("additive", "finished", 4),
+        ("none", "finished", 4),
+    ]
