@@ -42,6 +42,15 @@ _STATE_NAMES = {"gru": ("hidden",), "lstm": ("hidden", "cell")}
 LayerState = tuple[Tensor, ...]  # one layer's (h,) for GRU or (h, c) for LSTM, each (B, H)
 
 
+def _cpu_autocast_without_native_bf16(x: Tensor) -> bool:
+    """Under CPU autocast on a CPU with neither AVX512-BF16 nor AMX."""
+    return (
+        x.device.type == "cpu"
+        and torch.is_autocast_enabled("cpu")
+        and not (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    )
+
+
 # --------------------------------------------------------------------------- encoder
 
 
@@ -183,6 +192,12 @@ class RecurrentCore(nn.Module):
         """The whole sequence in one nn.GRU/LSTM call (feed_size must be 0): (B, T, E) -> top
         layer outputs (B, T, H)."""
         hx = tuple(state[name].transpose(0, 1).contiguous() for name in self.state_names)
+        if isinstance(self.rnn, nn.LSTM) and _cpu_autocast_without_native_bf16(emb):
+            # CPU autocast runs nn.LSTM in bf16 through oneDNN, whose kernel fails to build
+            # without AVX512-BF16/AMX: run it in fp32 there (CPU autocast leaves nn.GRU in fp32)
+            with torch.autocast("cpu", enabled=False):
+                outputs, _ = self.rnn(emb.float(), tuple(h.float() for h in hx))
+            return outputs
         outputs, _ = self.rnn(emb, hx if len(hx) > 1 else hx[0])  # hx: (L, B, H)
         return outputs
 

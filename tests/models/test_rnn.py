@@ -270,16 +270,16 @@ def test_overfits_tiny_reversal_corpus(attention, wiring):
     src, src_mask, tgt_in, tgt_mask, tgt_out = reversal_corpus()
     model = tiny(attention, wiring=wiring, vocab=20, emb_size=32, hidden_size=64)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(150):
+    for _ in range(300):  # converges in ~40-80 steps; Adam at 1e-2 has loss spikes on the way
         logits = model(src, src_mask, tgt_in, tgt_mask).logits
         loss = F.cross_entropy(logits.reshape(-1, 20), tgt_out.reshape(-1), ignore_index=0)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        if loss.item() < 0.02:
+        if loss.item() < 0.005:  # 0.02 still leaves one wrong token in ~320 on some CPUs
             break
-    assert loss.item() < 0.02
+    assert loss.item() < 0.005
     model.eval()
     with torch.no_grad():
         predictions = model(src, src_mask, tgt_in, tgt_mask).logits.argmax(-1)
