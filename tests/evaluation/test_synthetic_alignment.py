@@ -48,12 +48,17 @@ def test_additive_attention_learns_the_reversal_alignment(tmp_path, shared_cache
         "model.dropout=0",
         "trainer.device=cpu",
         "trainer.num_threads=1",
-        "trainer.max_steps=300",
+        "trainer.max_steps=500",
         "trainer.max_epochs=null",
-        "trainer.val_every=300",
+        "trainer.val_every=500",
         "trainer.label_smoothing=0",
         "trainer.heatmaps=0",
-        "optim.lr=0.003",
+        # a decaying lr and fp32 everywhere: at a constant 3e-3 the AER at a given step swung
+        # between 0.00 and 0.17 with the CPU's kernels (AVX2 vs AMX bf16)
+        "optim.lr=0.005",
+        "optim.schedule=noam",
+        "optim.warmup_steps=100",
+        "trainer.precision=fp32",
         "decode.beam_size=1",
     )
     train(cfg)
@@ -65,5 +70,5 @@ def test_additive_attention_learns_the_reversal_alignment(tmp_path, shared_cache
     scores = score_against_gold(
         run.tokenizer, sources, references, matrices, read_lines(corpus / "test.align")
     )
-    print(f"reversal corpus, additive attention after 300 steps: AER {scores['aer']:.4f}")
+    print(f"reversal corpus, additive attention after 500 steps: AER {scores['aer']:.4f}")
     assert scores["aer"] < 0.1
