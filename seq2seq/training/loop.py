@@ -10,6 +10,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import shutil
 import signal
 import sys
@@ -202,7 +203,8 @@ class Trainer:
     def _check_writable(self) -> None:
         try:
             self.ckpt_dir.mkdir(parents=True, exist_ok=True)
-            probe = self.ckpt_dir / ".write_test"
+            # one probe per process: DDP ranks check the same directory at the same time
+            probe = self.ckpt_dir / f".write_test.{os.getpid()}"
             probe.write_bytes(b"\0" * 4096)
             probe.unlink()
         except OSError as err:
