@@ -6,9 +6,12 @@ come from one run on the same (possibly noisy) machine.
 
 from __future__ import annotations
 
+import os
+import platform
 import resource
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -23,6 +26,28 @@ from ..training.runtime import autocast
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far (MiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def machine() -> dict:
+    """The CPU the figures belong to: model name, torch's vector ISA, native bf16 (AVX512-BF16 or
+    AMX; without it bf16 is emulated and slower than fp32), and the logical CPU count."""
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": name,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "native_bf16": bool(
+            torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+        ),
+        "logical_cpus": os.cpu_count(),
+        "torch": torch.__version__,
+    }
 
 
 def matmul_peak(

@@ -56,6 +56,7 @@ def run(args: argparse.Namespace, overrides: list[str]) -> dict:
     import torch
 
     from ..bench.speed import (
+        machine,
         matmul_peak,
         measure_fixed_decoding,
         measure_training,
@@ -70,13 +71,15 @@ def run(args: argparse.Namespace, overrides: list[str]) -> dict:
         raise ValueError(f"unknown variant {unknown[0]!r}; valid: {', '.join(VARIANTS)}")
     dtypes = {"fp32": None, "bf16": torch.bfloat16}
     results: dict = {
+        "machine": machine(),
         "threads": torch.get_num_threads(),
         "runs": [],
         "peers": [],
         "decode_length": args.decode_length,
         "decode_sentences": args.decode_sentences,
     }
-    base_cfg = compose(overrides)
+    # the data config is shared; compose with a variant so its model overrides apply
+    base_cfg = compose([*VARIANTS[args.variants[0]], *overrides])
     data = prepare_data(base_cfg.data, splits=("train", "test"))
     tok = data.tokenizer
     test_src = [ids.tolist() for ids in data.splits["test"].src_ids[: args.decode_sentences]]
@@ -256,6 +259,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def go() -> None:
         results = run(args, overrides)
+        print(", ".join(f"{k}: {v}" for k, v in results["machine"].items()))
         print_table(results)
         if results["peers"]:
             cols = [
