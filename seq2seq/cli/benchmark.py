@@ -70,6 +70,10 @@ def run(args: argparse.Namespace, overrides: list[str]) -> dict:
     if unknown:
         raise ValueError(f"unknown variant {unknown[0]!r}; valid: {', '.join(VARIANTS)}")
     dtypes = {"fp32": None, "bf16": torch.bfloat16}
+    if args.precisions is None:
+        args.precisions = ["fp32", "bf16"] if machine()["native_bf16"] else ["fp32"]
+        if "bf16" not in args.precisions:
+            print("bf16 skipped: this CPU has no native bf16 (--precisions bf16 to force it)")
     results: dict = {
         "machine": machine(),
         "threads": torch.get_num_threads(),
@@ -237,7 +241,11 @@ def main(argv: list[str] | None = None) -> None:
         "--variants", nargs="+", default=list(VARIANTS), help=f"from: {', '.join(VARIANTS)}"
     )
     parser.add_argument(
-        "--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"]
+        "--precisions",
+        nargs="+",
+        choices=["fp32", "bf16"],
+        help="default: fp32, and bf16 where the CPU has it natively (AVX512-BF16/AMX); "
+        "emulated bf16 runs at a few GFLOP/s",
     )
     parser.add_argument(
         "--steps", type=int, default=20, help="timed training steps (after the warm-up)"

@@ -1,8 +1,18 @@
-"""Decode a whole list of sentences: length-sorted batches, greedy or beam, original order back."""
+"""Decode a whole list of sentences: length-sorted batches, greedy or beam, original order back.
+
+On CPU the batches are decoded by several concurrent streams (threads), each with its share of
+the intra-op threads: one decoding step is a chain of small matmuls that two threads split
+poorly, while two streams of one thread each keep both cores busy (measured on 2 cores, Transformer
+3+3x256, fp32: greedy 1.5x, beam 5 1.2x the tokens/s of one stream with two threads). PyTorch
+releases the GIL inside every op, and the model is only read, so the streams share it.
+"""
 
 from __future__ import annotations
 
+import math
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from torch import Tensor
@@ -75,6 +85,7 @@ def translate_batches(
     nbest: int = 1,
     need_attn: bool = False,
     device: torch.device | str | None = None,
+    workers: int | None = None,
 ) -> list[Hypothesis] | list[list[Hypothesis]]:
     """Translate every source sentence; results come back in the order of ``src_ids``.
 
@@ -88,6 +99,9 @@ def translate_batches(
         alpha, max_len_ratio, max_len_offset, nbest, need_attn: see :func:`beam_search`
             (greedy search ignores alpha: its score is the plain log-prob).
         device: where the source tensors go; default the device of the model's parameters.
+        workers: batches decoded concurrently (CPU only; each stream gets intra-op threads /
+            workers of them). None: one per intra-op thread on CPU, one on other devices.
+            Never more than there are batches. The ambient autocast state reaches every stream.
 
     Returns:
         One :class:`Hypothesis` per sentence when ``nbest == 1``, else one best-first list of
@@ -104,31 +118,97 @@ def translate_batches(
         first_param = next(model.parameters(), None)
         device = first_param.device if first_param is not None else torch.device("cpu")
 
+    device = torch.device(device)
     results: list = [None] * len(src_ids)
+    lengths = [len(s) for s in src_ids]
+    batches = make_batches(lengths, batch_size=batch_size, max_tokens=max_tokens)
+    num_workers = decode_workers(workers, device, len(batches))
+    if num_workers > 1 and batch_size is not None:
+        # as many batches per stream: 200 sentences in batches of <= 64 on 2 streams are
+        # 4 x 50, not 64 + 64 against 64 + 8
+        rounds = math.ceil(len(batches) / num_workers)
+        even_size = math.ceil(len(src_ids) / (rounds * num_workers))
+        batches = make_batches(lengths, batch_size=even_size, max_tokens=max_tokens)
+
+    def decode(batch: list[int]) -> None:
+        src, src_mask = pad_batch([src_ids[i] for i in batch], model.pad_id, device)
+        max_len = max_output_lengths(src_mask, max_len_ratio, max_len_offset)
+        if beam_size == 1:
+            hyps = greedy_search(model, src, src_mask, max_len=max_len, need_attn=need_attn)
+            per_sentence = [[hyp] for hyp in hyps]
+        else:
+            per_sentence = beam_search(
+                model,
+                src,
+                src_mask,
+                beam_size=beam_size,
+                alpha=alpha,
+                nbest=nbest,
+                need_attn=need_attn,
+                max_len=max_len,
+            )
+        for index, hyps in zip(batch, per_sentence, strict=True):
+            results[index] = hyps[0] if nbest == 1 else hyps
+
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():  # not inference_mode: see greedy_search
-            lengths = [len(s) for s in src_ids]
-            for batch in make_batches(lengths, batch_size=batch_size, max_tokens=max_tokens):
-                src, src_mask = pad_batch([src_ids[i] for i in batch], model.pad_id, device)
-                max_len = max_output_lengths(src_mask, max_len_ratio, max_len_offset)
-                if beam_size == 1:
-                    hyps = greedy_search(model, src, src_mask, max_len=max_len, need_attn=need_attn)
-                    per_sentence = [[hyp] for hyp in hyps]
-                else:
-                    per_sentence = beam_search(
-                        model,
-                        src,
-                        src_mask,
-                        beam_size=beam_size,
-                        alpha=alpha,
-                        nbest=nbest,
-                        need_attn=need_attn,
-                        max_len=max_len,
-                    )
-                for index, hyps in zip(batch, per_sentence, strict=True):
-                    results[index] = hyps[0] if nbest == 1 else hyps
+        if num_workers == 1:
+            for batch in batches:
+                decode(batch)
+        else:
+            _decode_concurrently(decode, batches, num_workers, device)
     finally:
         model.train(was_training)
     return results
+
+
+def decode_workers(requested: int | None, device: torch.device, num_batches: int) -> int:
+    """How many decoding streams to run: see ``translate_batches(workers=...)``."""
+    if requested is not None and requested < 1:
+        raise ValueError(f"workers must be >= 1 or None, got {requested}")
+    if device.type != "cpu":
+        return 1
+    wanted = torch.get_num_threads() if requested is None else requested
+    return max(1, min(wanted, num_batches))
+
+
+def _decode_concurrently(decode, batches: list[list[int]], num_workers: int, device) -> None:
+    """Run ``decode(batch)`` for every batch on ``num_workers`` threads. Batches are taken in
+    order (longest first) as streams become free, which balances the load. Grad mode and
+    autocast are thread-local, so each stream re-enters the caller's."""
+    autocast_on = torch.is_autocast_enabled(device.type)
+    autocast_dtype = torch.get_autocast_dtype(device.type)
+    lock = threading.Lock()
+    pending = iter(batches)
+    stop = threading.Event()  # a stream failed or the caller was interrupted: take no more
+
+    def stream() -> None:
+        try:
+            with (
+                torch.no_grad(),  # not inference_mode: see greedy_search
+                torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_on),
+            ):
+                while not stop.is_set():
+                    with lock:
+                        batch = next(pending, None)
+                    if batch is None:
+                        return
+                    decode(batch)
+        except BaseException:
+            stop.set()
+            raise
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, threads // num_workers))  # process-wide in PyTorch
+    try:
+        with ThreadPoolExecutor(num_workers, thread_name_prefix="decode") as pool:
+            futures = [pool.submit(stream) for _ in range(num_workers)]
+            try:
+                for future in futures:
+                    future.result()  # re-raises a stream's exception
+            except BaseException:
+                stop.set()  # the other streams finish their current batch, then return
+                raise
+    finally:
+        torch.set_num_threads(threads)

@@ -1,3 +1,5 @@
+import threading
+
 import pytest
 import torch
 from decoding_toy_model import EOS, CallRecorder, padded, random_sources
@@ -11,6 +13,7 @@ from seq2seq.decoding import (
     pad_batch,
     translate_batches,
 )
+from seq2seq.decoding.driver import decode_workers
 
 
 @pytest.mark.parametrize("beam_size", [1, 3])
@@ -108,3 +111,73 @@ def test_outputs_are_plain_python_and_cpu(toy_model):
     assert all(isinstance(t, int) for t in hyp.tokens)
     assert isinstance(hyp.score, float) and isinstance(hyp.log_prob, float)
     assert hyp.attn.device == torch.device("cpu")
+
+
+# --------------------------------------------------------------------------- concurrent streams
+
+
+@pytest.mark.parametrize("beam_size", [1, 4])
+def test_concurrent_streams_give_the_same_results_in_order(toy_model, beam_size):
+    sources = random_sources(23, min_len=1, max_len=16, seed=26)
+    alone = translate_batches(toy_model, sources, beam_size=beam_size, batch_size=4, workers=1)
+    streams = translate_batches(toy_model, sources, beam_size=beam_size, batch_size=4, workers=3)
+    assert [h.tokens for h in streams] == [h.tokens for h in alone]
+    assert [h.score for h in streams] == pytest.approx([h.score for h in alone], abs=1e-5)
+    assert torch.get_num_threads() == 1  # restored (the fixture set 1)
+
+
+def test_streams_get_even_batches_and_the_callers_autocast(toy_model):
+    seen: list[tuple[int, bool, torch.dtype, str]] = []
+
+    class Spy(CallRecorder):
+        def encode(self, src, src_mask):
+            seen.append(
+                (
+                    src.size(0),
+                    torch.is_autocast_enabled("cpu"),
+                    torch.get_autocast_dtype("cpu"),
+                    threading.current_thread().name,
+                )
+            )
+            with torch.autocast("cpu", enabled=False):  # the toy model is fp32 only
+                return super().encode(src, src_mask)
+
+        def decode_step(self, prev_tokens, state, step, *, need_attn=False):
+            with torch.autocast("cpu", enabled=False):
+                return super().decode_step(prev_tokens, state, step, need_attn=need_attn)
+
+    torch.set_num_threads(2)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        translate_batches(Spy(toy_model), random_sources(10, seed=27), beam_size=1, batch_size=4)
+    assert torch.get_num_threads() == 2
+    # 10 sentences, <= 4 a batch, 2 streams: 4 batches of 3 or fewer, not 4 + 4 against 2
+    assert sorted(size for size, *_ in seen) == [1, 3, 3, 3]
+    assert all(on and dtype == torch.bfloat16 for _, on, dtype, _ in seen)
+    assert {name.split("_")[0] for *_, name in seen} == {"decode"}
+
+
+def test_a_failing_stream_stops_the_others_and_raises(toy_model):
+    calls = []
+
+    class Failing(CallRecorder):
+        def encode(self, src, src_mask):
+            calls.append(src.size(0))
+            if len(calls) == 2:
+                raise RuntimeError("boom in a stream")
+            return super().encode(src, src_mask)
+
+    with pytest.raises(RuntimeError, match="boom in a stream"):
+        translate_batches(Failing(toy_model), random_sources(40, seed=28), batch_size=2, workers=2)
+    assert len(calls) < 20  # the remaining batches were not decoded
+    assert torch.get_num_threads() == 1
+
+
+def test_decode_workers():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    torch.set_num_threads(2)
+    assert decode_workers(None, cpu, 10) == 2
+    assert decode_workers(None, cpu, 1) == 1  # one batch: one stream with every thread
+    assert decode_workers(4, cpu, 3) == 3
+    assert decode_workers(None, cuda, 10) == 1
+    with pytest.raises(ValueError, match="workers must be >= 1 or None, got 0"):
+        decode_workers(0, cpu, 10)
