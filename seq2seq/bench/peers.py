@@ -537,7 +537,7 @@ def opennmt_train_config(
                 "word_vec_size": t["d_model"],
                 "transformer_ff": t["ff_size"],
                 "dropout": [t["dropout"]],
-                "attention_dropout": [t["dropout"]],
+                "attention_dropout": [0.0],  # ours: attention_dropout=0.0 (Joey cannot unset it)
                 "share_decoder_embeddings": True,  # ours: tie_output=True
                 "share_embeddings": False,
                 "param_init": 0.0,

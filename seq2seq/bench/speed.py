@@ -19,7 +19,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from ..data.batching import BatchPlan
 from ..data.pipeline import PreparedData
 from ..models.base import Seq2Seq
-from ..training.loss import token_losses
+from ..training.loss import output_losses
+from ..training.optim import build_optimizer
 from ..training.runtime import autocast
 
 
@@ -89,10 +90,12 @@ class TrainSpeed:
 def train_step_fn(model: Seq2Seq, optimizer: torch.optim.Optimizer, amp_dtype: torch.dtype | None):
     device = torch.device("cpu")
 
-    def step(batch) -> None:
+    def step(batch) -> None:  # the Trainer's step (loss as in Trainer.train_step)
         with autocast(device, amp_dtype):
-            out = model(batch.src, batch.src_mask, batch.tgt_in, batch.tgt_mask)
-        loss, _ = token_losses(out.logits, batch.tgt_out, label_smoothing=0.1)
+            out = model(batch.src, batch.src_mask, batch.tgt_in, batch.tgt_mask, features_only=True)
+            loss, _ = output_losses(
+                out.features, model.output_layer, batch.tgt_out, label_smoothing=0.1
+            )
         (loss / batch.num_tgt_tokens).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -113,7 +116,7 @@ def measure_training(
 ) -> TrainSpeed:
     """Train ``warmup`` + ``steps`` steps on Multi30k batches; time the last ``steps``."""
     model.train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    optimizer = build_optimizer(model, name="adam", lr=1e-4, betas=(0.9, 0.98), weight_decay=0.0)
     step = train_step_fn(model, optimizer, amp_dtype)
     train = data.splits["train"]
     plan = BatchPlan(train.src_ids, train.tgt_ids, max_tokens=max_tokens, seed=seed)

@@ -21,8 +21,10 @@ DecoderState = dict[str, Tensor]
 
 @dataclass
 class Seq2SeqOutput:
-    logits: Tensor  # (batch, tgt_len, vocab)
+    logits: Tensor | None  # (batch, tgt_len, vocab); None when forward(features_only=True)
     attn_weights: Tensor | None  # (batch, tgt_len, src_len) alignment, or None
+    # (batch, tgt_len, out_features): the input of ``output_layer``, when features_only=True
+    features: Tensor | None = None
 
 
 @dataclass
@@ -53,7 +55,17 @@ class Seq2Seq(nn.Module):
         tgt_mask: Tensor,  # (batch, tgt_len) bool
         *,
         need_attn: bool = False,
+        features_only: bool = False,
     ) -> Seq2SeqOutput:
+        """Teacher-forced pass. ``features_only=True`` stops before the vocabulary projection
+        and returns ``features`` (logits=None): training computes the projection and the loss
+        together in chunks (``training.loss.output_losses``) instead of materialising
+        (batch, tgt_len, vocab) logits."""
+        raise NotImplementedError
+
+    @property
+    def output_layer(self) -> nn.Linear:
+        """The final (out_features -> vocab) projection that turns ``features`` into logits."""
         raise NotImplementedError
 
     def encode(self, src: Tensor, src_mask: Tensor) -> DecoderState:

@@ -515,9 +515,13 @@ class RNNSeq2Seq(Seq2Seq):
         state["input_feed"] = memory.new_zeros(src.size(0), self.decoder.feed_size)
         return state
 
-    def _logits(self, features: Tensor) -> Tensor:
-        """(..., H) -> (..., V)."""
-        return self.generator(self.out_proj(self.dropout(features)))
+    def _output_features(self, features: Tensor) -> Tensor:
+        """Decoder features (..., H) -> the generator's input (..., E or H)."""
+        return self.out_proj(self.dropout(features))
+
+    @property
+    def output_layer(self) -> nn.Linear:
+        return self.generator
 
     def forward(
         self,
@@ -527,45 +531,54 @@ class RNNSeq2Seq(Seq2Seq):
         tgt_mask: Tensor,
         *,
         need_attn: bool = False,
+        features_only: bool = False,
     ) -> Seq2SeqOutput:
         state = self.encode(src, src_mask)
         if self.training and self.teacher_forcing < 1.0:
-            return self._forward_sampled(tgt_in, state, need_attn=need_attn)
-        emb = self.dropout(self.tgt_embedding(tgt_in))  # (B, T, E)
-        features, attn = self.decoder(emb, state, need_attn=need_attn)  # (B, T, H)
-        return Seq2SeqOutput(self._logits(features).float(), attn)  # output layer once
+            out = self._forward_sampled(tgt_in, state, need_attn=need_attn)
+        else:
+            emb = self.dropout(self.tgt_embedding(tgt_in))  # (B, T, E)
+            features, attn = self.decoder(emb, state, need_attn=need_attn)  # (B, T, H)
+            out = Seq2SeqOutput(None, attn, self._output_features(features))
+        if not features_only:  # the output layer runs once, on every position
+            out.logits, out.features = self.output_layer(out.features).float(), None
+        return out
 
     def _step(
         self, prev_tokens: Tensor, state: DecoderState, step: int, need_attn: bool
     ) -> tuple[Tensor, DecoderState, Tensor | None]:
-        """-> logits (B, V), new state, weights (B, S) or None."""
+        """-> output features (B, E or H), new state, weights (B, S) or None."""
         emb = self.dropout(self.tgt_embedding(prev_tokens))  # (B, E)
         features, state, attn = self.decoder.step(emb, state, step, need_attn=need_attn)
-        return self._logits(features), state, attn
+        return self._output_features(features), state, attn
 
     def decode_step(
         self, prev_tokens: Tensor, state: DecoderState, step: int, *, need_attn: bool = False
     ) -> StepOutput:
-        logits, state, attn = self._step(prev_tokens, state, step, need_attn)
+        features, state, attn = self._step(prev_tokens, state, step, need_attn)
+        logits = self.generator(features)  # (B, V)
         return StepOutput(torch.log_softmax(logits, dim=-1, dtype=torch.float32), state, attn)
 
     def _forward_sampled(
         self, tgt_in: Tensor, state: DecoderState, *, need_attn: bool
     ) -> Seq2SeqOutput:
-        """Training with teacher_forcing < 1: a step loop feeding back argmax predictions."""
+        """Training with teacher_forcing < 1: a step loop feeding back argmax predictions
+        -> output features (B, T, E or H), no logits."""
         collect = need_attn and self.has_alignment
         tokens = tgt_in[:, 0]  # (B,) BOS
-        logits, attns = [], []
+        features, attns = [], []
         for t in range(tgt_in.size(1)):
-            step_logits, state, attn = self._step(tokens, state, t, collect)
-            logits.append(step_logits)
+            step_features, state, attn = self._step(tokens, state, t, collect)
+            features.append(step_features)
             if collect:
                 attns.append(attn)
             if t + 1 < tgt_in.size(1):
                 gold = torch.rand(tokens.shape, device=tokens.device) < self.teacher_forcing
-                tokens = torch.where(gold, tgt_in[:, t + 1], step_logits.argmax(dim=-1))
+                with torch.no_grad():  # the fed-back prediction needs no gradient
+                    predicted = self.generator(step_features).argmax(dim=-1)
+                tokens = torch.where(gold, tgt_in[:, t + 1], predicted)
         attn_weights = torch.stack(attns, dim=1) if collect else None
-        return Seq2SeqOutput(torch.stack(logits, dim=1).float(), attn_weights)
+        return Seq2SeqOutput(None, attn_weights, torch.stack(features, dim=1))
 
 
 # --------------------------------------------------------------------------- builder

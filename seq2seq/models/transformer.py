@@ -465,7 +465,8 @@ class TransformerSeq2Seq(Seq2Seq):
         tgt_mask: Tensor,  # (B, T)
         weights_from: set[int],  # decoder layers whose cross-attention weights are returned
     ) -> tuple[Tensor, list[Tensor | None]]:
-        """Teacher-forced decoder -> logits (B, T, V), per-layer weights (B, H, T, S) or None."""
+        """Teacher-forced decoder -> features (B, T, D) (the output layer's input), per-layer
+        weights (B, H, T, S) or None."""
         self_mask = causal_mask(tgt_mask)  # (B, 1, T, T)
         x = self._embed(self.tgt_embed, self.tgt_positions, tgt_in, 0)  # (B, T, D)
         all_weights: list[Tensor | None] = []
@@ -473,7 +474,7 @@ class TransformerSeq2Seq(Seq2Seq):
             kv = layer.cross_attn.project_memory(memory)  # keys, values (B, H, S, dh)
             x, weights = layer(x, self_mask, kv, attn_mask, i in weights_from)
             all_weights.append(weights)
-        return self.output(self.decoder_norm(x)), all_weights
+        return self.decoder_norm(x), all_weights
 
     def _alignment(self, weights: Tensor) -> Tensor:
         """(B, H, T, S) -> (B, T, S): the configured head, or the mean over heads."""
@@ -491,14 +492,22 @@ class TransformerSeq2Seq(Seq2Seq):
         tgt_mask: Tensor,  # (B, T) bool
         *,
         need_attn: bool = False,
+        features_only: bool = False,
     ) -> Seq2SeqOutput:
-        """-> logits (B, T, V); attn_weights (B, T, S) float32 of the alignment layer/head when
-        ``need_attn`` (computed by the explicit attention path), else None."""
+        """-> logits (B, T, V) (or, with ``features_only``, features (B, T, D) and no logits);
+        attn_weights (B, T, S) float32 of the alignment layer/head when ``need_attn`` (computed
+        by the explicit attention path), else None."""
         memory, attn_mask = self._encode(src, src_mask)
         wanted = {self.alignment_layer} if need_attn else set()
-        logits, weights = self._decode(memory, attn_mask, tgt_in, tgt_mask, wanted)
+        features, weights = self._decode(memory, attn_mask, tgt_in, tgt_mask, wanted)
         attn = self._alignment(weights[self.alignment_layer]) if need_attn else None
-        return Seq2SeqOutput(logits=logits, attn_weights=attn)
+        if features_only:
+            return Seq2SeqOutput(logits=None, attn_weights=attn, features=features)
+        return Seq2SeqOutput(logits=self.output(features), attn_weights=attn)
+
+    @property
+    def output_layer(self) -> nn.Linear:
+        return self.output
 
     def cross_attention_weights(
         self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, tgt_mask: Tensor

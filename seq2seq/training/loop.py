@@ -32,7 +32,7 @@ from ..models.base import Seq2Seq
 from ..models.builders import build_model
 from ..validation import check_train_config
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .loss import token_losses
+from .loss import output_losses, token_losses
 from .optim import Schedule, build_optimizer
 from .runtime import (
     DistInfo,
@@ -283,8 +283,12 @@ class Trainer:
             )
             with ctx:
                 with autocast(self.device, self.amp_dtype):
-                    out = self.train_model(batch.src, batch.src_mask, batch.tgt_in, batch.tgt_mask)
-                loss, _ = token_losses(out.logits, batch.tgt_out, label_smoothing=ls)
+                    out = self.train_model(
+                        batch.src, batch.src_mask, batch.tgt_in, batch.tgt_mask, features_only=True
+                    )
+                    loss, _ = output_losses(
+                        out.features, self.model.output_layer, batch.tgt_out, label_smoothing=ls
+                    )
                 # mean over tokens per batch, then over batches: matches DDP's gradient averaging
                 scaled = loss / max(tokens, 1) / len(batches)
                 if not torch.isfinite(scaled):

@@ -201,6 +201,25 @@ def test_teacher_forcing_zero_feeds_back_argmax():
     assert not torch.allclose(teacher_forced, logits)  # the gold prefix differs from greedy
 
 
+@pytest.mark.parametrize("teacher_forcing", [1.0, 0.0])
+@pytest.mark.parametrize("tie_embeddings", [False, True])
+def test_features_only_feed_the_output_layer(teacher_forcing, tie_embeddings):
+    """Training's fused loss takes features_only=True: output_layer(features) == logits."""
+    model = tiny(
+        "additive",
+        wiring="bahdanau",
+        teacher_forcing=teacher_forcing,
+        tie_embeddings=tie_embeddings,
+    ).train()
+    src, src_mask, tgt_in, tgt_mask = batch()
+    torch.manual_seed(5)  # the same sampled feedback in both passes
+    logits = model(src, src_mask, tgt_in, tgt_mask).logits
+    torch.manual_seed(5)
+    out = model(src, src_mask, tgt_in, tgt_mask, features_only=True)
+    assert out.logits is None and model.output_layer is model.generator
+    torch.testing.assert_close(model.output_layer(out.features), logits, rtol=0, atol=1e-6)
+
+
 def test_bf16_autocast():
     for attention, wiring in [("additive", "bahdanau"), ("local-p", "luong-nofeed")]:
         model = tiny(attention, wiring=wiring, cell="lstm").train()

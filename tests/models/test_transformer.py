@@ -199,6 +199,18 @@ def test_incremental_decoding_equals_full_recomputation(pre_norm, tgt_len):
     assert model.decode_step(tgt[:, 0], state, 0).attn_weights is None
 
 
+def test_features_only_feed_the_output_layer():
+    """Training's fused loss takes features_only=True: output_layer(features) == logits."""
+    model = make_model()
+    src, src_mask, tgt, tgt_mask = make_batch()
+    full = model(src, src_mask, tgt, tgt_mask, need_attn=True)
+    out = model(src, src_mask, tgt, tgt_mask, need_attn=True, features_only=True)
+    assert out.logits is None and out.features.shape == (4, 7, 32)
+    assert model.output_layer.weight is model.tgt_embed.weight  # tied
+    torch.testing.assert_close(model.output_layer(out.features), full.logits, rtol=0, atol=1e-6)
+    torch.testing.assert_close(out.attn_weights, full.attn_weights)
+
+
 def test_source_state_passes_through_decode_step():
     """Beam search copies the source state only when sentences leave (source_state_keys): that
     is right only if decode_step returns those very tensors and never reads a stale copy."""
