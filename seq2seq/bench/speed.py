@@ -166,10 +166,12 @@ def measure_decoding(
 
 
 class FixedLength(Seq2Seq):
-    """Wraps a model so every hypothesis has exactly ``length`` tokens then EOS.
+    """Wraps a model so every hypothesis has exactly ``length`` tokens: EOS is never chosen and
+    decoding stops at ``length`` steps.
 
     An untrained model emits junk of varying length; forcing the length makes decoding a
-    checkpoint-independent workload, the same for every toolkit (the peers get min = max length).
+    checkpoint-independent workload, the same for every toolkit: the peers get min = max length,
+    and OpenNMT-py, too, runs exactly max-length steps and emits no EOS.
     """
 
     def __init__(self, model: Seq2Seq, length: int) -> None:
@@ -187,15 +189,12 @@ class FixedLength(Seq2Seq):
     def encode(self, src, src_mask):
         return self.model.encode(src, src_mask)
 
+    def select_rows(self, state, rows, source_rows, *, step):
+        return self.model.select_rows(state, rows, source_rows, step=step)
+
     def decode_step(self, prev_tokens, state, step, *, need_attn=False):
         out = self.model.decode_step(prev_tokens, state, step, need_attn=need_attn)
-        log_probs = out.log_probs
-        if step < self.length:
-            log_probs[:, self.eos_id] = float("-inf")
-        else:
-            eos = log_probs[:, self.eos_id].clone()
-            log_probs.fill_(float("-inf"))
-            log_probs[:, self.eos_id] = eos
+        out.log_probs[:, self.eos_id] = float("-inf")
         return out
 
 
@@ -220,10 +219,15 @@ def measure_fixed_decoding(
             beam_size=beam_size,
             batch_size=batch_size,
             alpha=0.6,
-            max_len_ratio=100.0,
-            max_len_offset=length + 1,
+            max_len_ratio=0.0,
+            max_len_offset=length,
             device="cpu",
         )
     seconds = time.perf_counter() - start
+    lengths = {len(h.tokens) for h in hyps}
+    if lengths - {length}:
+        raise RuntimeError(
+            f"fixed-length decoding produced lengths {sorted(lengths)}, not {length}"
+        )
     tokens = sum(len(h.tokens) for h in hyps)
     return DecodeSpeed(len(src_ids) / seconds, tokens / seconds, seconds, len(src_ids))

@@ -39,7 +39,7 @@ from seq2seq.decoding.common import (
     max_output_lengths,
     resolve_max_len,
 )
-from seq2seq.models.base import Seq2Seq, reorder_beams, reorder_state
+from seq2seq.models.base import Seq2Seq, reorder_state
 
 
 @dataclass
@@ -164,7 +164,8 @@ def beam_search(
         if need_attn and out.attn_weights is not None:
             attn_steps.append(out.attn_weights.float())
 
-        candidate_scores = beam_scores.unsqueeze(2) + log_probs.view(num_active, beam_size, -1)
+        # in place: log_probs is this step's own fresh tensor
+        candidate_scores = log_probs.view(num_active, beam_size, -1).add_(beam_scores.unsqueeze(2))
         num_candidates = min(2 * beam_size, beam_size * vocab_size)
         top_scores, top_flat = candidate_scores.view(num_active, -1).topk(num_candidates, dim=1)
         top_tokens = top_flat % vocab_size
@@ -252,7 +253,7 @@ def beam_search(
 
         next_rows = alive_rows.reshape(-1)  # layout t+1 -> layout t
         parents.append(next_rows)
-        state = reorder_beams(out.state, next_rows, source_rows, model.source_state_keys)
+        state = model.select_rows(out.state, next_rows, source_rows, step=step)
         prev_tokens = alive_tokens.reshape(-1)
         beam_scores = alive_scores
 

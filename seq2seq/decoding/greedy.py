@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from seq2seq.decoding.common import Hypothesis, ban_special_tokens_, resolve_max_len
-from seq2seq.models.base import Seq2Seq, reorder_state
+from seq2seq.models.base import Seq2Seq
 
 
 # no_grad, not inference_mode: autocast's weight-cast cache skips inference tensors, so under
@@ -32,7 +32,7 @@ def greedy_search(
         need_attn: also return each sentence's (steps, real src_len) attention matrix.
 
     A sentence leaves the active batch as soon as it emits EOS (its decoder state rows are
-    dropped with ``reorder_state``), so the remaining sentences run on a smaller batch instead of
+    dropped with ``model.select_rows``), so the remaining sentences run on a smaller batch instead of
     decoding padding until the longest one finishes. ``score == log_prob`` (no length penalty).
     """
     batch_size, src_width = src.shape
@@ -73,7 +73,7 @@ def greedy_search(
             if keep_rows.numel() == 0:
                 break
             active = active[keep_rows]
-            state = reorder_state(out.state, keep_rows)
+            state = model.select_rows(out.state, keep_rows, keep_rows, step=step)
             prev_tokens = best_tokens[keep_rows]
         else:
             state = out.state

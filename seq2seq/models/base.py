@@ -83,6 +83,15 @@ class Seq2Seq(nn.Module):
     ) -> StepOutput:
         raise NotImplementedError
 
+    def select_rows(
+        self, state: DecoderState, rows: Tensor, source_rows: Tensor | None, *, step: int
+    ) -> DecoderState:
+        """Greedy's and beam search's row selection of the state ``decode_step(..., step)``
+        returned: ``rows`` for the per-hypothesis tensors, ``source_rows`` (or nothing, when
+        None) for ``source_state_keys``; see :func:`reorder_beams`. A model whose state holds
+        buffers filled only up to ``step`` overrides this to copy just the filled part."""
+        return reorder_beams(state, rows, source_rows, self.source_state_keys)
+
     @property
     def has_alignment(self) -> bool:
         """False for models that produce no attention weights (attention=none)."""

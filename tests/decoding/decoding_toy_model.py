@@ -143,6 +143,9 @@ class CallRecorder(Seq2Seq):
     def encode(self, src: Tensor, src_mask: Tensor) -> DecoderState:
         return self.inner.encode(src, src_mask)
 
+    def select_rows(self, state, rows, source_rows, *, step):
+        return self.inner.select_rows(state, rows, source_rows, step=step)
+
     def decode_step(
         self, prev_tokens: Tensor, state: DecoderState, step: int, *, need_attn: bool = False
     ) -> StepOutput:

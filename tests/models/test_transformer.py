@@ -240,14 +240,21 @@ def test_single_query_takes_the_explicit_path_and_matches_sdpa():
     assert weights is None
 
 
-def test_reordered_state_equals_reordered_batch():
+@pytest.mark.parametrize("select", ["generic", "select_rows"])
+@torch.no_grad()  # as in decoding
+def test_reordered_state_equals_reordered_batch(select):
     model = make_model()
     src, src_mask, tgt, tgt_mask = make_batch(pad_tgt=False)
     state = model.encode(src, src_mask)
     for step in range(3):
         state = model.decode_step(tgt[:, step], state, step).state
     index = torch.tensor([2, 0, 0, 3, 1])
-    reordered = reorder_state(state, index)
+    if select == "generic":
+        reordered = reorder_state(state, index)
+    else:  # copies only the 3 written cache positions; the source rows too (sentences left)
+        reordered = model.select_rows(state, index, index, step=2)
+        assert reordered["self_k0"].shape == (5, 4, CACHE_CHUNK, 8)
+        assert reordered["memory"].shape[0] == 5
     out = model.decode_step(tgt[index, 3], reordered, 3, need_attn=True)
 
     state_b = model.encode(src[index], src_mask[index])
@@ -256,7 +263,8 @@ def test_reordered_state_equals_reordered_batch():
     out_b = model.decode_step(tgt[index, 3], state_b, 3, need_attn=True)
     torch.testing.assert_close(out.log_probs, out_b.log_probs, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(out.attn_weights, out_b.attn_weights, atol=1e-6, rtol=1e-5)
-    for key in out.state:
+    assert {k for k in out.state if not k.startswith("spare_")} == out_b.state.keys()
+    for key in out_b.state:
         got, expected = out.state[key], out_b.state[key]
         if key.startswith("self_"):  # cache buffers: the 4 positions written so far
             got, expected = got[:, :, :4], expected[:, :, :4]
@@ -425,3 +433,27 @@ def test_build_from_hydra_config(extra):
         assert model.src_embed is model.tgt_embed
     if "model.tie_output=false" in extra:
         assert model.output.weight is not model.tgt_embed.weight
+
+
+@pytest.mark.parametrize("beam_size", [1, 4])
+def test_decoding_with_the_cache_aware_selection_equals_the_generic_one(beam_size):
+    """select_rows copies only written cache positions, into ping-pong buffers; greedy and beam
+    search (sentences leaving, the cache growing past CACHE_CHUNK) give what a full copy gives."""
+    from seq2seq.decoding import translate_batches
+    from seq2seq.models.base import reorder_beams
+
+    model = make_model(decoder_layers=2)
+    g = torch.Generator().manual_seed(4)
+    sources = [
+        torch.randint(4, SRC_V, (int(n),), generator=g).tolist() + [3]
+        for n in torch.randint(1, 12, (9,), generator=g)
+    ]
+    kwargs = dict(beam_size=beam_size, batch_size=5, max_len_ratio=1.0, max_len_offset=25)
+    fast = translate_batches(model, sources, **kwargs)
+    model.select_rows = lambda state, rows, source_rows, *, step: reorder_beams(
+        state, rows, source_rows, model.source_state_keys
+    )
+    generic = translate_batches(model, sources, **kwargs)
+    assert [h.tokens for h in fast] == [h.tokens for h in generic]
+    assert max(len(h.tokens) for h in fast) > CACHE_CHUNK
+    assert [h.score for h in fast] == pytest.approx([h.score for h in generic], abs=1e-5)
