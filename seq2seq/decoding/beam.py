@@ -130,19 +130,16 @@ def beam_search(
     neg_inf = float("-inf")
     beam_positions = torch.arange(beam_size, device=device)
 
-    # The encoder runs once per sentence; each sentence's state is then copied to its K rows.
+    # The encoder and the first decoder step run once per sentence (every beam starts from the
+    # same BOS); the first step's output and state are then copied to each sentence's K rows.
     state = model.encode(src, src_mask)
-    state = reorder_state(
-        state, torch.arange(num_sentences, device=device).repeat_interleave(beam_size)
-    )
+    to_beams = torch.arange(num_sentences, device=device).repeat_interleave(beam_size)
 
     sentence_ids = torch.arange(num_sentences, device=device)  # (n,) input index per sentence
     # Only beam 0 is live at step 0, so the K copies of BOS do not yield K identical beams.
     beam_scores = torch.full((num_sentences, beam_size), neg_inf, device=device)
     beam_scores[:, 0] = 0.0
-    prev_tokens = torch.full(
-        (num_sentences * beam_size,), model.bos_id, dtype=torch.long, device=device
-    )
+    prev_tokens = torch.full((num_sentences,), model.bos_id, dtype=torch.long, device=device)
     num_finished = torch.zeros(num_sentences, dtype=torch.long, device=device)
     # best nbest finished scores per sentence, sorted descending, -inf where none yet
     nbest_finished_scores = torch.full((num_sentences, nbest), neg_inf, device=device)
@@ -158,6 +155,12 @@ def beam_search(
     for step in range(int(sent_max_len.max())):
         num_active = sentence_ids.numel()
         out = model.decode_step(prev_tokens, state, step, need_attn=need_attn)
+        if step == 0:  # one row per sentence so far: copy it to the sentence's K beams
+            out.log_probs = out.log_probs.index_select(0, to_beams)
+            if out.attn_weights is not None:
+                out.attn_weights = out.attn_weights.index_select(0, to_beams)
+            out.state = reorder_state(out.state, to_beams)
+            prev_tokens = prev_tokens.index_select(0, to_beams)
         log_probs = ban_special_tokens_(out.log_probs, model)  # (n*K, V)
         vocab_size = log_probs.size(1)
         tokens_fed.append(prev_tokens)

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..modules.attention import Attention, AttentionState, attention_class, build_attention
+from ..modules.dropout import Dropout
 from .base import DecoderState, Seq2Seq, Seq2SeqOutput, StepOutput
 
 CELLS = ("gru", "lstm")
@@ -71,7 +72,7 @@ class Encoder(nn.Module):
     ) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, emb_size, padding_idx=pad_id)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.rnn = _RNN_CLASSES[cell](
             emb_size,
             hidden_size,
@@ -160,7 +161,7 @@ class RecurrentCore(nn.Module):
         self.cell_fn = _CELL_FUNCTIONS[cell]
         self.state_names = _STATE_NAMES[cell]
         self.num_layers = num_layers
-        self.dropout = nn.Dropout(dropout if num_layers > 1 else 0.0)  # between layers
+        self.dropout = Dropout(dropout if num_layers > 1 else 0.0)  # between layers
 
     def embed_part(self, emb: Tensor) -> Tensor:
         """(..., E) -> (..., G): W_ih^(emb) x + b_ih of layer 0 (hoisted out of the loop)."""
@@ -479,7 +480,7 @@ class RNNSeq2Seq(Seq2Seq):
             dropout=dropout,
             input_feeding=input_feeding,
         )
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.out_proj = nn.Linear(hidden_size, emb_size) if tie_embeddings else nn.Identity()
         self.generator = nn.Linear(emb_size if tie_embeddings else hidden_size, tgt_vocab_size)
         if tie_embeddings:

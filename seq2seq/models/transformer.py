@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..modules.dropout import Dropout
 from .base import DecoderState, Seq2Seq, Seq2SeqOutput, StepOutput, reorder_beams
 
 # --------------------------------------------------------------------------- positions
@@ -252,7 +253,7 @@ class EncoderLayer(nn.Module):
         self.ff = FeedForward(d_model, ff_size)
         self.norm1 = nn.LayerNorm(d_model)
         self.norm2 = nn.LayerNorm(d_model)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         """x (B, S, D), mask (B, 1, 1, S) -> (B, S, D)."""
@@ -276,7 +277,7 @@ class DecoderLayer(nn.Module):
         self.norm1 = nn.LayerNorm(d_model)
         self.norm2 = nn.LayerNorm(d_model)
         self.norm3 = nn.LayerNorm(d_model)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
 
     def forward(
         self, x: Tensor, self_mask: Tensor, kv: KV, src_mask: Tensor, need_weights: bool
@@ -418,7 +419,7 @@ class TransformerSeq2Seq(Seq2Seq):
         # None disables positions (tests: a position-free encoder is permutation-equivariant)
         self.src_positions: nn.Module | None = positions(max_positions, d_model)
         self.tgt_positions: nn.Module | None = positions(max_positions, d_model)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
 
         layer_args = (d_model, heads, ff_size, dropout, attention_dropout, pre_norm)
         self.encoder = nn.ModuleList(EncoderLayer(*layer_args) for _ in range(encoder_layers))

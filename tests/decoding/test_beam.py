@@ -253,7 +253,8 @@ def test_finished_sentences_leave_the_batch(toy_model):
     src, mask = padded(sources)
     recorder = CallRecorder(toy_model)
     beam_search(recorder, src, mask, beam_size=4)
-    sizes = recorder.batch_sizes
+    first, *sizes = recorder.batch_sizes
+    assert first == 12  # step 0: every beam of a sentence is the same BOS, so one row each
     assert sizes[0] == 12 * 4
     assert all(size % 4 == 0 for size in sizes)
     assert all(a >= b for a, b in zip(sizes, sizes[1:], strict=False))
