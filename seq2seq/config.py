@@ -65,6 +65,16 @@ class Precision(str, Enum):
     fp16 = "fp16"
 
 
+class DecodePrecision(str, Enum):
+    """Precisions for decoding (seq2seq-evaluate / seq2seq-translate): training's, plus int8."""
+
+    auto = "auto"
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+    int8 = "int8"  # CPU: Linear layers dynamically quantized (seq2seq/models/quantize.py)
+
+
 class OptimizerName(str, Enum):
     adam = "adam"
     adamw = "adamw"
@@ -290,7 +300,7 @@ class EvaluateConfig:
     name: str | None = None  # results go to run_dir/eval/<name>; default: <split or file>_beam<N>
     limit: int | None = None  # first N lines only
     device: Device = Device.auto
-    precision: Precision = Precision.fp32
+    precision: DecodePrecision = DecodePrecision.fp32
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     dump_alignments: bool = False
     gold_alignments: str | None = None  # Pharaoh file: AER of teacher-forced attention

@@ -58,11 +58,11 @@ def run(args: argparse.Namespace, overrides: list[str]) -> dict:
     from ..bench.speed import (
         machine,
         matmul_peak,
-        measure_fixed_decoding,
         measure_training,
         model_matmul_shapes,
     )
     from ..data.pipeline import prepare_data
+    from ..models.quantize import int8_engine, quantize_int8
     from ..training.loop import make_model
 
     torch.set_num_threads(args.threads)
@@ -74,6 +74,8 @@ def run(args: argparse.Namespace, overrides: list[str]) -> dict:
         args.precisions = ["fp32", "bf16"] if machine()["native_bf16"] else ["fp32"]
         if "bf16" not in args.precisions:
             print("bf16 skipped: this CPU has no native bf16 (--precisions bf16 to force it)")
+        if int8_engine() is not None:
+            args.precisions.append("int8")
     results: dict = {
         "machine": machine(),
         "threads": torch.get_num_threads(),
@@ -93,6 +95,12 @@ def run(args: argparse.Namespace, overrides: list[str]) -> dict:
         for precision in args.precisions:
             torch.manual_seed(0)
             model = make_model(cfg, tok.src_vocab_size, tok.tgt_vocab_size)
+            if precision == "int8":  # decoding only: an int8 copy of the (untrained) model
+                row = {"variant": variant, "precision": precision, "params": model.num_parameters()}
+                row.update(decode_row(args, quantize_int8(model.eval()), test_src, None))
+                results["runs"].append(row)
+                print(json.dumps(row), flush=True)
+                continue
             amp = dtypes[precision]
             if precision not in peaks:
                 shapes = model_matmul_shapes(model, cfg.data.max_tokens)
@@ -119,20 +127,13 @@ def run(args: argparse.Namespace, overrides: list[str]) -> dict:
                 ),
                 "peak_rss_mb": round(train.peak_rss_mb),
             }
-            model.eval()
-            for beam in args.beams:
-                speed = measure_fixed_decoding(
-                    model, test_src, beam_size=beam, length=args.decode_length, amp_dtype=amp
-                )
-                name = "greedy" if beam == 1 else f"beam{beam}"
-                row[f"{name}_sentences_per_s"] = round(speed.sentences_per_s, 1)
-                row[f"{name}_tokens_per_s"] = round(speed.tokens_per_s, 1)
+            row.update(decode_row(args, model.eval(), test_src, amp))
             results["runs"].append(row)
             print(json.dumps(row), flush=True)
         if args.peers:
             family = "transformer" if cfg.model.name == "transformer" else "rnn"
             ours_tokens = max(
-                r["tokens_per_step"] for r in results["runs"] if r["variant"] == variant
+                r.get("tokens_per_step", 0) for r in results["runs"] if r["variant"] == variant
             )
             for toolkit in ("opennmt", "joeynmt"):
                 results["peers"].append(
@@ -140,6 +141,21 @@ def run(args: argparse.Namespace, overrides: list[str]) -> dict:
                 )
     results["matmul_peak_gflops"] = {k: round(v, 1) for k, v in peaks.items()}
     return results
+
+
+def decode_row(args: argparse.Namespace, model, test_src: list, amp) -> dict:
+    """Fixed-length decoding speed of ``model`` for each beam size: a part of a table row."""
+    from ..bench.speed import measure_fixed_decoding
+
+    row = {}
+    for beam in args.beams:
+        speed = measure_fixed_decoding(
+            model, test_src, beam_size=beam, length=args.decode_length, amp_dtype=amp
+        )
+        name = "greedy" if beam == 1 else f"beam{beam}"
+        row[f"{name}_sentences_per_s"] = round(speed.sentences_per_s, 1)
+        row[f"{name}_tokens_per_s"] = round(speed.tokens_per_s, 1)
+    return row
 
 
 def run_one_peer(args, data, cfg, toolkit: str, family: str, target_tokens: int) -> dict:
@@ -243,9 +259,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--precisions",
         nargs="+",
-        choices=["fp32", "bf16"],
-        help="default: fp32, and bf16 where the CPU has it natively (AVX512-BF16/AMX); "
-        "emulated bf16 runs at a few GFLOP/s",
+        choices=["fp32", "bf16", "int8"],
+        help="default: fp32, bf16 where the CPU has it natively (AVX512-BF16/AMX; emulated bf16 "
+        "runs at a few GFLOP/s), and int8 (decoding only) where torch has its x86/fbgemm engine",
     )
     parser.add_argument(
         "--steps", type=int, default=20, help="timed training steps (after the warm-up)"

@@ -25,7 +25,7 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 def translate(overrides: list[str], lines: list[str]) -> list[str]:
     from ..evaluation.evaluate import decode_texts
     from ..evaluation.run import load_run
-    from ..training.runtime import autocast_dtype, pick_device
+    from ..training.runtime import decoding_autocast, decoding_model, pick_device
 
     register_configs()
     try:
@@ -37,7 +37,9 @@ def translate(overrides: list[str], lines: list[str]) -> list[str]:
         raise ValueError("run_dir=DIR is required")
     check_evaluate_config(cfg)
     device = pick_device(cfg.device)
+    decoding_autocast(cfg.precision, device)  # a precision the device lacks fails before loading
     run = load_run(cfg.run_dir, checkpoint=cfg.checkpoint, device=device)
+    run.model, amp_dtype = decoding_model(run.model, cfg.precision, device)
     keep = [i for i, line in enumerate(lines) if line.strip()]
     need_attn = bool(cfg.print_alignment) and run.model.has_alignment
     hyps = decode_texts(
@@ -45,7 +47,7 @@ def translate(overrides: list[str], lines: list[str]) -> list[str]:
         [lines[i].strip() for i in keep],
         cfg.decode,
         device=device,
-        amp_dtype=autocast_dtype(cfg.precision, device),
+        amp_dtype=amp_dtype,
         need_attn=need_attn,
     )
     texts = run.tokenizer.decode_tgt([h.tokens for h in hyps])

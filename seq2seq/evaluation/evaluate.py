@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from ..data.corpus import DataError, read_lines
 from ..data.pipeline import load_split_texts
-from ..training.runtime import autocast, autocast_dtype, pick_device
+from ..training.runtime import autocast, decoding_autocast, decoding_model, pick_device
 from ..validation import check_evaluate_config
 from .bleu import corpus_scores
 from .run import LoadedRun, load_run
@@ -89,15 +89,18 @@ def evaluation_name(cfg: DictConfig) -> str:
     if cfg.name:
         return str(cfg.name)
     base = Path(cfg.src_file).name.split(".")[0] if cfg.src_file else cfg.split
-    return f"{base}_beam{cfg.decode.beam_size}"
+    precision = str(getattr(cfg.precision, "value", cfg.precision))
+    suffix = "" if precision == "fp32" else f"_{precision}"  # fp32 keeps the historical name
+    return f"{base}_beam{cfg.decode.beam_size}{suffix}"
 
 
 def evaluate(cfg: DictConfig) -> dict:
     """Decode, detokenize, score; write run_dir/eval/<name>/{hyps.txt,metrics.json}."""
     check_evaluate_config(cfg)
     device = pick_device(cfg.device)
-    amp_dtype = autocast_dtype(cfg.precision, device)
+    decoding_autocast(cfg.precision, device)  # a precision the device lacks fails before loading
     run = load_run(cfg.run_dir, checkpoint=cfg.checkpoint, device=device)
+    run.model, amp_dtype = decoding_model(run.model, cfg.precision, device)
     if cfg.src_file:
         sources = read_lines(cfg.src_file)
         references = read_lines(cfg.ref_file) if cfg.ref_file else None
@@ -136,6 +139,7 @@ def evaluate(cfg: DictConfig) -> dict:
         "sentences": len(sources),
         "beam_size": cfg.decode.beam_size,
         "alpha": cfg.decode.alpha,
+        "precision": str(getattr(cfg.precision, "value", cfg.precision)),
         "decode_s": round(seconds, 2),
         "sentences_per_s": round(len(sources) / max(seconds, 1e-9), 1),
         "output_tokens_per_s": round(sum(len(h.tokens) + 1 for h in hyps) / max(seconds, 1e-9), 1),

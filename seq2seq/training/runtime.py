@@ -60,6 +60,30 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     raise ConfigError(f"unknown precision {precision!r}; valid: fp32, bf16, fp16")
 
 
+def decoding_autocast(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype a decoding ``precision`` runs under (None for fp32 and int8); raises
+    ConfigError for a precision the device cannot decode in, before any work."""
+    if _value(precision) == "int8":
+        if device.type != "cpu":
+            raise ConfigError(
+                f"precision=int8 decodes on the CPU only, not on {device.type}; "
+                "use device=cpu, or precision=bf16/fp16 on a GPU"
+            )
+        return None
+    return autocast_dtype(precision, device)
+
+
+def decoding_model(model, precision: str, device: torch.device):
+    """-> (model to decode with, autocast dtype or None): training's precisions run ``model``
+    under autocast; ``int8`` decodes an int8 copy of it (seq2seq.models.quantize)."""
+    amp_dtype = decoding_autocast(precision, device)
+    if _value(precision) == "int8":
+        from ..models.quantize import quantize_int8
+
+        return quantize_int8(model), amp_dtype
+    return model, amp_dtype
+
+
 def bf16_is_fast(device: torch.device) -> bool:
     """Native bf16 matmuls: CUDA with bf16 support, or a CPU with AVX512-BF16 / AMX."""
     if device.type == "cuda":

@@ -26,6 +26,7 @@ def test_tiny_benchmark_writes_rows_and_machine(variant, shared_cache, tmp_path,
             variant,
             "--precisions",
             "fp32",
+            "int8",
             "--steps",
             "2",
             "--warmup",
@@ -52,18 +53,22 @@ def test_tiny_benchmark_writes_rows_and_machine(variant, shared_cache, tmp_path,
     assert results["machine"]["logical_cpus"] >= 1
     assert isinstance(results["machine"]["native_bf16"], bool)
     assert results["threads"] == 1 and results["decode_length"] == 5
-    [row] = results["runs"]
-    assert row["variant"] == variant
+    row, int8_row = results["runs"]
+    assert row["variant"] == int8_row["variant"] == variant
     assert row["precision"] == "fp32" and row["params"] > 0
     assert row["train_tokens_per_s"] > 0 and 0 < row["fraction_of_peak"] < 1
+    # int8 is a decoding precision: its row has decoding figures only
+    assert int8_row["precision"] == "int8" and "train_tokens_per_s" not in int8_row
     # every output is forced to 5 tokens, so tokens/s = 5 x sentences/s (rounding aside)
     for name in ("greedy", "beam2"):
-        assert row[f"{name}_tokens_per_s"] == pytest.approx(
-            5 * row[f"{name}_sentences_per_s"], rel=0.05
-        )
+        for r in (row, int8_row):
+            assert r[f"{name}_tokens_per_s"] == pytest.approx(
+                5 * r[f"{name}_sentences_per_s"], rel=0.05
+            )
     assert results["peers"] == [] and results["ratios"] == []
     printed = capsys.readouterr().out
     assert "native_bf16: " in printed and f"| {variant} | fp32 |" in printed
+    assert f"| {variant} | int8 |" in printed
 
 
 def test_ratio_lines_take_our_best_precision_over_each_peer():
@@ -72,6 +77,7 @@ def test_ratio_lines_take_our_best_precision_over_each_peer():
             {"variant": "rnn/additive", "train_tokens_per_s": 1000.0, "greedy_tokens_per_s": 90.0},
             {"variant": "rnn/additive", "train_tokens_per_s": 1500.0, "greedy_tokens_per_s": 60.0},
             {"variant": "transformer", "train_tokens_per_s": 999.0},
+            {"variant": "rnn/additive", "greedy_tokens_per_s": 75.0},  # int8: no training row
         ],
         "peers": [
             {

@@ -111,6 +111,23 @@ def test_translate_keeps_lines_and_order(tiny_run):
     assert all(out[i] for i in (0, 3, 4))
 
 
+def test_int8_decoding_from_the_command_line(tiny_run):
+    """precision=int8: its own eval directory and metrics entry; translate keeps the lines."""
+    result = cli(
+        "evaluate", f"run_dir={tiny_run}", "device=cpu", "precision=int8", "limit=10", "split=test"
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads((tiny_run / "eval" / "test_beam5_int8" / "metrics.json").read_text())
+    assert metrics["precision"] == "int8" and metrics["sentences"] == 10
+    assert 0.0 <= metrics["bleu"] <= 100.0
+    result = cli(
+        "translate", f"run_dir={tiny_run}", "precision=int8", stdin="Ein Mann.\n\nEine Frau.\n"
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout.split("\n")
+    assert len(out) == 4 and out[0] and out[1] == "" and out[2]
+
+
 def test_translate_prints_pharaoh_alignment(tiny_run):
     result = cli(
         "translate",

@@ -1,0 +1,111 @@
+"""int8 decoding: every Linear but the ones read by weight is quantized, the float model is left
+alone, and decoding stays close to fp32 on both families and every attention variant."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from seq2seq.decoding import translate_batches
+from seq2seq.errors import ConfigError
+from seq2seq.models.quantize import int8_engine, quantize_int8
+from seq2seq.models.rnn import build_rnn
+from seq2seq.models.transformer import TransformerSeq2Seq
+from seq2seq.training.runtime import decoding_autocast, decoding_model
+
+pytestmark = pytest.mark.skipif(int8_engine() is None, reason="no x86/fbgemm quantized engine")
+
+V = 40
+ATTENTIONS = {
+    "none": {"name": "none"},
+    "additive": {"name": "additive"},
+    "general": {"name": "multiplicative", "score": "general"},
+    "local-p": {"name": "local", "mode": "predictive", "window": 2},
+    "content": {"name": "content"},
+    "location": {"name": "location", "max_src_len": 16},
+}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def transformer() -> TransformerSeq2Seq:
+    torch.manual_seed(0)
+    return TransformerSeq2Seq(
+        src_vocab_size=V, tgt_vocab_size=V, d_model=32, heads=4, ff_size=64, dropout=0.0
+    ).eval()
+
+
+def rnn(attention: str):
+    torch.manual_seed(0)
+    model = {"emb_size": 16, "hidden_size": 32, "dropout": 0.0}
+    attn = dict(ATTENTIONS[attention], wiring=None, input_feeding=True)
+    return build_rnn(model, attn, src_vocab_size=V, tgt_vocab_size=V).eval()
+
+
+def sources(n: int = 12) -> list[list[int]]:
+    g = torch.Generator().manual_seed(1)
+    return [
+        torch.randint(4, V, (int(k),), generator=g).tolist() + [3]
+        for k in torch.randint(2, 12, (n,), generator=g)
+    ]
+
+
+@pytest.mark.parametrize("family", ["transformer", *ATTENTIONS])
+def test_int8_copy_decodes_close_to_fp32_and_leaves_the_float_model(family):
+    model = transformer() if family == "transformer" else rnn(family)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    quantized = quantize_int8(model)
+
+    float_linears = [m for m in model.modules() if type(m) is nn.Linear]
+    assert float_linears and all(type(m) is nn.Linear for m in float_linears)  # untouched
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    q_names = {n for n, m in quantized.named_modules() if "quantized" in type(m).__module__}
+    if family == "location":  # its scores read proj.weight directly: kept float
+        assert not any("attention.proj" in n for n in q_names)
+        assert type(quantized.attention.proj) is nn.Linear
+    assert len(q_names) >= len(float_linears) - (family == "location")
+
+    srcs = sources()
+    ref = translate_batches(model, srcs, beam_size=1, batch_size=4)
+    got = translate_batches(quantized, srcs, beam_size=1, batch_size=4)
+    # the same first token for (nearly) every sentence
+    agree = sum(r.tokens[:1] == g.tokens[:1] for r, g in zip(ref, got, strict=True))
+    assert agree >= len(srcs) - 2
+    beam = translate_batches(quantized, srcs, beam_size=3, batch_size=4)
+    assert all(h.length >= 1 for h in beam)
+
+
+def test_int8_log_probs_track_fp32():
+    model = transformer()
+    quantized = quantize_int8(model)
+    g = torch.Generator().manual_seed(2)
+    src = torch.randint(4, V, (6, 9), generator=g)
+    mask = torch.ones(6, 9, dtype=torch.bool)
+    with torch.no_grad():
+        a = model.decode_step(torch.full((6,), 2), model.encode(src, mask), 0).log_probs
+        b = quantized.decode_step(torch.full((6,), 2), quantized.encode(src, mask), 0).log_probs
+    assert (a - b).abs().max() < 0.1  # per-channel int8 weights, per-call int8 activations
+    assert torch.equal(a.argmax(-1), b.argmax(-1))
+
+
+def test_decoding_precisions():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert decoding_autocast("int8", cpu) is None
+    assert decoding_autocast("fp32", cpu) is None
+    assert decoding_autocast("bf16", cpu) is torch.bfloat16
+    with pytest.raises(ConfigError, match="precision=int8 decodes on the CPU only, not on cuda"):
+        decoding_autocast("int8", cuda)
+    model = transformer()
+    same, amp = decoding_model(model, "fp32", cpu)
+    assert same is model and amp is None
+    quantized, amp = decoding_model(model, "int8", cpu)
+    assert quantized is not model and amp is None
+    assert any("quantized" in type(m).__module__ for m in quantized.modules())
