@@ -149,6 +149,7 @@ def _check_decode(decode: Any, out: _Problems, prefix: str = "decode") -> None:
     out.positive(decode, prefix, "max_len_ratio")
     out.at_least(decode, prefix, "max_len_offset", 0)
     out.at_least(decode, prefix, "batch_size", 1)
+    out.at_least(decode, prefix, "workers", 1, optional=True)
     alpha = decode.get("alpha")
     if alpha is not None and alpha < 0:
         out.add(f"{prefix}.alpha must be >= 0, got {alpha}")

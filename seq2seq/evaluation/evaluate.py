@@ -46,6 +46,7 @@ def decode_texts(
             max_len_offset=decode.max_len_offset,
             need_attn=need_attn,
             device=device,
+            workers=decode.workers,
         )
 
 

@@ -115,6 +115,7 @@ def decode_split(
     amp_dtype: torch.dtype | None,
     need_attn: bool = False,
     limit: int | None = None,
+    workers: int | None = None,
 ) -> tuple[list[str], list]:
     """Decode a prepared split; return detokenized hypotheses and the raw hypotheses."""
     from ..decoding import translate_batches
@@ -131,6 +132,7 @@ def decode_split(
             max_len_offset=max_len_offset,
             need_attn=need_attn,
             device=device,
+            workers=workers,
         )
     return data.tokenizer.decode_tgt([h.tokens for h in hyps]), hyps
 
@@ -438,6 +440,7 @@ class Trainer:
                 max_len_ratio=self.cfg.trainer.val_max_len_ratio,
                 max_len_offset=dcfg.max_len_offset,
                 batch_size=dcfg.batch_size,
+                workers=dcfg.workers,
                 amp_dtype=self.amp_dtype,
                 need_attn=self.cfg.trainer.heatmaps > 0 and self.model.has_alignment,
             )
@@ -522,6 +525,7 @@ class Trainer:
             max_len_ratio=dcfg.max_len_ratio,
             max_len_offset=dcfg.max_len_offset,
             batch_size=dcfg.batch_size,
+            workers=dcfg.workers,
             amp_dtype=self.amp_dtype,
             need_attn=dump and self.model.has_alignment,
         )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from seq2seq.cli.common import config_error_line
 from seq2seq.errors import ConfigError
 from seq2seq.validation import (
     check_evaluate_config,
@@ -170,6 +171,7 @@ def test_a_sweep_without_multirun_is_one_line():
         (["decode.nbest=0"], "decode.nbest must be >= 1, got 0"),
         (["decode.max_len_ratio=-1"], "decode.max_len_ratio must be > 0, got -1.0"),
         (["decode.batch_size=0"], "decode.batch_size must be >= 1, got 0"),
+        (["decode.workers=0"], "decode.workers must be >= 1, got 0"),
         (["limit=0"], "limit must be >= 1 (the first N lines), got 0"),
         (["limit=-3"], "limit must be >= 1 (the first N lines), got -3"),
         (
@@ -184,6 +186,17 @@ def test_check_evaluate_config_messages(overrides, expected):
         check_evaluate_config(cfg)
     assert str(err.value) == expected
     check_evaluate_config(compose_config("run_dir=x", "limit=3", config_name="evaluate"))
+
+
+def test_decoding_precision_is_a_closed_set_with_int8():
+    with pytest.raises(Exception) as err:
+        compose_config("run_dir=x", "precision=int4", config_name="evaluate")
+    assert config_error_line(err.value) == (
+        "Error merging override precision=int4: "
+        "Invalid value 'int4', expected one of [auto, fp32, bf16, fp16, int8]"
+    )
+    cfg = compose_config("run_dir=x", "precision=int8", config_name="evaluate")
+    check_evaluate_config(cfg)  # accepted
 
 
 def test_check_run_dir(tmp_path):
