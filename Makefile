@@ -38,8 +38,10 @@ compare: install ## every attention variant and the Transformer (~2 h on 2 cores
 	$(VENV)/bin/seq2seq-train experiment=compare_attention $(ARGS)
 	$(VENV)/bin/seq2seq-compare $$(ls -d multirun/compare_attention/* | tail -1) --out docs/comparison
 
+PEERS_INSTALLED := $(and $(wildcard build/peers/opennmt-venv/.peer-installed),$(wildcard build/peers/joeynmt-venv/.peer-installed))
+
 bench: install ## speed benchmark (ours; with peers if `make bench-peers` ran): table + benchmark.json
-	$(VENV)/bin/seq2seq-benchmark $(ARGS)
+	$(VENV)/bin/seq2seq-benchmark $(if $(PEERS_INSTALLED),--peers) $(ARGS)
 
 bench-peers: ## install Joey NMT 2.3.0 + OpenNMT-py 3.5.1 into build/peers/*-venv for the speed benchmark
 	bash scripts/install_peers.sh build/peers

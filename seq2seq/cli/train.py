@@ -26,6 +26,9 @@ CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 
 def main() -> None:
     """Check the command line first (one line per bad input, nothing created), then run Hydra."""
+    from ..training.runtime import keep_freed_memory
+
+    keep_freed_memory()
     try:
         precheck_train_argv(sys.argv[1:], CONFIG_DIR)
     except ConfigError as err:

@@ -65,6 +65,9 @@ def translate(overrides: list[str], lines: list[str]) -> list[str]:
 
 
 def main() -> None:
+    from ..training.runtime import keep_freed_memory
+
+    keep_freed_memory()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     data = sys.stdin.buffer.read()
     try:

@@ -18,6 +18,39 @@ def _value(option) -> str:
     return str(getattr(option, "value", option))
 
 
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters (malloc.h)
+MMAP_THRESHOLD = 32 << 20  # glibc's largest allowed value
+TRIM_THRESHOLD = 1 << 30
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc's malloc to keep freed blocks up to 32 MiB for reuse instead of unmapping them
+    or trimming the heap (the entry points call this first). A training or decoding step frees
+    and re-allocates the same multi-MB tensors every time; with glibc's adaptive defaults they
+    often come back as fresh pages, and the page faults cost more than the work: measured on
+    2 cores, Transformer training 1.15x faster steps, and a one-thread int8 beam-5 decode 1.3x
+    (its log_softmax 2.5x). The price: the process keeps its peak heap.
+
+    A no-op (False) off glibc, when MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ are set
+    (the user's choice wins) or when SEQ2SEQ_KEEP_FREED_MEMORY=0.
+    """
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux") or os.environ.get("SEQ2SEQ_KEEP_FREED_MEMORY") == "0":
+        return False
+    if any(os.environ.get(k) for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")):
+        return False
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):  # musl and other C libraries
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return bool(
+        mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+    )
+
+
 def pick_device(requested: str) -> torch.device:
     """``auto`` picks cuda, then mps, then cpu; an explicit device must be available."""
     requested = _value(requested)
