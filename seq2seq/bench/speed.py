@@ -186,6 +186,10 @@ class FixedLength(Seq2Seq):
     def source_state_keys(self) -> frozenset[str]:
         return self.model.source_state_keys
 
+    @property
+    def beam_shares_source(self) -> bool:
+        return self.model.beam_shares_source
+
     def encode(self, src, src_mask):
         return self.model.encode(src, src_mask)
 

@@ -17,7 +17,8 @@ How a step works (``n`` active sentences, ``K`` beams, ``V`` target words):
    can at best reach ``raw / lp(max_len)``), or when it reaches its max length. Done sentences
    leave the active batch: their rows are dropped in the same ``index_select`` that reorders
    the beams. The model's source state (``source_state_keys``: encoder memory, projected keys)
-is the same for every beam of a sentence, so it is copied only when a sentence leaves.
+   is the same for every beam of a sentence, so it is copied only when a sentence leaves; a
+   model with ``beam_shares_source`` keeps it at one row per sentence throughout.
 
 Instead of copying every beam's token and attention history each step (quadratic in length,
 and in length * src_len for attention), we keep per-step back-pointers and rebuild only the
@@ -38,8 +39,9 @@ from seq2seq.decoding.common import (
     length_penalty,
     max_output_lengths,
     resolve_max_len,
+    top_k,
 )
-from seq2seq.models.base import Seq2Seq, reorder_state
+from seq2seq.models.base import Seq2Seq
 
 
 @dataclass
@@ -159,7 +161,9 @@ def beam_search(
             out.log_probs = out.log_probs.index_select(0, to_beams)
             if out.attn_weights is not None:
                 out.attn_weights = out.attn_weights.index_select(0, to_beams)
-            out.state = reorder_state(out.state, to_beams)
+            out.state = model.select_rows(
+                out.state, to_beams, None if model.beam_shares_source else to_beams, step=0
+            )
             prev_tokens = prev_tokens.index_select(0, to_beams)
         log_probs = ban_special_tokens_(out.log_probs, model)  # (n*K, V)
         vocab_size = log_probs.size(1)
@@ -170,7 +174,7 @@ def beam_search(
         # in place: log_probs is this step's own fresh tensor
         candidate_scores = log_probs.view(num_active, beam_size, -1).add_(beam_scores.unsqueeze(2))
         num_candidates = min(2 * beam_size, beam_size * vocab_size)
-        top_scores, top_flat = candidate_scores.view(num_active, -1).topk(num_candidates, dim=1)
+        top_scores, top_flat = top_k(candidate_scores.view(num_active, -1), num_candidates)
         top_tokens = top_flat % vocab_size
         # parent row in layout t: sentence offset + beam index
         top_rows = (
@@ -244,7 +248,11 @@ def beam_search(
         source_rows = None  # the source state needs no copy while every sentence stays
         if bool(done.any()):
             keep = (~done).nonzero().squeeze(1)
-            source_rows = (keep[:, None] * beam_size + beam_positions).reshape(-1)
+            source_rows = (
+                keep
+                if model.beam_shares_source
+                else (keep[:, None] * beam_size + beam_positions).reshape(-1)
+            )
             sentence_ids = sentence_ids[keep]
             sent_max_len = sent_max_len[keep]
             max_len_penalty = max_len_penalty[keep]

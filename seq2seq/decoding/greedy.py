@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from seq2seq.decoding.common import Hypothesis, ban_special_tokens_, resolve_max_len
+from seq2seq.decoding.common import Hypothesis, ban_special_tokens_, resolve_max_len, top_k
 from seq2seq.models.base import Seq2Seq
 
 
@@ -54,7 +54,8 @@ def greedy_search(
     for step in range(num_steps):
         out = model.decode_step(prev_tokens, state, step, need_attn=need_attn)
         log_probs = ban_special_tokens_(out.log_probs, model)  # (active, vocab)
-        best_log_probs, best_tokens = log_probs.max(dim=1)
+        best, best_ids = top_k(log_probs, 1)  # (active, 1) each
+        best_log_probs, best_tokens = best[:, 0], best_ids[:, 0]
 
         out_tokens[active, step] = best_tokens
         log_prob_sums[active] += best_log_probs

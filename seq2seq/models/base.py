@@ -47,6 +47,11 @@ class Seq2Seq(nn.Module):
     # the batch instead of copying them at every step (see ``reorder_beams``).
     source_state_keys: frozenset[str] = frozenset()
 
+    # True when ``decode_step`` takes G*n hypothesis rows over a source state of n rows (each
+    # sentence's G rows consecutive): beam search then keeps one copy of the source state per
+    # sentence instead of one per beam, and never copies it to the beams.
+    beam_shares_source: bool = False
+
     def forward(
         self,
         src: Tensor,  # (batch, src_len) token ids

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from seq2seq.decoding.beam import beam_search
 from seq2seq.models.base import reorder_state
 from seq2seq.models.transformer import (
     CACHE_CHUNK,
@@ -225,6 +226,48 @@ def test_source_state_passes_through_decode_step():
         for key in model.source_state_keys:
             assert out.state[key] is state[key], key
         state = out.state
+
+
+@torch.no_grad()
+def test_beam_rows_share_one_source_row_per_sentence():
+    """beam_shares_source: G hypothesis rows per sentence over the sentence's single source row
+    give the same log-probs and weights as G full copies of the source state."""
+    model = make_model(decoder_layers=2)
+    assert model.beam_shares_source
+    src, src_mask, tgt, _ = make_batch(pad_tgt=False)
+    state = model.encode(src, src_mask)
+    to_beams = torch.arange(src.shape[0]).repeat_interleave(3)  # G = 3 rows per sentence
+    shared = model.select_rows(state, to_beams, None, step=0)
+    copied = reorder_state(state, to_beams)
+    assert shared["cross_k0"].shape[0] == src.shape[0]
+    assert copied["cross_k0"].shape[0] == 3 * src.shape[0]
+    g = torch.Generator().manual_seed(5)
+    for step in range(4):
+        tokens = torch.randint(4, TGT_V, (to_beams.numel(),), generator=g)
+        a = model.decode_step(tokens, shared, step, need_attn=True)
+        b = model.decode_step(tokens, copied, step, need_attn=True)
+        torch.testing.assert_close(a.log_probs, b.log_probs, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(a.attn_weights, b.attn_weights, atol=1e-6, rtol=1e-5)
+        shared, copied = a.state, b.state
+    with pytest.raises(ValueError, match="7 decoder rows cannot be split"):
+        uneven = model.select_rows(state, torch.tensor([0, 0, 1, 1, 2, 2, 3]), None, step=0)
+        model.decode_step(torch.full((7,), 5), uneven, 0)
+
+
+@torch.no_grad()
+def test_beam_search_is_the_same_with_and_without_shared_source_rows():
+    model = make_model(decoder_layers=2)
+    src, src_mask, _, _ = make_batch(pad_tgt=False)
+    max_len = torch.tensor([3, 9, 5, 7])  # sentences leave the batch at different steps
+    kwargs = dict(beam_size=4, max_len=max_len, nbest=2, need_attn=True)
+    shared = beam_search(model, src, src_mask, **kwargs)
+    model.beam_shares_source = False  # the generic path: K copies of the source state
+    copied = beam_search(model, src, src_mask, **kwargs)
+    for hyps_a, hyps_b in zip(shared, copied, strict=True):
+        assert [h.tokens for h in hyps_a] == [h.tokens for h in hyps_b]
+        for a, b in zip(hyps_a, hyps_b, strict=True):
+            assert a.score == pytest.approx(b.score, abs=1e-5)
+            torch.testing.assert_close(a.attn, b.attn, atol=1e-5, rtol=1e-4)
 
 
 def test_single_query_takes_the_explicit_path_and_matches_sdpa():
