@@ -28,8 +28,11 @@ class Dropout(nn.Module):
         if not 0.0 <= p < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {p}")
         self.p = p
-        self._threshold = min(round(p * _LEVELS), _LEVELS - 1)  # drop a lane below this
-        self._scale = _LEVELS / (_LEVELS - self._threshold)
+
+    @property
+    def _threshold(self) -> int:
+        """Lanes below this are dropped: round(p * 2^15), capped so one value is always kept."""
+        return min(round(self.p * _LEVELS), _LEVELS - 1)
 
     @property
     def cpu_drop_probability(self) -> float:
@@ -45,7 +48,8 @@ class Dropout(nn.Module):
         lanes = torch.empty((n + 3) // 4, dtype=torch.int64).random_().view(torch.int16)
         bits = lanes[:n].view(x.shape).bitwise_and_(_LEVELS - 1)  # uniform on [0, 2^15)
         # keep = bits >= threshold: P(keep) = 1 - threshold / 2^15; the mask doubles as scale
-        scale = bits.ge_(self._threshold).to(x.dtype).mul_(self._scale)
+        threshold = self._threshold
+        scale = bits.ge_(threshold).to(x.dtype).mul_(_LEVELS / (_LEVELS - threshold))
         return x * scale
 
     def extra_repr(self) -> str:
