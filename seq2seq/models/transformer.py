@@ -78,7 +78,7 @@ def _slow_cpu_sdpa(q: Tensor, decoding_step: bool) -> bool:
     the low-precision backward, and a decoding step's few query positions."""
     if q.device.type != "cpu":
         return False
-    return (q.requires_grad and q.dtype in _LOW_PRECISION) or decoding_step or q.shape[-2] == 1
+    return (q.requires_grad and q.dtype in _LOW_PRECISION) or decoding_step
 
 
 def attend(
@@ -101,8 +101,8 @@ def attend(
     Two measured exceptions on CPU take the explicit path too (weights dropped): bf16/fp16 with
     autograd, because torch's CPU flash-attention *backward* in low precision is 3-5x slower than
     the written-out softmax for translation-length sequences; and a ``decoding_step`` (one query
-    per hypothesis, or a sentence's beams together) or any single query, where the flash kernel's
-    tiling costs up to ~10x two small matmuls. CUDA always uses SDPA.
+    per hypothesis, or a sentence's beams together), where the flash kernel's tiling costs up to
+    ~10x two small matmuls. CUDA always uses SDPA.
     """
     if not need_weights and not _slow_cpu_sdpa(q, decoding_step):
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p), None

@@ -270,15 +270,22 @@ def test_beam_search_is_the_same_with_and_without_shared_source_rows():
             torch.testing.assert_close(a.attn, b.attn, atol=1e-5, rtol=1e-4)
 
 
-def test_single_query_takes_the_explicit_path_and_matches_sdpa():
-    """A decoding step (one query) on CPU runs the written-out attention; same numbers."""
+@pytest.mark.parametrize("queries", [1, 5])  # greedy: one per row; beam: a sentence's beams
+def test_decoding_step_takes_the_explicit_path_and_matches_sdpa(queries, monkeypatch):
+    """A decoding step on CPU runs the written-out attention (SDPA is never called); same
+    numbers as SDPA."""
     g = torch.Generator().manual_seed(3)
-    q = torch.randn(6, 4, 1, 8, generator=g)
+    q = torch.randn(6, 4, queries, 8, generator=g)
     k, v = torch.randn(6, 4, 11, 8, generator=g), torch.randn(6, 4, 11, 8, generator=g)
     mask = torch.rand(6, 1, 1, 11, generator=g) > 0.3
     mask[:, ..., 0] = True
-    ctx, weights = attend(q, k, v, mask)
     expected = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+    def no_sdpa(*args, **kwargs):
+        raise AssertionError("a decoding step called SDPA")
+
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", no_sdpa)
+    ctx, weights = attend(q, k, v, mask, decoding_step=True)
     torch.testing.assert_close(ctx, expected, atol=1e-6, rtol=1e-5)
     assert weights is None
 
