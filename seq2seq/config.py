@@ -58,6 +58,12 @@ class Device(str, Enum):
     mps = "mps"
 
 
+def option_value(option: Any) -> str:
+    """A config choice as its string: an enum member's value, or the string a DictConfig or a
+    caller passed as is."""
+    return str(getattr(option, "value", option))
+
+
 class Precision(str, Enum):
     auto = "auto"  # bf16 where the hardware has it (CPU AVX512-BF16/AMX, CUDA Ampere+), else fp32
     fp32 = "fp32"

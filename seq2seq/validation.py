@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .config import option_value
 from .errors import ConfigError
 
 __all__ = [
@@ -74,16 +75,12 @@ class _Problems:
             raise ConfigError("; ".join(self.lines))
 
 
-def _name(value: Any) -> str:
-    return str(getattr(value, "value", value))
-
-
 # --------------------------------------------------------------------------- training
 
 
 def _check_model(cfg: Any, out: _Problems) -> None:
     model = cfg.model
-    family = _name(model.get("name"))
+    family = option_value(model.get("name"))
     if family == "rnn":
         for key in ("emb_size", "hidden_size", "num_layers"):
             out.at_least(model, "model", key, 1)
@@ -106,7 +103,7 @@ def _check_attention(cfg: Any, out: _Problems) -> None:
     attention = cfg.get("attention")
     if attention is None:
         return
-    name = _name(attention.get("name"))
+    name = option_value(attention.get("name"))
     if name == "local":
         out.at_least(attention, "attention", "window", 1)
     if name == "additive":
@@ -297,7 +294,7 @@ def precheck_train_argv(
     except (HydraException, OmegaConfBaseException) as err:
         line = _unknown_key_line(err, compose_fn, overrides) or config_error_line(err)
         raise ConfigError(line) from None
-    multirun = _name(cfg.hydra.get("mode")) == "MULTIRUN"
+    multirun = option_value(cfg.hydra.get("mode")) == "MULTIRUN"
     if not multirun:  # a sweep's jobs override the base config: each job checks its own
         check_train_config(cfg)
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
@@ -49,6 +50,16 @@ def compose_config(*overrides: str, config_name: str = "train") -> DictConfig:
         return compose(
             config_name=config_name, overrides=list(overrides), return_hydra_config=False
         )
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models and tensors are fastest single-threaded (and immune to a busy machine); a
+    module opts in with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

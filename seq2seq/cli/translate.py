@@ -37,9 +37,10 @@ def translate(overrides: list[str], lines: list[str]) -> list[str]:
         raise ValueError("run_dir=DIR is required")
     check_evaluate_config(cfg)
     device = pick_device(cfg.device)
-    decoding_autocast(cfg.precision, device)  # a precision the device lacks fails before loading
+    # a precision the device lacks fails before loading
+    amp_dtype = decoding_autocast(cfg.precision, device)
     run = load_run(cfg.run_dir, checkpoint=cfg.checkpoint, device=device)
-    run.model, amp_dtype = decoding_model(run.model, cfg.precision, device)
+    run.model = decoding_model(run.model, cfg.precision)
     keep = [i for i, line in enumerate(lines) if line.strip()]
     need_attn = bool(cfg.print_alignment) and run.model.has_alignment
     hyps = decode_texts(

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config import option_value
 from .corpus import DataError, load_corpus
 from .vocab import Tokenizer, build_tokenizer, text_digest
 
@@ -148,7 +149,7 @@ def prepare_data(
         train_tgt,
         cache_dir=cache_dir / "spm",
         vocab_size=vocab.size,
-        model_type=str(getattr(vocab.type, "value", vocab.type)),
+        model_type=option_value(vocab.type),
         joint=vocab.joint,
         character_coverage=vocab.character_coverage,
     )

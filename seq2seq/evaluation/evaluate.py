@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
+from ..config import option_value
 from ..data.corpus import DataError, read_lines
 from ..data.pipeline import load_split_texts
 from ..training.runtime import autocast, decoding_autocast, decoding_model, pick_device
@@ -90,7 +91,7 @@ def evaluation_name(cfg: DictConfig) -> str:
     if cfg.name:
         return str(cfg.name)
     base = Path(cfg.src_file).name.split(".")[0] if cfg.src_file else cfg.split
-    precision = str(getattr(cfg.precision, "value", cfg.precision))
+    precision = option_value(cfg.precision)
     suffix = "" if precision == "fp32" else f"_{precision}"  # fp32 keeps the historical name
     return f"{base}_beam{cfg.decode.beam_size}{suffix}"
 
@@ -99,9 +100,10 @@ def evaluate(cfg: DictConfig) -> dict:
     """Decode, detokenize, score; write run_dir/eval/<name>/{hyps.txt,metrics.json}."""
     check_evaluate_config(cfg)
     device = pick_device(cfg.device)
-    decoding_autocast(cfg.precision, device)  # a precision the device lacks fails before loading
+    # a precision the device lacks fails before loading
+    amp_dtype = decoding_autocast(cfg.precision, device)
     run = load_run(cfg.run_dir, checkpoint=cfg.checkpoint, device=device)
-    run.model, amp_dtype = decoding_model(run.model, cfg.precision, device)
+    run.model = decoding_model(run.model, cfg.precision)
     if cfg.src_file:
         sources = read_lines(cfg.src_file)
         references = read_lines(cfg.ref_file) if cfg.ref_file else None
@@ -140,7 +142,7 @@ def evaluate(cfg: DictConfig) -> dict:
         "sentences": len(sources),
         "beam_size": cfg.decode.beam_size,
         "alpha": cfg.decode.alpha,
-        "precision": str(getattr(cfg.precision, "value", cfg.precision)),
+        "precision": option_value(cfg.precision),
         "decode_s": round(seconds, 2),
         "sentences_per_s": round(len(sources) / max(seconds, 1e-9), 1),
         "output_tokens_per_s": round(sum(len(h.tokens) + 1 for h in hyps) / max(seconds, 1e-9), 1),

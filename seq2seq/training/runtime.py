@@ -11,12 +11,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from ..config import option_value
 from ..errors import ConfigError
-
-
-def _value(option) -> str:
-    return str(getattr(option, "value", option))
-
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters (malloc.h)
 MMAP_THRESHOLD = 32 << 20  # glibc's largest allowed value
@@ -53,7 +49,7 @@ def keep_freed_memory() -> bool:
 
 def pick_device(requested: str) -> torch.device:
     """``auto`` picks cuda, then mps, then cpu; an explicit device must be available."""
-    requested = _value(requested)
+    requested = option_value(requested)
     if requested == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
@@ -77,7 +73,7 @@ def pick_device(requested: str) -> torch.device:
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for ``precision`` on ``device`` (None = fp32, no autocast)."""
-    precision = _value(precision)
+    precision = option_value(precision)
     if precision == "auto":
         precision = "bf16" if bf16_is_fast(device) else "fp32"
     if precision == "fp32":
@@ -96,7 +92,7 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 def decoding_autocast(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype a decoding ``precision`` runs under (None for fp32 and int8); raises
     ConfigError for a precision the device cannot decode in, before any work."""
-    if _value(precision) == "int8":
+    if option_value(precision) == "int8":
         if device.type != "cpu":
             raise ConfigError(
                 f"precision=int8 decodes on the CPU only, not on {device.type}; "
@@ -106,15 +102,14 @@ def decoding_autocast(precision: str, device: torch.device) -> torch.dtype | Non
     return autocast_dtype(precision, device)
 
 
-def decoding_model(model, precision: str, device: torch.device):
-    """-> (model to decode with, autocast dtype or None): training's precisions run ``model``
-    under autocast; ``int8`` decodes an int8 copy of it (seq2seq.models.quantize)."""
-    amp_dtype = decoding_autocast(precision, device)
-    if _value(precision) == "int8":
+def decoding_model(model, precision: str):
+    """The model to decode with: ``model`` itself for training's precisions (run under
+    ``decoding_autocast``'s dtype), an int8 copy of it for ``int8`` (seq2seq.models.quantize)."""
+    if option_value(precision) == "int8":
         from ..models.quantize import quantize_int8
 
-        return quantize_int8(model), amp_dtype
-    return model, amp_dtype
+        return quantize_int8(model)
+    return model
 
 
 def bf16_is_fast(device: torch.device) -> bool:

@@ -14,7 +14,10 @@ from seq2seq.models.rnn import build_rnn
 from seq2seq.models.transformer import TransformerSeq2Seq
 from seq2seq.training.runtime import decoding_autocast, decoding_model
 
-pytestmark = pytest.mark.skipif(int8_engine() is None, reason="no x86/fbgemm quantized engine")
+pytestmark = [
+    pytest.mark.skipif(int8_engine() is None, reason="no x86/fbgemm quantized engine"),
+    pytest.mark.usefixtures("one_thread"),
+]
 
 V = 40
 ATTENTIONS = {
@@ -25,14 +28,6 @@ ATTENTIONS = {
     "content": {"name": "content"},
     "location": {"name": "location", "max_src_len": 16},
 }
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def transformer() -> TransformerSeq2Seq:
@@ -104,8 +99,8 @@ def test_decoding_precisions():
     with pytest.raises(ConfigError, match="precision=int8 decodes on the CPU only, not on cuda"):
         decoding_autocast("int8", cuda)
     model = transformer()
-    same, amp = decoding_model(model, "fp32", cpu)
-    assert same is model and amp is None
-    quantized, amp = decoding_model(model, "int8", cpu)
-    assert quantized is not model and amp is None
+    same = decoding_model(model, "fp32")
+    assert same is model
+    quantized = decoding_model(model, "int8")
+    assert quantized is not model
     assert any("quantized" in type(m).__module__ for m in quantized.modules())

@@ -22,13 +22,7 @@ V, B, S, T = 17, 3, 6, 5
 LENGTHS = [6, 3, 1]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models are fastest single-threaded (and immune to a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 ATTENTIONS = {

@@ -39,13 +39,7 @@ GLOBAL = [o for o in OPTIONS if o["name"] in ("additive", "multiplicative", "con
 WITH_WEIGHTS = [o for o in OPTIONS if o["name"] != "none"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors are fastest single-threaded (and immune to a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make(options: dict, seed: int = 0):
