@@ -145,8 +145,8 @@ def wait_for_checkpoint_write(ckpt_dir: Path, training: Training, timeout: float
 
 def check_checkpoints(run_dir: Path, problems: list[str]) -> dict[str, int]:
     """Load every checkpoint safely; only last.pt, best.pt and hidden temp files may exist."""
+    from seq2seq.checkpoint import load_checkpoint
     from seq2seq.errors import CheckpointError
-    from seq2seq.training.checkpoint import load_checkpoint
 
     steps: dict[str, int] = {}
     ckpt_dir = run_dir / "checkpoints"

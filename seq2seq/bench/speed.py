@@ -19,9 +19,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from ..data.batching import BatchPlan
 from ..data.pipeline import PreparedData
 from ..models.base import Seq2Seq
+from ..runtime import autocast
 from ..training.loss import output_losses
 from ..training.optim import build_optimizer
-from ..training.runtime import autocast
 
 
 def peak_rss_mb() -> float:

@@ -280,7 +280,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="benchmark.json")
     args, overrides = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    from ..training.runtime import keep_freed_memory
+    from ..runtime import keep_freed_memory
 
     keep_freed_memory()  # as seq2seq-train and seq2seq-evaluate do
 

@@ -21,7 +21,7 @@ CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="evaluate")
 def main(cfg: DictConfig) -> float | None:
     from ..evaluation.evaluate import evaluate
-    from ..training.runtime import keep_freed_memory
+    from ..runtime import keep_freed_memory
 
     keep_freed_memory()
 

@@ -15,8 +15,8 @@ from omegaconf import DictConfig
 
 from ..config import register_configs
 from ..errors import ConfigError
-from ..validation import precheck_train_argv
 from .common import USER_ERRORS
+from .precheck import precheck_train_argv
 
 log = logging.getLogger("seq2seq")
 register_configs()
@@ -26,7 +26,7 @@ CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 
 def main() -> None:
     """Check the command line first (one line per bad input, nothing created), then run Hydra."""
-    from ..training.runtime import keep_freed_memory
+    from ..runtime import keep_freed_memory
 
     keep_freed_memory()
     try:

@@ -23,9 +23,10 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
 def translate(overrides: list[str], lines: list[str]) -> list[str]:
+    from ..decoding.precision import decoding_autocast, decoding_model
     from ..evaluation.evaluate import decode_texts
     from ..evaluation.run import load_run
-    from ..training.runtime import decoding_autocast, decoding_model, pick_device
+    from ..runtime import pick_device
 
     register_configs()
     try:
@@ -66,7 +67,7 @@ def translate(overrides: list[str], lines: list[str]) -> list[str]:
 
 
 def main() -> None:
-    from ..training.runtime import keep_freed_memory
+    from ..runtime import keep_freed_memory
 
     keep_freed_memory()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")

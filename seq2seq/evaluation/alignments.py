@@ -251,7 +251,7 @@ def teacher_forced_attention(
     import torch
 
     from ..data.batching import collate
-    from ..training.runtime import autocast
+    from ..runtime import autocast
 
     if not model.has_alignment:
         raise ValueError(

@@ -13,7 +13,8 @@ from omegaconf import DictConfig
 from ..config import option_value
 from ..data.corpus import DataError, read_lines
 from ..data.pipeline import load_split_texts
-from ..training.runtime import autocast, decoding_autocast, decoding_model, pick_device
+from ..decoding.precision import decoding_autocast, decoding_model
+from ..runtime import autocast, pick_device
 from ..validation import check_evaluate_config
 from .bleu import corpus_scores
 from .run import LoadedRun, load_run

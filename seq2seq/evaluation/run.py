@@ -8,11 +8,11 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from ..checkpoint import load_checkpoint
 from ..data.vocab import Tokenizer
 from ..errors import CheckpointError
 from ..models.base import Seq2Seq
 from ..models.builders import build_model
-from ..training.checkpoint import load_checkpoint
 
 
 @dataclass

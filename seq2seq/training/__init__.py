@@ -1,5 +1,19 @@
-"""Training: the loop, loss, optimizers/schedules, checkpoints."""
+"""Training: the loop, loss, optimizers/schedules.
 
-from .loop import train
+``from seq2seq.training import train`` is resolved lazily, so importing a submodule (the loss,
+the optimizer) does not pull in the loop, DDP and the data pipeline.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["train"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "train":
+        from .loop import train
+
+        return train
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

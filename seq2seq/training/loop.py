@@ -23,6 +23,7 @@ import torch
 from omegaconf import DictConfig
 from torch.nn.parallel import DistributedDataParallel
 
+from ..checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from ..config import to_container
 from ..data.batching import BatchPlan
 from ..data.pipeline import PreparedData, prepare_data
@@ -30,11 +31,7 @@ from ..errors import CheckpointError, ConfigError
 from ..evaluation.bleu import corpus_scores
 from ..models.base import Seq2Seq
 from ..models.builders import build_model
-from ..validation import check_train_config
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .loss import output_losses, token_losses
-from .optim import Schedule, build_optimizer
-from .runtime import (
+from ..runtime import (
     DistInfo,
     any_rank,
     autocast,
@@ -45,6 +42,9 @@ from .runtime import (
     seed_everything,
     set_threads,
 )
+from ..validation import check_train_config
+from .loss import output_losses, token_losses
+from .optim import Schedule, build_optimizer
 
 log = logging.getLogger("seq2seq.train")
 

@@ -8,11 +8,11 @@ import torch
 from torch import nn
 
 from seq2seq.decoding import translate_batches
+from seq2seq.decoding.precision import decoding_autocast, decoding_model
 from seq2seq.errors import ConfigError
 from seq2seq.models.quantize import int8_engine, quantize_int8
 from seq2seq.models.rnn import build_rnn
 from seq2seq.models.transformer import TransformerSeq2Seq
-from seq2seq.training.runtime import decoding_autocast, decoding_model
 
 pytestmark = [
     pytest.mark.skipif(int8_engine() is None, reason="no x86/fbgemm quantized engine"),

@@ -280,23 +280,37 @@ def reversal_corpus(n: int = 64, vocab: int = 20, seed: int = 0):
     [("additive", "bahdanau"), ("general", "luong-nofeed"), ("local-m", "luong")],
 )
 def test_overfits_tiny_reversal_corpus(attention, wiring):
+    """The model can memorise a tiny corpus. Loss and predictions are read from the same
+    parameters, in eval mode, after each update: the claim holds for the model that is checked,
+    whatever rounding a CPU's kernels add on the way (a loss read before the last Adam step
+    once disagreed with the predictions read after it)."""
     src, src_mask, tgt_in, tgt_mask, tgt_out = reversal_corpus()
     model = tiny(attention, wiring=wiring, vocab=20, emb_size=32, hidden_size=64)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(300):  # converges in ~40-80 steps; Adam at 1e-2 has loss spikes on the way
+    real = tgt_out != 0
+
+    def eval_loss_and_accuracy() -> tuple[float, float]:
+        model.eval()
+        with torch.no_grad():
+            logits = model(src, src_mask, tgt_in, tgt_mask).logits
+        model.train()
+        loss = F.cross_entropy(logits.reshape(-1, 20), tgt_out.reshape(-1), ignore_index=0)
+        return loss.item(), (logits.argmax(-1) == tgt_out)[real].float().mean().item()
+
+    history = []
+    for _ in range(400):  # converges in ~40-80 steps; Adam at 1e-2 has loss spikes on the way
         logits = model(src, src_mask, tgt_in, tgt_mask).logits
         loss = F.cross_entropy(logits.reshape(-1, 20), tgt_out.reshape(-1), ignore_index=0)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        if loss.item() < 0.005:  # 0.02 still leaves one wrong token in ~320 on some CPUs
+        history.append(eval_loss_and_accuracy())
+        if history[-1][0] < 0.02 and history[-1][1] == 1.0:
             break
-    assert loss.item() < 0.005
-    model.eval()
-    with torch.no_grad():
-        predictions = model(src, src_mask, tgt_in, tgt_mask).logits.argmax(-1)
-    assert (predictions == tgt_out)[tgt_out != 0].all()
+    final_loss, final_accuracy = history[-1]
+    assert final_accuracy == 1.0, f"{len(history)} steps, last (loss, accuracy): {history[-3:]}"
+    assert final_loss < 0.02
 
 
 # --------------------------------------------------------------------------- Hydra configs

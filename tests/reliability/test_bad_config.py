@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from seq2seq.cli.common import config_error_line
+from seq2seq.cli.precheck import precheck_train_argv
 from seq2seq.errors import ConfigError
 from seq2seq.validation import (
     check_evaluate_config,
     check_run_dir,
     check_train_config,
-    precheck_train_argv,
 )
 from tests.conftest import TINY_TRANSFORMER, compose_config, needs_multi30k
 from tests.reliability.reliability_tools import assert_one_error_line, run_main, tiny_overrides

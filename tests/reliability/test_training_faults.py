@@ -8,9 +8,9 @@ import math
 import pytest
 import torch
 
+from seq2seq.checkpoint import load_checkpoint
 from seq2seq.errors import ConfigError
 from seq2seq.training import loop, train
-from seq2seq.training.checkpoint import load_checkpoint
 from tests.conftest import compose_config, needs_multi30k
 from tests.reliability.reliability_tools import assert_one_error_line, run_main, tiny_overrides
 

@@ -7,8 +7,8 @@ import pickle
 import pytest
 import torch
 
+from seq2seq.checkpoint import load_checkpoint, save_checkpoint
 from seq2seq.errors import CheckpointError, ConfigError
-from seq2seq.training.checkpoint import load_checkpoint, save_checkpoint
 from seq2seq.training.loss import token_losses
 from seq2seq.training.optim import Schedule, build_optimizer
 

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from seq2seq.training import runtime
+from seq2seq import runtime
 
-CHECK = "from seq2seq.training.runtime import keep_freed_memory as k; print(k())"
+CHECK = "from seq2seq.runtime import keep_freed_memory as k; print(k())"
 
 
 def run_with(env: dict) -> str:

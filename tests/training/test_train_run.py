@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from seq2seq.checkpoint import load_checkpoint
 from seq2seq.training import train
-from seq2seq.training.checkpoint import load_checkpoint
 from tests.conftest import TINY, TINY_RNN, TINY_TRANSFORMER, compose_config, needs_multi30k
 
 pytestmark = needs_multi30k

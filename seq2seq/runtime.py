@@ -1,4 +1,5 @@
-"""Hardware and process set-up: device, precision, threads, seeds, distributed (torchrun)."""
+"""Hardware and process set-up shared by training, evaluation and the entry points: device,
+precision (autocast), threads, seeds, malloc tuning, distributed (torchrun)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from ..config import option_value
-from ..errors import ConfigError
+from .config import option_value
+from .errors import ConfigError
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters (malloc.h)
 MMAP_THRESHOLD = 32 << 20  # glibc's largest allowed value
@@ -87,29 +88,6 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
             )
         return torch.float16
     raise ConfigError(f"unknown precision {precision!r}; valid: fp32, bf16, fp16")
-
-
-def decoding_autocast(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype a decoding ``precision`` runs under (None for fp32 and int8); raises
-    ConfigError for a precision the device cannot decode in, before any work."""
-    if option_value(precision) == "int8":
-        if device.type != "cpu":
-            raise ConfigError(
-                f"precision=int8 decodes on the CPU only, not on {device.type}; "
-                "use device=cpu, or precision=bf16/fp16 on a GPU"
-            )
-        return None
-    return autocast_dtype(precision, device)
-
-
-def decoding_model(model, precision: str):
-    """The model to decode with: ``model`` itself for training's precisions (run under
-    ``decoding_autocast``'s dtype), an int8 copy of it for ``int8`` (seq2seq.models.quantize)."""
-    if option_value(precision) == "int8":
-        from ..models.quantize import quantize_int8
-
-        return quantize_int8(model)
-    return model
 
 
 def bf16_is_fast(device: torch.device) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from ..errors import CheckpointError
+from .errors import CheckpointError
 
 
 def save_checkpoint(payload: dict[str, Any], path: str | Path) -> None:

@@ -1,0 +1,33 @@
+"""Decoding-time precision: the autocast dtype a decoding precision runs under, and the model
+prepared for it (an int8 copy for ``precision=int8``). Used by evaluation and translation."""
+
+from __future__ import annotations
+
+import torch
+
+from ..config import option_value
+from ..errors import ConfigError
+from ..runtime import autocast_dtype
+
+
+def decoding_autocast(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype a decoding ``precision`` runs under (None for fp32 and int8); raises
+    ConfigError for a precision the device cannot decode in, before any work."""
+    if option_value(precision) == "int8":
+        if device.type != "cpu":
+            raise ConfigError(
+                f"precision=int8 decodes on the CPU only, not on {device.type}; "
+                "use device=cpu, or precision=bf16/fp16 on a GPU"
+            )
+        return None
+    return autocast_dtype(precision, device)
+
+
+def decoding_model(model, precision: str):
+    """The model to decode with: ``model`` itself for training's precisions (run under
+    ``decoding_autocast``'s dtype), an int8 copy of it for ``int8`` (seq2seq.models.quantize)."""
+    if option_value(precision) == "int8":
+        from ..models.quantize import quantize_int8
+
+        return quantize_int8(model)
+    return model
