@@ -344,6 +344,17 @@ def register_configs() -> None:
             cs.store(group=f"schema/{group}", name=name, node=node)
 
 
+def run_label(model: str, attention: str, sep: str = "_") -> str:
+    """What a run trained, for directory names and logs: ``rnn_additive``, or ``transformer``
+    (the attention group configures the RNN's attention only)."""
+    model, attention = option_value(model), option_value(attention)
+    return model if model == "transformer" else f"{model}{sep}{attention}"
+
+
+if not OmegaConf.has_resolver("run_label"):
+    OmegaConf.register_new_resolver("run_label", run_label)
+
+
 def to_container(cfg: Any) -> dict:
     """Resolved plain-dict copy of a config (enums as their string values)."""
     return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace, overrides: list[str]) -> dict:
     )
     from ..data.pipeline import prepare_data
     from ..models.quantize import int8_engine, quantize_int8
-    from ..training.loop import make_model
+    from ..training.setup import setup_model
 
     torch.set_num_threads(args.threads)
     unknown = [v for v in args.variants if v not in VARIANTS]
@@ -94,7 +94,12 @@ def run(args: argparse.Namespace, overrides: list[str]) -> dict:
         cfg = compose([*VARIANTS[variant], *overrides])
         for precision in args.precisions:
             torch.manual_seed(0)
-            model = make_model(cfg, tok.src_vocab_size, tok.tgt_vocab_size)
+            model = setup_model(
+                cfg.model,
+                cfg.attention,
+                src_vocab_size=tok.src_vocab_size,
+                tgt_vocab_size=tok.tgt_vocab_size,
+            )
             if precision == "int8":  # decoding only: an int8 copy of the (untrained) model
                 row = {"variant": variant, "precision": precision, "params": model.num_parameters()}
                 row.update(decode_row(args, quantize_int8(model.eval()), test_src, None))

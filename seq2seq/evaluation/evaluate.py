@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -13,6 +15,7 @@ from omegaconf import DictConfig
 from ..config import option_value
 from ..data.corpus import DataError, read_lines
 from ..data.pipeline import load_split_texts
+from ..data.vocab import Tokenizer
 from ..decoding.precision import decoding_autocast, decoding_model
 from ..runtime import autocast, pick_device
 from ..validation import check_evaluate_config
@@ -22,34 +25,126 @@ from .run import LoadedRun, load_run
 log = logging.getLogger("seq2seq.evaluate")
 
 
+@dataclass
+class Decoded:
+    """Decoded sentences, in source order."""
+
+    texts: list[str]  # detokenized hypotheses, one per source
+    hyps: list  # seq2seq.decoding.Hypothesis, with attention matrices when asked for
+    seconds: float  # wall time of the decoding
+
+
+def decode_ids(
+    model,
+    tokenizer: Tokenizer,
+    src_ids: Sequence[Sequence[int]],
+    decode: Mapping,
+    *,
+    device: torch.device,
+    amp_dtype: torch.dtype | None,
+    need_attn: bool = False,
+) -> Decoded:
+    """Decode tokenized sources (greedy for beam_size 1, else beam search) and detokenize.
+
+    ``decode`` holds the DecodeConfig fields (a DictConfig or a plain dict): beam_size, alpha,
+    max_len_ratio, max_len_offset, batch_size, workers. Validation, the end-of-training test,
+    seq2seq-evaluate and seq2seq-translate all decode through here.
+    """
+    from ..decoding import translate_batches
+
+    if decode["beam_size"] < 1:
+        raise ValueError(f"decode.beam_size must be >= 1, got {decode['beam_size']}")
+    t0 = time.perf_counter()
+    with autocast(device, amp_dtype):
+        hyps = translate_batches(
+            model,
+            [ids.tolist() if hasattr(ids, "tolist") else list(ids) for ids in src_ids],
+            beam_size=decode["beam_size"],
+            batch_size=decode["batch_size"],
+            alpha=decode["alpha"],
+            max_len_ratio=decode["max_len_ratio"],
+            max_len_offset=decode["max_len_offset"],
+            need_attn=need_attn,
+            device=device,
+            workers=decode.get("workers"),
+        )
+    seconds = time.perf_counter() - t0
+    return Decoded(tokenizer.decode_tgt([h.tokens for h in hyps]), hyps, seconds)
+
+
 def decode_texts(
     run: LoadedRun,
     sources: list[str],
-    decode: DictConfig,
+    decode: Mapping,
     *,
     device: torch.device,
     amp_dtype: torch.dtype | None,
     need_attn: bool = False,
 ) -> list:
-    """Tokenize, decode (greedy for beam_size 1, else beam search) and return hypotheses."""
-    from ..decoding import translate_batches
-
-    if decode.beam_size < 1:
-        raise ValueError(f"decode.beam_size must be >= 1, got {decode.beam_size}")
+    """Tokenize ``sources`` with the run's vocabulary, decode; return the hypotheses."""
     src_ids = run.tokenizer.encode_src(sources)
-    with autocast(device, amp_dtype):
-        return translate_batches(
-            run.model,
-            src_ids,
-            beam_size=decode.beam_size,
-            batch_size=decode.batch_size,
-            alpha=decode.alpha,
-            max_len_ratio=decode.max_len_ratio,
-            max_len_offset=decode.max_len_offset,
-            need_attn=need_attn,
-            device=device,
-            workers=decode.workers,
+    decoded = decode_ids(
+        run.model,
+        run.tokenizer,
+        src_ids,
+        decode,
+        device=device,
+        amp_dtype=amp_dtype,
+        need_attn=need_attn,
+    )
+    return decoded.hyps
+
+
+def evaluate_model(
+    model,
+    tokenizer: Tokenizer,
+    src_ids: Sequence[Sequence[int]],
+    sources: Sequence[str],
+    references: Sequence[str] | None,
+    decode: Mapping,
+    *,
+    device: torch.device,
+    amp_dtype: torch.dtype | None,
+    dump_dir: Path | None = None,
+    dump_name: str = "test",
+    alignment: Mapping | None = None,
+) -> tuple[Decoded, dict]:
+    """Decode, dump alignments under ``dump_dir`` (when given) and score against
+    ``references`` (when given): the part seq2seq-evaluate and the end of training share.
+    Returns the decoded sentences and the metrics (``decode_s``; BLEU, chrF, bleu_lc and their
+    signatures with references; ``alignments`` with a dump)."""
+    decoded = decode_ids(
+        model,
+        tokenizer,
+        src_ids,
+        decode,
+        device=device,
+        amp_dtype=amp_dtype,
+        need_attn=dump_dir is not None and model.has_alignment,
+    )
+    metrics: dict = {"decode_s": round(decoded.seconds, 2)}
+    if references is not None:
+        scores = corpus_scores(decoded.texts, references)
+        metrics |= {
+            k: scores[k] for k in ("bleu", "chrf", "bleu_lc", "signature", "chrf_signature")
+        }
+    if dump_dir is not None:
+        from .alignments import dump_alignments
+
+        alignment = alignment or {}
+        metrics["alignments"] = dump_alignments(
+            tokenizer,
+            sources,
+            decoded.hyps,
+            dump_dir,
+            name=dump_name,
+            has_alignment=model.has_alignment,
+            hard=alignment.get("hard", "argmax"),
+            threshold=alignment.get("threshold", 0.3),
+            plot_ids=alignment.get("plot_ids"),
+            plot_first=alignment.get("plot_first", 5),
         )
+    return decoded, metrics
 
 
 def gold_alignment_scores(
@@ -124,18 +219,21 @@ def evaluate(cfg: DictConfig) -> dict:
     out_dir = Path(cfg.run_dir) / "eval" / evaluation_name(cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    t0 = time.perf_counter()
-    hyps = decode_texts(
-        run,
+    decoded, scores = evaluate_model(
+        run.model,
+        run.tokenizer,
+        run.tokenizer.encode_src(sources),
         sources,
+        references,
         cfg.decode,
         device=device,
         amp_dtype=amp_dtype,
-        need_attn=bool(cfg.dump_alignments) and run.model.has_alignment,
+        dump_dir=out_dir if cfg.dump_alignments else None,
+        dump_name=cfg.split if not cfg.src_file else "file",
+        alignment=cfg.alignment,
     )
-    seconds = time.perf_counter() - t0
-    texts = run.tokenizer.decode_tgt([h.tokens for h in hyps])
-    (out_dir / "hyps.txt").write_text("".join(t + "\n" for t in texts), encoding="utf-8")
+    seconds, hyps = decoded.seconds, decoded.hyps
+    (out_dir / "hyps.txt").write_text("".join(t + "\n" for t in decoded.texts), encoding="utf-8")
     metrics = {
         "run_dir": str(cfg.run_dir),
         "checkpoint": str(run.checkpoint),
@@ -144,30 +242,10 @@ def evaluate(cfg: DictConfig) -> dict:
         "beam_size": cfg.decode.beam_size,
         "alpha": cfg.decode.alpha,
         "precision": option_value(cfg.precision),
-        "decode_s": round(seconds, 2),
+        "decode_s": scores.pop("decode_s"),
         "sentences_per_s": round(len(sources) / max(seconds, 1e-9), 1),
         "output_tokens_per_s": round(sum(len(h.tokens) + 1 for h in hyps) / max(seconds, 1e-9), 1),
-    }
-    if references is not None:
-        scores = corpus_scores(texts, references)
-        metrics |= {
-            k: scores[k] for k in ("bleu", "chrf", "bleu_lc", "signature", "chrf_signature")
-        }
-    if cfg.dump_alignments:
-        from .alignments import dump_alignments
-
-        metrics["alignments"] = dump_alignments(
-            run.tokenizer,
-            sources,
-            hyps,
-            out_dir,
-            name=cfg.split if not cfg.src_file else "file",
-            has_alignment=run.model.has_alignment,
-            hard=cfg.alignment.hard,
-            threshold=cfg.alignment.threshold,
-            plot_ids=cfg.alignment.plot_ids,
-            plot_first=cfg.alignment.plot_first,
-        )
+    } | scores
     if cfg.gold_alignments:
         metrics |= gold_alignment_scores(
             run, sources, references, cfg, device=device, amp_dtype=amp_dtype

@@ -10,7 +10,7 @@ import torch
 
 from seq2seq.checkpoint import load_checkpoint
 from seq2seq.errors import ConfigError
-from seq2seq.training import loop, train
+from seq2seq.training import loop, recipe, train
 from tests.conftest import compose_config, needs_multi30k
 from tests.reliability.reliability_tools import assert_one_error_line, run_main, tiny_overrides
 
@@ -99,7 +99,7 @@ def test_impossible_run_directory_fails_before_training(shared_cache, tmp_path, 
     def no_data(*args, **kwargs):
         raise AssertionError("data prepared for an unusable run directory")
 
-    monkeypatch.setattr(loop, "prepare_data", no_data)
+    monkeypatch.setattr(recipe, "prepare_data", no_data)
     with pytest.raises(ConfigError) as err:
         train(compose_config(*tiny_overrides(shared_cache, f"run_dir={run_dir}")))
     assert str(err.value) == (
@@ -125,10 +125,10 @@ def test_impossible_run_directory_through_the_cli(shared_cache, tmp_path, capfd,
 def test_out_of_memory_names_max_tokens(error, shared_cache, tmp_path, capfd, monkeypatch):
     text = "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 7.79 GiB total capacity)"
 
-    def oom(self):
+    def oom(*args, **kwargs):
         raise error(text)
 
-    monkeypatch.setattr(loop.Trainer, "fit", oom)
+    monkeypatch.setattr(recipe, "fit", oom)
     argv = tiny_overrides(shared_cache, f"hydra.run.dir={tmp_path}")
     result = run_main("train", argv, capfd, monkeypatch)
     assert_one_error_line(result, f"out of memory: lower data.max_tokens (now 512) [{text}]")
@@ -139,10 +139,10 @@ def test_out_of_memory_names_max_tokens(error, shared_cache, tmp_path, capfd, mo
 def test_a_real_bug_still_shows_its_traceback(shared_cache, tmp_path, capfd, monkeypatch):
     """Only user errors are shortened; a RuntimeError that is not OOM is a bug to report."""
 
-    def bug(self):
+    def bug(*args, **kwargs):
         raise RuntimeError("shape mismatch inside the model")
 
-    monkeypatch.setattr(loop.Trainer, "fit", bug)
+    monkeypatch.setattr(recipe, "fit", bug)
     result = run_main(
         "train", tiny_overrides(shared_cache, f"hydra.run.dir={tmp_path}"), capfd, monkeypatch
     )

@@ -1,0 +1,160 @@
+"""``train(cfg)``: build the parts, fit, test the best checkpoint, write ``metrics.json``.
+
+The recipe only wires: checks and setup (:mod:`.setup`), the loop (:func:`.loop.fit`), and the
+end-of-training test through the same evaluation code as seq2seq-evaluate
+(:func:`seq2seq.evaluation.evaluate.evaluate_model`). The Hydra entry point
+(:mod:`seq2seq.cli.train`) only calls :func:`train`. Everything is written under ``cfg.run_dir``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..checkpoint import load_checkpoint
+from ..config import run_label
+from ..data.pipeline import prepare_data
+from ..evaluation.evaluate import evaluate_model
+from ..runtime import seed_everything
+from ..validation import check_train_config
+from .loop import fit, resume
+from .setup import Runtime, TrainingParts, check_writable, setup_parts, setup_runtime
+from .state import Progress, Stop, StopReason
+
+log = logging.getLogger("seq2seq.train")
+
+
+def test_best(parts: TrainingParts, cfg: Any) -> dict:
+    """Decode the test split with best.pt (beam search, ``cfg.decode``); write hyps/test.txt
+    and, with ``dump_alignments``, the alignments; return the scores and ``test_decode_s``."""
+    best = parts.ckpt_dir / "best.pt"
+    if best.is_file():
+        weights = load_checkpoint(best, map_location=parts.runtime.device)["model"]
+        parts.model.load_state_dict(weights)
+    test = parts.data.splits["test"]
+    decoded, scores = evaluate_model(
+        parts.model,
+        parts.data.tokenizer,
+        test.src_ids,
+        test.src_text,
+        test.tgt_text,
+        cfg.decode,
+        device=parts.runtime.device,
+        amp_dtype=parts.runtime.amp_dtype,
+        dump_dir=parts.run_dir if cfg.dump_alignments else None,
+        dump_name="test",
+        alignment=cfg.alignment,
+    )
+    (parts.run_dir / "hyps").mkdir(parents=True, exist_ok=True)
+    (parts.run_dir / "hyps" / "test.txt").write_text(
+        "".join(h + "\n" for h in decoded.texts), encoding="utf-8"
+    )
+    scores["test_decode_s"] = scores.pop("decode_s")
+    return scores
+
+
+def run_metrics(
+    cfg: Any, parts: TrainingParts, progress: Progress, stop: Stop, test: dict, wall_s: float
+) -> dict:
+    """The flat metrics.json object of a run that ended."""
+    p = progress
+    family = str(cfg.model.name)
+    return {
+        # diverged: scored on its best checkpoint, but not comparable with a finished run
+        "status": "diverged" if stop.reason is StopReason.diverged else "finished",
+        "stop_reason": str(stop),
+        "stopped_by": stop.reason.value,
+        "model": family,
+        "attention": str(cfg.attention.name) if family == "rnn" else "multihead",
+        "label": run_label(family, str(cfg.attention.name)),
+        "params": parts.model.num_parameters(),
+        "steps": p.step,
+        "epochs": p.epoch + p.batch_in_epoch / max(1, parts.plan.num_batches(p.epoch)),
+        "val_bleu": p.best_bleu,
+        "best_step": p.best_step,
+        "test_bleu": test["bleu"],
+        "test_chrf": test["chrf"],
+        "test_bleu_lc": test["bleu_lc"],
+        "sacrebleu_signature": test["signature"],
+        "chrf_signature": test["chrf_signature"],
+        "beam_size": cfg.decode.beam_size,
+        "train_tokens_per_sec": round(p.train_tokens / max(p.step_time, 1e-9), 1),
+        "train_time_s": round(p.train_time, 1),
+        "test_decode_s": test["test_decode_s"],
+        "skipped_steps": p.skipped_steps,
+        "wall_time_s": round(wall_s, 1),
+        "device": str(parts.runtime.device),
+        "precision": parts.runtime.precision,
+    }
+
+
+def _start(cfg: Any) -> tuple[Runtime, TrainingParts]:
+    """Checks, runtime, run directory probe, seed, data, parts: in this order."""
+    check_train_config(cfg)  # ranges and relations, before any data or device work
+    runtime = setup_runtime(cfg.trainer)
+    check_writable(Path(cfg.run_dir))
+    seed_everything(cfg.trainer.seed)
+    data = prepare_data(cfg.data)
+    return runtime, setup_parts(cfg, runtime, data)
+
+
+def train(cfg: Any) -> dict:
+    """Train, then evaluate the best checkpoint on test; return (and write) metrics.json."""
+    wall_start = time.perf_counter()
+    runtime, parts = _start(cfg)
+    family = str(cfg.model.name)
+    try:
+        log.info(
+            "model %s: %d parameters on %s (%s, %d threads)",
+            run_label(family, str(cfg.attention.name), sep="/"),
+            parts.model.num_parameters(),
+            runtime.device,
+            runtime.precision,
+            runtime.threads,
+        )
+        progress = resume(parts, family) if cfg.trainer.resume else Progress()
+        stop = fit(
+            parts,
+            progress,
+            trainer_cfg=cfg.trainer,
+            optim_cfg=cfg.optim,
+            decode=cfg.decode,
+            max_tokens=cfg.data.max_tokens,
+        )
+        if stop.reason is StopReason.interrupted:
+            print(
+                f"interrupted ({stop}) at step {progress.step}: checkpoints/last.pt saved; resume "
+                f"with seq2seq-train <same overrides> hydra.run.dir={parts.run_dir} "
+                "trainer.resume=true",
+                file=sys.stderr,
+            )
+            return {"status": "interrupted", "steps": progress.step}
+        log.info("training ended at step %d: %s", progress.step, stop)
+        if not runtime.dist.is_main:
+            return {}
+        test = test_best(parts, cfg)
+        metrics = run_metrics(
+            cfg, parts, progress, stop, test, wall_s=time.perf_counter() - wall_start
+        )
+        (parts.run_dir / "metrics.json").write_text(
+            json.dumps(metrics, indent=2) + "\n", encoding="utf-8"
+        )
+        print(
+            f"test BLEU {test['bleu']:.2f} chrF {test['chrf']:.2f} "
+            f"(beam {cfg.decode.beam_size}) {test['signature']}"
+        )
+        print(
+            "lowercased BLEU (bleu_lc, for comparison with published figures only): "
+            f"{test['bleu_lc']:.2f}"
+        )
+        return metrics
+    finally:
+        parts.logger.close()
+        if runtime.dist.enabled and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()

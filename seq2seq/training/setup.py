@@ -1,0 +1,211 @@
+"""Setup functions: config -> the parts the training loop works on.
+
+Each function builds one part from flat values or one config node; :func:`setup_parts` wires
+them in the order that keeps seeded runs reproducible (seed, then data, then the model's
+initial weights). The loop (:mod:`seq2seq.training.loop`) only receives the parts.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from ..config import to_container
+from ..data.batching import BatchPlan
+from ..data.pipeline import PreparedData
+from ..errors import ConfigError
+from ..models.base import Seq2Seq
+from ..models.builders import build_model
+from ..runtime import DistInfo, autocast_dtype, init_distributed, pick_device, set_threads
+from .logger import NullLogger, TensorBoardLogger, TrainLogger
+from .optim import Schedule, build_optimizer
+
+log = logging.getLogger("seq2seq.train")
+
+
+@dataclass
+class Runtime:
+    """Where and how this process trains."""
+
+    device: torch.device
+    amp_dtype: torch.dtype | None  # None: fp32, no autocast
+    dist: DistInfo
+    threads: int
+
+    @property
+    def precision(self) -> str:
+        return precision_name(self.amp_dtype)
+
+
+@dataclass
+class TrainingParts:
+    """Everything the loop works on."""
+
+    model: Seq2Seq  # the bare model: checkpoints, validation, decoding
+    train_model: nn.Module  # what a training step runs: the model, or its DDP/compiled wrapper
+    optimizer: torch.optim.Optimizer
+    schedule: Schedule
+    scaler: torch.amp.GradScaler
+    data: PreparedData
+    plan: BatchPlan  # the training batches of this rank
+    runtime: Runtime
+    logger: TrainLogger
+    run_dir: Path
+    config: dict  # the resolved run config, saved in every checkpoint
+    vocab: dict  # spm: sentencepiece files relative to run_dir; vocab_sizes: src/tgt
+
+    @property
+    def ckpt_dir(self) -> Path:
+        return self.run_dir / "checkpoints"
+
+
+def precision_name(amp_dtype: torch.dtype | None) -> str:
+    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[amp_dtype]
+
+
+def setup_runtime(trainer_cfg: Any) -> Runtime:
+    """Device (``trainer.device``), autocast dtype (``trainer.precision``), the DDP process
+    group when launched by torchrun, intra-op threads."""
+    device = pick_device(trainer_cfg.device)
+    amp_dtype = autocast_dtype(trainer_cfg.precision, device)
+    dist = init_distributed(device)
+    threads = set_threads(trainer_cfg.num_threads)
+    return Runtime(device, amp_dtype, dist, threads)
+
+
+def check_writable(run_dir: Path) -> None:
+    """Create ``run_dir/checkpoints`` and write a probe there; ConfigError in one line if not."""
+    ckpt_dir = run_dir / "checkpoints"
+    try:
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        # one probe per process: DDP ranks check the same directory at the same time
+        probe = ckpt_dir / f".write_test.{os.getpid()}"
+        probe.write_bytes(b"\0" * 4096)
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(
+            f"run directory {run_dir} is not writable ({err.strerror}); choose hydra.run.dir=DIR"
+        ) from None
+
+
+def setup_model(
+    model_cfg: Any, attention_cfg: Any, *, src_vocab_size: int, tgt_vocab_size: int
+) -> Seq2Seq:
+    """The model the config describes (config objects stop at the builder)."""
+    return build_model(
+        model_cfg, attention_cfg, src_vocab_size=src_vocab_size, tgt_vocab_size=tgt_vocab_size
+    )
+
+
+def setup_optimizer(model: nn.Module, optim_cfg: Any) -> tuple[torch.optim.Optimizer, Schedule]:
+    o = optim_cfg
+    optimizer = build_optimizer(
+        model, name=o.name, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay
+    )
+    schedule = Schedule(
+        optimizer,
+        kind=o.schedule,
+        lr=o.lr,
+        warmup_steps=o.warmup_steps,
+        factor=o.plateau_factor,
+        patience=o.plateau_patience,
+        min_lr=o.min_lr,
+    )
+    return optimizer, schedule
+
+
+def setup_plan(data: PreparedData, *, max_tokens: int, seed: int, dist: DistInfo) -> BatchPlan:
+    """Token-bucketed training batches; DDP ranks get disjoint shards."""
+    train = data.splits["train"]
+    plan = BatchPlan(
+        train.src_ids,
+        train.tgt_ids,
+        max_tokens=max_tokens,
+        seed=seed,
+        num_shards=dist.world_size,
+        shard_id=dist.rank,
+    )
+    if plan.num_batches(0) == 0:
+        raise ConfigError(
+            f"no training batch on rank {dist.rank}: the training split is too small for "
+            f"{dist.world_size} processes"
+        )
+    return plan
+
+
+def wrap_for_training(model: Seq2Seq, runtime: Runtime, *, compile: bool) -> nn.Module:
+    """DDP across torchrun's processes, then ``torch.compile`` when asked."""
+    wrapped: nn.Module = model
+    if runtime.dist.enabled:
+        device = runtime.device
+        wrapped = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    if compile:
+        wrapped = torch.compile(wrapped)
+    return wrapped
+
+
+def setup_logger(run_dir: Path, dist: DistInfo) -> TrainLogger:
+    return TensorBoardLogger(run_dir / "tb") if dist.is_main else NullLogger()
+
+
+def copy_vocabulary(tok, run_dir: Path) -> dict[str, str]:
+    """Copy the sentencepiece model(s) into ``run_dir/vocab`` so the run is self-contained."""
+    vocab_dir = run_dir / "vocab"
+    vocab_dir.mkdir(parents=True, exist_ok=True)
+    files = (
+        {"src": "vocab/spm.model", "tgt": "vocab/spm.model"}
+        if tok.joint
+        else {"src": "vocab/src.model", "tgt": "vocab/tgt.model"}
+    )
+    for side, source in (("src", tok.src_model_path), ("tgt", tok.tgt_model_path)):
+        target = run_dir / files[side]
+        if not target.is_file():
+            tmp = target.with_suffix(".tmp")
+            shutil.copyfile(source, tmp)
+            tmp.replace(target)
+    return files
+
+
+def setup_parts(cfg: Any, runtime: Runtime, data: PreparedData) -> TrainingParts:
+    """Every part of a run, from the composed config, the runtime and the prepared data."""
+    run_dir = Path(cfg.run_dir)
+    tok = data.tokenizer
+    spm = copy_vocabulary(tok, run_dir) if runtime.dist.is_main else {}
+    model = setup_model(
+        cfg.model,
+        cfg.attention,
+        src_vocab_size=tok.src_vocab_size,
+        tgt_vocab_size=tok.tgt_vocab_size,
+    ).to(runtime.device)
+    optimizer, schedule = setup_optimizer(model, cfg.optim)
+    scaler = torch.amp.GradScaler("cuda", enabled=runtime.amp_dtype == torch.float16)
+    plan = setup_plan(
+        data, max_tokens=cfg.data.max_tokens, seed=cfg.trainer.seed, dist=runtime.dist
+    )
+    return TrainingParts(
+        model=model,
+        train_model=wrap_for_training(model, runtime, compile=cfg.trainer.compile),
+        optimizer=optimizer,
+        schedule=schedule,
+        scaler=scaler,
+        data=data,
+        plan=plan,
+        runtime=runtime,
+        logger=setup_logger(run_dir, runtime.dist),
+        run_dir=run_dir,
+        config=to_container(cfg),
+        vocab={
+            "spm": spm,
+            "vocab_sizes": {"src": tok.src_vocab_size, "tgt": tok.tgt_vocab_size},
+        },
+    )

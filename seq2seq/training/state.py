@@ -1,0 +1,168 @@
+"""Where a training run stands, why it stopped, and how that is saved and restored.
+
+- :class:`Progress`: counters and validation history, saved in every checkpoint.
+- :class:`StopReason` / :class:`Stop`: why :func:`seq2seq.training.loop.fit` returned.
+- :class:`StopRequested`: SIGINT/SIGTERM set a flag that the loop reads between steps.
+- :func:`checkpoint_payload` / :func:`restore`: the training state <-> a checkpoint dict.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from ..checkpoint import rng_state, set_rng_state
+from ..errors import CheckpointError
+
+
+@dataclass
+class Progress:
+    """Where training stands; saved in every checkpoint."""
+
+    step: int = 0  # optimizer steps done
+    epoch: int = 0  # current epoch (0-based)
+    batch_in_epoch: int = 0  # batches of `epoch` already consumed
+    train_time: float = 0.0  # seconds spent in the training phase, across resumes
+    step_time: float = 0.0  # seconds inside optimizer steps only (throughput), across resumes
+    train_tokens: int = 0  # real target tokens seen
+    best_bleu: float = -1.0
+    best_step: int = 0
+    bad_validations: int = 0  # validations since the best one (early stopping)
+    skipped_steps: int = 0  # non-finite losses skipped
+    history: list[dict] = field(default_factory=list)  # one entry per validation
+
+
+class StopReason(str, Enum):
+    """Why training ended. ``diverged`` and ``interrupted`` are not a finished run."""
+
+    max_steps = "max_steps"
+    max_epochs = "max_epochs"
+    max_time = "max_time"
+    early_stopping = "early_stopping"
+    diverged = "diverged"  # trainer.max_bad_steps non-finite losses in a row
+    interrupted = "interrupted"  # SIGINT or SIGTERM
+
+
+@dataclass(frozen=True)
+class Stop:
+    """A :class:`StopReason` with the words that say it to a user (``metrics.json``'s
+    ``stop_reason``, e.g. ``max_steps=20``)."""
+
+    reason: StopReason
+    detail: str
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+def budget_stop(trainer_cfg: Any, progress: Progress) -> Stop | None:
+    """The budget (trainer.max_steps / max_epochs / max_time) that ``progress`` has reached."""
+    t, p = trainer_cfg, progress
+    if t.max_steps is not None and p.step >= t.max_steps:
+        return Stop(StopReason.max_steps, f"max_steps={t.max_steps}")
+    if t.max_epochs is not None and p.epoch >= t.max_epochs:
+        return Stop(StopReason.max_epochs, f"max_epochs={t.max_epochs}")
+    if t.max_time is not None and p.train_time >= t.max_time:
+        return Stop(StopReason.max_time, f"max_time={t.max_time}s")
+    return None
+
+
+def diverged_stop(bad_steps: int) -> Stop:
+    return Stop(
+        StopReason.diverged,
+        f"{bad_steps} consecutive non-finite losses (lower optim.lr or use fp32)",
+    )
+
+
+def early_stop(patience: int) -> Stop:
+    return Stop(
+        StopReason.early_stopping, f"early stopping (no BLEU gain in {patience} validations)"
+    )
+
+
+def signal_stop(signum: int) -> Stop:
+    return Stop(StopReason.interrupted, f"signal {signal.Signals(signum).name}")
+
+
+class StopRequested:
+    """SIGINT/SIGTERM set a flag; the loop saves ``last.pt`` at the next step and exits."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopRequested:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: no signal handling
+                pass
+        return self
+
+    def _handle(self, signum, frame) -> None:  # noqa: ARG002
+        if self.signal is not None:  # a second signal: stop now
+            raise KeyboardInterrupt
+        self.signal = signum
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def checkpoint_payload(
+    *, model, optimizer, schedule, scaler, progress: Progress, config: dict, vocab: dict
+) -> dict:
+    """The training state as a checkpoint dict (tensors, numbers, strings, lists, dicts only).
+    ``vocab``: ``spm`` (sentencepiece paths relative to the run directory) and ``vocab_sizes``."""
+    return {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "schedule": schedule.state_dict(),
+        "scaler": scaler.state_dict(),
+        "rng": rng_state(),
+        "progress": progress.__dict__ | {"history": list(progress.history)},
+        "config": config,
+        "spm": vocab["spm"],
+        "vocab_sizes": vocab["vocab_sizes"],
+    }
+
+
+def restore(payload: dict, *, model, optimizer, schedule, scaler) -> Progress:
+    """Load a checkpoint dict into the parts; return its :class:`Progress`."""
+    model.load_state_dict(payload["model"])
+    optimizer.load_state_dict(payload["optimizer"])
+    schedule.load_state_dict(payload["schedule"])
+    scaler.load_state_dict(payload["scaler"])
+    set_rng_state(payload["rng"])
+    return Progress(**payload["progress"])
+
+
+def check_compatible(payload: dict, model_family: str, vocab_sizes: tuple[int, int]) -> None:
+    """A checkpoint must come from the same model family and vocabulary as the config."""
+    saved = payload.get("config", {})
+    family = saved.get("model", {}).get("name")
+    if family != model_family:
+        raise CheckpointError(
+            f"checkpoint holds a {family!r} model but the config asks for model={model_family}"
+        )
+    sizes = payload.get("vocab_sizes", {})
+    if sizes and (sizes.get("src"), sizes.get("tgt")) != tuple(vocab_sizes):
+        raise CheckpointError(
+            f"checkpoint vocabulary {sizes.get('src')}/{sizes.get('tgt')} differs from the data's "
+            f"{vocab_sizes[0]}/{vocab_sizes[1]}: use the same data.vocab settings"
+        )
+
+
+def rewrite_history(path: Path, history: list[dict]) -> None:
+    """Make history.jsonl the checkpoint's validations: a kill between appending a line and
+    saving last.pt left lines that training now redoes (they would appear twice)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(json.dumps(entry) + "\n" for entry in history), encoding="utf-8")
+    tmp.replace(path)
