@@ -5,10 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TypeVar
 
 from ..errors import Seq2SeqError
+
+# absolute path: works for editable installs, wheels and `python -m` alike
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 T = TypeVar("T")
 log = logging.getLogger("seq2seq")
@@ -49,6 +53,25 @@ def config_error_line(err: BaseException) -> str:
         at = next(i for i, line in enumerate(lines) if line.startswith("Available options in"))
         return lines[0] + "; valid: " + ", ".join(lines[at + 1 :])
     return "; ".join(lines)
+
+
+def compose_config(config_name: str, overrides: Sequence[str]):
+    """Compose ``configs/<config_name>.yaml`` with ``overrides`` outside a Hydra app (prepare,
+    translate, benchmark); a composition error becomes a ValueError with one line."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from ..config import register_configs
+
+    register_configs()
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            return compose(config_name=config_name, overrides=list(overrides))
+    except (HydraException, OmegaConfBaseException) as err:
+        raise ValueError(config_error_line(err)) from err
 
 
 def not_implemented(command: str) -> Callable[[], None]:

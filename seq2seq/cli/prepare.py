@@ -8,27 +8,14 @@ from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
 
-from hydra import compose, initialize_config_dir
-from hydra.errors import HydraException
-from omegaconf.errors import OmegaConfBaseException
-
-from ..config import register_configs
-from .common import config_error_line, report_user_errors
-
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+from .common import compose_config, report_user_errors
 
 
 def prepare(overrides: list[str]) -> None:
     from ..data.pipeline import prepare_data
 
-    register_configs()
-    try:
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            cfg = compose(config_name="train", overrides=overrides)
-    except (HydraException, OmegaConfBaseException) as err:
-        raise ValueError(config_error_line(err)) from err
+    cfg = compose_config("train", overrides)
     data = prepare_data(cfg.data)
     tok = data.tokenizer
     print(

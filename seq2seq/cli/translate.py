@@ -9,17 +9,9 @@ from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
 
-from hydra import compose, initialize_config_dir
-from hydra.errors import HydraException
-from omegaconf.errors import OmegaConfBaseException
-
-from ..config import register_configs
 from ..validation import check_evaluate_config
-from .common import config_error_line, report_user_errors
-
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+from .common import compose_config, report_user_errors
 
 
 def translate(overrides: list[str], lines: list[str]) -> list[str]:
@@ -28,12 +20,7 @@ def translate(overrides: list[str], lines: list[str]) -> list[str]:
     from ..evaluation.run import load_run
     from ..runtime import pick_device
 
-    register_configs()
-    try:
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            cfg = compose(config_name="evaluate", overrides=overrides)
-    except (HydraException, OmegaConfBaseException) as err:
-        raise ValueError(config_error_line(err)) from err
+    cfg = compose_config("evaluate", overrides)
     if cfg.run_dir is None or str(cfg.run_dir) in ("", "???"):
         raise ValueError("run_dir=DIR is required")
     check_evaluate_config(cfg)
