@@ -5,6 +5,7 @@ our own interpreter, without Joey NMT or OpenNMT-py installed."""
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import re
 import sys
@@ -33,6 +34,8 @@ class Trainer:
 
 def train(config_path: str) -> None:
     config = json.loads(Path(config_path).read_text())
+    # runner.py must not let benchmarks/peers/joeynmt.py shadow a real top-level joeynmt
+    print("top-level joeynmt:", getattr(importlib.util.find_spec("joeynmt"), "origin", None))
     trainer = Trainer()
     print("params", sum(p.numel() for p in trainer.model.parameters()))
     for step in range(1, config["total_steps"] + 1):

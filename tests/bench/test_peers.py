@@ -430,6 +430,7 @@ def test_run_peer_end_to_end_with_a_stand_in_peer(peer_workdir, tmp_path):
     assert result["decode_greedy_output_tokens"] == result["decode_greedy_expected_tokens"] == 30
     assert result["decode_greedy_seconds"] == 0.5
     assert "benchmarks/peers/runner.py tests.bench.fake_peer train" in result["train_command"]
+    assert "top-level joeynmt: None" in Path(result["train_log"]).read_text()
 
 
 # --------------------------------------------------------------------------- real peers
