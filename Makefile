@@ -40,7 +40,7 @@ compare: install ## every attention variant and the Transformer (~2 h on 2 cores
 
 PEERS_INSTALLED := $(and $(wildcard build/peers/opennmt-venv/.peer-installed),$(wildcard build/peers/joeynmt-venv/.peer-installed))
 
-bench: install ## speed benchmark (ours; with peers if `make bench-peers` ran): table + benchmark.json
+bench: install ## speed benchmark (ours; with the peers of benchmarks/peers if `make bench-peers` ran): table + benchmark.json
 	$(VENV)/bin/seq2seq-benchmark $(if $(PEERS_INSTALLED),--peers) $(ARGS)
 
 bench-peers: ## install Joey NMT 2.3.0 + OpenNMT-py 3.5.1 into build/peers/*-venv for the speed benchmark
@@ -59,8 +59,8 @@ test-fast: install ## run only the fast tests
 	$(PY) -m pytest -q -m "not slow"
 
 lint: install ## ruff check and format check
-	$(VENV)/bin/ruff check seq2seq scripts tests
-	$(VENV)/bin/ruff format --check seq2seq scripts tests
+	$(VENV)/bin/ruff check seq2seq benchmarks scripts tests
+	$(VENV)/bin/ruff format --check seq2seq benchmarks scripts tests
 
 clean: ## remove caches, build files and outputs (keeps .venv)
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache outputs multirun data/cache

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install the peer NMT toolkits used by the speed benchmark into isolated venvs:
+# Install the peer NMT toolkits used by the speed benchmark (harness: benchmarks/peers, one module
+# per peer; a venv is named after its module) into isolated venvs:
 #   BUILD_DIR/joeynmt-venv  (Joey NMT 2.3.0)
 #   BUILD_DIR/opennmt-venv  (OpenNMT-py 3.5.1)
 # Both get torch==2.13.0 (the CPU wheel on this machine) FIRST, then the toolkit with

@@ -1,1 +1,2 @@
-"""Speed benchmark helpers (peer toolkits: peers.py)."""
+"""Our side of the speed benchmark (speed.py). The peer toolkits' harness is not part of the
+package: it lives in ``benchmarks/peers`` of the source checkout."""

@@ -2,6 +2,12 @@
 
 Every figure is measured in this process, configurations alternating, so ratios between them
 come from one run on the same (possibly noisy) machine.
+
+Why this stays in the installed package while the peer harness (``benchmarks/peers``) does not:
+it measures only our own models, with our own training step and decoder, for the installed
+``seq2seq-benchmark`` command, which a user runs without a source checkout; it needs nothing
+beyond the package's dependencies. The peer harness drives other toolkits in their own venvs,
+which only a checkout sets up (``make bench-peers``), and no user code imports it.
 """
 
 from __future__ import annotations

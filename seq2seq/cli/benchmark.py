@@ -4,13 +4,17 @@ Measures, on Multi30k de->en with its sentencepiece vocabulary, for the RNN with
 variant and for the Transformer, at fp32 and bf16: training throughput (real target tokens/s
 after a warm-up, peak memory, FLOP rate as a fraction of the machine's matmul peak) and decoding
 speed of the test set (sentences/s and output tokens/s, greedy and beam 5). With ``--peers`` it
-also runs Joey NMT and OpenNMT-py (installed by ``make bench-peers``) alternately with ours and
-prints one line per ratio: ``ratio <peer> <family> <metric> <ours/peer>``.
+also runs the peer toolkits (Joey NMT and OpenNMT-py, installed by ``make bench-peers``)
+alternately with ours and prints one line per ratio: ``ratio <peer> <family> <metric> <ours/peer>``.
+The peer harness is not installed with the package: it is ``benchmarks/peers`` of the source
+checkout, found beside the package and imported only for ``--peers``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import json
 import logging
 import sys
@@ -19,6 +23,12 @@ from pathlib import Path
 from .common import config_error_line, report_user_errors
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+# where a source checkout has benchmarks/ (the peer harness) beside the package
+CHECKOUT_ROOT = Path(__file__).resolve().parents[2]
+PEERS_NEED_CHECKOUT = (
+    "--peers needs a source checkout (benchmarks/ beside the seq2seq package) and "
+    "`make bench-peers`"
+)
 
 VARIANTS = {
     "rnn/additive": ["model=rnn", "attention=additive"],
@@ -69,6 +79,7 @@ def run(args: argparse.Namespace, overrides: list[str]) -> dict:
     unknown = [v for v in args.variants if v not in VARIANTS]
     if unknown:
         raise ValueError(f"unknown variant {unknown[0]!r}; valid: {', '.join(VARIANTS)}")
+    toolkits = peer_toolkits(Path(args.peer_dir)) if args.peers else None
     dtypes = {"fp32": None, "bf16": torch.bfloat16}
     if args.precisions is None:
         args.precisions = ["fp32", "bf16"] if machine()["native_bf16"] else ["fp32"]
@@ -135,14 +146,14 @@ def run(args: argparse.Namespace, overrides: list[str]) -> dict:
             row.update(decode_row(args, model.eval(), test_src, amp))
             results["runs"].append(row)
             print(json.dumps(row), flush=True)
-        if args.peers:
+        if toolkits is not None:
             family = "transformer" if cfg.model.name == "transformer" else "rnn"
             ours_tokens = max(
                 r.get("tokens_per_step", 0) for r in results["runs"] if r["variant"] == variant
             )
-            for toolkit in ("opennmt", "joeynmt"):
+            for toolkit in toolkits.peers():
                 results["peers"].append(
-                    run_one_peer(args, data, cfg, toolkit, family, round(ours_tokens))
+                    run_one_peer(args, data, cfg, toolkits, toolkit, family, round(ours_tokens))
                 )
     results["matmul_peak_gflops"] = {k: round(v, 1) for k, v in peaks.items()}
     return results
@@ -163,18 +174,36 @@ def decode_row(args: argparse.Namespace, model, test_src: list, amp) -> dict:
     return row
 
 
-def run_one_peer(args, data, cfg, toolkit: str, family: str, target_tokens: int) -> dict:
-    """Train and decode one peer toolkit on the same pieces, batch size and decode workload."""
-    from ..bench.peers import run_peer, write_peer_data
+def peer_toolkits(peer_dir: Path):
+    """The peer harness ``benchmarks.peers`` of the source checkout this package sits in, imported
+    only here (it is not installed with the package), once each peer's venv is known to exist."""
+    init = CHECKOUT_ROOT / "benchmarks" / "__init__.py"
+    if "benchmarks" not in sys.modules:
+        if not init.is_file():
+            raise FileNotFoundError(PEERS_NEED_CHECKOUT)
+        spec = importlib.util.spec_from_file_location(
+            "benchmarks", init, submodule_search_locations=[str(init.parent)]
+        )
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["benchmarks"] = module
+        spec.loader.exec_module(module)
+    importlib.import_module("benchmarks.peers.harness")
+    toolkits = importlib.import_module("benchmarks.peers")
+    for name in toolkits.peers():
+        if not (peer_dir / f"{name}-venv").is_dir():
+            raise FileNotFoundError(f"{peer_dir / f'{name}-venv'} missing: run `make bench-peers`")
+    return toolkits
 
+
+def run_one_peer(args, data, cfg, toolkits, toolkit: str, family: str, target_tokens: int) -> dict:
+    """Train and decode one peer toolkit on the same pieces, batch size and decode workload."""
+    harness = toolkits.harness
     peer_dir = Path(args.peer_dir)
     venv = peer_dir / f"{toolkit}-venv"
-    if not venv.is_dir():
-        raise FileNotFoundError(f"{venv} missing: run `make bench-peers` first")
     workdir = peer_dir / "work-bench"
     if not (workdir / "data" / "meta.json").is_file():
         train, test = data.splits["train"], data.splits["test"]
-        write_peer_data(
+        harness.write_peer_data(
             workdir,
             train.src_text,
             train.tgt_text,
@@ -183,7 +212,7 @@ def run_one_peer(args, data, cfg, toolkit: str, family: str, target_tokens: int)
             src_lang=cfg.data.src,
             tgt_lang=cfg.data.tgt,
         )
-    result = run_peer(
+    result = harness.run_peer(
         toolkit,
         family,
         workdir=workdir,
@@ -279,7 +308,9 @@ def main(argv: list[str] | None = None) -> None:
         "--decode-length", type=int, default=30, help="every output is forced to this many tokens"
     )
     parser.add_argument(
-        "--peers", action="store_true", help="also run Joey NMT and OpenNMT-py (make bench-peers)"
+        "--peers",
+        action="store_true",
+        help="also run the peer toolkits (a source checkout, after `make bench-peers`)",
     )
     parser.add_argument("--peer-dir", default="build/peers")
     parser.add_argument("--out", default="benchmark.json")

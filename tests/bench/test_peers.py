@@ -1,22 +1,31 @@
-"""Peer toolkit helpers (seq2seq.bench.peers): the pure parts run without the peers installed;
-the slow test runs each peer for a few steps when its venv exists (scripts/install_peers.sh)."""
+"""The peer harness (benchmarks/peers): data, configs, commands, batching and log parsing run
+without the peers installed, and so does a whole run_peer of a stand-in peer (fake_peer.py) with
+our own interpreter; the slow test runs each real peer for a few steps when its venv exists
+(`make bench-peers`)."""
 
 from __future__ import annotations
 
 import random
+import sys
+import types
 from pathlib import Path
 
 import pytest
 import yaml
 
-from seq2seq.bench import peers
+from benchmarks.peers import PeerRun, dump_yaml, get_peer, harness, peers
+from benchmarks.peers.joeynmt import JoeyNMT
+from benchmarks.peers.opennmt import OpenNMT
+from benchmarks.peers.runner import StepRecorder
 from seq2seq.data.vocab import train_sentencepiece
+from tests.bench.fake_peer import FakePeer
 
 ROOT = Path(__file__).resolve().parents[2]
 PEER_VENVS = {
     "joeynmt": ROOT / "build" / "peers" / "joeynmt-venv",
     "opennmt": ROOT / "build" / "peers" / "opennmt-venv",
 }
+JOEY, ONMT = JoeyNMT(), OpenNMT()
 
 WORDS = (
     "ein mann eine frau kind hund spielt läuft auf der straße im park mit einem ball "
@@ -40,8 +49,13 @@ def peer_workdir(tmp_path_factory) -> tuple[Path, Path]:
     src, tgt = _corpus(400)
     model = train_sentencepiece(src + tgt, cache_dir=root / "spm", vocab_size=120)
     work = root / "work"
-    peers.write_peer_data(work, src, tgt, src[:12], model)
+    harness.write_peer_data(work, src, tgt, src[:12], model)
     return work, model
+
+
+def _run(tmp_path: Path, family: str = "rnn", **settings) -> PeerRun:
+    settings = {"total_steps": 35, "batch_size": 4800, **settings}
+    return PeerRun(family, tmp_path, tmp_path / "run", "de", "en", **settings)
 
 
 # --------------------------------------------------------------------------- data + vocab
@@ -53,8 +67,8 @@ def test_vocab_files_order_and_size(peer_workdir):
     work, model = peer_workdir
     sp = spm.SentencePieceProcessor(model_file=str(model))
     size = sp.get_piece_size()
-    joey = (work / "data" / "vocab.joey.txt").read_text(encoding="utf-8").splitlines()
-    onmt = (work / "data" / "vocab.onmt.txt").read_text(encoding="utf-8").splitlines()
+    joey = harness.write_vocab(JOEY, work / "data", model).read_text(encoding="utf-8").splitlines()
+    onmt = harness.write_vocab(ONMT, work / "data", model).read_text(encoding="utf-8").splitlines()
     # Joey: line i = Joey id i; its specials first (unk, pad, bos, eos), then our pieces 4..
     assert joey[:4] == ["<unk>", "<pad>", "<s>", "</s>"]
     assert joey[4:] == [sp.id_to_piece(i) for i in range(4, size)]
@@ -75,25 +89,22 @@ def test_segmented_data_uses_our_pieces(peer_workdir):
     assert len(lines) == len(tlines) == 400
     assert lines[0].split(" ") == sp.encode(src[0], out_type=str)
     assert sp.decode(tlines[3].split(" ")) == tgt[3]
-    vocab = set((work / "data" / "vocab.joey.txt").read_text(encoding="utf-8").splitlines())
+    vocab = set(JOEY.vocab_lines(harness.spm_pieces(model)))
     assert all(piece in vocab for line in lines for piece in line.split(" "))
     assert len((work / "data" / "test.de").read_text().splitlines()) == 12
 
 
 def test_joey_vocab_lines_maps_special_ids():
     pieces = ["<pad>", "<unk>", "<s>", "</s>", "▁a", "b"]
-    assert peers.joey_vocab_lines(pieces) == ["<unk>", "<pad>", "<s>", "</s>", "▁a", "b"]
-    assert peers.opennmt_vocab_lines(pieces) == ["▁a", "b"]
+    assert JOEY.vocab_lines(pieces) == ["<unk>", "<pad>", "<s>", "</s>", "▁a", "b"]
+    assert ONMT.vocab_lines(pieces) == ["▁a", "b"]
 
 
 # --------------------------------------------------------------------------- configs
 
 
 def test_joey_rnn_config_matches_our_sizes(tmp_path):
-    cfg = peers.joey_config(
-        "rnn", data_dir=tmp_path, model_dir=tmp_path / "m", src_lang="de", tgt_lang="en",
-        total_steps=35, batch_size=10000, decode_beam=5, decode_max_len=30,
-    )  # fmt: skip
+    cfg = JOEY.config(_run(tmp_path, batch_size=10000, decode_max_len=30), decode_beam=5)
     enc, dec = cfg["model"]["encoder"], cfg["model"]["decoder"]
     assert (enc["type"], enc["rnn_type"], enc["bidirectional"]) == ("recurrent", "gru", True)
     assert enc["hidden_size"] == 512 and enc["num_layers"] == 1
@@ -113,15 +124,12 @@ def test_joey_rnn_config_matches_our_sizes(tmp_path):
     assert test["beam_size"] == 5
     assert test["min_output_length"] == test["max_output_length"] == 30
     # the YAML round-trips
-    path = peers.dump_yaml(cfg, tmp_path / "c.yaml")
+    path = dump_yaml(cfg, tmp_path / "c.yaml")
     assert yaml.safe_load(path.read_text()) == cfg
 
 
 def test_joey_transformer_config_matches_our_sizes(tmp_path):
-    cfg = peers.joey_config(
-        "transformer", data_dir=tmp_path, model_dir=tmp_path, src_lang="de", tgt_lang="en",
-        total_steps=10, batch_size=5000,
-    )  # fmt: skip
+    cfg = JOEY.config(_run(tmp_path, "transformer", total_steps=10, batch_size=5000))
     for side in ("encoder", "decoder"):
         stack = cfg["model"][side]
         assert stack["type"] == "transformer"
@@ -132,10 +140,7 @@ def test_joey_transformer_config_matches_our_sizes(tmp_path):
 
 
 def test_opennmt_configs_match_our_sizes(tmp_path):
-    rnn = peers.opennmt_train_config(
-        "rnn", data_dir=tmp_path, model_prefix=tmp_path / "m" / "model", src_lang="de",
-        tgt_lang="en", total_steps=35, batch_size=4800,
-    )  # fmt: skip
+    rnn = ONMT.train_config(_run(tmp_path))
     assert (rnn["encoder_type"], rnn["decoder_type"], rnn["rnn_type"]) == ("brnn", "rnn", "GRU")
     assert rnn["enc_hid_size"] == 1024  # brnn: summed over directions -> 2 x 512
     assert rnn["word_vec_size"] == 256 and rnn["global_attention"] == "mlp"
@@ -144,22 +149,48 @@ def test_opennmt_configs_match_our_sizes(tmp_path):
     assert rnn["bucket_size"] == 32768 and rnn["num_workers"] == 0
     assert rnn["optim"] == "adam" and rnn["learning_rate"] == 1e-3
     assert rnn["share_vocab"] is True and "transforms" not in rnn
-    tr = peers.opennmt_train_config(
-        "transformer", data_dir=tmp_path, model_prefix=tmp_path / "model", src_lang="de",
-        tgt_lang="en", total_steps=35, batch_size=4800,
-    )  # fmt: skip
+    assert OpenNMT(rnn_hidden=512).train_config(_run(tmp_path))["dec_hid_size"] == 512
+    tr = ONMT.train_config(_run(tmp_path, "transformer"))
     assert (tr["enc_layers"], tr["dec_layers"], tr["heads"]) == (3, 3, 4)
     assert tr["hidden_size"] == tr["word_vec_size"] == 256
     assert tr["transformer_ff"] == 1024 and tr["dropout"] == [0.1]
-    with pytest.raises(ValueError, match="unknown family"):
-        peers.opennmt_train_config(
-            "cnn", data_dir=tmp_path, model_prefix=tmp_path, src_lang="de", tgt_lang="en",
-            total_steps=1, batch_size=1,
-        )  # fmt: skip
+    for peer in (JOEY, ONMT):
+        with pytest.raises(ValueError, match="unknown family"):
+            peer.train_args(_run(tmp_path, "cnn"))
 
 
-def test_opennmt_translate_args_fix_the_output_length():
-    args = peers.opennmt_translate_args(model="m.pt", src="s", output="o", beam=5, max_len=25)
+def test_train_commands_write_their_configs(tmp_path):
+    for peer, expected in ((JOEY, ["train", "--skip-test"]), (ONMT, ["train", "-config"])):
+        run = _run(tmp_path / peer.name)
+        run.run_dir.mkdir(parents=True)
+        args = peer.train_args(run)
+        assert [a for a in args if not a.endswith(".yaml")] == expected
+        config = yaml.safe_load(Path(next(a for a in args if a.endswith(".yaml"))).read_text())
+        assert str(peer.vocab_path(run.data_dir)) in yaml.safe_dump(config)
+
+
+def test_joey_decode_config_fixes_the_output_length(tmp_path):
+    run = _run(tmp_path, decode_max_len=25)
+    run.run_dir.mkdir()
+    args, produced = JOEY.decode_args(
+        run, beam=5, checkpoint=tmp_path / "m.ckpt", src=tmp_path / "d" / "test.de",
+        output=tmp_path / "hyp.txt",
+    )  # fmt: skip
+    assert args[0] == "test" and args[2:] == ["--output-path", str(tmp_path / "hyp.txt")]
+    assert produced == tmp_path / "hyp.txt.test"  # joey writes <output_path>.test
+    cfg = yaml.safe_load(Path(args[1]).read_text())
+    assert cfg["testing"]["min_output_length"] == cfg["testing"]["max_output_length"] == 25
+    assert cfg["testing"]["beam_size"] == 5 and cfg["testing"]["load_model"].endswith("m.ckpt")
+    assert cfg["data"]["test"] == str(tmp_path / "d" / "test")
+
+
+def test_opennmt_translate_args_fix_the_output_length(tmp_path):
+    args, produced = ONMT.decode_args(
+        _run(tmp_path, decode_max_len=25), beam=5, checkpoint=Path("m.pt"), src=Path("s"),
+        output=Path("o"),
+    )  # fmt: skip
+    assert args[0] == "translate" and produced == Path("o")
+    args = args[1:]
     pairs = dict(zip(args[::2], args[1::2], strict=False))
     assert pairs["-beam_size"] == "5"
     assert pairs["-min_length"] == pairs["-max_length"] == "25"
@@ -175,12 +206,12 @@ def test_calibrated_batches_carry_the_target_real_tokens():
     src = [rng.randint(3, 40) for _ in range(3000)]
     tgt = [max(1, s + rng.randint(-5, 5)) for s in src]
     sizes = {}
-    for toolkit in peers.TOOLKITS:
-        size, real = peers.calibrate_batch_size(toolkit, src, tgt, 2000)
+    for name, peer in peers().items():
+        size, real = harness.calibrate_batch_size(peer, src, tgt, 2000)
         assert 2000 <= real < 2000 * 1.1
-        batches = peers.simulate_batches(toolkit, src, tgt, size)
+        batches = peer.simulate_batches(src, tgt, size)
         assert sorted(i for b in batches for i in b) == list(range(3000))
-        sizes[toolkit] = size
+        sizes[name] = size
     # Joey batches are random (no bucketing): more padding, a larger configured size
     assert sizes["joeynmt"] > sizes["opennmt"] > 2000
 
@@ -188,12 +219,12 @@ def test_calibrated_batches_carry_the_target_real_tokens():
 def test_simulated_batches_follow_each_rule():
     src, tgt = [5, 5, 10, 2], [4, 9, 3, 1]
     # OpenNMT: sorted by (src, tgt+2); cost max(src, tgt+2)
-    batches = peers.simulate_batches("opennmt", src, tgt, 20)
+    batches = ONMT.simulate_batches(src, tgt, 20)
     assert [i for b in batches for i in b] == [3, 0, 1, 2]
     for b in batches[:-1]:
         assert len(b) * max(max(src[i], tgt[i] + 2) for i in b) <= 20
     # Joey: closes a batch once rows * max(src+1, tgt+1) >= batch_size
-    batches = peers.simulate_batches("joeynmt", src, tgt, 12)
+    batches = JOEY.simulate_batches(src, tgt, 12)
     assert sorted(i for b in batches for i in b) == [0, 1, 2, 3]
     for b in batches[:-1]:  # the last one may be partial
         assert len(b) * max(max(src[i] + 1, tgt[i] + 1) for i in b) >= 12
@@ -223,16 +254,17 @@ ONMT_LOG = """\
 
 
 def test_parse_joey_log():
-    steps = peers.parse_train_log("joeynmt", JOEY_LOG)
-    assert sorted(steps) == [1, 2, 3] and steps[3]["tgt_tok_per_s"] == 400
+    steps = JOEY.parse_train_log(JOEY_LOG)
+    assert sorted(steps) == [1, 2, 3] and steps[3] == {"tgt_tok_per_s": 400}
     # harmonic mean of steps 2 and 3 (after 1 warm-up step)
-    assert peers.log_tokens_per_s("joeynmt", JOEY_LOG, 1) == pytest.approx(160.0)
-    assert peers.parse_params("joeynmt", JOEY_LOG) == 14625280
-    assert peers.parse_decode_seconds("joeynmt", JOEY_LOG) == 1.5  # the last set (test)
+    assert JOEY.log_tokens_per_s(JOEY_LOG, 1) == pytest.approx(160.0)
+    assert JOEY.parse_params(JOEY_LOG) == 14625280
+    assert JOEY.parse_decode_seconds(JOEY_LOG) == 1.5  # the last set (test)
+    assert JOEY.parse_decode_seconds(ONMT_LOG) is None
 
 
 def test_parse_opennmt_log():
-    steps = peers.parse_train_log("opennmt", ONMT_LOG)
+    steps = ONMT.parse_train_log(ONMT_LOG)
     assert steps[2] == {
         "src_tokens": 1140,
         "tgt_tokens": 988,
@@ -241,9 +273,9 @@ def test_parse_opennmt_log():
         "tgt_tok_per_s": 36,
     }
     assert steps[3]["tgt_tok_per_s"] == 1043
-    assert peers.parse_params("opennmt", ONMT_LOG) == 25942848
-    assert peers.parse_decode_seconds("opennmt", ONMT_LOG) == 5.5
-    assert peers.log_tokens_per_s("opennmt", "no steps here", 1) is None
+    assert ONMT.parse_params(ONMT_LOG) == 25942848
+    assert ONMT.parse_decode_seconds(ONMT_LOG) == 5.5
+    assert ONMT.log_tokens_per_s("no steps here", 1) is None
 
 
 def test_throughput_from_step_records():
@@ -253,35 +285,152 @@ def test_throughput_from_step_records():
         {"step": 3, "t": 13.0, "cpu": 11.0, "tokens": 1100},
         {"step": 4, "t": 15.0, "cpu": 15.0, "tokens": 900},
     ]
-    fig = peers.throughput_from_steps(records, warmup_steps=2)
+    fig = harness.throughput_from_steps(records, warmup_steps=2)
     # steps 3-4: 2000 tokens between the end of step 2 (t=12) and the end of step 4 (t=15)
     assert fig["train_tokens_per_s"] == pytest.approx(2000 / 3)
     assert fig["real_tgt_tokens_per_batch"] == 1000
     assert fig["measured_steps"] == 2
     assert fig["cpu_utilisation"] == pytest.approx(2.0)
     with pytest.raises(ValueError):
-        peers.throughput_from_steps(records, warmup_steps=4)
+        harness.throughput_from_steps(records, warmup_steps=4)
     with pytest.raises(ValueError):
-        peers.throughput_from_steps(records, warmup_steps=0)
+        harness.throughput_from_steps(records, warmup_steps=0)
 
 
 def test_count_output(tmp_path):
     out = tmp_path / "hyp.txt"
     out.write_text("▁a ▁b ▁c\n▁d ▁e ▁f\n", encoding="utf-8")
-    assert peers.count_output(out) == (2, 6)
+    assert harness.count_output(out) == (2, 6)
 
 
 def test_run_peer_rejects_bad_arguments(tmp_path):
-    with pytest.raises(ValueError, match="unknown toolkit"):
-        peers.run_peer("fairseq", "rnn", workdir=tmp_path, venv_dir=tmp_path, steps=1,
-                       warmup_steps=1, batch_target_tokens=10)  # fmt: skip
+    with pytest.raises(ValueError, match="unknown toolkit 'fairseq'; valid: joeynmt, opennmt"):
+        get_peer("fairseq")
+    with pytest.raises(ValueError, match="unknown family"):
+        harness.run_peer("joeynmt", "cnn", workdir=tmp_path, venv_dir=tmp_path, steps=1,
+                         warmup_steps=1, batch_target_tokens=10)  # fmt: skip
     with pytest.raises(FileNotFoundError, match="write_peer_data"):
-        peers.run_peer("joeynmt", "rnn", workdir=tmp_path, venv_dir=tmp_path, steps=1,
-                       warmup_steps=1, batch_target_tokens=10)  # fmt: skip
+        harness.run_peer("joeynmt", "rnn", workdir=tmp_path, venv_dir=tmp_path, steps=1,
+                         warmup_steps=1, batch_target_tokens=10)  # fmt: skip
 
 
-def test_runner_source_compiles():
-    compile(peers.RUNNER_SOURCE, "peer_runner.py", "exec")
+# --------------------------------------------------------------------------- the runner
+
+
+def test_step_recorder_counts_tokens_per_optimizer_step(tmp_path):
+    import torch
+
+    class Toolkit:
+        def step(self, optimizer, batch):
+            optimizer.step()
+
+    path = tmp_path / "steps.jsonl"
+    model = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with open(path, "w", encoding="utf-8") as out:
+        recorder = StepRecorder(out)
+        recorder.count_tokens(Toolkit, "step", lambda _, __, batch: len(batch))
+        handle = optimizer.register_step_post_hook(recorder)
+        for batch in ([1, 2], [1, 2, 3]):
+            Toolkit().step(optimizer, batch)
+        handle.remove()
+    first, second = harness.read_step_records(path)
+    assert (first["step"], first["tokens"], first["params"]) == (1, 2, 8)
+    assert first["threads"] == torch.get_num_threads() and "params" not in second
+    assert second["tokens"] == 3 and second["t"] >= first["t"]
+
+
+def _modules(monkeypatch, modules: dict[str, dict]) -> dict[str, types.ModuleType]:
+    """Stand-in toolkit modules in sys.modules: dotted name -> attributes."""
+    made = {}
+    for name, attrs in modules.items():
+        made[name] = module = types.ModuleType(name)
+        module.__dict__.update(attrs, __path__=[])
+        monkeypatch.setitem(sys.modules, name, module)
+    return made
+
+
+def test_joeynmt_enter_counts_batch_ntokens_and_fixes_the_output_length(tmp_path, monkeypatch):
+    class TrainManager:
+        def _train_step(self, batch):
+            return "loss"
+
+    def main():
+        pass
+
+    toolkit = {
+        "joeynmt": {},
+        "joeynmt.training": {"TrainManager": TrainManager},
+        "joeynmt.prediction": {"search": lambda **kw: kw},
+        "joeynmt.__main__": {"main": main},
+    }
+    mods = _modules(monkeypatch, toolkit)
+    monkeypatch.setattr(sys, "argv", [])
+    config = dump_yaml(JOEY.config(_run(tmp_path, decode_max_len=9)), tmp_path / "d.yaml")
+    recorder = StepRecorder()
+    args = [str(config), "--output-path", "o"]
+    assert JOEY.enter("test", args, recorder) is main
+    assert sys.argv == ["joeynmt", "test", *args]
+    assert TrainManager()._train_step(types.SimpleNamespace(ntokens=7)) == "loss"
+    assert recorder.tokens == 7
+    assert mods["joeynmt.prediction"].search() == {"min_output_length": 9}
+
+
+def test_opennmt_enter_counts_real_target_tokens_in_training(monkeypatch):
+    import torch
+
+    class Trainer:
+        train_loss = types.SimpleNamespace(padding_idx=1)
+
+        def _gradient_accumulation(self, true_batches, *rest):
+            return len(rest)
+
+    def train():
+        pass
+
+    def translate():
+        pass
+
+    toolkit = {
+        "onmt": {},
+        "onmt.trainer": {"Trainer": Trainer},
+        "onmt.bin": {},
+        "onmt.bin.train": {"main": train},
+        "onmt.bin.translate": {"main": translate},
+    }
+    _modules(monkeypatch, toolkit)
+    monkeypatch.setattr(sys, "argv", [])
+    recorder = StepRecorder()
+    assert ONMT.enter("translate", ["-model", "m.pt"], recorder) is translate
+    assert sys.argv == ["onmt_translate", "-model", "m.pt"]
+    assert ONMT.enter("train", ["-config", "c.yaml"], recorder) is train
+    # (batch, length, features); BOS first, pad=1: 3 real tokens + 2 in the second sentence
+    tgt = torch.tensor([[[2], [5], [6], [3], [1]], [[2], [7], [3], [1], [1]]])
+    assert Trainer()._gradient_accumulation([{"tgt": tgt}], 0, 1) == 2
+    assert recorder.tokens == 5
+
+
+@pytest.mark.slow
+def test_run_peer_end_to_end_with_a_stand_in_peer(peer_workdir, tmp_path):
+    """The whole path a real peer takes: calibration, the runner in a subprocess (with this
+    interpreter standing in for the peer's venv), step records, log parsing, decode counting."""
+    work, _ = peer_workdir
+    result = harness.run_peer(
+        FakePeer(), "rnn", workdir=work, venv_dir=Path(sys.executable).parents[1], steps=2,
+        warmup_steps=1, batch_target_tokens=50, decode_beam=1, decode_max_len=6,
+        decode_limit=5, threads=1, timeout_s=300,
+    )  # fmt: skip
+    assert (result["toolkit"], result["total_steps"], result["threads"]) == ("fake", 3, 1)
+    assert result["params"] == result["params_logged"] == 15
+    # every step carries batch_size rows: the tokens the runner counted per step
+    assert result["real_tgt_tokens_per_batch"] == result["batch_size_configured"]
+    assert result["train_tokens_per_s"] > 0
+    assert result["train_tokens_per_s_logged"] == pytest.approx(2 / (1 / 200 + 1 / 300), abs=0.1)
+    assert result["decode_greedy_sentences"] == 5
+    assert result["decode_greedy_output_tokens"] == result["decode_greedy_expected_tokens"] == 30
+    assert result["decode_greedy_seconds"] == 0.5
+    assert "benchmarks/peers/runner.py tests.bench.fake_peer train" in result["train_command"]
+    assert "top-level joeynmt: None" in Path(result["train_log"]).read_text()
 
 
 # --------------------------------------------------------------------------- real peers
@@ -300,9 +449,9 @@ def test_runner_source_compiles():
 def test_run_peer_few_steps(peer_workdir, toolkit, family):
     venv = PEER_VENVS[toolkit]
     if not (venv / "bin" / "python").exists():
-        pytest.skip(f"{venv} missing: run scripts/install_peers.sh")
+        pytest.skip(f"{venv} missing: run `make bench-peers`")
     work, _ = peer_workdir
-    result = peers.run_peer(
+    result = harness.run_peer(
         toolkit, family, workdir=work, venv_dir=venv, steps=3, warmup_steps=2,
         batch_target_tokens=300, decode_beam=(1, 5), decode_max_len=6, decode_limit=8,
         timeout_s=900,
@@ -324,4 +473,4 @@ def test_run_peer_few_steps(peer_workdir, toolkit, family):
         assert result[f"decode_{key}_sentences"] == 8
         # the output length is fixed: min_length = max_length
         assert result[f"decode_{key}_output_tokens"] == result[f"decode_{key}_expected_tokens"]
-    assert "peer_runner.py" in result["train_command"]
+    assert "benchmarks/peers/runner.py" in result["train_command"]
