@@ -20,9 +20,8 @@ import logging
 import sys
 from pathlib import Path
 
-from .common import config_error_line, report_user_errors
+from .common import compose_config, report_user_errors
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 # where a source checkout has benchmarks/ (the peer harness) beside the package
 CHECKOUT_ROOT = Path(__file__).resolve().parents[2]
 PEERS_NEED_CHECKOUT = (
@@ -45,21 +44,7 @@ VARIANTS = {
 
 
 def compose(overrides: list[str]):
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    from ..config import register_configs
-
-    register_configs()
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            return hydra_compose(config_name="train", overrides=overrides)
-    except (HydraException, OmegaConfBaseException) as err:
-        raise ValueError(config_error_line(err)) from err
+    return compose_config("train", overrides)
 
 
 def run(args: argparse.Namespace, overrides: list[str]) -> dict:
