@@ -9,7 +9,7 @@ SEQ2SEQ_DATA ?= $(abspath ../shared/data)
 export SEQ2SEQ_DATA
 ARGS ?=
 
-.PHONY: help install data train evaluate sweep compare tensorboard bench bench-peers fault-drill test test-fast lint clean
+.PHONY: help install data train evaluate sweep compare tensorboard bench bench-peers fault-drill test test-shuffled test-fast lint clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ tensorboard: install ## TensorBoard over runs in outputs/ and sweeps in multirun
 
 test: install ## run the test suite (fast tests and slow ones)
 	$(PY) -m pytest -q
+
+test-shuffled: install ## the whole suite in a random order (SEED=N repeats one order)
+	$(PY) -m pytest -q -p no:cacheprovider --random-order-bucket=global $(if $(SEED),--random-order-seed=$(SEED))
 
 test-fast: install ## run only the fast tests
 	$(PY) -m pytest -q -m "not slow"
