@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
+import seq2seq.modules.attention as attention_package
 from seq2seq.modules.attention import (
     ATTENTIONS,
     Attention,
@@ -79,3 +82,21 @@ def test_bad_registrations_are_refused(scratch_name):
         )
     assert "scratch" not in ATTENTIONS
     assert ATTENTIONS["additive"] is AdditiveAttention
+
+
+def test_the_attention_package_imports_nothing_above_it():
+    """modules/attention knows nothing of models/, training/, data/, evaluation/, cli/ (nor of
+    seq2seq.config, which imports it): only its own modules, torch, omegaconf and the stdlib."""
+    files = sorted(Path(attention_package.__file__).parent.glob("*.py"))
+    assert len(files) >= len(ATTENTIONS)
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                assert node.level <= 1, f"{path.name}: from {'.' * node.level}{node.module}"
+                names = [node.module or ""] if node.level == 0 else []
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                assert not name.startswith("seq2seq"), f"{path.name} imports {name}"
