@@ -273,8 +273,8 @@ class EvaluateConfig:
     print_alignment: bool = False  # translate: append a tab and the Pharaoh word alignment
 
 
-# group -> option -> schema; "attention" is the registry's (seq2seq.modules.attention) at the
-# time of the call: schemas() includes variants registered after this module was imported.
+# group -> option -> schema of the fixed groups; schemas() adds the attention registry's as it is
+# when called (so it includes a variant registered after this module was imported).
 SCHEMAS: dict[str, dict[str, type]] = {
     "data": {"base": DataConfig},
     "model": {"rnn": RNNModelConfig, "transformer": TransformerModelConfig},
