@@ -49,16 +49,12 @@ def variant_label(config: dict) -> str:
     model = config.get("model", {})
     if model.get("name") == "transformer":
         return "transformer"
+    from .modules.attention import ATTENTIONS  # each variant writes its own label
+
     attention = config.get("attention", {})
     name = attention.get("name", "?")
-    if name == "multiplicative":
-        label = f"multiplicative/{attention.get('score')}"
-    elif name == "local":
-        label = (
-            f"local-{'m' if attention.get('mode') == 'monotonic' else 'p'}/{attention.get('score')}"
-        )
-    else:
-        label = name
+    variant = ATTENTIONS.get(name)
+    label = variant.label(attention) if variant is not None else name
     if attention.get("wiring"):
         label += f" ({attention['wiring']})"
     return label

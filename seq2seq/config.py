@@ -4,6 +4,9 @@ Each YAML file under ``configs/<group>/`` starts from the schema registered here
 ``schema/<group>/<name>``, so a misspelt key or a value of the wrong type or outside an
 enum fails at start-up, before any work, with a message naming the valid choices.
 
+The attention schemas live with their variants (seq2seq/modules/attention/): this module
+registers whatever the attention registry holds, and names no variant.
+
 Enums are used wherever a value is one of a closed set (OmegaConf lists the members when a
 value is invalid). Model code never sees these objects: builders in ``seq2seq.models.builders``
 turn them into flat keyword arguments.
@@ -20,6 +23,15 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
+from .modules.attention import (  # AttentionConfig, LocalMode, Score, Wiring: re-exported
+    AttentionConfig,  # noqa: F401
+    LocalMode,  # noqa: F401
+    Score,  # noqa: F401
+    Wiring,  # noqa: F401
+    attention_schemas,
+)
+from .modules.attention.registry import preset_options
+
 # --------------------------------------------------------------------------- enums
 
 
@@ -28,22 +40,7 @@ class Cell(str, Enum):
     lstm = "lstm"
 
 
-class Wiring(str, Enum):
-    """How attention is wired into the RNN decoder (see seq2seq.models.rnn)."""
-
-    bahdanau = "bahdanau"  # attend with s_{t-1}, context feeds the recurrent step
-    luong = "luong"  # attend with h_t, attentional state tanh(W_c [c; h]) + input feeding
-
-
-class Score(str, Enum):
-    dot = "dot"
-    general = "general"
-    scaled_dot = "scaled_dot"
-
-
-class LocalMode(str, Enum):
-    monotonic = "monotonic"  # local-m
-    predictive = "predictive"  # local-p
+# Wiring, Score and LocalMode live with the attention variants; re-exported above.
 
 
 class SpmType(str, Enum):
@@ -182,49 +179,8 @@ class TransformerModelConfig:
 
 # --------------------------------------------------------------------------- attention
 
-
-@dataclass
-class AttentionConfig:
-    name: str = MISSING
-    wiring: Wiring | None = None  # None: the default of the variant's paper
-    input_feeding: bool = True  # luong wiring: feed the attentional state into the next step
-
-
-@dataclass
-class NoAttentionConfig(AttentionConfig):
-    name: str = "none"
-
-
-@dataclass
-class AdditiveAttentionConfig(AttentionConfig):
-    name: str = "additive"
-    attn_size: int | None = None  # size of the tanh layer; None: the decoder hidden size
-
-
-@dataclass
-class MultiplicativeAttentionConfig(AttentionConfig):
-    name: str = "multiplicative"
-    score: Score = Score.general
-
-
-@dataclass
-class LocalAttentionConfig(AttentionConfig):
-    name: str = "local"
-    mode: LocalMode = LocalMode.predictive
-    window: int = 10  # D: half-width of the window [p_t - D, p_t + D]
-    score: Score = Score.general
-
-
-@dataclass
-class ContentAttentionConfig(AttentionConfig):
-    name: str = "content"
-    init_sharpness: float = 5.0
-
-
-@dataclass
-class LocationAttentionConfig(AttentionConfig):
-    name: str = "location"
-    max_src_len: int = 256  # W_a maps the state to this many positions
+# AttentionConfig (the fields every variant has) and each variant's schema live in
+# seq2seq/modules/attention/, registered with the class by @register_attention.
 
 
 # --------------------------------------------------------------------------- training
@@ -317,31 +273,46 @@ class EvaluateConfig:
     print_alignment: bool = False  # translate: append a tab and the Pharaoh word alignment
 
 
+# group -> option -> schema of the fixed groups; schemas() adds the attention registry's as it is
+# when called (so it includes a variant registered after this module was imported).
 SCHEMAS: dict[str, dict[str, type]] = {
     "data": {"base": DataConfig},
     "model": {"rnn": RNNModelConfig, "transformer": TransformerModelConfig},
-    "attention": {
-        "none": NoAttentionConfig,
-        "additive": AdditiveAttentionConfig,
-        "multiplicative": MultiplicativeAttentionConfig,
-        "local": LocalAttentionConfig,
-        "content": ContentAttentionConfig,
-        "location": LocationAttentionConfig,
-    },
     "optim": {"base": OptimConfig},
     "trainer": {"base": TrainerConfig},
     "decode": {"base": DecodeConfig},
 }
 
 
+def schemas() -> dict[str, dict[str, type]]:
+    """Every group's schemas: :data:`SCHEMAS` plus the attention registry's."""
+    return {**SCHEMAS, "attention": attention_schemas()}
+
+
+def variant_presets() -> dict[str, dict]:
+    """The ``variant`` group's generated options: each attention preset as an RNN with that
+    attention (``variant=local_m`` == ``model=rnn attention=local attention.mode=monotonic``).
+    configs/variant/ holds the others (the Transformer)."""
+    return {
+        preset: {
+            "defaults": [{"override /model": "rnn"}, {"override /attention": options.pop("name")}],
+            **({"attention": options} if options else {}),
+        }
+        for preset, options in preset_options().items()
+    }
+
+
 def register_configs() -> None:
-    """Register every schema as ``schema/<group>/<name>`` and the primary ``train_schema``."""
+    """Register every schema as ``schema/<group>/<name>`` (the attention ones from the
+    registry), each attention preset as ``variant/<preset>`` and the primary schemas."""
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(name="evaluate_schema", node=EvaluateConfig)
-    for group, schemas in SCHEMAS.items():
-        for name, node in schemas.items():
+    for group, options in schemas().items():
+        for name, node in options.items():
             cs.store(group=f"schema/{group}", name=name, node=node)
+    for preset, node in variant_presets().items():
+        cs.store(group="variant", name=preset, node=node, package="_global_")
 
 
 def run_label(model: str, attention: str, sep: str = "_") -> str:

@@ -101,13 +101,12 @@ def _check_attention(cfg: Any, out: _Problems) -> None:
     attention = cfg.get("attention")
     if attention is None:
         return
-    name = option_value(attention.get("name"))
-    if name == "local":
-        out.at_least(attention, "attention", "window", 1)
-    if name == "additive":
-        out.at_least(attention, "attention", "attn_size", 1, optional=True)
-    if name == "location":
-        out.at_least(attention, "attention", "max_src_len", 1)
+    from .modules.attention import ATTENTIONS  # the variant's own range checks
+
+    variant = ATTENTIONS.get(option_value(attention.get("name")))
+    if variant is not None:  # an unknown name fails in the builder, naming the valid ones
+        for problem in variant.check_options(attention):
+            out.add(problem)
 
 
 def _check_data(cfg: Any, out: _Problems) -> None:

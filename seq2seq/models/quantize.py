@@ -21,11 +21,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..modules.attention.location import LocationAttention
 from .base import Seq2Seq
-
-# Modules that read their Linear's ``weight`` directly (a quantized Linear has none): kept float.
-_READS_LINEAR_WEIGHTS = (LocationAttention,)
 
 
 def int8_engine() -> str | None:
@@ -46,10 +42,12 @@ def quantize_int8(model: Seq2Seq) -> Seq2Seq:
             f"(it has: {', '.join(torch.backends.quantized.supported_engines) or 'none'}); "
             "use precision=fp32"
         )
+    # A module that reads its Linear children's ``weight`` directly (a quantized Linear has
+    # none) says so with ``reads_linear_weights = True`` (e.g. location attention): kept float.
     kept_float = {
         f"{owner}.{child}".lstrip(".")
         for owner, module in model.named_modules()
-        if isinstance(module, _READS_LINEAR_WEIGHTS)
+        if getattr(module, "reads_linear_weights", False)
         for child, sub in module.named_children()
         if isinstance(sub, nn.Linear)
     }

@@ -13,6 +13,7 @@ from seq2seq.errors import ConfigError
 from seq2seq.models.quantize import int8_engine, quantize_int8
 from seq2seq.models.rnn import build_rnn
 from seq2seq.models.transformer import TransformerSeq2Seq
+from seq2seq.modules.attention import ATTENTIONS
 
 pytestmark = [
     pytest.mark.skipif(int8_engine() is None, reason="no x86/fbgemm quantized engine"),
@@ -20,14 +21,6 @@ pytestmark = [
 ]
 
 V = 40
-ATTENTIONS = {
-    "none": {"name": "none"},
-    "additive": {"name": "additive"},
-    "general": {"name": "multiplicative", "score": "general"},
-    "local-p": {"name": "local", "mode": "predictive", "window": 2},
-    "content": {"name": "content"},
-    "location": {"name": "location", "max_src_len": 16},
-}
 
 
 def transformer() -> TransformerSeq2Seq:
@@ -40,7 +33,7 @@ def transformer() -> TransformerSeq2Seq:
 def rnn(attention: str):
     torch.manual_seed(0)
     model = {"emb_size": 16, "hidden_size": 32, "dropout": 0.0}
-    attn = dict(ATTENTIONS[attention], wiring=None, input_feeding=True)
+    attn = {"name": attention, "wiring": None, "input_feeding": True}  # the variant's defaults
     return build_rnn(model, attn, src_vocab_size=V, tgt_vocab_size=V).eval()
 
 
@@ -63,10 +56,18 @@ def test_int8_copy_decodes_close_to_fp32_and_leaves_the_float_model(family):
     for key, value in model.state_dict().items():
         assert torch.equal(value, before[key]), key
     q_names = {n for n, m in quantized.named_modules() if "quantized" in type(m).__module__}
-    if family == "location":  # its scores read proj.weight directly: kept float
-        assert not any("attention.proj" in n for n in q_names)
-        assert type(quantized.attention.proj) is nn.Linear
-    assert len(q_names) >= len(float_linears) - (family == "location")
+    kept = {  # Linear children of modules that read their weight directly (location): float
+        f"{owner}.{child}"
+        for owner, module in model.named_modules()
+        if getattr(module, "reads_linear_weights", False)
+        for child, sub in module.named_children()
+        if type(sub) is nn.Linear
+    }
+    assert bool(kept) == (family != "transformer" and ATTENTIONS[family].reads_linear_weights)
+    quantized_modules = dict(quantized.named_modules())
+    for name in kept:
+        assert name not in q_names and type(quantized_modules[name]) is nn.Linear, name
+    assert len(q_names) >= len(float_linears) - len(kept)
 
     srcs = sources()
     ref = translate_batches(model, srcs, beam_size=1, batch_size=4)

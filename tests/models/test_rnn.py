@@ -16,6 +16,7 @@ from seq2seq.config import register_configs
 from seq2seq.models.base import reorder_state
 from seq2seq.models.builders import build_model
 from seq2seq.models.rnn import BahdanauDecoder, LuongDecoder, RNNSeq2Seq, build_rnn
+from seq2seq.modules.attention import attention_class, preset_options, presets
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
 V, B, S, T = 17, 3, 6, 5
@@ -25,17 +26,23 @@ LENGTHS = [6, 3, 1]
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-ATTENTIONS = {
-    "none": {"name": "none"},
-    "additive": {"name": "additive"},
-    "dot": {"name": "multiplicative", "score": "dot"},
-    "general": {"name": "multiplicative", "score": "general"},
-    "scaled_dot": {"name": "multiplicative", "score": "scaled_dot"},
-    "local-m": {"name": "local", "mode": "monotonic", "window": 1},
-    "local-p": {"name": "local", "mode": "predictive", "window": 2, "score": "dot"},
-    "content": {"name": "content"},
-    "location": {"name": "location", "max_src_len": S},
+# Sizes that make the tiny batch exercise a preset (a window narrower than S, every location
+# row in use), applied where the preset exists.
+SMALL = {
+    "local_m": {"window": 1},
+    "local_p": {"window": 2, "score": "dot"},
+    "location": {"max_src_len": S},
 }
+# preset -> attention options: every registered preset (seq2seq.modules.attention)
+ATTENTIONS = {
+    preset: {**options, **SMALL.get(preset, {})} for preset, options in preset_options().items()
+}
+
+
+def has_weights(attention: str) -> bool:
+    return attention_class(ATTENTIONS[attention]["name"]).has_weights
+
+
 # wiring id -> (wiring, input_feeding)
 WIRINGS = {
     "bahdanau": ("bahdanau", True),
@@ -84,8 +91,8 @@ def stepwise(model, src, src_mask, tgt_in):
 CASES = [
     (a, c, w, 1)
     for a, c, w in itertools.product(ATTENTIONS, ["gru", "lstm"], WIRINGS)
-    if not (a == "none" and w == "luong-nofeed")
-] + [(a, c, w, 2) for a, c, w in [("additive", "lstm", "bahdanau"), ("local-m", "gru", "luong")]]
+    if has_weights(a) or w != "luong-nofeed"
+] + [(a, c, w, 2) for a, c, w in [("additive", "lstm", "bahdanau"), ("local_m", "gru", "luong")]]
 
 
 @pytest.mark.parametrize(("attention", "cell", "wiring", "layers"), CASES)
@@ -98,14 +105,14 @@ def test_teacher_forcing_equals_step_by_step(attention, cell, wiring, layers):
     assert out.logits.shape == (B, T, V) and out.logits.dtype == torch.float32
     assert log_probs.dtype == torch.float32
     torch.testing.assert_close(log_probs, out.logits.log_softmax(-1), rtol=1e-5, atol=1e-5)
-    if attention == "none":
+    if not has_weights(attention):
         assert out.attn_weights is None and attn is None and not model.has_alignment
     else:
         assert model.has_alignment and out.attn_weights.shape == (B, T, S)
         torch.testing.assert_close(attn, out.attn_weights, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("attention", [a for a in ATTENTIONS if a != "none"])
+@pytest.mark.parametrize("attention", [a for a in ATTENTIONS if has_weights(a)])
 @pytest.mark.parametrize("wiring", list(WIRINGS))
 def test_attention_weights_zero_on_padding_and_normalised(attention, wiring):
     model = tiny(attention, wiring=wiring).eval()
@@ -113,7 +120,7 @@ def test_attention_weights_zero_on_padding_and_normalised(attention, wiring):
     weights = model(src, src_mask, tgt_in, tgt_mask, need_attn=True).attn_weights
     assert (weights.masked_select(~src_mask[:, None, :]) == 0).all()
     sums = weights.sum(-1)
-    if attention == "local-p":
+    if ATTENTIONS[attention].get("mode") == "predictive":  # local-p: not renormalised
         assert (sums <= 1 + 1e-6).all()
     else:
         torch.testing.assert_close(sums, torch.ones(B, T))
@@ -143,7 +150,7 @@ def test_gradients_reach_every_parameter(attention, wiring):
 
 
 def test_state_is_batch_first_and_reorderable():
-    model = tiny("local-p", cell="lstm", wiring="luong", num_layers=2).eval()
+    model = tiny("local_p", cell="lstm", wiring="luong", num_layers=2).eval()
     src, src_mask, tgt_in, _ = batch()
     state = model.encode(src, src_mask)
     assert state["hidden"].shape == (B, 2, 10) and state["cell"].shape == (B, 2, 10)
@@ -161,7 +168,7 @@ def test_state_is_batch_first_and_reorderable():
     torch.testing.assert_close(again.log_probs, direct.log_probs[index])
 
 
-@pytest.mark.parametrize("attention", ["additive", "local-p", "location"])
+@pytest.mark.parametrize("attention", ["additive", "local_p", "location"])
 @pytest.mark.parametrize("wiring", ["bahdanau", "luong"])
 def test_source_state_passes_through_decode_step(attention, wiring):
     """Beam search copies the source state only when sentences leave (source_state_keys): that
@@ -215,7 +222,7 @@ def test_features_only_feed_the_output_layer(teacher_forcing, tie_embeddings):
 
 
 def test_bf16_autocast():
-    for attention, wiring in [("additive", "bahdanau"), ("local-p", "luong-nofeed")]:
+    for attention, wiring in [("additive", "bahdanau"), ("local_p", "luong-nofeed")]:
         model = tiny(attention, wiring=wiring, cell="lstm").train()
         src, src_mask, tgt_in, tgt_mask = batch()
         with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -234,7 +241,7 @@ def test_builder_defaults_and_options():
         "additive": BahdanauDecoder,
         "content": BahdanauDecoder,
         "general": LuongDecoder,
-        "local-m": LuongDecoder,
+        "local_m": LuongDecoder,
         "location": LuongDecoder,
     }
     for attention, decoder in decoders.items():
@@ -277,7 +284,7 @@ def reversal_corpus(n: int = 64, vocab: int = 20, seed: int = 0):
 
 @pytest.mark.parametrize(
     ("attention", "wiring"),
-    [("additive", "bahdanau"), ("general", "luong-nofeed"), ("local-m", "luong")],
+    [("additive", "bahdanau"), ("general", "luong-nofeed"), ("local_m", "luong")],
 )
 def test_overfits_tiny_reversal_corpus(attention, wiring):
     """The model can memorise a tiny corpus. Loss and predictions are read from the same
@@ -315,11 +322,9 @@ def test_overfits_tiny_reversal_corpus(attention, wiring):
 
 # --------------------------------------------------------------------------- Hydra configs
 
-YAML_OPTIONS = [
-    ["attention=none"],
-    ["attention=additive"],
+# every registered preset as its overrides, then options and wirings on top of some
+YAML_OPTIONS = [overrides for overrides in presets().values()] + [
     ["attention=additive", "attention.attn_size=6", "model.cell=lstm"],
-    ["attention=multiplicative", "attention.score=dot"],
     ["attention=multiplicative", "attention.score=general", "attention.input_feeding=false"],
     ["attention=multiplicative", "attention.score=scaled_dot", "attention.wiring=bahdanau"],
     ["attention=local", "attention.mode=monotonic", "attention.window=2"],
@@ -342,6 +347,6 @@ def test_builds_from_every_yaml_option(overrides):
     src, src_mask, tgt_in, tgt_mask = batch()
     out = model(src, src_mask, tgt_in, tgt_mask, need_attn=True)
     assert out.logits.shape == (B, T, V + 1) and torch.isfinite(out.logits).all()
-    assert (out.attn_weights is None) == (cfg.attention.name == "none")
+    assert (out.attn_weights is None) == (not attention_class(cfg.attention.name).has_weights)
     expected_wiring = cfg.attention.wiring or type(model.attention).paper_wiring
     assert model.wiring == str(getattr(expected_wiring, "value", expected_wiring))

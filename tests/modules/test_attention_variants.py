@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import fields
 
 import pytest
 import torch
@@ -14,29 +15,33 @@ from seq2seq.modules.attention import (
     MultiplicativeAttention,
     attention_class,
     build_attention,
+    preset_options,
 )
 
 B, S, T, SIZE = 3, 7, 4, 6
 LENGTHS = torch.tensor([7, 4, 1])
 
-# (id, options): every variant, each multiplicative score, both local modes.
+# Sizes that make these tiny inputs exercise a preset (a window narrower than S, every location
+# row in use), applied where the preset exists; every registered preset is tested.
+SMALL = {
+    "local_m": {"window": 1},
+    "local_p": {"window": 2},
+    "content": {"init_sharpness": 3.0},
+    "location": {"max_src_len": S},
+}
+# (id, options): every registered preset (each multiplicative score, both local modes), plus
+# a few more combinations.
 VARIANTS = [
-    ("none", {"name": "none"}),
-    ("additive", {"name": "additive"}),
-    ("mult-dot", {"name": "multiplicative", "score": "dot"}),
-    ("mult-general", {"name": "multiplicative", "score": "general"}),
-    ("mult-scaled_dot", {"name": "multiplicative", "score": "scaled_dot"}),
-    ("local-m", {"name": "local", "mode": "monotonic", "window": 1}),
-    ("local-m-dot", {"name": "local", "mode": "monotonic", "window": 2, "score": "dot"}),
-    ("local-p", {"name": "local", "mode": "predictive", "window": 2}),
-    ("local-p-scaled", {"name": "local", "mode": "predictive", "window": 1, "score": "scaled_dot"}),
-    ("content", {"name": "content", "init_sharpness": 3.0}),
-    ("location", {"name": "location", "max_src_len": S}),
+    (preset, {**options, **SMALL.get(preset, {})}) for preset, options in preset_options().items()
+] + [
+    ("local_m-dot", {"name": "local", "mode": "monotonic", "window": 2, "score": "dot"}),
+    ("local_p-scaled", {"name": "local", "mode": "predictive", "window": 1, "score": "scaled_dot"}),
 ]
 IDS = [variant_id for variant_id, _ in VARIANTS]
 OPTIONS = [options for _, options in VARIANTS]
 GLOBAL = [o for o in OPTIONS if o["name"] in ("additive", "multiplicative", "content")]
-WITH_WEIGHTS = [o for o in OPTIONS if o["name"] != "none"]
+WITH_WEIGHTS = [o for o in OPTIONS if attention_class(o["name"]).has_weights]
+WEIGHTS_IDS = [i for i, o in VARIANTS if o in WITH_WEIGHTS]
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -66,14 +71,14 @@ def test_shapes(options):
     attn = make(options)
     context, weights = run(attn, *inputs())
     assert context.shape == (B, T, attn.context_size)
-    if options["name"] == "none":
-        assert attn.context_size == 0 and weights is None and not attn.has_weights
+    if not attn.has_weights:
+        assert attn.context_size == 0 and weights is None
     else:
         assert attn.context_size == SIZE and weights.shape == (B, T, S)
         assert torch.isfinite(context).all()
 
 
-@pytest.mark.parametrize("options", WITH_WEIGHTS, ids=IDS[1:])
+@pytest.mark.parametrize("options", WITH_WEIGHTS, ids=WEIGHTS_IDS)
 def test_weights_sum_and_zero_on_padding(options):
     attn = make(options)
     _, _, _, mask = inputs()
@@ -104,7 +109,7 @@ def test_padding_content_does_not_matter(options):
 @pytest.mark.parametrize("options", OPTIONS, ids=IDS)
 def test_gradients_reach_every_parameter(options):
     attn = make(options)
-    if options["name"] == "none":
+    if not attn.has_weights:
         assert not list(attn.parameters())
         return
     query, keys, values, mask = (t.clone() for t in inputs())
@@ -131,7 +136,7 @@ def test_global_variants_are_permutation_invariant(options):
     torch.testing.assert_close(weights_p, weights[:, :, perm], rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.parametrize("options", WITH_WEIGHTS, ids=IDS[1:])
+@pytest.mark.parametrize("options", WITH_WEIGHTS, ids=WEIGHTS_IDS)
 def test_many_rows_equal_one_row_per_step(options):
     """A (B, T, *) query at step s equals T single-row calls at steps s..s+T-1."""
     attn = make(options)
@@ -309,8 +314,8 @@ def test_required_key_size():
 
 
 def test_paper_wirings():
-    wirings = {name: cls.paper_wiring for name, cls in ATTENTIONS.items()}
-    assert wirings == {
+    assert {cls.paper_wiring for cls in ATTENTIONS.values()} <= {"bahdanau", "luong"}
+    papers = {
         "none": "bahdanau",
         "additive": "bahdanau",
         "content": "bahdanau",
@@ -318,3 +323,26 @@ def test_paper_wirings():
         "local": "luong",
         "location": "luong",
     }
+    for name, wiring in papers.items():
+        assert attention_class(name).paper_wiring == wiring, name
+
+
+def test_labels_and_range_checks_of_the_variants():
+    """What compare and validation read from the classes (their output is unchanged)."""
+    assert attention_class("multiplicative").label({"score": "dot"}) == "multiplicative/dot"
+    assert attention_class("local").label({"mode": "monotonic", "score": "general"}) == (
+        "local-m/general"
+    )
+    assert attention_class("local").label({"mode": "predictive", "score": "dot"}) == "local-p/dot"
+    assert attention_class("additive").label({"attn_size": 3}) == "additive"
+    assert attention_class("local").check_options({"window": 0}) == [
+        "attention.window must be >= 1, got 0"
+    ]
+    assert attention_class("additive").check_options({"attn_size": None}) == []
+    assert attention_class("location").check_options({"max_src_len": None}) == [
+        "attention.max_src_len must be set (>= 1)"
+    ]
+    for name, cls in ATTENTIONS.items():  # every registered variant accepts its defaults
+        defaults = {f.name: f.default for f in fields(cls.schema) if f.name != "name"}
+        assert cls.check_options(defaults) == [], name
+        assert cls.name == name and cls.schema.name == name

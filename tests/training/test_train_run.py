@@ -14,19 +14,16 @@ import pytest
 import torch
 
 from seq2seq.checkpoint import load_checkpoint
+from seq2seq.modules.attention import ATTENTIONS as ATTENTION_CLASSES
 from seq2seq.training import train
 from tests.conftest import TINY, TINY_RNN, TINY_TRANSFORMER, compose_config, needs_multi30k
 
 pytestmark = needs_multi30k
 
-ATTENTIONS = [
-    ["attention=none"],
-    ["attention=additive"],
+# every registered attention variant with its defaults, and both local modes
+ATTENTIONS = [[f"attention={name}"] for name in ATTENTION_CLASSES] + [
     ["attention=multiplicative", "attention.score=dot"],
-    ["attention=local", "attention.mode=predictive"],
     ["attention=local", "attention.mode=monotonic"],
-    ["attention=content"],
-    ["attention=location"],
 ]
 TRANSFORMER = TINY_TRANSFORMER
 

@@ -1,58 +1,96 @@
 """Attention variants behind one interface, chosen by name: ``build_attention(name=..., ...)``.
 
-A new variant is one class (a subclass of :class:`Attention`, usually writing only ``score``)
-added to ``ATTENTIONS`` below, plus one YAML file in configs/attention/ (and its schema in
-seq2seq/config.py). The decoder never names a variant.
+Adding a variant takes exactly two new files and no edit anywhere else:
+
+1. ``seq2seq/modules/attention/<file>.py``: a schema dataclass (a subclass of
+   :class:`AttentionConfig` with ``name`` defaulting to the variant's name and one field per
+   constructor option) and the class (a subclass of :class:`Attention`, usually writing only
+   ``score``), decorated with ``@register_attention("<name>", schema=<Schema>)``. Optional, on
+   the class: ``paper_wiring``, ``has_weights``, ``reads_linear_weights``, ``check_options``
+   (range checks), ``label`` (comparison tables), ``required_key_size``; and
+   ``presets={...}`` on the decorator (default: one preset named after the variant).
+2. ``configs/attention/<name>.yaml``::
+
+       defaults:
+         - /schema/attention/<name>@_here_
+         - _self_
+
+This package imports every module in its folder (below), so the new file registers itself;
+seq2seq.config then registers the schema in Hydra's ConfigStore (``attention=<name>``,
+``attention.<option>=...``) and each preset as ``variant=<preset>`` (swept by
+``experiment=compare_attention``). Validation, seq2seq-compare's labels, int8 quantization and
+the RNN decoder read the class, never its name. tests/test_configs.py
+(``test_a_new_variant_needs_only_a_class_file_and_a_yaml_file``) proves this on a toy variant.
+This package imports nothing of models/, training/, data/, evaluation/ or cli/.
+
+Registry API (seq2seq.modules.attention.registry): ``ATTENTIONS`` (name -> class),
+``register_attention``, ``unregister_attention``, ``attention_class``, ``attention_schemas``,
+``presets`` (preset -> Hydra overrides), ``preset_options`` (preset -> options),
+``build_attention``.
 """
 
 from __future__ import annotations
 
-from .additive import AdditiveAttention
-from .base import Attention, AttentionState, masked_softmax
-from .content import ContentAttention
-from .local import LocalAttention
-from .location import LocationAttention
-from .multiplicative import SCORES, MultiplicativeAttention
-from .none import NoAttention
+import importlib
+import pkgutil
 
-ATTENTIONS: dict[str, type[Attention]] = {
-    "none": NoAttention,
-    "additive": AdditiveAttention,
-    "multiplicative": MultiplicativeAttention,
-    "local": LocalAttention,
-    "content": ContentAttention,
-    "location": LocationAttention,
-}
+from .base import Attention, AttentionConfig, AttentionState, Wiring, masked_softmax
+from .registry import (
+    ATTENTIONS,
+    attention_class,
+    attention_schemas,
+    build_attention,
+    preset_options,
+    presets,
+    register_attention,
+    unregister_attention,
+)
 
+# Every module of this folder: each variant file registers its class when imported.
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
+del _module
 
-def attention_class(name: str) -> type[Attention]:
-    """The class registered as ``name``; ValueError listing the valid names otherwise."""
-    try:
-        return ATTENTIONS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown attention {name!r}; valid: {', '.join(sorted(ATTENTIONS))}"
-        ) from None
-
-
-def build_attention(*, name: str, query_size: int, key_size: int, **options) -> Attention:
-    """Build variant ``name`` with keyword-only ``options`` (its config fields, minus name,
-    wiring and input_feeding)."""
-    return attention_class(name)(query_size=query_size, key_size=key_size, **options)
-
+# Re-exported for convenience (a new variant needs no line here).
+from .additive import AdditiveAttention, AdditiveAttentionConfig  # noqa: E402
+from .content import ContentAttention, ContentAttentionConfig  # noqa: E402
+from .local import LocalAttention, LocalAttentionConfig, LocalMode  # noqa: E402
+from .location import LocationAttention, LocationAttentionConfig  # noqa: E402
+from .multiplicative import (  # noqa: E402
+    SCORES,
+    MultiplicativeAttention,
+    MultiplicativeAttentionConfig,
+    Score,
+)
+from .none import NoAttention, NoAttentionConfig  # noqa: E402
 
 __all__ = [
     "ATTENTIONS",
     "SCORES",
     "AdditiveAttention",
+    "AdditiveAttentionConfig",
     "Attention",
+    "AttentionConfig",
     "AttentionState",
     "ContentAttention",
+    "ContentAttentionConfig",
     "LocalAttention",
+    "LocalAttentionConfig",
+    "LocalMode",
     "LocationAttention",
+    "LocationAttentionConfig",
     "MultiplicativeAttention",
+    "MultiplicativeAttentionConfig",
     "NoAttention",
+    "NoAttentionConfig",
+    "Score",
+    "Wiring",
     "attention_class",
+    "attention_schemas",
     "build_attention",
     "masked_softmax",
+    "preset_options",
+    "presets",
+    "register_attention",
+    "unregister_attention",
 ]

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
-from .base import Attention, AttentionState
+from .base import Attention, AttentionConfig, AttentionState, at_least
+from .registry import register_attention
 
 
+@dataclass
+class AdditiveAttentionConfig(AttentionConfig):
+    name: str = "additive"
+    attn_size: int | None = None  # size of the tanh layer; None: the decoder hidden size
+
+
+@register_attention("additive", schema=AdditiveAttentionConfig)
 class AdditiveAttention(Attention):
     """e_ts = v^T tanh(W_q s_t + W_k h_s)   (Eq. 6 and App. A.1.2 in Bahdanau et al. 2015,
     there e_ij = v_a^T tanh(W_a s_{i-1} + U_a h_j)).
@@ -21,6 +31,10 @@ class AdditiveAttention(Attention):
     """
 
     paper_wiring: ClassVar[str] = "bahdanau"
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> list[str]:
+        return at_least(options, "attn_size", 1, optional=True)
 
     def __init__(self, *, query_size: int, key_size: int, attn_size: int | None = None) -> None:
         super().__init__(query_size=query_size, key_size=key_size)

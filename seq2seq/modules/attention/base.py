@@ -18,11 +18,40 @@ Shapes used throughout (B = batch, T = target rows attended at once, S = source 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar
+from enum import Enum
+from typing import Any, ClassVar
 
 import torch
+from omegaconf import MISSING
 from torch import Tensor, nn
+
+
+class Wiring(str, Enum):
+    """How attention is wired into the RNN decoder (see seq2seq.models.rnn)."""
+
+    bahdanau = "bahdanau"  # attend with s_{t-1}, context feeds the recurrent step
+    luong = "luong"  # attend with h_t, attentional state tanh(W_c [c; h]) + input feeding
+
+
+@dataclass
+class AttentionConfig:
+    """Fields every variant's schema has; a variant's schema subclasses this, sets ``name`` to
+    its registered name and adds its options (the keyword arguments of its constructor)."""
+
+    name: str = MISSING
+    wiring: Wiring | None = None  # None: the default of the variant's paper
+    input_feeding: bool = True  # luong wiring: feed the attentional state into the next step
+
+
+def at_least(options: Mapping[str, Any], key: str, minimum: int, *, optional: bool = False):
+    """``["attention.<key> must be >= minimum, got v"]`` when ``options[key]`` is below
+    ``minimum`` (or unset and not ``optional``), else ``[]``: for ``check_options``."""
+    value = options.get(key)
+    if value is None:
+        return [] if optional else [f"attention.{key} must be set (>= {minimum})"]
+    return [f"attention.{key} must be >= {minimum}, got {value}"] if value < minimum else []
 
 
 @dataclass
@@ -61,20 +90,45 @@ class Attention(nn.Module):
     Constructors are keyword-only and receive ``query_size``, ``key_size`` and the
     variant's options (the fields of its ``*AttentionConfig``).
 
-    Class attributes read by the RNN model (never the variant's name):
+    Class attributes and classmethods read by the rest of the package (which never names a
+    variant):
+      name, schema, presets   set by ``@register_attention`` (seq2seq.modules.attention.registry)
       paper_wiring  "bahdanau" | "luong": the decoder wiring of the variant's paper, used
-                    when ``attention.wiring`` is null.
+                    when ``attention.wiring`` is null (the RNN model).
       has_weights   False only for ``none`` (no alignment is produced).
+      reads_linear_weights  True if the module reads its nn.Linear children's ``weight``
+                    directly (a quantized Linear has none): int8 decoding keeps them float.
+      check_options(options)  range problems of a config's options, one line each
+                    (seq2seq.validation, before any work).
+      label(options)  the variant's short name in comparison tables (seq2seq.compare).
     """
 
+    name: ClassVar[str]
+    schema: ClassVar[type[AttentionConfig]]
+    presets: ClassVar[dict[str, dict[str, Any]]]
     paper_wiring: ClassVar[str] = "luong"
     has_weights: ClassVar[bool] = True
+    reads_linear_weights: ClassVar[bool] = False
 
     def __init__(self, *, query_size: int, key_size: int, value_size: int | None = None) -> None:
         super().__init__()
         self.query_size = query_size
         self.key_size = key_size
         self.value_size = key_size if value_size is None else value_size
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> list[str]:
+        """Problems of the config ``options`` (the attention node: name, wiring, ... and the
+        variant's fields) that a type cannot express, as ``attention.<key> must be ...`` lines;
+        [] when there are none. See :func:`at_least`."""
+        return []
+
+    @classmethod
+    def label(cls, options: Mapping[str, Any]) -> str:
+        """Short name of a run with these options in comparison tables, e.g. ``additive``;
+        ``options`` is the attention node of a run's saved config (plain dict). seq2seq.compare
+        appends `` (wiring)`` when the wiring is set."""
+        return cls.name
 
     @classmethod
     def required_key_size(cls, *, query_size: int, key_size: int, **options) -> int:

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import Attention, AttentionState
+from .base import Attention, AttentionConfig, AttentionState
+from .registry import register_attention
 
 
+@dataclass
+class ContentAttentionConfig(AttentionConfig):
+    name: str = "content"
+    init_sharpness: float = 5.0
+
+
+@register_attention("content", schema=ContentAttentionConfig)
 class ContentAttention(Attention):
     """e_ts = beta * cos(W_q s_t, h_s) = beta * k_t . h_s / (|k_t| |h_s|)   (the content-based
     addressing of Graves 2014, Sec. 3.3, Eq. 2 of Graves et al. 2014 (NTM), with K = cosine

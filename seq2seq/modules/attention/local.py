@@ -2,17 +2,40 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from enum import Enum
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from .base import AttentionState, masked_softmax
-from .multiplicative import MultiplicativeAttention
+from .base import AttentionConfig, AttentionState, at_least, masked_softmax
+from .multiplicative import MultiplicativeAttention, Score, _value
+from .registry import register_attention
 
-MODES = ("monotonic", "predictive")
+
+class LocalMode(str, Enum):
+    monotonic = "monotonic"  # local-m
+    predictive = "predictive"  # local-p
 
 
+MODES = tuple(mode.value for mode in LocalMode)  # ("monotonic", "predictive")
+
+
+@dataclass
+class LocalAttentionConfig(AttentionConfig):
+    name: str = "local"
+    mode: LocalMode = LocalMode.predictive
+    window: int = 10  # D: half-width of the window [p_t - D, p_t + D]
+    score: Score = Score.general
+
+
+@register_attention(
+    "local",
+    schema=LocalAttentionConfig,
+    presets={"local_m": {"mode": "monotonic"}, "local_p": {"mode": "predictive"}},
+)
 class LocalAttention(MultiplicativeAttention):
     """Attend only to the window [p_t - D, p_t + D] around an aligned position p_t
     (Sec. 3.2 of Luong et al. 2015). Source positions s are 0-based.
@@ -32,6 +55,15 @@ class LocalAttention(MultiplicativeAttention):
     v_p: (query_size,). Paper wiring: 'luong'. The scores (and the key projection done once per
     sentence) are MultiplicativeAttention's; this class adds the window.
     """
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> list[str]:
+        return at_least(options, "window", 1)
+
+    @classmethod
+    def label(cls, options: Mapping[str, Any]) -> str:
+        mode, score = _value(options.get("mode")), _value(options.get("score"))
+        return f"local-{'m' if mode == 'monotonic' else 'p'}/{score}"  # local-m/general
 
     def __init__(
         self,

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import Attention, AttentionState
+from .base import Attention, AttentionConfig, AttentionState, at_least
+from .registry import register_attention
 
 
+@dataclass
+class LocationAttentionConfig(AttentionConfig):
+    name: str = "location"
+    max_src_len: int = 256  # W_a maps the state to this many positions
+
+
+@register_attention("location", schema=LocationAttentionConfig)
 class LocationAttention(Attention):
     """a_t = softmax(W_a h_t)   (Eq. 8 'location' in Luong et al. 2015).
 
@@ -17,10 +27,16 @@ class LocationAttention(Attention):
     position; only the first S rows are used for a source of length S, and the softmax runs over
     the sentence's real positions (masked, so the weights are renormalised to sum to 1).
     The keys are ignored. A source longer than max_src_len raises ValueError.
-    Paper wiring: 'luong'.
+    Paper wiring: 'luong'. The score reads ``proj.weight`` rows directly, so int8 decoding
+    keeps ``proj`` float (``reads_linear_weights``).
     """
 
     paper_wiring: ClassVar[str] = "luong"
+    reads_linear_weights: ClassVar[bool] = True
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> list[str]:
+        return at_least(options, "max_src_len", 1)
 
     def __init__(self, *, query_size: int, key_size: int, max_src_len: int = 256) -> None:
         super().__init__(query_size=query_size, key_size=key_size)

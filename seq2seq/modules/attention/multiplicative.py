@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
-from .base import Attention, AttentionState
+from .base import Attention, AttentionConfig, AttentionState
+from .registry import register_attention
 
-SCORES = ("dot", "general", "scaled_dot")
+
+class Score(str, Enum):
+    dot = "dot"
+    general = "general"
+    scaled_dot = "scaled_dot"
+
+
+SCORES = tuple(score.value for score in Score)  # ("dot", "general", "scaled_dot")
 _DOT_SCORES = ("dot", "scaled_dot")
+
+
+def _value(option: Any) -> Any:
+    return getattr(option, "value", option)  # an enum member from a DictConfig, or as given
 
 
 def check_score(score: str) -> str:
@@ -56,6 +71,17 @@ class BilinearScore(nn.Module):
         return f"score={self.score}"
 
 
+@dataclass
+class MultiplicativeAttentionConfig(AttentionConfig):
+    name: str = "multiplicative"
+    score: Score = Score.general
+
+
+@register_attention(
+    "multiplicative",
+    schema=MultiplicativeAttentionConfig,
+    presets={score.value: {"score": score.value} for score in Score},  # dot, general, scaled_dot
+)
 class MultiplicativeAttention(Attention):
     """Global multiplicative attention, Eq. 8 in Luong et al. 2015:
     score(h_t, h_s) = h_t^T h_s (dot) | h_t^T W_a h_s (general) | h_t^T h_s / sqrt(d) (scaled_dot,
@@ -67,6 +93,10 @@ class MultiplicativeAttention(Attention):
     """
 
     paper_wiring: ClassVar[str] = "luong"
+
+    @classmethod
+    def label(cls, options: Mapping[str, Any]) -> str:
+        return f"{cls.name}/{_value(options.get('score'))}"  # multiplicative/dot
 
     def __init__(self, *, query_size: int, key_size: int, score: str = "general") -> None:
         super().__init__(query_size=query_size, key_size=key_size)

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 from torch import Tensor
 
-from .base import Attention, AttentionState
+from .base import Attention, AttentionConfig, AttentionState
+from .registry import register_attention
 
 
+@dataclass
+class NoAttentionConfig(AttentionConfig):
+    name: str = "none"
+
+
+@register_attention("none", schema=NoAttentionConfig)
 class NoAttention(Attention):
     """The encoder-decoder without attention: the source reaches the decoder only through the
     bridged final encoder state (Sutskever et al. 2014; Cho et al. 2014, Eq. 1-3 of Cho's

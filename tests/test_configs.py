@@ -1,0 +1,343 @@
+"""The config tree: every YAML of every group composes with the primary config (and builds a
+model where it chooses one); the attention registry, its schemas, configs/attention/*.yaml,
+the variant presets and Hydra's ConfigStore agree one-to-one; and a new attention variant
+needs only a class file and a YAML file (a toy one, in a copy of the package and configs)."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.config_store import ConfigStore
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
+
+from seq2seq import compare, config, validation
+from seq2seq.config import register_configs, variant_presets
+from seq2seq.models import quantize, rnn
+from seq2seq.models.builders import build_model
+from seq2seq.modules.attention import ATTENTIONS, attention_class, preset_options
+from seq2seq.validation import check_evaluate_config, check_train_config
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIG_DIR = REPO / "configs"
+V = 13
+GROUPS = sorted(p.name for p in CONFIG_DIR.iterdir() if p.is_dir())
+# (group, option): every YAML file of every group, and the generated variant presets
+OPTIONS = sorted(
+    {(p.parent.name, p.stem) for p in CONFIG_DIR.glob("*/*.yaml")}
+    | {("variant", preset) for preset in preset_options()}
+)
+BUILDS_A_MODEL = ("model", "attention", "variant")
+TINY_SIZES = {
+    "rnn": {"emb_size": 8, "hidden_size": 12, "dropout": 0.0},
+    "transformer": {"d_model": 16, "heads": 2, "ff_size": 32, "num_layers": 1, "dropout": 0.0},
+}
+
+
+def compose_cfg(*overrides: str, config_name: str = "train", hydra_config: bool = False):
+    register_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose(
+            config_name=config_name, overrides=list(overrides), return_hydra_config=hydra_config
+        )
+
+
+def forward_tiny(model) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(0)
+    src = torch.randint(4, V, (2, 5), generator=gen)
+    src_mask = torch.tensor([[True] * 5, [True] * 3 + [False] * 2])
+    tgt_in = torch.randint(4, V, (2, 4), generator=gen)
+    out = model(src, src_mask, tgt_in, torch.ones(2, 4, dtype=torch.bool), need_attn=True)
+    assert out.logits.shape == (2, 4, V) and torch.isfinite(out.logits).all()
+    return out.logits
+
+
+def test_every_group_has_options():
+    assert set(GROUPS) >= {"attention", "data", "model", "optim", "trainer", "decode", "variant"}
+    for group in GROUPS:
+        assert any(g == group for g, _ in OPTIONS), group
+
+
+@pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
+def test_every_option_composes_checks_and_builds(group, option):
+    cfg = compose_cfg(f"{group}={option}")
+    check_train_config(cfg)  # every shipped option passes the start-up checks as it is
+    if group == "attention":
+        assert cfg.attention.name == option
+    if group not in BUILDS_A_MODEL:
+        return
+    for key, value in TINY_SIZES[cfg.model.name].items():
+        cfg.model[key] = value
+    torch.manual_seed(0)
+    model = build_model(cfg.model, cfg.attention, src_vocab_size=V, tgt_vocab_size=V)
+    forward_tiny(model)
+
+
+def test_evaluate_config_composes():
+    cfg = compose_cfg("run_dir=some/run", config_name="evaluate")
+    check_evaluate_config(cfg)
+    assert cfg.run_dir == "some/run" and cfg.checkpoint == "best"
+
+
+def sweep_of(cfg) -> list[str]:
+    """The values Hydra's basic sweeper runs for ``cfg``'s ``variant`` sweep (glob included)."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.utils import create_config_search_path
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    loader = ConfigLoaderImpl(config_search_path=create_config_search_path(str(CONFIG_DIR)))
+    params = [f"{k}={v}" for k, v in cfg.hydra.sweeper.params.items()]
+    (override,) = OverridesParser.create(config_loader=loader).parse_overrides(params)
+    assert override.get_key_element() == "variant"
+    return list(override.sweep_string_iterator())
+
+
+def test_compare_attention_sweeps_every_preset_and_the_transformer():
+    cfg = compose_cfg("experiment=compare_attention", hydra_config=True)
+    assert str(cfg.hydra.mode) == "RunMode.MULTIRUN"
+    assert sorted(sweep_of(cfg)) == sorted([*preset_options(), "transformer"])
+
+
+def test_registry_schemas_yamls_and_configstore_agree():
+    register_configs()
+    names = set(ATTENTIONS)
+    yamls = {p.stem: p for p in (CONFIG_DIR / "attention").glob("*.yaml")}
+    assert set(yamls) == names
+    store = ConfigStore.instance().repo
+    assert set(store["schema"]["attention"]) == {f"{name}.yaml" for name in names}
+    for name, cls in ATTENTIONS.items():
+        assert cls.name == name and cls.schema.name == name
+        assert OmegaConf.load(yamls[name]).defaults == [
+            f"/schema/attention/{name}@_here_",
+            "_self_",
+        ]
+        stored = store["schema"]["attention"][f"{name}.yaml"].node
+        assert OmegaConf.get_type(stored) is cls.schema
+        cfg = compose_cfg(f"attention={name}")
+        assert OmegaConf.get_type(cfg.attention) is cls.schema and cfg.attention.name == name
+    # variant presets: generated from the registry, each exactly its options on an RNN; the
+    # files in configs/variant/ are the other choices (the Transformer), never a preset
+    files = {p.stem for p in (CONFIG_DIR / "variant").glob("*.yaml")}
+    assert files == {"transformer"}
+    assert set(store["variant"]) == {f"{preset}.yaml" for preset in variant_presets()}
+    for preset, options in preset_options().items():
+        cfg = compose_cfg(f"variant={preset}")
+        assert cfg.model.name == "rnn"
+        composed = OmegaConf.to_container(cfg.attention, enum_to_str=True)
+        assert {k: composed[k] for k in options} == options, preset
+
+
+def test_code_outside_the_variants_names_no_variant():
+    """config.py, the validation and label functions, quantization and the RNN builder read
+    the registry; none spells a variant's name or class."""
+    sources = {  # where -> (source, also check the quoted names: a message may say 'none')
+        "config": (inspect.getsource(config), True),
+        "validation._check_attention": (inspect.getsource(validation._check_attention), True),
+        "compare.variant_label": (inspect.getsource(compare.variant_label), True),
+        "quantize": (inspect.getsource(quantize), False),
+        "rnn.build_rnn": (inspect.getsource(rnn.build_rnn), True),
+    }
+    for where, (source, quoted) in sources.items():
+        for name, cls in ATTENTIONS.items():
+            spellings = [cls.__name__, cls.schema.__name__]
+            spellings += [f'"{name}"', f"'{name}'"] if quoted else []
+            for spelling in spellings:
+                assert spelling not in source, f"{where} names {spelling}"
+
+
+# --------------------------------------------------------------------------- a new variant
+
+TOY_CLASS = '''
+"""A toy variant for tests: e_ts = (W q_t) . h_s / temperature, reading W directly."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .base import Attention, AttentionConfig, AttentionState
+from .registry import register_attention
+
+
+@dataclass
+class ToyAttentionConfig(AttentionConfig):
+    name: str = "toy"
+    temperature: float = 1.0
+
+
+@register_attention("toy", schema=ToyAttentionConfig)
+class ToyAttention(Attention):
+    paper_wiring: ClassVar[str] = "bahdanau"
+    reads_linear_weights: ClassVar[bool] = True  # score() reads proj.weight
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> list[str]:
+        value = options.get("temperature")
+        return [] if value is None or value > 0 else [f"attention.temperature must be > 0, got {value}"]
+
+    @classmethod
+    def label(cls, options: Mapping[str, Any]) -> str:
+        return f"toy/{options.get('temperature')}"
+
+    def __init__(self, *, query_size: int, key_size: int, temperature: float = 1.0) -> None:
+        super().__init__(query_size=query_size, key_size=key_size)
+        self.temperature = temperature
+        self.proj = nn.Linear(query_size, key_size, bias=False)
+
+    def score(self, query: Tensor, keys_p: Tensor, state: AttentionState) -> Tensor:
+        return F.linear(query, self.proj.weight) @ keys_p.transpose(1, 2) / self.temperature
+'''
+
+TOY_YAML = """\
+# A toy variant (tests/test_configs.py).
+defaults:
+  - /schema/attention/toy@_here_
+  - _self_
+"""
+
+TOY_CHECK = """
+import sys
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from torch import nn
+
+import seq2seq
+from seq2seq.cli.precheck import precheck_train_argv
+from seq2seq.compare import variant_label
+from seq2seq.config import register_configs, to_container
+from seq2seq.errors import ConfigError
+from seq2seq.models.builders import build_model
+from seq2seq.models.quantize import int8_engine, quantize_int8
+from seq2seq.modules.attention import ATTENTIONS, presets
+from seq2seq.validation import check_train_config
+
+root = Path(sys.argv[1])
+assert Path(seq2seq.__file__).resolve().is_relative_to(root), seq2seq.__file__
+assert "toy" in ATTENTIONS and presets()["toy"] == ["attention=toy"]
+config_dir = str(root / "configs")
+register_configs()
+V = 11
+
+
+def compose_train(*overrides):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
+        return compose("train", overrides=["model.emb_size=8", "model.hidden_size=12", *overrides])
+
+
+cfg = compose_train("attention=toy", "attention.temperature=2.0")
+check_train_config(cfg)
+try:
+    check_train_config(compose_train("attention=toy", "attention.temperature=0"))
+    raise AssertionError("temperature=0 passed the checks")
+except ConfigError as err:
+    assert str(err) == "attention.temperature must be > 0, got 0.0", err
+try:
+    precheck_train_argv(["attention=toy", "attention.temperature=-1"], config_dir)
+    raise AssertionError("the command line pre-check let temperature=-1 through")
+except ConfigError as err:
+    assert str(err) == "attention.temperature must be > 0, got -1.0", err
+assert compose_train("variant=toy").attention.name == "toy"  # its generated preset
+
+torch.manual_seed(0)
+model = build_model(cfg.model, cfg.attention, src_vocab_size=V, tgt_vocab_size=V).eval()
+assert model.wiring == "bahdanau" and type(model.attention).__name__ == "ToyAttention"
+src = torch.randint(4, V, (2, 5))
+src_mask = torch.tensor([[True] * 5, [True] * 3 + [False] * 2])
+tgt_in = torch.randint(4, V, (2, 4))
+out = model(src, src_mask, tgt_in, torch.ones(2, 4, dtype=torch.bool), need_attn=True)
+assert out.logits.shape == (2, 4, V) and out.attn_weights.shape == (2, 4, 5)
+assert (out.attn_weights[1, :, 3:] == 0).all()
+
+
+
+def saved(cfg):  # what a run directory keeps of its model choice
+    return {"model": to_container(cfg.model), "attention": to_container(cfg.attention)}
+
+
+assert variant_label(saved(cfg)) == "toy/2.0"
+assert variant_label(saved(compose_train("attention=toy", "attention.wiring=luong"))) == (
+    "toy/1.0 (luong)"
+)
+
+if int8_engine() is not None:
+    quantized = quantize_int8(model)
+    assert type(quantized.attention.proj) is nn.Linear  # reads_linear_weights: kept float
+    assert any("quantized" in type(m).__module__ for m in quantized.modules())
+    with torch.no_grad():
+        step = quantized.decode_step(src[:, 0], quantized.encode(src, src_mask), 0, need_attn=True)
+    assert step.log_probs.shape == (2, V) and torch.isfinite(step.log_probs).all()
+print("toy variant OK")
+"""
+
+
+def copy_tree(dest: Path) -> None:
+    """The package and the config tree, unchanged (seq2seq/configs stays a link to configs/)."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(REPO / "seq2seq", dest / "seq2seq", symlinks=True, ignore=ignore)
+    shutil.copytree(CONFIG_DIR, dest / "configs", ignore=ignore)
+
+
+def tree_files(root: Path) -> dict[str, bytes]:
+    """relative path -> content of every file under root/seq2seq and root/configs (links not
+    followed, caches left out)."""
+    files = {}
+    for base in ("seq2seq", "configs"):
+        for folder, dirs, names in os.walk(root / base):
+            dirs[:] = [d for d in dirs if d != "__pycache__"]
+            for name in names:
+                path = Path(folder) / name
+                if not path.is_symlink() and path.suffix != ".pyc":
+                    files[str(path.relative_to(root))] = path.read_bytes()
+    return files
+
+
+def test_a_new_variant_needs_only_a_class_file_and_a_yaml_file(tmp_path):
+    """Two new files in a copy of the package and configs, nothing edited: the toy variant
+    composes (attention=toy, variant=toy), is range-checked, builds, runs, gets its comparison
+    label and is quantized with its Linear kept float. It runs in its own process, so this
+    process's registry never holds it."""
+    copy_tree(tmp_path)
+    before = tree_files(tmp_path)
+    (tmp_path / "seq2seq/modules/attention/toy.py").write_text(textwrap.dedent(TOY_CLASS))
+    (tmp_path / "configs/attention/toy.yaml").write_text(TOY_YAML)
+    after = tree_files(tmp_path)
+    assert set(after) - set(before) == {
+        "seq2seq/modules/attention/toy.py",
+        "configs/attention/toy.yaml",
+    }
+    assert {k: after[k] for k in before} == before  # nothing else changed
+    assert before == tree_files(REPO)  # the copy is the project's package and configs
+    check = tmp_path / "check_toy.py"
+    check.write_text(TOY_CHECK)
+    env = os.environ | {"PYTHONPATH": str(tmp_path), "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run(
+        [sys.executable, str(check), str(tmp_path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "toy variant OK" in done.stdout
+    assert "toy" not in ATTENTIONS
+    with pytest.raises(ValueError, match="unknown attention 'toy'"):
+        attention_class("toy")
