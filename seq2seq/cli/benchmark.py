@@ -20,6 +20,7 @@ import logging
 import sys
 from pathlib import Path
 
+from ..modules.attention import presets
 from .common import compose_config, report_user_errors
 
 # where a source checkout has benchmarks/ (the peer harness) beside the package
@@ -29,18 +30,9 @@ PEERS_NEED_CHECKOUT = (
     "`make bench-peers`"
 )
 
-VARIANTS = {
-    "rnn/additive": ["model=rnn", "attention=additive"],
-    "rnn/none": ["model=rnn", "attention=none"],
-    "rnn/dot": ["model=rnn", "attention=multiplicative", "attention.score=dot"],
-    "rnn/general": ["model=rnn", "attention=multiplicative", "attention.score=general"],
-    "rnn/scaled_dot": ["model=rnn", "attention=multiplicative", "attention.score=scaled_dot"],
-    "rnn/local_m": ["model=rnn", "attention=local", "attention.mode=monotonic"],
-    "rnn/local_p": ["model=rnn", "attention=local", "attention.mode=predictive"],
-    "rnn/content": ["model=rnn", "attention=content"],
-    "rnn/location": ["model=rnn", "attention=location"],
-    "transformer": ["model=transformer"],
-}
+# every attention preset of the registry on the RNN, and the Transformer
+VARIANTS = {f"rnn/{name}": ["model=rnn", *overrides] for name, overrides in presets().items()}
+VARIANTS["transformer"] = ["model=transformer"]
 
 
 def compose(overrides: list[str]):

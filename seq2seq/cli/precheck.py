@@ -7,7 +7,9 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from ..config import option_value, register_configs
+from hydra.types import RunMode
+
+from ..config import register_configs
 from ..errors import ConfigError
 from ..validation import check_run_dir, check_train_config
 from .common import config_error_line
@@ -73,7 +75,7 @@ def precheck_train_argv(
     except (HydraException, OmegaConfBaseException) as err:
         line = _unknown_key_line(err, compose_fn, overrides) or config_error_line(err)
         raise ConfigError(line) from None
-    multirun = option_value(cfg.hydra.get("mode")) == "MULTIRUN"
+    multirun = cfg.hydra.get("mode") == RunMode.MULTIRUN
     if not multirun:  # a sweep's jobs override the base config: each job checks its own
         check_train_config(cfg)
     try:

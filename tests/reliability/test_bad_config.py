@@ -153,6 +153,8 @@ def test_valid_configs_pass(shared_cache):
     ):
         check_train_config(compose_config(*tiny_overrides(shared_cache, *extra)))
     precheck_train_argv(["experiment=compare_attention"], CONFIG_DIR)  # a multirun config
+    # a MULTIRUN config's base is not checked: its jobs override it and check their own
+    precheck_train_argv(["experiment=compare_attention", "data.max_tokens=0"], CONFIG_DIR)
     precheck_train_argv(["-m", "attention=none,additive"], CONFIG_DIR)  # flags: Hydra decides
 
 
