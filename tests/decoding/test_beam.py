@@ -6,6 +6,7 @@ from decoding_toy_model import (
     BOS,
     EOS,
     CallRecorder,
+    CopyAllToyGRU,
     TableSeq2Seq,
     assert_close,
     padded,
@@ -119,10 +120,13 @@ def test_max_len_without_eos_returns_best_unfinished():
         assert best.score == pytest.approx(best.log_prob / length_penalty(steps, 0.6), abs=1e-5)
 
 
-def test_model_max_positions_caps_the_output_length():
+def test_model_max_decode_length_caps_the_output_length():
     """A Transformer cannot decode past its position table: the limit is capped there."""
-    never_ends = TableSeq2Seq({}, default={A: 1.0})
-    never_ends.max_positions = 3
+
+    class ThreePositions(TableSeq2Seq):
+        max_decode_length = 3
+
+    never_ends = ThreePositions({}, default={A: 1.0})
     src, mask = padded([[7] * 20 + [EOS]])  # ratio/offset would allow 42 steps
     ((best,),) = beam_search(never_ends, src, mask, beam_size=2)
     (greedy,) = greedy_search(never_ends, src, mask, max_len=50)
@@ -276,20 +280,14 @@ def test_encoder_runs_once_per_sentence(toy_model):
 
 
 def test_source_state_shortcut_changes_nothing(toy_model):
-    """Copying the source state only when sentences leave gives the same hypotheses as copying
-    every state tensor at every step."""
-
-    class CopyEverything(CallRecorder):
-        source_state_keys = frozenset()
-
+    """The toy model copies its source part only when sentences leave: the same hypotheses as a
+    model copying its whole state at every reorder."""
     sources = random_sources(12, min_len=1, max_len=15, seed=18)
     src, mask = padded(sources)
     shortcut = CallRecorder(toy_model)
-    assert shortcut.source_state_keys == {"memory", "src_mask", "src_len"}
     fast = beam_search(shortcut, src, mask, beam_size=4, alpha=0.6, nbest=2, need_attn=True)
-    slow = beam_search(
-        CopyEverything(toy_model), src, mask, beam_size=4, alpha=0.6, nbest=2, need_attn=True
-    )
+    copy_all = CopyAllToyGRU(seed=0).eval()
+    slow = beam_search(copy_all, src, mask, beam_size=4, alpha=0.6, nbest=2, need_attn=True)
     assert len(set(shortcut.batch_sizes)) > 2  # sentences left at several steps
     for a_hyps, b_hyps in zip(fast, slow, strict=True):
         assert [h.tokens for h in a_hyps] == [h.tokens for h in b_hyps]
