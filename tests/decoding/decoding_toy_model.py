@@ -4,6 +4,8 @@
   from a fixed seed: realistic tensors, shapes and padding behaviour. Its state keeps the
   source part apart and copies it only when sentences leave (as the RNN does).
 * :class:`CopyAllToyGRU`: the same model copying its whole state at every reorder.
+* :class:`SourceFreeSeq2Seq`: a model whose whole state is ONE (rows, hidden) tensor that
+  holds nothing of the source after ``encode``: the decoders never look inside a state.
 * :class:`TableSeq2Seq`: the next-token distribution is looked up from a hand-written table
   keyed by the prefix emitted so far, so the best sequence and its score are known by hand.
 * :class:`CallRecorder`: wraps a model and records the batch size of every decode_step call.
@@ -101,6 +103,45 @@ class CopyAllToyGRU(ToyGRUSeq2Seq):
 
     def reorder_state(self, state: dict[str, Tensor], order: RowOrder) -> dict[str, Tensor]:
         return {key: value.index_select(0, order.rows) for key, value in state.items()}
+
+
+class SourceFreeSeq2Seq(Seq2Seq):
+    """The opaque-state contract at its barest: ``encode`` folds the source into one
+    (rows, hidden + 1) tensor (a GRU summary, and the source length in the last column), and
+    that tensor is the whole state; ``reorder_state`` is one ``index_select``. No attention."""
+
+    def __init__(self, vocab_size: int = 24, hidden_size: int = 16, seed: int = 1) -> None:
+        super().__init__()
+        generator_state = torch.random.get_rng_state()
+        torch.manual_seed(seed)
+        self.src_emb = nn.Embedding(vocab_size, hidden_size, padding_idx=PAD)
+        self.tgt_emb = nn.Embedding(vocab_size, hidden_size, padding_idx=PAD)
+        self.cell = nn.GRUCell(hidden_size, hidden_size)
+        self.out = nn.Linear(hidden_size, vocab_size)
+        torch.random.set_rng_state(generator_state)
+
+    def encode(self, src: Tensor, src_mask: Tensor) -> Tensor:
+        lengths = src_mask.sum(dim=1, keepdim=True).float()  # (B, 1)
+        summary = (self.src_emb(src) * src_mask[..., None]).sum(dim=1) / lengths  # (B, H)
+        return torch.cat([torch.tanh(summary), lengths], dim=1)  # (B, H + 1)
+
+    def reorder_state(self, state: Tensor, order: RowOrder) -> Tensor:
+        return state.index_select(0, order.rows)
+
+    def decode_step(
+        self, prev_tokens: Tensor, state: Tensor, step: int, *, need_attn: bool = False
+    ) -> StepOutput:
+        hidden, lengths = state[:, :-1], state[:, -1:]  # (B, H), (B, 1)
+        hidden = self.cell(self.tgt_emb(prev_tokens), hidden)
+        logits = 3.0 * self.out(hidden)
+        eos_bias = 0.5 * (step + 1 - lengths)  # outputs end around the source length
+        logits = logits.index_add(1, torch.tensor([EOS]), eos_bias)
+        new_state = torch.cat([hidden, lengths], dim=1)
+        return StepOutput(torch.log_softmax(logits, dim=-1), new_state, None)
+
+    @property
+    def has_alignment(self) -> bool:
+        return False
 
 
 class TableSeq2Seq(Seq2Seq):
