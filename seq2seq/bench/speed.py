@@ -189,18 +189,14 @@ class FixedLength(Seq2Seq):
         return self.model.has_alignment
 
     @property
-    def source_state_keys(self) -> frozenset[str]:
-        return self.model.source_state_keys
-
-    @property
-    def beam_shares_source(self) -> bool:
-        return self.model.beam_shares_source
+    def max_decode_length(self) -> int | None:
+        return self.model.max_decode_length
 
     def encode(self, src, src_mask):
         return self.model.encode(src, src_mask)
 
-    def select_rows(self, state, rows, source_rows, *, step):
-        return self.model.select_rows(state, rows, source_rows, step=step)
+    def reorder_state(self, state, order):
+        return self.model.reorder_state(state, order)
 
     def decode_step(self, prev_tokens, state, step, *, need_attn=False):
         out = self.model.decode_step(prev_tokens, state, step, need_attn=need_attn)

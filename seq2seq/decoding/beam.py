@@ -4,6 +4,14 @@ All active sentences' beams advance together: one ``decode_step`` call per step 
 (active_sentences * beam_size) batch. Bookkeeping lives in tensors; Python only touches the
 hypotheses it returns.
 
+The decoding state is the model's (``seq2seq.models.base``): beam search never looks into it.
+It only tells the model, with a ``RowOrder``, which row each new row continues and which
+sentences stay, through one method, ``model.reorder_state``: at step 0 to expand each sentence's
+single row to its K beams, then at every step to reorder the beams and drop the sentences that
+are done. What that costs is the model's business: e.g. its source part (encoder memory,
+projected keys) is the same for every beam of a sentence, so the RNN copies it only when a
+sentence leaves, and the Transformer keeps one row per sentence for all its beams.
+
 How a step works (``n`` active sentences, ``K`` beams, ``V`` target words):
 
 1. ``decode_step`` on the n*K rows of *layout t* (the rows fed at step t) gives (n*K, V)
@@ -15,10 +23,8 @@ How a step works (``n`` active sentences, ``K`` beams, ``V`` target words):
 3. A sentence is done when it has K finished hypotheses, or when its nbest-th best finished
    score can no longer be beaten (every live raw score only decreases, so a live hypothesis
    can at best reach ``raw / lp(max_len)``), or when it reaches its max length. Done sentences
-   leave the active batch: their rows are dropped in the same ``index_select`` that reorders
-   the beams. The model's source state (``source_state_keys``: encoder memory, projected keys)
-   is the same for every beam of a sentence, so it is copied only when a sentence leaves; a
-   model with ``beam_shares_source`` keeps it at one row per sentence throughout.
+   leave the active batch: their rows are dropped in the same ``reorder_state`` that reorders
+   the beams.
 
 Instead of copying every beam's token and attention history each step (quadratic in length,
 and in length * src_len for attention), we keep per-step back-pointers and rebuild only the
@@ -41,7 +47,7 @@ from seq2seq.decoding.common import (
     resolve_max_len,
     top_k,
 )
-from seq2seq.models.base import Seq2Seq
+from seq2seq.models.base import RowOrder, Seq2Seq
 
 
 @dataclass
@@ -115,7 +121,7 @@ def beam_search(
         nbest: hypotheses returned per sentence (1 <= nbest <= beam_size).
         need_attn: also return each hypothesis' (steps, real src_len) attention matrix.
         max_len: overrides ratio/offset with an int or a (batch,) tensor of step limits.
-            Either way capped at ``model.max_positions`` when the model has that attribute.
+            Either way capped at ``model.max_decode_length`` when that is not None.
 
     Each sentence's list is sorted best first: finished hypotheses (ended with EOS) by score,
     then, only if fewer than ``nbest`` finished, unfinished ones cut at the max length.
@@ -135,7 +141,7 @@ def beam_search(
     # The encoder and the first decoder step run once per sentence (every beam starts from the
     # same BOS); the first step's output and state are then copied to each sentence's K rows.
     state = model.encode(src, src_mask)
-    to_beams = torch.arange(num_sentences, device=device).repeat_interleave(beam_size)
+    to_beams = torch.arange(num_sentences, device=device).repeat_interleave(beam_size)  # (n*K,)
 
     sentence_ids = torch.arange(num_sentences, device=device)  # (n,) input index per sentence
     # Only beam 0 is live at step 0, so the K copies of BOS do not yield K identical beams.
@@ -161,9 +167,7 @@ def beam_search(
             out.log_probs = out.log_probs.index_select(0, to_beams)
             if out.attn_weights is not None:
                 out.attn_weights = out.attn_weights.index_select(0, to_beams)
-            out.state = model.select_rows(
-                out.state, to_beams, None if model.beam_shares_source else to_beams, step=0
-            )
+            out.state = model.reorder_state(out.state, RowOrder(to_beams))  # every sentence stays
             prev_tokens = prev_tokens.index_select(0, to_beams)
         log_probs = ban_special_tokens_(out.log_probs, model)  # (n*K, V)
         vocab_size = log_probs.size(1)
@@ -245,14 +249,9 @@ def beam_search(
             )
         if bool(done.all()):
             break
-        source_rows = None  # the source state needs no copy while every sentence stays
+        keep = None  # (n',) the sentences that stay; None while every sentence stays
         if bool(done.any()):
             keep = (~done).nonzero().squeeze(1)
-            source_rows = (
-                keep
-                if model.beam_shares_source
-                else (keep[:, None] * beam_size + beam_positions).reshape(-1)
-            )
             sentence_ids = sentence_ids[keep]
             sent_max_len = sent_max_len[keep]
             max_len_penalty = max_len_penalty[keep]
@@ -264,7 +263,7 @@ def beam_search(
 
         next_rows = alive_rows.reshape(-1)  # layout t+1 -> layout t
         parents.append(next_rows)
-        state = model.select_rows(out.state, next_rows, source_rows, step=step)
+        state = model.reorder_state(out.state, RowOrder(next_rows, sentences=keep))
         prev_tokens = alive_tokens.reshape(-1)
         beam_scores = alive_scores
 

@@ -61,7 +61,7 @@ def resolve_max_len(
     max_len: Tensor | int, batch_size: int, device: torch.device, model: Seq2Seq
 ) -> Tensor:
     """An int or a (batch,) tensor of per-sentence limits -> (batch,) long tensor on ``device``,
-    at least one decoding step, and at most ``model.max_positions`` when the model has one
+    at least one decoding step, and at most ``model.max_decode_length`` when that is not None
     (the Transformer's position table: decoding past it would fail, so longer hypotheses are
     returned unfinished instead)."""
     if isinstance(max_len, Tensor):
@@ -72,9 +72,9 @@ def resolve_max_len(
         limits = max_len.to(device=device, dtype=torch.long).clamp(min=1)
     else:
         limits = torch.full((batch_size,), max(int(max_len), 1), dtype=torch.long, device=device)
-    max_positions = getattr(model, "max_positions", None)
-    if isinstance(max_positions, int):
-        limits = limits.clamp(max=max(max_positions, 1))
+    cap = model.max_decode_length
+    if cap is not None:
+        limits = limits.clamp(max=max(cap, 1))
     return limits
 
 

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from seq2seq.decoding.common import Hypothesis, ban_special_tokens_, resolve_max_len, top_k
-from seq2seq.models.base import Seq2Seq
+from seq2seq.models.base import RowOrder, Seq2Seq
 
 
 # no_grad, not inference_mode: autocast's weight-cast cache skips inference tensors, so under
@@ -28,12 +28,13 @@ def greedy_search(
         max_len: maximum number of decoding steps (EOS step included), an int for every
             sentence or a (batch,) tensor, e.g. from :func:`max_output_lengths`. A sentence that
             reaches it without EOS is returned with ``finished=False``. Capped at
-            ``model.max_positions`` when the model has that attribute (Transformer).
+            ``model.max_decode_length`` (the Transformer's position table).
         need_attn: also return each sentence's (steps, real src_len) attention matrix.
 
-    A sentence leaves the active batch as soon as it emits EOS (its decoder state rows are
-    dropped with ``model.select_rows``), so the remaining sentences run on a smaller batch instead of
-    decoding padding until the longest one finishes. ``score == log_prob`` (no length penalty).
+    A sentence leaves the active batch as soon as it emits EOS (``model.reorder_state`` drops
+    its row from the decoding state, which greedy search never looks into), so the remaining
+    sentences run on a smaller batch instead of decoding padding until the longest one finishes.
+    ``score == log_prob`` (no length penalty).
     """
     batch_size, src_width = src.shape
     device = src.device
@@ -74,7 +75,8 @@ def greedy_search(
             if keep_rows.numel() == 0:
                 break
             active = active[keep_rows]
-            state = model.select_rows(out.state, keep_rows, keep_rows, step=step)
+            # one row per sentence: the kept rows are the kept sentences
+            state = model.reorder_state(out.state, RowOrder(keep_rows, sentences=keep_rows))
             prev_tokens = best_tokens[keep_rows]
         else:
             state = out.state

@@ -1,9 +1,21 @@
 """The contract shared by both model families, so training and decoding never branch on one.
 
-Every model is a :class:`Seq2Seq`: teacher-forced ``forward`` for training, and
-``encode`` + ``decode_step`` for greedy and beam search. Decoder state is a flat
-``dict[str, Tensor]`` whose tensors all have the batch (or batch*beam) dimension first, so
-beam search reorders any family's state with ``index_select(0, idx)`` and never looks inside.
+Every model is a :class:`Seq2Seq`: teacher-forced ``forward`` for training, and for greedy and
+beam search ``encode``, ``decode_step`` and ``reorder_state``. The decoding state is the
+model's own object: ``encode`` makes it, ``decode_step`` advances it, ``reorder_state``
+rearranges its hypothesis rows. Decoders never look inside it; they only say, with a
+:class:`RowOrder`, which rows to keep and in what order (the contract of fairseq's
+``reorder_incremental_state(state, new_order)``, plus which *sentences* stay, so that a model
+can keep its source part once per sentence and copy it only when a sentence leaves).
+
+Rows are hypotheses grouped by sentence: each sentence's rows are consecutive and every
+sentence has the same number of them (1 after ``encode`` and in greedy search; the beam size
+after beam search expands step 0). What a model shares between a sentence's rows (encoder
+memory, projected keys, masks) is its own business; so is a buffer filled up to the current
+step (the Transformer's self-attention cache, ``seq2seq.models.kv_cache``).
+
+The output-length cap is part of the contract too: ``max_decode_length`` (None, or the most
+decoding steps the model can take, e.g. the Transformer's position table).
 
 Token conventions (seq2seq.data.vocab): pad=0, unk=1, bos=2, eos=3. Masks are boolean with
 True = real token, everywhere.
@@ -12,11 +24,14 @@ True = real token, everywhere.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-DecoderState = dict[str, Tensor]
+# Whatever a model's ``encode`` returns and its ``decode_step`` / ``reorder_state`` take: opaque
+# to the decoders, which only pass it back to the model that made it.
+DecodingState = Any
 
 
 @dataclass
@@ -29,28 +44,36 @@ class Seq2SeqOutput:
 
 @dataclass
 class StepOutput:
-    log_probs: Tensor  # (batch, vocab), float32 log-softmax over the target vocabulary
-    state: DecoderState  # the state after consuming prev_tokens
-    attn_weights: Tensor | None  # (batch, src_len) weights of this step, or None
+    log_probs: Tensor  # (rows, vocab), float32 log-softmax over the target vocabulary
+    state: DecodingState  # the state after consuming prev_tokens (the only valid one now)
+    attn_weights: Tensor | None  # (rows, src_len) weights of this step, or None
+
+
+@dataclass(frozen=True)
+class RowOrder:
+    """How a decoder rearranges the hypothesis rows of a decoding state: the argument of
+    :meth:`Seq2Seq.reorder_state`.
+
+    ``rows`` (R',) long: new row i continues the hypothesis in current row ``rows[i]``, which
+    always belongs to the same sentence as new row i (a beam's parent, or the sentence's single
+    row when beam search expands step 0 to K beams). The new rows are grouped by sentence, each
+    sentence's rows consecutive and equally many (R' = G' * n').
+
+    ``sentences`` (n',) long or None: the sentences that stay, as indices into the current
+    order of sentences (greedy and beam search drop finished ones, keeping the order). None
+    when every sentence stays, in order: then a model's per-sentence part needs no copy.
+    """
+
+    rows: Tensor
+    sentences: Tensor | None = None
 
 
 class Seq2Seq(nn.Module):
-    """Base class of every encoder-decoder. Subclasses implement the three methods below."""
+    """Base class of every encoder-decoder. Subclasses implement the methods below."""
 
     pad_id: int = 0
     bos_id: int = 2
     eos_id: int = 3
-
-    # Decoder-state keys that depend only on the source sentence (encoder memory, its mask,
-    # projected attention keys): ``decode_step`` passes them through unchanged, and every beam of
-    # a sentence holds the same rows, so beam search re-selects them only when a sentence leaves
-    # the batch instead of copying them at every step (see ``reorder_beams``).
-    source_state_keys: frozenset[str] = frozenset()
-
-    # True when ``decode_step`` takes G*n hypothesis rows over a source state of n rows (each
-    # sentence's G rows consecutive): beam search then keeps one copy of the source state per
-    # sentence instead of one per beam, and never copies it to the beams.
-    beam_shares_source: bool = False
 
     def forward(
         self,
@@ -73,29 +96,36 @@ class Seq2Seq(nn.Module):
         """The final (out_features -> vocab) projection that turns ``features`` into logits."""
         raise NotImplementedError
 
-    def encode(self, src: Tensor, src_mask: Tensor) -> DecoderState:
-        """Run the encoder once; return the initial decoder state (all tensors batch-first,
-        including whatever the decoder needs from the source, e.g. memory, mask, projected keys)."""
+    def encode(self, src: Tensor, src_mask: Tensor) -> DecodingState:
+        """Run the encoder once; return the initial decoding state: one hypothesis row per
+        sentence of ``src`` (batch, src_len), in batch order."""
         raise NotImplementedError
 
     def decode_step(
         self,
-        prev_tokens: Tensor,  # (batch,) last emitted token (BOS at step 0)
-        state: DecoderState,
+        prev_tokens: Tensor,  # (rows,) last emitted token of each row (BOS at step 0)
+        state: DecodingState,
         step: int,  # 0-based index of the target position being predicted
         *,
         need_attn: bool = False,
     ) -> StepOutput:
+        """One decoding step for every row of ``state``. It may advance ``state`` in place
+        (the Transformer writes its cache), so only the returned state is valid afterwards:
+        a state serves one next step, or one ``reorder_state``."""
         raise NotImplementedError
 
-    def select_rows(
-        self, state: DecoderState, rows: Tensor, source_rows: Tensor | None, *, step: int
-    ) -> DecoderState:
-        """Greedy's and beam search's row selection of the state ``decode_step(..., step)``
-        returned: ``rows`` for the per-hypothesis tensors, ``source_rows`` (or nothing, when
-        None) for ``source_state_keys``; see :func:`reorder_beams`. A model whose state holds
-        buffers filled only up to ``step`` overrides this to copy just the filled part."""
-        return reorder_beams(state, rows, source_rows, self.source_state_keys)
+    def reorder_state(self, state: DecodingState, order: RowOrder) -> DecodingState:
+        """The state of the rows ``order`` selects, in its order (see :class:`RowOrder`):
+        greedy search drops finished sentences, beam search expands each sentence to its K beams
+        at step 0, then reorders the beams and drops finished sentences at every step. Takes
+        the state the last ``decode_step`` returned; that state is not used again."""
+        raise NotImplementedError
+
+    @property
+    def max_decode_length(self) -> int | None:
+        """The most decoding steps the model can take (None: no limit of its own). Decoders cap
+        every sentence's output length there and return longer hypotheses unfinished."""
+        return None
 
     @property
     def has_alignment(self) -> bool:
@@ -104,33 +134,6 @@ class Seq2Seq(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
-
-
-def reorder_state(state: DecoderState, index: Tensor) -> DecoderState:
-    """Select/reorder the batch dimension of every tensor in ``state`` (beam search)."""
-    return {key: value.index_select(0, index) for key, value in state.items()}
-
-
-def reorder_beams(
-    state: DecoderState,
-    beam_rows: Tensor,
-    source_rows: Tensor | None,
-    source_keys: frozenset[str],
-) -> DecoderState:
-    """Beam search's reorder: ``beam_rows`` selects the per-hypothesis tensors; the source
-    tensors (``source_keys``) are the same for every beam of a sentence, so they only need
-    ``source_rows`` (any row of each kept sentence, one per new row), or nothing at all
-    (``None``) when no sentence left the batch.
-    """
-    reordered = {}
-    for key, value in state.items():
-        if key not in source_keys:
-            reordered[key] = value.index_select(0, beam_rows)
-        elif source_rows is not None:
-            reordered[key] = value.index_select(0, source_rows)
-        else:
-            reordered[key] = value
-    return reordered
 
 
 def lengths_to_mask(lengths: Tensor, max_len: int | None = None) -> Tensor:

@@ -13,7 +13,8 @@ Read top to bottom:
 3. ``BahdanauDecoder`` and ``LuongDecoder``: the two wirings. Each has ``forward`` (teacher
    forcing over the whole target) and ``step`` (one token, for greedy/beam search), both built
    on the same ``_advance``, so they produce the same numbers.
-4. ``RNNSeq2Seq``: glues encoder, bridge, attention and decoder to the Seq2Seq contract.
+4. ``RNNState``: the decoding state (the source part attention reads, the recurrent state).
+   ``RNNSeq2Seq``: glues encoder, bridge, attention and decoder to the Seq2Seq contract.
 5. ``build_rnn``: flat config dicts -> model.
 
 The decoder never names an attention variant: it calls ``attention.prepare`` once per source
@@ -25,6 +26,8 @@ K key size of the attention (the memory width), C context size, G = gates * H, V
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -32,15 +35,16 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..modules.attention import Attention, AttentionState, attention_class, build_attention
 from ..modules.dropout import Dropout
-from .base import DecoderState, Seq2Seq, Seq2SeqOutput, StepOutput
+from .base import RowOrder, Seq2Seq, Seq2SeqOutput, StepOutput
 
 CELLS = ("gru", "lstm")
 WIRINGS = ("bahdanau", "luong")
 _RNN_CLASSES = {"gru": nn.GRU, "lstm": nn.LSTM}
-# Names of the recurrent state tensors in the DecoderState, each (B, L, H).
+# Names of the recurrent state tensors (RNNState.recurrent, in this order), each (B, L, H).
 _STATE_NAMES = {"gru": ("hidden",), "lstm": ("hidden", "cell")}
 
 LayerState = tuple[Tensor, ...]  # one layer's (h,) for GRU or (h, c) for LSTM, each (B, H)
+Recurrent = tuple[Tensor, ...]  # all layers' (hidden,) or (hidden, cell), each (B, L, H)
 
 
 def _cpu_autocast_without_native_bf16(x: Tensor) -> bool:
@@ -189,10 +193,10 @@ class RecurrentCore(nn.Module):
             new.append(self.cell_fn(gi, F.linear(state[0], w_hh, b_hh), state))
         return new
 
-    def sequence(self, emb: Tensor, state: DecoderState) -> Tensor:
-        """The whole sequence in one nn.GRU/LSTM call (feed_size must be 0): (B, T, E) -> top
-        layer outputs (B, T, H)."""
-        hx = tuple(state[name].transpose(0, 1).contiguous() for name in self.state_names)
+    def sequence(self, emb: Tensor, recurrent: Recurrent) -> Tensor:
+        """The whole sequence in one nn.GRU/LSTM call (feed_size must be 0): (B, T, E) and the
+        initial state -> top layer outputs (B, T, H)."""
+        hx = tuple(t.transpose(0, 1).contiguous() for t in recurrent)
         if isinstance(self.rnn, nn.LSTM) and _cpu_autocast_without_native_bf16(emb):
             # CPU autocast runs nn.LSTM in bf16 through oneDNN, whose kernel fails to build
             # without AVX512-BF16/AMX: run it in fp32 there (CPU autocast leaves nn.GRU in fp32)
@@ -202,23 +206,51 @@ class RecurrentCore(nn.Module):
         outputs, _ = self.rnn(emb, hx if len(hx) > 1 else hx[0])  # hx: (L, B, H)
         return outputs
 
-    def unpack(self, state: DecoderState) -> list[LayerState]:
-        """DecoderState (B, L, H) tensors -> per-layer tuples of (B, H)."""
-        tensors = [state[name] for name in self.state_names]
-        return [tuple(t[:, layer] for t in tensors) for layer in range(self.num_layers)]
+    def unpack(self, recurrent: Recurrent) -> list[LayerState]:
+        """(hidden[, cell]) (B, L, H) -> per-layer tuples of (B, H)."""
+        return [tuple(t[:, layer] for t in recurrent) for layer in range(self.num_layers)]
 
-    def pack(self, layers: list[LayerState]) -> DecoderState:
-        """Per-layer tuples -> {'hidden': (B, L, H)[, 'cell': (B, L, H)]}."""
-        return {
-            name: torch.stack([layer[i] for layer in layers], dim=1)
-            for i, name in enumerate(self.state_names)
-        }
+    def pack(self, layers: list[LayerState]) -> Recurrent:
+        """Per-layer tuples -> (hidden[, cell]), each (B, L, H)."""
+        return tuple(
+            torch.stack([layer[i] for layer in layers], dim=1) for i in range(len(self.state_names))
+        )
 
 
-def _source(state: DecoderState) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+# --------------------------------------------------------------------------- decoding state
+
+
+@dataclass
+class RNNSource:
+    """What attention reads from the source, one row per hypothesis row (attention variants
+    take equal batch sizes): the same for every row of a sentence."""
+
+    keys: Tensor  # (B, S, *) ``attention.prepare(memory)``, once per source batch
+    memory: Tensor  # (B, S, K) the attention values
+    mask: Tensor  # (B, S) bool, True = real token
+    lengths: Tensor  # (B,) real source lengths
+
+    def select(self, rows: Tensor) -> RNNSource:
+        """The source of ``rows`` (B',) -> B' rows."""
+        return RNNSource(
+            *(t.index_select(0, rows) for t in (self.keys, self.memory, self.mask, self.lengths))
+        )
+
+
+@dataclass
+class RNNState:
+    """The RNN's decoding state (and teacher forcing's initial state): B rows."""
+
+    source: RNNSource
+    recurrent: Recurrent  # (hidden,) for GRU or (hidden, cell) for LSTM, each (B, L, H)
+    input_feed: Tensor  # (B, H) h~_{t-1} for Luong input feeding, else (B, 0)
+
+
+def _source(state: RNNState) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """What attention reads from the state: keys_p (B, S, *), memory (B, S, K), mask (B, S),
     lengths (B,)."""
-    return state["keys"], state["memory"], state["src_mask"], state["src_lengths"]
+    source = state.source
+    return source.keys, source.memory, source.mask, source.lengths
 
 
 # --------------------------------------------------------------------------- decoders
@@ -271,7 +303,7 @@ class BahdanauDecoder(nn.Module):
         return self.core.step(pre, context, layers, weights), context, attn
 
     def forward(
-        self, emb: Tensor, state: DecoderState, *, need_attn: bool = False
+        self, emb: Tensor, state: RNNState, *, need_attn: bool = False
     ) -> tuple[Tensor, Tensor | None]:
         """Teacher forcing: emb (B, T, E) -> features (B, T, H), weights (B, T, S) or None."""
         collect = need_attn and self.attention.has_weights
@@ -280,7 +312,7 @@ class BahdanauDecoder(nn.Module):
         # stacks the step gradients once instead of adding T full-size (B, T, G) tensors.
         pre = self.core.embed_part(emb).unbind(1)  # T x (B, G)
         weights = self.core.layer_weights()
-        layers = self.core.unpack(state)
+        layers = self.core.unpack(state.recurrent)
         tops, contexts, attns = [], [], []
         for t, pre_t in enumerate(pre):
             layers, context, attn = self._advance(pre_t, layers, weights, t, src)
@@ -294,16 +326,16 @@ class BahdanauDecoder(nn.Module):
         return features, torch.cat(attns, dim=1) if collect else None
 
     def step(
-        self, emb: Tensor, state: DecoderState, step: int, *, need_attn: bool = False
-    ) -> tuple[Tensor, DecoderState, Tensor | None]:
+        self, emb: Tensor, state: RNNState, step: int, *, need_attn: bool = False
+    ) -> tuple[Tensor, RNNState, Tensor | None]:
         """emb (B, E) -> features (B, H), new state, weights (B, S) or None."""
         pre = self.core.embed_part(emb)  # (B, G)
-        layers = self.core.unpack(state)
+        layers = self.core.unpack(state.recurrent)
         weights = self.core.layer_weights()
         layers, context, attn = self._advance(pre, layers, weights, step, _source(state))
         features = torch.tanh(self.readout(torch.cat([layers[-1][0], context, emb], dim=-1)))
         attn = attn.squeeze(1) if need_attn and attn is not None else None
-        return features, {**state, **self.core.pack(layers)}, attn
+        return features, RNNState(state.source, self.core.pack(layers), state.input_feed), attn
 
 
 class LuongDecoder(nn.Module):
@@ -358,18 +390,18 @@ class LuongDecoder(nn.Module):
         return layers, h_tilde.squeeze(1), attn
 
     def forward(
-        self, emb: Tensor, state: DecoderState, *, need_attn: bool = False
+        self, emb: Tensor, state: RNNState, *, need_attn: bool = False
     ) -> tuple[Tensor, Tensor | None]:
         """Teacher forcing: emb (B, T, E) -> features (B, T, H), weights (B, T, S) or None."""
         src = _source(state)
         if not self.input_feeding:  # fast path: one recurrent call, one attention call
-            h_tilde, attn = self._attend(self.core.sequence(emb, state), 0, src)
+            h_tilde, attn = self._attend(self.core.sequence(emb, state.recurrent), 0, src)
             return h_tilde, attn if need_attn else None
         collect = need_attn and self.attention.has_weights
         pre = self.core.embed_part(emb).unbind(1)  # T x (B, G), hoisted (see BahdanauDecoder)
         weights = self.core.layer_weights()
-        layers = self.core.unpack(state)
-        feed = state["input_feed"]  # (B, H)
+        layers = self.core.unpack(state.recurrent)
+        feed = state.input_feed  # (B, H)
         outputs, attns = [], []
         for t, pre_t in enumerate(pre):
             layers, feed, attn = self._advance(pre_t, feed, layers, weights, t, src)
@@ -379,18 +411,17 @@ class LuongDecoder(nn.Module):
         return torch.stack(outputs, dim=1), torch.cat(attns, dim=1) if collect else None
 
     def step(
-        self, emb: Tensor, state: DecoderState, step: int, *, need_attn: bool = False
-    ) -> tuple[Tensor, DecoderState, Tensor | None]:
+        self, emb: Tensor, state: RNNState, step: int, *, need_attn: bool = False
+    ) -> tuple[Tensor, RNNState, Tensor | None]:
         """emb (B, E) -> features (B, H), new state, weights (B, S) or None."""
         pre = self.core.embed_part(emb)  # (B, G)
-        layers = self.core.unpack(state)
+        layers = self.core.unpack(state.recurrent)
         weights = self.core.layer_weights()
-        feed = state["input_feed"]  # (B, H) or (B, 0)
+        feed = state.input_feed  # (B, H) or (B, 0)
         layers, h_tilde, attn = self._advance(pre, feed, layers, weights, step, _source(state))
-        new_state = {**state, **self.core.pack(layers)}
-        new_state["input_feed"] = h_tilde[:, : self.feed_size]  # (B, H) or (B, 0)
+        feed = h_tilde[:, : self.feed_size]  # (B, H) or (B, 0)
         attn = attn.squeeze(1) if need_attn and attn is not None else None
-        return h_tilde, new_state, attn
+        return h_tilde, RNNState(state.source, self.core.pack(layers), feed), attn
 
 
 _DECODERS: dict[str, type[nn.Module]] = {"bahdanau": BahdanauDecoder, "luong": LuongDecoder}
@@ -414,8 +445,6 @@ class RNNSeq2Seq(Seq2Seq):
     gold previous token with that probability, else the model's own previous argmax.
     ``tgt_mask`` is not needed by the decoder (it is causal); the loss masks padding.
     """
-
-    source_state_keys = frozenset(["memory", "keys", "src_mask", "src_lengths"])
 
     def __init__(
         self,
@@ -496,25 +525,36 @@ class RNNSeq2Seq(Seq2Seq):
 
     # ------------------------------------------------------------------ contract
 
-    def encode(self, src: Tensor, src_mask: Tensor) -> DecoderState:
-        """-> {'hidden' (B, L, H)[, 'cell' (B, L, H)], 'memory' (B, S, K), 'keys' (B, S, *),
-        'src_mask' (B, S), 'src_lengths' (B,), 'input_feed' (B, H or 0)}."""
+    def encode(self, src: Tensor, src_mask: Tensor) -> RNNState:
+        """-> the state of B sentences, one row each: source (keys (B, S, *), memory (B, S, K),
+        mask (B, S), lengths (B,)), recurrent (hidden[, cell]) (B, L, H) from the bridge,
+        input_feed zeros (B, H or 0)."""
         lengths = src_mask.sum(dim=1)  # (B,)
         outputs, finals = self.encoder(src, lengths)  # (B, S, dirs*H), [(B, L, dirs*H)]
         memory = self.memory_proj(outputs)  # (B, S, K)
         device = memory.device.type
         if torch.is_autocast_enabled(device):  # cast once here, not in every step's bmm
             memory = memory.to(torch.get_autocast_dtype(device))
-        state = {
-            name: torch.tanh(bridge(final))  # (B, L, H)
-            for name, bridge, final in zip(self.state_names, self.bridge, finals, strict=True)
-        }
-        state["memory"] = memory
-        state["keys"] = self.attention.prepare(memory)  # once per source batch
-        state["src_mask"] = src_mask
-        state["src_lengths"] = lengths
-        state["input_feed"] = memory.new_zeros(src.size(0), self.decoder.feed_size)
-        return state
+        recurrent = tuple(
+            torch.tanh(bridge(final))  # (B, L, H)
+            for bridge, final in zip(self.bridge, finals, strict=True)
+        )
+        keys = self.attention.prepare(memory)  # once per source batch
+        source = RNNSource(keys, memory, src_mask, lengths)
+        return RNNState(source, recurrent, memory.new_zeros(src.size(0), self.decoder.feed_size))
+
+    def reorder_state(self, state: RNNState, order: RowOrder) -> RNNState:
+        """The recurrent state and input feed follow ``order.rows``. The source part holds one
+        row per hypothesis but is the same for every row of a sentence, so it is copied only
+        when the rows change sentence: a sentence left, or the rows per sentence changed
+        (beam search expanding step 0 to K beams). Then ``order.rows`` selects it too, since
+        each new row's old row belongs to the same sentence."""
+        rows = order.rows
+        source = state.source
+        if order.sentences is not None or rows.numel() != source.lengths.numel():
+            source = source.select(rows)
+        recurrent = tuple(t.index_select(0, rows) for t in state.recurrent)
+        return RNNState(source, recurrent, state.input_feed.index_select(0, rows))
 
     def _output_features(self, features: Tensor) -> Tensor:
         """Decoder features (..., H) -> the generator's input (..., E or H)."""
@@ -546,22 +586,24 @@ class RNNSeq2Seq(Seq2Seq):
         return out
 
     def _step(
-        self, prev_tokens: Tensor, state: DecoderState, step: int, need_attn: bool
-    ) -> tuple[Tensor, DecoderState, Tensor | None]:
+        self, prev_tokens: Tensor, state: RNNState, step: int, need_attn: bool
+    ) -> tuple[Tensor, RNNState, Tensor | None]:
         """-> output features (B, E or H), new state, weights (B, S) or None."""
         emb = self.dropout(self.tgt_embedding(prev_tokens))  # (B, E)
         features, state, attn = self.decoder.step(emb, state, step, need_attn=need_attn)
         return self._output_features(features), state, attn
 
     def decode_step(
-        self, prev_tokens: Tensor, state: DecoderState, step: int, *, need_attn: bool = False
+        self, prev_tokens: Tensor, state: RNNState, step: int, *, need_attn: bool = False
     ) -> StepOutput:
+        """prev_tokens (B,) -> float32 log-probs (B, V), a new state (the source part is the
+        same object), weights (B, S) or None."""
         features, state, attn = self._step(prev_tokens, state, step, need_attn)
         logits = self.generator(features)  # (B, V)
         return StepOutput(torch.log_softmax(logits, dim=-1, dtype=torch.float32), state, attn)
 
     def _forward_sampled(
-        self, tgt_in: Tensor, state: DecoderState, *, need_attn: bool
+        self, tgt_in: Tensor, state: RNNState, *, need_attn: bool
     ) -> Seq2SeqOutput:
         """Training with teacher_forcing < 1: a step loop feeding back argmax predictions
         -> output features (B, T, E or H), no logits."""

@@ -1,7 +1,8 @@
 """Transformer encoder-decoder baseline (Vaswani et al., 2017) on the shared Seq2Seq contract.
 
 Read top to bottom: positions -> attention core (fast SDPA path and one explicit path that
-returns weights) -> self/cross attention -> feed-forward -> encoder/decoder layers -> model.
+returns weights) -> self/cross attention -> feed-forward -> encoder/decoder layers -> masks ->
+decoding state -> model. The self-attention cache is its own module, ``models/kv_cache.py``.
 
 Shapes: B batch, S source length, T target length, D d_model, H heads, dh = D / H, V vocab,
 L decoder layers. Masks are bool with True = real token (project convention); inside attention
@@ -12,25 +13,26 @@ paper's post-LN): embeddings scaled by sqrt(D), sinusoidal positions (learned op
 residual dropout after every sub-layer and on embeddings + positions, ReLU feed-forward,
 optional shared source/target embeddings and tied output projection.
 
-Incremental decoding keeps, per decoder layer, the cross-attention keys and values (computed once
-in ``encode``) and a self-attention key/value cache. The cache is a preallocated (B, H, capacity,
-dh) buffer that ``decode_step`` writes position ``step`` into, in place, growing it by
-``CACHE_CHUNK`` positions when full: concatenating one position per step would copy the whole
-cache at every step (measured: 14% of a greedy step). Every state tensor is batch-first so beam
-search reorders it with ``index_select(0, idx)``, and keys and values are separate tensors whose
-(len, dh) slices are contiguous, so no step copies them for a matmul.
+Incremental decoding keeps a :class:`TransformerState`: the source part (the attention mask and,
+per decoder layer, the cross-attention keys and values, computed once in ``encode``) with ONE row
+per sentence, and per decoder layer a self-attention :class:`~seq2seq.models.kv_cache.KVCache`
+with one row per hypothesis. A sentence's G hypothesis rows (its beams) attend over its single
+source row together (``CrossAttention.step``), so beam search never copies the source to the
+beams; ``reorder_state`` selects the source only when sentences leave, and the caches by row.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..modules.dropout import Dropout
-from .base import DecoderState, Seq2Seq, Seq2SeqOutput, StepOutput, reorder_beams
+from .base import RowOrder, Seq2Seq, Seq2SeqOutput, StepOutput
+from .kv_cache import KVCache
 
 # --------------------------------------------------------------------------- positions
 
@@ -160,33 +162,15 @@ class SelfAttention(nn.Module):
         ctx, _ = attend(q, k, v, mask, dropout_p=p)  # (B, H, T, dh)
         return self.out(_merge_heads(ctx))
 
-    def step(self, x: Tensor, cache: KV, position: int) -> tuple[Tensor, KV]:
-        """One new position. x (B, 1, D), cache: key and value buffers (B, H, capacity, dh)
-        holding positions 0 .. position-1 -> output (B, 1, D), the buffers with ``position``
-        written in place (reallocated CACHE_CHUNK longer when full). No mask: every cached
-        position is a real earlier token (beam search handles finished hypotheses)."""
+    def step(self, x: Tensor, cache: KVCache, position: int) -> Tensor:
+        """One new position. x (B, 1, D), cache holding positions 0 .. position-1 of the B rows
+        -> output (B, 1, D); the cache gets ``position`` written in place. No mask: every
+        cached position is a real earlier token (beam search handles finished hypotheses)."""
         b, _, d = x.shape
         q, k, v = self.qkv(x).view(b, 3, self.heads, 1, d // self.heads).unbind(1)  # (B, H, 1, dh)
-        key_buf, value_buf = cache
-        if position >= key_buf.shape[2]:
-            key_buf, value_buf = _grow(key_buf, position), _grow(value_buf, position)
-        key_buf[:, :, position] = k[:, :, 0]
-        value_buf[:, :, position] = v[:, :, 0]
-        keys = key_buf[:, :, : position + 1]  # (B, H, position+1, dh), a view
-        values = value_buf[:, :, : position + 1]
+        keys, values = cache.write(position, k[:, :, 0], v[:, :, 0])  # (B, H, position+1, dh)
         ctx, _ = attend(q, keys.to(q.dtype), values.to(q.dtype), None, decoding_step=True)
-        return self.out(_merge_heads(ctx)), (key_buf, value_buf)
-
-
-CACHE_CHUNK = 16  # positions added to a full self-attention cache
-
-
-def _grow(buffer: Tensor, filled: int) -> Tensor:
-    """(B, H, capacity, dh) with ``filled`` positions -> (B, H, capacity + CACHE_CHUNK, dh)."""
-    b, h, capacity, dh = buffer.shape
-    grown = buffer.new_empty(b, h, capacity + CACHE_CHUNK, dh)
-    grown[:, :, :filled] = buffer[:, :, :filled]
-    return grown
+        return self.out(_merge_heads(ctx))
 
 
 class CrossAttention(nn.Module):
@@ -332,23 +316,21 @@ class DecoderLayer(nn.Module):
         return self.norm3(x + self.drop(self.ff(x))), weights
 
     def step(
-        self, x: Tensor, cache: KV, position: int, kv: KV, src_mask: Tensor, need_weights: bool
-    ) -> tuple[Tensor, KV, Tensor | None]:
-        """x (B, 1, D), cache: self key/value buffers (B, H, capacity, dh) filled up to
-        ``position``, kv: cross keys, values (n, H, S, dh) and src_mask (n, 1, 1, S) for the n
-        sentences the B = G*n rows come from (see ``CrossAttention.step``) -> (B, 1, D), the
-        buffers with ``position`` written, cross-attention weights (B, H, 1, S) or None."""
+        self, x: Tensor, cache: KVCache, position: int, kv: KV, src_mask: Tensor, need_weights: bool
+    ) -> tuple[Tensor, Tensor | None]:
+        """x (B, 1, D), cache: the layer's self-attention cache of the B rows, filled up to
+        ``position`` (written there in place), kv: cross keys, values (n, H, S, dh) and
+        src_mask (n, 1, 1, S) for the n sentences the B = G*n rows come from (see
+        ``CrossAttention.step``) -> (B, 1, D), cross-attention weights (B, H, 1, S) or None."""
         if self.pre_norm:
-            h, cache = self.self_attn.step(self.norm1(x), cache, position)
-            x = x + self.drop(h)
+            x = x + self.drop(self.self_attn.step(self.norm1(x), cache, position))
             ctx, weights = self.cross_attn.step(self.norm2(x), kv, src_mask, need_weights)
             x = x + self.drop(ctx)
-            return x + self.drop(self.ff(self.norm3(x))), cache, weights
-        h, cache = self.self_attn.step(x, cache, position)
-        x = self.norm1(x + self.drop(h))
+            return x + self.drop(self.ff(self.norm3(x))), weights
+        x = self.norm1(x + self.drop(self.self_attn.step(x, cache, position)))
         ctx, weights = self.cross_attn.step(x, kv, src_mask, need_weights)
         x = self.norm2(x + self.drop(ctx))
-        return self.norm3(x + self.drop(self.ff(x))), cache, weights
+        return self.norm3(x + self.drop(self.ff(x))), weights
 
 
 # --------------------------------------------------------------------------- masks
@@ -368,6 +350,34 @@ def causal_mask(tgt_mask: Tensor) -> Tensor:
     ones = torch.ones(t, t, dtype=torch.bool, device=tgt_mask.device)
     tri, eye = torch.tril(ones), torch.eye(t, dtype=torch.bool, device=tgt_mask.device)
     return ((tri & tgt_mask[:, None, :]) | eye)[:, None]  # (B, 1, T, T)
+
+
+# --------------------------------------------------------------------------- decoding state
+
+
+@dataclass
+class TransformerSource:
+    """What decoding reads from the source, ONE row per sentence (n rows) whatever the number
+    of hypothesis rows: it depends only on the sentence, so its beams share it."""
+
+    attn_mask: Tensor  # (n, 1, 1, S) bool, see ``key_mask``
+    cross: list[KV]  # per decoder layer: cross-attention keys, values (n, H, S, dh) each
+
+    def select(self, sentences: Tensor) -> TransformerSource:
+        """The source of ``sentences`` (n',) -> n' rows."""
+        return TransformerSource(
+            self.attn_mask.index_select(0, sentences),
+            [(k.index_select(0, sentences), v.index_select(0, sentences)) for k, v in self.cross],
+        )
+
+
+@dataclass
+class TransformerState:
+    """The Transformer's decoding state: the shared source part (n rows), and per decoder layer
+    a self-attention cache of the G*n hypothesis rows (each sentence's G rows consecutive)."""
+
+    source: TransformerSource
+    caches: list[KVCache]
 
 
 # --------------------------------------------------------------------------- model
@@ -432,11 +442,6 @@ class TransformerSeq2Seq(Seq2Seq):
             )
 
         self.d_model, self.heads = d_model, heads
-        self.beam_shares_source = True  # see CrossAttention.step
-        self.source_state_keys = frozenset(
-            ["memory", "src_mask", "attn_mask"]
-            + [f"cross_{kv}{i}" for i in range(decoder_layers) for kv in "kv"]
-        )
         self.max_positions = max_positions
         self.alignment_layer = alignment_layer % decoder_layers
         self.alignment_head = alignment_head
@@ -559,87 +564,59 @@ class TransformerSeq2Seq(Seq2Seq):
         )
         return torch.stack(weights, dim=1)  # (B, L, H, T, S)
 
-    def encode(self, src: Tensor, src_mask: Tensor) -> DecoderState:
-        """-> state: memory (B, S, D), src_mask (B, S) bool, its attention form attn_mask
-        (B, 1, 1, S), and per decoder layer i
-        cross_k{i}, cross_v{i} (B, H, S, dh) (computed once) and the self-attention cache
-        buffers self_k{i}, self_v{i} (B, H, CACHE_CHUNK, dh), not yet filled."""
+    def encode(self, src: Tensor, src_mask: Tensor) -> TransformerState:
+        """-> the state of B sentences, one row each: the source part (attention mask
+        (B, 1, 1, S), per decoder layer cross keys and values (B, H, S, dh), computed once) and
+        per decoder layer an empty self-attention cache (B, H, CACHE_CHUNK, dh)."""
         memory, attn_mask = self._encode(src, src_mask)
-        state: DecoderState = {"memory": memory, "src_mask": src_mask, "attn_mask": attn_mask}
         b, dh = src.shape[0], self.d_model // self.heads
-        for i, layer in enumerate(self.decoder):
+        cross, caches = [], []
+        for layer in self.decoder:
             keys, values = layer.cross_attn.project_memory(memory)  # (B, H, S, dh) each
-            state[f"cross_k{i}"], state[f"cross_v{i}"] = keys.contiguous(), values.contiguous()
-            state[f"self_k{i}"] = keys.new_empty(b, self.heads, CACHE_CHUNK, dh)
-            state[f"self_v{i}"] = keys.new_empty(b, self.heads, CACHE_CHUNK, dh)
-        return state
+            cross.append((keys.contiguous(), values.contiguous()))
+            caches.append(KVCache.empty(b, self.heads, dh, like=keys))
+        return TransformerState(TransformerSource(attn_mask, cross), caches)
 
-    def select_rows(
-        self, state: DecoderState, rows: Tensor, source_rows: Tensor | None, *, step: int
-    ) -> DecoderState:
-        """As ``Seq2Seq.select_rows``, but each self-attention cache buffer is copied only up to
-        position ``step``, into the buffer the previous selection left behind (kept in the state
-        as ``spare_k{i}``/``spare_v{i}``): on CPU, writing into a fresh 10 MB buffer costs more in
-        page faults than the copy itself (measured 4x). The old buffer becomes the next spare,
-        which is safe because a state serves one next step (see ``decode_step``)."""
-        cache_keys = [key for key in state if key.startswith(("self_k", "self_v"))]
-        selected = reorder_beams(
-            {k: v for k, v in state.items() if not k.startswith(("self_", "spare_"))},
-            rows,
-            source_rows,
-            self.source_state_keys,
-        )
-        filled = slice(0, step + 1)
-        for key in cache_keys:
-            buffer = state[key]  # (B, H, capacity, dh)
-            if buffer.requires_grad and torch.is_grad_enabled():  # out= cannot record autograd
-                selected[key] = buffer.index_select(0, rows)
-                continue
-            spare_key = "spare_" + key[len("self_") :]
-            spare = state.get(spare_key)
-            if (
-                spare is None
-                or spare.shape[0] < rows.numel()
-                or spare.shape[2:] != buffer.shape[2:]
-            ):
-                spare = buffer.new_empty((rows.numel(), *buffer.shape[1:]))
-            target = spare[: rows.numel()]  # contiguous leading rows
-            torch.index_select(buffer[:, :, filled], 0, rows, out=target[:, :, filled])
-            selected[key], selected[spare_key] = target, buffer
-        return selected
+    def reorder_state(self, state: TransformerState, order: RowOrder) -> TransformerState:
+        """The caches follow ``order.rows`` (copying only their filled positions, see
+        ``KVCache.select``); the source part keeps one row per sentence, so it is selected
+        only when sentences leave (``order.sentences``) and never copied to the beams."""
+        source = state.source
+        if order.sentences is not None:
+            source = source.select(order.sentences)
+        return TransformerState(source, [cache.select(order.rows) for cache in state.caches])
+
+    @property
+    def max_decode_length(self) -> int:
+        """The position table's size: decoding past it would fail."""
+        return self.max_positions
 
     def decode_step(
         self,
         prev_tokens: Tensor,  # (B,)
-        state: DecoderState,
+        state: TransformerState,
         step: int,
         *,
         need_attn: bool = False,
     ) -> StepOutput:
-        """Consume prev_tokens at position ``step`` -> float32 log-probs (B, V), the state with
-        position ``step`` of every self_k{i}, self_v{i} written, alignment weights (B, S) or None.
-        The source state (``source_state_keys``) may hold one row per sentence for B = G*n
-        hypothesis rows, each sentence's G rows consecutive (``beam_shares_source``).
-
-        The cache buffers are written in place (positions < ``step`` are only read), so a state
-        serves one next step: decoding continues from the returned state, and beam search's
-        reorder copies it. Calling again with the same ``step`` overwrites the same position,
-        which is still correct."""
-        attn_mask = state["attn_mask"]  # (B, 1, 1, S)
+        """Consume prev_tokens at position ``step`` -> float32 log-probs (B, V), the state (the
+        same object: every cache gets position ``step`` written in place), alignment weights
+        (B, S) or None. The B = G*n rows run over the n source rows (``CrossAttention.step``).
+        Calling again with the same ``step`` overwrites the same position, which is still
+        correct."""
+        source = state.source
         x = self._embed(self.tgt_embed, self.tgt_positions, prev_tokens[:, None], step)
-        new_state = dict(state)
         attn = None
-        for i, layer in enumerate(self.decoder):
+        for i, (layer, cache, cross) in enumerate(
+            zip(self.decoder, state.caches, source.cross, strict=True)
+        ):
             want = need_attn and i == self.alignment_layer
-            cache = (state[f"self_k{i}"], state[f"self_v{i}"])
-            cross = (state[f"cross_k{i}"], state[f"cross_v{i}"])
-            x, cache, weights = layer.step(x, cache, step, cross, attn_mask, want)
-            new_state[f"self_k{i}"], new_state[f"self_v{i}"] = cache
+            x, weights = layer.step(x, cache, step, cross, source.attn_mask, want)
             if want:
                 attn = self._alignment(weights)[:, 0]  # (B, S)
         logits = self.output(self.decoder_norm(x))[:, 0]  # (B, V)
         log_probs = torch.log_softmax(logits, dim=-1, dtype=torch.float32)  # even under autocast
-        return StepOutput(log_probs=log_probs, state=new_state, attn_weights=attn)
+        return StepOutput(log_probs=log_probs, state=state, attn_weights=attn)
 
 
 def build_transformer(

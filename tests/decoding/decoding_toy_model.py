@@ -1,7 +1,11 @@
 """Small deterministic models implementing the Seq2Seq contract, for the decoding tests.
 
 * :class:`ToyGRUSeq2Seq`: a tiny GRU encoder-decoder with dot attention and random weights
-  from a fixed seed: realistic tensors, shapes and padding behaviour.
+  from a fixed seed: realistic tensors, shapes and padding behaviour. Its state keeps the
+  source part apart and copies it only when sentences leave (as the RNN does).
+* :class:`CopyAllToyGRU`: the same model copying its whole state at every reorder.
+* :class:`SourceFreeSeq2Seq`: a model whose whole state is ONE (rows, hidden) tensor that
+  holds nothing of the source after ``encode``: the decoders never look inside a state.
 * :class:`TableSeq2Seq`: the next-token distribution is looked up from a hand-written table
   keyed by the prefix emitted so far, so the best sequence and its score are known by hand.
 * :class:`CallRecorder`: wraps a model and records the batch size of every decode_step call.
@@ -16,7 +20,7 @@ import random
 import torch
 from torch import Tensor, nn
 
-from seq2seq.models.base import DecoderState, Seq2Seq, StepOutput
+from seq2seq.models.base import DecodingState, RowOrder, Seq2Seq, StepOutput
 
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
 
@@ -51,9 +55,9 @@ class ToyGRUSeq2Seq(Seq2Seq):
         self.eos_slope = eos_slope
         self.vocab_size = vocab_size
 
-    source_state_keys = frozenset(["memory", "src_mask", "src_len"])
+    SOURCE_KEYS = frozenset(["memory", "src_mask", "src_len"])  # the same for a sentence's rows
 
-    def encode(self, src: Tensor, src_mask: Tensor) -> DecoderState:
+    def encode(self, src: Tensor, src_mask: Tensor) -> dict[str, Tensor]:
         # A unidirectional GRU is causal, so right padding does not change real positions.
         memory, _ = self.encoder(self.src_emb(src))  # (B, S, H)
         src_lengths = src_mask.sum(dim=1)
@@ -65,8 +69,19 @@ class ToyGRUSeq2Seq(Seq2Seq):
             "src_len": src_lengths.float(),
         }
 
+    def reorder_state(self, state: dict[str, Tensor], order: RowOrder) -> dict[str, Tensor]:
+        """``hidden`` follows the rows; the source part is copied only when sentences leave or
+        the rows per sentence change (its rows are the same for every row of a sentence)."""
+        same_sentences = order.sentences is None and order.rows.numel() == state["hidden"].size(0)
+        return {
+            key: value
+            if same_sentences and key in self.SOURCE_KEYS
+            else value.index_select(0, order.rows)
+            for key, value in state.items()
+        }
+
     def decode_step(
-        self, prev_tokens: Tensor, state: DecoderState, step: int, *, need_attn: bool = False
+        self, prev_tokens: Tensor, state: dict[str, Tensor], step: int, *, need_attn: bool = False
     ) -> StepOutput:
         hidden = self.cell(self.tgt_emb(prev_tokens), state["hidden"])  # (B, H)
         energies = torch.bmm(state["memory"], hidden.unsqueeze(2)).squeeze(2)  # (B, S)
@@ -81,6 +96,52 @@ class ToyGRUSeq2Seq(Seq2Seq):
         return StepOutput(
             torch.log_softmax(logits.float(), dim=-1), new_state, weights if need_attn else None
         )
+
+
+class CopyAllToyGRU(ToyGRUSeq2Seq):
+    """:class:`ToyGRUSeq2Seq` whose reorder copies every state tensor, the source part too."""
+
+    def reorder_state(self, state: dict[str, Tensor], order: RowOrder) -> dict[str, Tensor]:
+        return {key: value.index_select(0, order.rows) for key, value in state.items()}
+
+
+class SourceFreeSeq2Seq(Seq2Seq):
+    """The opaque-state contract at its barest: ``encode`` folds the source into one
+    (rows, hidden + 1) tensor (a GRU summary, and the source length in the last column), and
+    that tensor is the whole state; ``reorder_state`` is one ``index_select``. No attention."""
+
+    def __init__(self, vocab_size: int = 24, hidden_size: int = 16, seed: int = 1) -> None:
+        super().__init__()
+        generator_state = torch.random.get_rng_state()
+        torch.manual_seed(seed)
+        self.src_emb = nn.Embedding(vocab_size, hidden_size, padding_idx=PAD)
+        self.tgt_emb = nn.Embedding(vocab_size, hidden_size, padding_idx=PAD)
+        self.cell = nn.GRUCell(hidden_size, hidden_size)
+        self.out = nn.Linear(hidden_size, vocab_size)
+        torch.random.set_rng_state(generator_state)
+
+    def encode(self, src: Tensor, src_mask: Tensor) -> Tensor:
+        lengths = src_mask.sum(dim=1, keepdim=True).float()  # (B, 1)
+        summary = (self.src_emb(src) * src_mask[..., None]).sum(dim=1) / lengths  # (B, H)
+        return torch.cat([torch.tanh(summary), lengths], dim=1)  # (B, H + 1)
+
+    def reorder_state(self, state: Tensor, order: RowOrder) -> Tensor:
+        return state.index_select(0, order.rows)
+
+    def decode_step(
+        self, prev_tokens: Tensor, state: Tensor, step: int, *, need_attn: bool = False
+    ) -> StepOutput:
+        hidden, lengths = state[:, :-1], state[:, -1:]  # (B, H), (B, 1)
+        hidden = self.cell(self.tgt_emb(prev_tokens), hidden)
+        logits = 3.0 * self.out(hidden)
+        eos_bias = 0.5 * (step + 1 - lengths)  # outputs end around the source length
+        logits = logits.index_add(1, torch.tensor([EOS]), eos_bias)
+        new_state = torch.cat([hidden, lengths], dim=1)
+        return StepOutput(torch.log_softmax(logits, dim=-1), new_state, None)
+
+    @property
+    def has_alignment(self) -> bool:
+        return False
 
 
 class TableSeq2Seq(Seq2Seq):
@@ -100,7 +161,7 @@ class TableSeq2Seq(Seq2Seq):
         self.default = default if default is not None else {EOS: 1.0}
         self.dummy = nn.Parameter(torch.zeros(1))  # so the model has a device
 
-    def encode(self, src: Tensor, src_mask: Tensor) -> DecoderState:
+    def encode(self, src: Tensor, src_mask: Tensor) -> dict[str, Tensor]:
         prefix = torch.zeros(src.size(0), 0, dtype=torch.long)  # grows one column per step
         return {"prefix": prefix, "src_mask": src_mask}
 
@@ -110,8 +171,11 @@ class TableSeq2Seq(Seq2Seq):
             math.log(dist[t]) if dist.get(t, 0) > 0 else -math.inf for t in range(self.vocab_size)
         ]
 
+    def reorder_state(self, state: dict[str, Tensor], order: RowOrder) -> dict[str, Tensor]:
+        return {key: value.index_select(0, order.rows) for key, value in state.items()}
+
     def decode_step(
-        self, prev_tokens: Tensor, state: DecoderState, step: int, *, need_attn: bool = False
+        self, prev_tokens: Tensor, state: dict[str, Tensor], step: int, *, need_attn: bool = False
     ) -> StepOutput:
         prefix = state["prefix"]
         if step > 0:
@@ -137,17 +201,21 @@ class CallRecorder(Seq2Seq):
         self.batch_sizes: list[int] = []
 
     @property
-    def source_state_keys(self) -> frozenset[str]:
-        return self.inner.source_state_keys
+    def max_decode_length(self) -> int | None:
+        return self.inner.max_decode_length
 
-    def encode(self, src: Tensor, src_mask: Tensor) -> DecoderState:
+    @property
+    def has_alignment(self) -> bool:
+        return self.inner.has_alignment
+
+    def encode(self, src: Tensor, src_mask: Tensor) -> DecodingState:
         return self.inner.encode(src, src_mask)
 
-    def select_rows(self, state, rows, source_rows, *, step):
-        return self.inner.select_rows(state, rows, source_rows, step=step)
+    def reorder_state(self, state: DecodingState, order: RowOrder) -> DecodingState:
+        return self.inner.reorder_state(state, order)
 
     def decode_step(
-        self, prev_tokens: Tensor, state: DecoderState, step: int, *, need_attn: bool = False
+        self, prev_tokens: Tensor, state: DecodingState, step: int, *, need_attn: bool = False
     ) -> StepOutput:
         self.batch_sizes.append(prev_tokens.size(0))
         return self.inner.decode_step(prev_tokens, state, step, need_attn=need_attn)

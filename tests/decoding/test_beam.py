@@ -6,6 +6,8 @@ from decoding_toy_model import (
     BOS,
     EOS,
     CallRecorder,
+    CopyAllToyGRU,
+    SourceFreeSeq2Seq,
     TableSeq2Seq,
     assert_close,
     padded,
@@ -119,10 +121,13 @@ def test_max_len_without_eos_returns_best_unfinished():
         assert best.score == pytest.approx(best.log_prob / length_penalty(steps, 0.6), abs=1e-5)
 
 
-def test_model_max_positions_caps_the_output_length():
+def test_model_max_decode_length_caps_the_output_length():
     """A Transformer cannot decode past its position table: the limit is capped there."""
-    never_ends = TableSeq2Seq({}, default={A: 1.0})
-    never_ends.max_positions = 3
+
+    class ThreePositions(TableSeq2Seq):
+        max_decode_length = 3
+
+    never_ends = ThreePositions({}, default={A: 1.0})
     src, mask = padded([[7] * 20 + [EOS]])  # ratio/offset would allow 42 steps
     ((best,),) = beam_search(never_ends, src, mask, beam_size=2)
     (greedy,) = greedy_search(never_ends, src, mask, max_len=50)
@@ -276,23 +281,79 @@ def test_encoder_runs_once_per_sentence(toy_model):
 
 
 def test_source_state_shortcut_changes_nothing(toy_model):
-    """Copying the source state only when sentences leave gives the same hypotheses as copying
-    every state tensor at every step."""
-
-    class CopyEverything(CallRecorder):
-        source_state_keys = frozenset()
-
+    """The toy model copies its source part only when sentences leave: the same hypotheses as a
+    model copying its whole state at every reorder."""
     sources = random_sources(12, min_len=1, max_len=15, seed=18)
     src, mask = padded(sources)
     shortcut = CallRecorder(toy_model)
-    assert shortcut.source_state_keys == {"memory", "src_mask", "src_len"}
     fast = beam_search(shortcut, src, mask, beam_size=4, alpha=0.6, nbest=2, need_attn=True)
-    slow = beam_search(
-        CopyEverything(toy_model), src, mask, beam_size=4, alpha=0.6, nbest=2, need_attn=True
-    )
+    copy_all = CopyAllToyGRU(seed=0).eval()
+    slow = beam_search(copy_all, src, mask, beam_size=4, alpha=0.6, nbest=2, need_attn=True)
     assert len(set(shortcut.batch_sizes)) > 2  # sentences left at several steps
     for a_hyps, b_hyps in zip(fast, slow, strict=True):
         assert [h.tokens for h in a_hyps] == [h.tokens for h in b_hyps]
         assert [h.score for h in a_hyps] == [h.score for h in b_hyps]
         for a, b in zip(a_hyps, b_hyps, strict=True):
             assert torch.equal(a.attn, b.attn)
+
+
+class RecordingOrders(CallRecorder):
+    """Records every RowOrder beam search passes to ``reorder_state``."""
+
+    def __init__(self, inner):
+        super().__init__(inner)
+        self.orders = []
+
+    def reorder_state(self, state, order):
+        self.orders.append(order)
+        return super().reorder_state(state, order)
+
+
+def test_reorder_orders_expand_reorder_and_drop(toy_model):
+    """Step 0 expands each sentence's row to its K beams (every sentence stays); later orders
+    keep each new row in its sentence's block and name the sentences that stay."""
+    sources = random_sources(9, min_len=1, max_len=15, seed=19)
+    src, mask = padded(sources)
+    recorder = RecordingOrders(toy_model)
+    beam_search(recorder, src, mask, beam_size=3)
+    first, *later = recorder.orders
+    assert first.rows.tolist() == [i for i in range(9) for _ in range(3)]
+    assert first.sentences is None
+    active = 9
+    dropped = False
+    for order in later:
+        kept = active if order.sentences is None else order.sentences.numel()
+        assert order.rows.numel() == 3 * kept
+        sentence_of_new_row = torch.arange(kept).repeat_interleave(3)
+        old_sentence = order.rows // 3
+        if order.sentences is None:
+            assert torch.equal(old_sentence, sentence_of_new_row)
+        else:
+            dropped = True
+            assert order.sentences.tolist() == sorted(order.sentences.tolist())
+            assert torch.equal(old_sentence, order.sentences[sentence_of_new_row])
+        active = kept
+    assert dropped
+
+
+def test_beam_search_on_a_state_holding_no_source():
+    """The decoders treat the state as opaque: a model whose state is one bare tensor, with no
+    shared source part, decodes batched exactly as one sentence at a time, with sentences
+    leaving the batch; beam 1 is exactly greedy."""
+    model = SourceFreeSeq2Seq().eval()
+    sources = random_sources(10, min_len=1, max_len=12, seed=21)
+    src, mask = padded(sources)
+    recorder = CallRecorder(model)
+    batched = beam_search(recorder, src, mask, beam_size=3, alpha=0.6, nbest=2, need_attn=True)
+    assert len(set(recorder.batch_sizes)) > 2  # sentences left at several steps
+    assert any(h.finished for hyps in batched for h in hyps)
+    for source, together in zip(sources, batched, strict=True):
+        (alone,) = beam_search(model, *padded([source]), beam_size=3, alpha=0.6, nbest=2)
+        assert [h.tokens for h in together] == [h.tokens for h in alone]
+        assert [h.score for h in together] == pytest.approx([h.score for h in alone], abs=1e-5)
+        assert all(h.attn is None for h in together)
+    max_len = max_output_lengths(mask, 1.5, 10)
+    greedy = greedy_search(model, src, mask, max_len=max_len)
+    beam_one = beam_search(model, src, mask, beam_size=1, max_len=max_len)
+    assert [g.tokens for g in greedy] == [b.tokens for (b,) in beam_one]
+    assert [g.log_prob for g in greedy] == [b.log_prob for (b,) in beam_one]

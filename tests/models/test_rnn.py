@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from seq2seq.config import register_configs
-from seq2seq.models.base import reorder_state
+from seq2seq.models.base import RowOrder
 from seq2seq.models.builders import build_model
 from seq2seq.models.rnn import BahdanauDecoder, LuongDecoder, RNNSeq2Seq, build_rnn
 from seq2seq.modules.attention import attention_class, preset_options, presets
@@ -153,36 +153,49 @@ def test_state_is_batch_first_and_reorderable():
     model = tiny("local_p", cell="lstm", wiring="luong", num_layers=2).eval()
     src, src_mask, tgt_in, _ = batch()
     state = model.encode(src, src_mask)
-    assert state["hidden"].shape == (B, 2, 10) and state["cell"].shape == (B, 2, 10)
-    assert state["memory"].shape[:2] == (B, S) and state["keys"].shape[:2] == (B, S)
-    assert state["input_feed"].shape == (B, 10)
-    assert all(value.size(0) == B for value in state.values())
-    index = torch.tensor([2, 0, 0, 1])  # beam search: reorder / expand the batch
+    hidden, cell = state.recurrent
+    assert hidden.shape == (B, 2, 10) and cell.shape == (B, 2, 10)
+    assert state.source.memory.shape[:2] == (B, S) and state.source.keys.shape[:2] == (B, S)
+    assert state.source.mask.shape == (B, S) and state.source.lengths.shape == (B,)
+    assert state.input_feed.shape == (B, 10)
+    index = torch.tensor([2, 0, 1])  # greedy: a reordered set of sentences, one row each
+    expand = torch.tensor([0, 0, 1, 1, 2, 2])  # beam search's step 0: 2 rows per sentence
     with torch.no_grad():
         first = model.decode_step(tgt_in[:, 0], state, 0, need_attn=True)
-        moved = model.decode_step(tgt_in[index, 0], reorder_state(state, index), 0, need_attn=True)
-        again = model.decode_step(tgt_in[index, 1], reorder_state(first.state, index), 1)
+        moved_state = model.reorder_state(state, RowOrder(index, sentences=index))
+        moved = model.decode_step(tgt_in[index, 0], moved_state, 0, need_attn=True)
+        again_state = model.reorder_state(first.state, RowOrder(expand))
+        again = model.decode_step(tgt_in[expand, 1], again_state, 1)
         direct = model.decode_step(tgt_in[:, 1], first.state, 1)
     torch.testing.assert_close(moved.log_probs, first.log_probs[index])
     torch.testing.assert_close(moved.attn_weights, first.attn_weights[index])
-    torch.testing.assert_close(again.log_probs, direct.log_probs[index])
+    torch.testing.assert_close(again.log_probs, direct.log_probs[expand])
+    assert again_state.source.memory.shape[0] == 6  # one source row per hypothesis row
 
 
 @pytest.mark.parametrize("attention", ["additive", "local_p", "location"])
 @pytest.mark.parametrize("wiring", ["bahdanau", "luong"])
-def test_source_state_passes_through_decode_step(attention, wiring):
-    """Beam search copies the source state only when sentences leave (source_state_keys): that
-    is right only if decode_step returns those very tensors."""
+def test_source_part_is_copied_only_when_sentences_change(attention, wiring):
+    """decode_step passes the source part through, and reorder_state copies it only when the
+    rows change sentence (expansion, a sentence leaving), not when beams are reordered."""
     model = tiny(attention, wiring=wiring).eval()
     src, src_mask, tgt_in, _ = batch()
     state = model.encode(src, src_mask)
-    assert model.source_state_keys == {"memory", "keys", "src_mask", "src_lengths"}
     with torch.no_grad():
         for step in range(3):
             out = model.decode_step(tgt_in[:, step], state, step)
-            for key in model.source_state_keys:
-                assert out.state[key] is state[key], key
+            assert out.state.source is state.source
             state = out.state
+        expanded = model.reorder_state(state, RowOrder(torch.tensor([0, 0, 1, 1, 2, 2])))
+        assert expanded.source is not state.source
+        assert torch.equal(expanded.source.lengths, torch.tensor([6, 6, 3, 3, 1, 1]))
+        swapped = model.reorder_state(expanded, RowOrder(torch.tensor([1, 0, 2, 2, 5, 4])))
+        assert swapped.source is expanded.source  # the beams moved within their sentences
+        dropped = model.reorder_state(
+            swapped, RowOrder(torch.tensor([0, 1, 5, 5]), sentences=torch.tensor([0, 2]))
+        )
+        assert torch.equal(dropped.source.lengths, torch.tensor([6, 6, 1, 1]))
+        assert torch.equal(dropped.recurrent[0], swapped.recurrent[0][[0, 1, 5, 5]])
 
 
 def test_teacher_forcing_zero_feeds_back_argmax():

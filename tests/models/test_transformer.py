@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from seq2seq.decoding.beam import beam_search
-from seq2seq.models.base import reorder_state
+from seq2seq.models.base import RowOrder
+from seq2seq.models.kv_cache import CACHE_CHUNK, KVCache
 from seq2seq.models.transformer import (
-    CACHE_CHUNK,
     TransformerSeq2Seq,
+    TransformerState,
     attend,
     build_transformer,
     causal_mask,
@@ -184,14 +185,18 @@ def test_incremental_decoding_equals_full_recomputation(pre_norm, tgt_len):
     src, src_mask, tgt, tgt_mask = make_batch(t=tgt_len, pad_tgt=False)
     full = model(src, src_mask, tgt, tgt_mask, need_attn=True)
     state = model.encode(src, src_mask)
-    assert state["memory"].shape == (4, 9, 32)
-    assert state["self_k0"].shape == (4, 4, CACHE_CHUNK, 8)
+    assert state.source.attn_mask.shape == (4, 1, 1, 9)
+    assert state.source.cross[1][0].shape == state.source.cross[1][1].shape == (4, 4, 9, 8)
+    assert state.caches[0].keys.shape == (4, 4, CACHE_CHUNK, 8)
+    assert state.caches[0].length == 0
     for step in range(tgt.shape[1]):
         out = model.decode_step(tgt[:, step], state, step, need_attn=True)
         state = out.state
         assert out.log_probs.dtype == torch.float32 and out.log_probs.shape == (4, TGT_V)
         capacity = CACHE_CHUNK * (step // CACHE_CHUNK + 1)
-        assert state["self_k1"].shape == state["self_v1"].shape == (4, 4, capacity, 8)
+        cache = state.caches[1]
+        assert cache.keys.shape == cache.values.shape == (4, 4, capacity, 8)
+        assert cache.length == step + 1
         expected = torch.log_softmax(full.logits[:, step], dim=-1)
         torch.testing.assert_close(out.log_probs, expected, atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(
@@ -212,35 +217,46 @@ def test_features_only_feed_the_output_layer():
     torch.testing.assert_close(out.attn_weights, full.attn_weights)
 
 
-def test_source_state_passes_through_decode_step():
-    """Beam search copies the source state only when sentences leave (source_state_keys): that
-    is right only if decode_step returns those very tensors and never reads a stale copy."""
+def test_decode_step_advances_the_state_in_place():
+    """decode_step writes each layer's cache in place and passes the source part through:
+    the returned state is the same object, so reorder_state may share the source safely."""
     model = make_model(decoder_layers=3)
     src, src_mask, tgt, _ = make_batch(pad_tgt=False)
     state = model.encode(src, src_mask)
-    cross = {f"cross_{kv}{i}" for i in range(3) for kv in "kv"}
-    assert model.source_state_keys == {"memory", "src_mask", "attn_mask"} | cross
-    assert model.source_state_keys < state.keys()
+    source, caches = state.source, list(state.caches)
     for step in range(3):
         out = model.decode_step(tgt[:, step], state, step)
-        for key in model.source_state_keys:
-            assert out.state[key] is state[key], key
-        state = out.state
+        assert out.state is state and state.source is source
+        assert all(a is b for a, b in zip(state.caches, caches, strict=True))
+    assert [cache.length for cache in state.caches] == [3, 3, 3]
+    assert model.max_decode_length == model.max_positions == 1024
+
+
+def copy_source_per_row(model: TransformerSeq2Seq) -> None:
+    """Make ``model`` reorder like a model without shared source rows: K copies of the source
+    state, one per hypothesis row (CrossAttention.step then sees groups of 1)."""
+    shared = model.reorder_state
+
+    def reorder_state(state, order):
+        caches = shared(state, RowOrder(order.rows)).caches
+        return TransformerState(state.source.select(order.rows), caches)
+
+    model.reorder_state = reorder_state
 
 
 @torch.no_grad()
 def test_beam_rows_share_one_source_row_per_sentence():
-    """beam_shares_source: G hypothesis rows per sentence over the sentence's single source row
-    give the same log-probs and weights as G full copies of the source state."""
+    """reorder_state keeps one source row per sentence for its G hypothesis rows; they give the
+    same log-probs and weights as G full copies of the source state."""
     model = make_model(decoder_layers=2)
-    assert model.beam_shares_source
     src, src_mask, tgt, _ = make_batch(pad_tgt=False)
-    state = model.encode(src, src_mask)
     to_beams = torch.arange(src.shape[0]).repeat_interleave(3)  # G = 3 rows per sentence
-    shared = model.select_rows(state, to_beams, None, step=0)
-    copied = reorder_state(state, to_beams)
-    assert shared["cross_k0"].shape[0] == src.shape[0]
-    assert copied["cross_k0"].shape[0] == 3 * src.shape[0]
+    shared = model.reorder_state(model.encode(src, src_mask), RowOrder(to_beams))
+    copy_source_per_row(model)
+    copied = model.reorder_state(model.encode(src, src_mask), RowOrder(to_beams))
+    assert shared.source.cross[0][0].shape[0] == shared.source.attn_mask.shape[0] == 4
+    assert copied.source.cross[0][0].shape[0] == 3 * 4
+    assert shared.caches[0].keys.shape[0] == copied.caches[0].keys.shape[0] == 3 * 4
     g = torch.Generator().manual_seed(5)
     for step in range(4):
         tokens = torch.randint(4, TGT_V, (to_beams.numel(),), generator=g)
@@ -250,7 +266,10 @@ def test_beam_rows_share_one_source_row_per_sentence():
         torch.testing.assert_close(a.attn_weights, b.attn_weights, atol=1e-6, rtol=1e-5)
         shared, copied = a.state, b.state
     with pytest.raises(ValueError, match="7 decoder rows cannot be split"):
-        uneven = model.select_rows(state, torch.tensor([0, 0, 1, 1, 2, 2, 3]), None, step=0)
+        state = model.encode(src, src_mask)
+        uneven = TransformerState(
+            state.source, [c.select(torch.tensor([0, 0, 1, 1, 2, 2, 3])) for c in state.caches]
+        )
         model.decode_step(torch.full((7,), 5), uneven, 0)
 
 
@@ -261,7 +280,7 @@ def test_beam_search_is_the_same_with_and_without_shared_source_rows():
     max_len = torch.tensor([3, 9, 5, 7])  # sentences leave the batch at different steps
     kwargs = dict(beam_size=4, max_len=max_len, nbest=2, need_attn=True)
     shared = beam_search(model, src, src_mask, **kwargs)
-    model.beam_shares_source = False  # the generic path: K copies of the source state
+    copy_source_per_row(model)  # K copies of the source state
     copied = beam_search(model, src, src_mask, **kwargs)
     for hyps_a, hyps_b in zip(shared, copied, strict=True):
         assert [h.tokens for h in hyps_a] == [h.tokens for h in hyps_b]
@@ -290,21 +309,27 @@ def test_decoding_step_takes_the_explicit_path_and_matches_sdpa(queries, monkeyp
     assert weights is None
 
 
-@pytest.mark.parametrize("select", ["generic", "select_rows"])
+@pytest.mark.parametrize("sentences", [False, True])
 @torch.no_grad()  # as in decoding
-def test_reordered_state_equals_reordered_batch(select):
+def test_reordered_state_equals_reordered_batch(sentences):
+    """reorder_state after 3 steps == decoding the reordered batch from scratch. With
+    ``sentences`` (greedy's order: one row per sentence) the source part follows them; without
+    (beam search's step-0 expansion to 2 rows per sentence) it stays one row per sentence."""
     model = make_model()
     src, src_mask, tgt, tgt_mask = make_batch(pad_tgt=False)
     state = model.encode(src, src_mask)
     for step in range(3):
         state = model.decode_step(tgt[:, step], state, step).state
-    index = torch.tensor([2, 0, 0, 3, 1])
-    if select == "generic":
-        reordered = reorder_state(state, index)
-    else:  # copies only the 3 written cache positions; the source rows too (sentences left)
-        reordered = model.select_rows(state, index, index, step=2)
-        assert reordered["self_k0"].shape == (5, 4, CACHE_CHUNK, 8)
-        assert reordered["memory"].shape[0] == 5
+    if sentences:
+        index = torch.tensor([2, 0, 3, 1])
+        order = RowOrder(index, sentences=index)
+    else:
+        index = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+        order = RowOrder(index)
+    reordered = model.reorder_state(state, order)
+    assert reordered.caches[0].keys.shape == (index.numel(), 4, CACHE_CHUNK, 8)
+    assert reordered.caches[0].length == 3
+    assert reordered.source.attn_mask.shape[0] == 4
     out = model.decode_step(tgt[index, 3], reordered, 3, need_attn=True)
 
     state_b = model.encode(src[index], src_mask[index])
@@ -313,12 +338,17 @@ def test_reordered_state_equals_reordered_batch(select):
     out_b = model.decode_step(tgt[index, 3], state_b, 3, need_attn=True)
     torch.testing.assert_close(out.log_probs, out_b.log_probs, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(out.attn_weights, out_b.attn_weights, atol=1e-6, rtol=1e-5)
-    assert {k for k in out.state if not k.startswith("spare_")} == out_b.state.keys()
-    for key in out_b.state:
-        got, expected = out.state[key], out_b.state[key]
-        if key.startswith("self_"):  # cache buffers: the 4 positions written so far
-            got, expected = got[:, :, :4], expected[:, :, :4]
-        torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+    for got, expected in zip(out.state.caches, out_b.state.caches, strict=True):
+        assert got.length == expected.length == 4  # the positions written so far
+        torch.testing.assert_close(got.keys[:, :, :4], expected.keys[:, :, :4])
+        torch.testing.assert_close(got.values[:, :, :4], expected.values[:, :, :4])
+    # state_b has one source row per hypothesis row; out.state one per sentence
+    source_rows = torch.arange(4) if sentences else torch.arange(0, 8, 2)
+    got, expected = out.state.source, state_b.source.select(source_rows)
+    assert torch.equal(got.attn_mask, expected.attn_mask)
+    for (k, v), (k_b, v_b) in zip(got.cross, expected.cross, strict=True):
+        torch.testing.assert_close(k, k_b, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(v, v_b, atol=1e-5, rtol=1e-5)
 
 
 # --------------------------------------------------------------------------- precision
@@ -487,10 +517,10 @@ def test_build_from_hydra_config(extra):
 
 @pytest.mark.parametrize("beam_size", [1, 4])
 def test_decoding_with_the_cache_aware_selection_equals_the_generic_one(beam_size):
-    """select_rows copies only written cache positions, into ping-pong buffers; greedy and beam
-    search (sentences leaving, the cache growing past CACHE_CHUNK) give what a full copy gives."""
+    """KVCache.select copies only written cache positions, into ping-pong buffers; greedy and
+    beam search (sentences leaving, the cache growing past CACHE_CHUNK) give what a full copy
+    of every buffer gives."""
     from seq2seq.decoding import translate_batches
-    from seq2seq.models.base import reorder_beams
 
     model = make_model(decoder_layers=2)
     g = torch.Generator().manual_seed(4)
@@ -500,9 +530,18 @@ def test_decoding_with_the_cache_aware_selection_equals_the_generic_one(beam_siz
     ]
     kwargs = dict(beam_size=beam_size, batch_size=5, max_len_ratio=1.0, max_len_offset=25)
     fast = translate_batches(model, sources, **kwargs)
-    model.select_rows = lambda state, rows, source_rows, *, step: reorder_beams(
-        state, rows, source_rows, model.source_state_keys
-    )
+
+    def full_copy(state, order):
+        source = state.source if order.sentences is None else state.source.select(order.sentences)
+        caches = [
+            KVCache(
+                c.keys.index_select(0, order.rows), c.values.index_select(0, order.rows), c.length
+            )
+            for c in state.caches
+        ]
+        return TransformerState(source, caches)
+
+    model.reorder_state = full_copy
     generic = translate_batches(model, sources, **kwargs)
     assert [h.tokens for h in fast] == [h.tokens for h in generic]
     assert max(len(h.tokens) for h in fast) > CACHE_CHUNK
