@@ -75,7 +75,7 @@ class DecodePrecision(str, Enum):
     fp32 = "fp32"
     bf16 = "bf16"
     fp16 = "fp16"
-    int8 = "int8"  # CPU: Linear layers dynamically quantized (seq2seq/models/quantize.py)
+    int8 = "int8"  # CPU: Linear layers dynamically quantized (seq2seq/decoding/quantize.py)
 
 
 class OptimizerName(str, Enum):

@@ -22,7 +22,8 @@ from omegaconf import OmegaConf
 
 from seq2seq import compare, config, validation
 from seq2seq.config import register_configs, variant_presets
-from seq2seq.models import quantize, rnn
+from seq2seq.decoding import quantize
+from seq2seq.models import rnn
 from seq2seq.models.builders import build_model
 from seq2seq.modules.attention import ATTENTIONS, attention_class, preset_options
 from seq2seq.validation import check_evaluate_config, check_train_config
@@ -224,7 +225,7 @@ from seq2seq.compare import variant_label
 from seq2seq.config import register_configs, to_container
 from seq2seq.errors import ConfigError
 from seq2seq.models.builders import build_model
-from seq2seq.models.quantize import int8_engine, quantize_int8
+from seq2seq.decoding.quantize import int8_engine, quantize_int8
 from seq2seq.modules.attention import ATTENTIONS, presets
 from seq2seq.validation import check_train_config
 

@@ -49,7 +49,7 @@ def run(args: argparse.Namespace, overrides: list[str]) -> dict:
         model_matmul_shapes,
     )
     from ..data.pipeline import prepare_data
-    from ..models.quantize import int8_engine, quantize_int8
+    from ..decoding.quantize import int8_engine, quantize_int8
     from ..training.setup import setup_model
 
     torch.set_num_threads(args.threads)

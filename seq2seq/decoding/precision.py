@@ -25,9 +25,9 @@ def decoding_autocast(precision: str, device: torch.device) -> torch.dtype | Non
 
 def decoding_model(model, precision: str):
     """The model to decode with: ``model`` itself for training's precisions (run under
-    ``decoding_autocast``'s dtype), an int8 copy of it for ``int8`` (seq2seq.models.quantize)."""
+    ``decoding_autocast``'s dtype), an int8 copy of it for ``int8`` (seq2seq.decoding.quantize)."""
     if option_value(precision) == "int8":
-        from ..models.quantize import quantize_int8
+        from .quantize import quantize_int8
 
         return quantize_int8(model)
     return model

@@ -7,7 +7,7 @@ its named presets (fairseq's ``register_model`` is the model).
 Everything else reads this registry: seq2seq.config registers each schema in Hydra's
 ConfigStore as ``schema/attention/<name>`` and each preset as ``variant/<preset>``;
 seq2seq.validation calls the class's ``check_options``; seq2seq.compare its ``label``;
-seq2seq.models.quantize its ``reads_linear_weights``; the RNN model its ``paper_wiring`` and
+seq2seq.decoding.quantize its ``reads_linear_weights``; the RNN model its ``paper_wiring`` and
 ``required_key_size``.
 """
 

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .base import Seq2Seq
+from ..models.base import Seq2Seq
 
 
 def int8_engine() -> str | None:

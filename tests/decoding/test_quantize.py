@@ -9,8 +9,8 @@ from torch import nn
 
 from seq2seq.decoding import translate_batches
 from seq2seq.decoding.precision import decoding_autocast, decoding_model
+from seq2seq.decoding.quantize import int8_engine, quantize_int8
 from seq2seq.errors import ConfigError
-from seq2seq.models.quantize import int8_engine, quantize_int8
 from seq2seq.models.rnn import build_rnn
 from seq2seq.models.transformer import TransformerSeq2Seq
 from seq2seq.modules.attention import ATTENTIONS
