@@ -138,6 +138,9 @@ class DataConfig:
     train_limit: int | None = None  # first N pairs (quick runs)
     eval_limit: int | None = None
     max_tokens: int = 4096  # padded tokens per batch, each side
+    # gold word alignments of the test split, Pharaoh lines in `dir` (e.g. test.align): the end of
+    # training then reports test_aer of the teacher-forced attention (the reversal corpus has them)
+    test_alignments: str | None = None
     vocab: VocabConfig = field(default_factory=VocabConfig)
     cache_dir: str = "${oc.env:SEQ2SEQ_CACHE,data/cache}"
 
@@ -219,6 +222,9 @@ class TrainerConfig:
     num_threads: int | None = None  # intra-op threads; None: all cores
     max_bad_steps: int = 10  # consecutive non-finite losses before training stops
     heatmaps: int = 3  # validation sentences drawn to TensorBoard each validation
+    # greedy BLEU on the first N validation sentences only (None: all): cheap enough to validate
+    # often (dense curves); the loss is always over the whole validation split
+    val_bleu_limit: int | None = None
 
 
 @dataclass

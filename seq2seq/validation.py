@@ -160,6 +160,7 @@ def _check_trainer(cfg: Any, out: _Problems) -> None:
     out.at_least(t, "trainer", "patience", 1, optional=True)
     out.at_least(t, "trainer", "num_threads", 1, optional=True)
     out.at_least(t, "trainer", "heatmaps", 0)
+    out.at_least(t, "trainer", "val_bleu_limit", 1, optional=True)
     out.positive(t, "trainer", "val_max_len_ratio")
     out.in_range(t, "trainer", "label_smoothing", 0.0, 1.0, closed=False)
 

@@ -151,8 +151,6 @@ def gold_alignment_scores(
     run: LoadedRun, sources, references, cfg: DictConfig, *, device, amp_dtype
 ) -> dict:
     """AER of the attention read while forcing the reference, against ``cfg.gold_alignments``."""
-    from .alignments import score_against_gold, teacher_forced_attention
-
     if not cfg.src_file or references is None:
         raise DataError(
             "gold_alignments needs src_file= and ref_file=: the sentence pairs its links describe"
@@ -164,17 +162,45 @@ def gold_alignment_scores(
         raise DataError(
             f"line counts differ: {cfg.gold_alignments} has {len(gold)} lines, {cfg.src_file} has {len(sources)}"
         )
-    matrices = teacher_forced_attention(
-        run.model, run.tokenizer, sources, references, device=device, amp_dtype=amp_dtype
-    )
-    scores = score_against_gold(
+    return aer_against_gold(
+        run.model,
         run.tokenizer,
         sources,
         references,
-        matrices,
         gold,
-        hard=cfg.alignment.hard,
-        threshold=cfg.alignment.threshold,
+        device=device,
+        amp_dtype=amp_dtype,
+        alignment=cfg.alignment,
+    )
+
+
+def aer_against_gold(
+    model,
+    tokenizer: Tokenizer,
+    sources: Sequence[str],
+    references: Sequence[str],
+    gold_lines: Sequence[str],
+    *,
+    device: torch.device,
+    amp_dtype: torch.dtype | None,
+    alignment: Mapping | None = None,
+) -> dict:
+    """AER (with precision and recall) of the teacher-forced attention's word alignments
+    (``alignment.hard``: argmax or threshold) against Pharaoh gold lines, one per pair."""
+    from .alignments import score_against_gold, teacher_forced_attention
+
+    alignment = alignment or {}
+    matrices = teacher_forced_attention(
+        model, tokenizer, sources, references, device=device, amp_dtype=amp_dtype
+    )
+    scores = score_against_gold(
+        tokenizer,
+        sources,
+        references,
+        matrices,
+        gold_lines,
+        hard=alignment.get("hard", "argmax"),
+        threshold=alignment.get("threshold", 0.3),
     )
     return {
         "aer": round(scores["aer"], 4),

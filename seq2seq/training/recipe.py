@@ -19,8 +19,9 @@ import torch
 
 from ..checkpoint import load_checkpoint
 from ..config import run_label
+from ..data.corpus import DataError, read_lines
 from ..data.pipeline import prepare_data
-from ..evaluation.evaluate import evaluate_model
+from ..evaluation.evaluate import aer_against_gold, evaluate_model
 from ..runtime import seed_everything
 from ..validation import check_train_config
 from .loop import fit, resume
@@ -56,7 +57,32 @@ def test_best(parts: TrainingParts, cfg: Any) -> dict:
         "".join(h + "\n" for h in decoded.texts), encoding="utf-8"
     )
     scores["test_decode_s"] = scores.pop("decode_s")
+    if cfg.data.get("test_alignments") and parts.model.has_alignment:
+        scores |= test_alignment_scores(parts, cfg)
     return scores
+
+
+def test_alignment_scores(parts: TrainingParts, cfg: Any) -> dict:
+    """``test_aer`` (and precision/recall) of the best model's teacher-forced attention against
+    the test split's gold links (``data.test_alignments``, a Pharaoh file in ``data.dir``)."""
+    test = parts.data.splits["test"]
+    path = Path(cfg.data.dir) / cfg.data.test_alignments
+    gold = read_lines(path)
+    if len(gold) < len(test.src_text):
+        raise DataError(
+            f"{path} has {len(gold)} lines but the test split has {len(test.src_text)} pairs"
+        )
+    scores = aer_against_gold(
+        parts.model,
+        parts.data.tokenizer,
+        test.src_text,
+        test.tgt_text,
+        gold[: len(test.src_text)],  # data.eval_limit keeps the first pairs
+        device=parts.runtime.device,
+        amp_dtype=parts.runtime.amp_dtype,
+        alignment=cfg.alignment,
+    )
+    return {f"test_{key}": value for key, value in scores.items()}
 
 
 def run_metrics(
@@ -87,6 +113,11 @@ def run_metrics(
         "train_tokens_per_sec": round(p.train_tokens / max(p.step_time, 1e-9), 1),
         "train_time_s": round(p.train_time, 1),
         "test_decode_s": test["test_decode_s"],
+        **{
+            k: test[k]
+            for k in ("test_aer", "test_align_precision", "test_align_recall")
+            if k in test
+        },
         "skipped_steps": p.skipped_steps,
         "wall_time_s": round(wall_s, 1),
         "device": str(parts.runtime.device),

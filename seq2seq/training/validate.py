@@ -38,7 +38,8 @@ def validation_loss(parts: TrainingParts, *, max_tokens: int) -> tuple[float, fl
 def validate(
     parts: TrainingParts, *, step: int, decode: Any, trainer_cfg: Any, max_tokens: int
 ) -> dict:
-    """Loss, perplexity and greedy BLEU/chrF on the validation split (main process only).
+    """Loss, perplexity and greedy BLEU/chrF on the validation split (main process only; BLEU
+    on the first ``trainer.val_bleu_limit`` sentences when that is set).
 
     Greedy decoding with the ``decode`` batch settings, stopping at ``trainer.val_max_len_ratio``
     times the source length. Draws ``trainer.heatmaps`` sentences' attention to the logger at ``step``.
@@ -54,16 +55,17 @@ def validate(
     }
     model, split = parts.model, parts.data.splits["validation"]
     heatmaps = trainer_cfg.heatmaps if model.has_alignment else 0
+    limit = trainer_cfg.get("val_bleu_limit")  # a fixed subset: the first `limit` sentences
     decoded = decode_ids(
         model,
         parts.data.tokenizer,
-        split.src_ids,
+        split.src_ids[:limit],
         greedy,
         device=parts.runtime.device,
         amp_dtype=parts.runtime.amp_dtype,
         need_attn=heatmaps > 0,
     )
-    scores = corpus_scores(decoded.texts, split.tgt_text)
+    scores = corpus_scores(decoded.texts, split.tgt_text[:limit])
     if heatmaps > 0 and parts.logger.enabled:
         draw_heatmaps(parts, decoded.hyps[:heatmaps], step=step)
     return {

@@ -61,7 +61,7 @@ def test_additive_attention_learns_the_reversal_alignment(tmp_path, shared_cache
         "trainer.precision=fp32",
         "decode.beam_size=1",
     )
-    train(cfg)
+    metrics = train(cfg)
     run = load_run(run_dir, device="cpu")
     sources, references = read_lines(corpus / "test.src"), read_lines(corpus / "test.tgt")
     matrices = teacher_forced_attention(run.model, run.tokenizer, sources, references, device="cpu")
@@ -72,3 +72,6 @@ def test_additive_attention_learns_the_reversal_alignment(tmp_path, shared_cache
     )
     print(f"reversal corpus, additive attention after 500 steps: AER {scores['aer']:.4f}")
     assert scores["aer"] < 0.1
+    # the end of training scored the same links (data.test_alignments of data=reverse)
+    assert metrics["test_aer"] == round(scores["aer"], 4)
+    assert 0.9 < metrics["test_align_recall"] <= 1.0

@@ -241,3 +241,20 @@ def test_ddp_two_cpu_processes_match_single_process(shared_cache, tmp_path):
     assert a["progress"]["history"][-1]["val_loss"] == pytest.approx(
         b["progress"]["history"][-1]["val_loss"], rel=1e-4
     )
+
+
+def test_val_bleu_limit_scores_a_fixed_validation_subset(shared_cache, tmp_path, monkeypatch):
+    """trainer.val_bleu_limit=N: greedy BLEU on the first N validation sentences at every
+    validation (the same N each time), the loss still on the whole split."""
+    from seq2seq.training import validate as validate_module
+
+    decoded_counts = []
+    real = validate_module.decode_ids
+
+    def counting(model, tokenizer, src_ids, decode, **kwargs):
+        decoded_counts.append(len(src_ids))
+        return real(model, tokenizer, src_ids, decode, **kwargs)
+
+    monkeypatch.setattr(validate_module, "decode_ids", counting)
+    train(tiny(shared_cache, tmp_path, "trainer.val_bleu_limit=5"))
+    assert decoded_counts == [5, 5]  # validations at steps 2 and 4
