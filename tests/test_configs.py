@@ -342,3 +342,22 @@ def test_a_new_variant_needs_only_a_class_file_and_a_yaml_file(tmp_path):
     assert "toy" not in ATTENTIONS
     with pytest.raises(ValueError, match="unknown attention 'toy'"):
         attention_class("toy")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "label"),
+    [
+        ([], "rnn_additive"),
+        (["attention=local"], "rnn_local"),
+        (["model=transformer"], "transformer"),
+        (["model=transformer", "attention=location"], "transformer"),
+    ],
+)
+def test_run_directories_name_what_was_trained(overrides, label):
+    """The attention group configures the RNN only: a Transformer run is named `transformer`,
+    never `transformer_additive`."""
+    cfg = compose_cfg(*overrides, hydra_config=True)
+    assert OmegaConf.select(cfg, "hydra.run.dir").endswith(f"_{label}")
+    subdir = OmegaConf.to_container(cfg.hydra.sweep)["subdir"]  # ${hydra.job.num} is unset here
+    assert subdir.endswith("_${run_label:${model.name},${attention.name}}")
+    assert config.run_label(cfg.model.name, cfg.attention.name) == label
