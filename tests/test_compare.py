@@ -418,6 +418,20 @@ def test_report_over_seeds_on_fake_runs(sweep, tmp_path, monkeypatch):
             image.verify()
 
 
+def test_curves_against_updates_only_when_the_budget_was_in_updates():
+    from seq2seq.compare.runs import RunRecord, budget_axis
+
+    def run(max_steps, max_time, stopped_by):
+        config = {"trainer": {"max_steps": max_steps, "max_time": max_time}}
+        return RunRecord(Path("r"), "finished", "x", config, {"stopped_by": stopped_by})
+
+    assert budget_axis([run(4, None, "max_steps"), run(4, None, "early_stopping")]) == "updates"
+    assert budget_axis([run(4, 1080, "max_steps")]) == "updates"  # the time cap never bound
+    assert budget_axis([run(4, 1080, "max_steps"), run(4, 1080, "max_time")]) == "time"
+    assert budget_axis([run(None, 600, "max_time")]) == "time"
+    assert budget_axis([run(4, 1080, None)]) == "time"  # not recorded: not claimed
+
+
 def test_kendall_tau_b_by_hand():
     from seq2seq.compare import kendall_tau_b, ranking_stability
 

@@ -557,7 +557,7 @@ def _write_markdown(
         + ("; ".join(f"{k}: {v}" for k, v in fixed.items()) if fixed else "nothing recorded"),
         "Budget: "
         + (
-            "in updates (trainer.max_steps, no max_time): curves against updates"
+            "in updates (trainer.max_steps; max_time null or not reached): curves against updates"
             if axis == "updates"
             else "in training time or epochs: curves against training time"
         )

@@ -216,12 +216,19 @@ def _wiring(model: dict, attention: dict) -> str | None:
     return str(variant.paper_wiring) if variant is not None else None
 
 
+def in_updates(record: RunRecord) -> bool:
+    """The run's budget was in updates: trainer.max_steps set, and max_time null or not what
+    stopped it (the default trainer caps time as well; metrics.json's ``stopped_by`` says)."""
+    trainer = record.config.get("trainer") or {}
+    if trainer.get("max_steps") is None:
+        return False
+    return trainer.get("max_time") is None or record.metrics.get("stopped_by") not in (
+        None,
+        "max_time",
+    )
+
+
 def budget_axis(records: list[RunRecord]) -> str:
-    """``updates`` when every run's budget is in updates (max_steps set, max_time null), else
-    ``time``: what the curves are drawn against."""
-    trainers = [(r.config.get("trainer") or {}) for r in records]
-    if trainers and all(
-        t.get("max_steps") is not None and t.get("max_time") is None for t in trainers
-    ):
-        return "updates"
-    return "time"
+    """``updates`` when every run's budget is in updates (:func:`in_updates`), else ``time``:
+    what the curves are drawn against."""
+    return "updates" if records and all(in_updates(r) for r in records) else "time"
