@@ -48,10 +48,17 @@ class ReferenceTexts:
     def __init__(self) -> None:
         self._cache: dict[str, tuple[list[str], list[str]] | None] = {}
 
+    TEST_FIELDS = ("name", "src", "tgt", "dir", "hub_id", "files", "hub_splits", "eval_limit")
+
     @staticmethod
     def key(record: RunRecord) -> str | None:
+        """What decides the test split (not the cache, vocabulary or training limits)."""
         data = record.config.get("data")
-        return json.dumps(data, sort_keys=True, default=str) if data else None
+        if not data:
+            return None
+        return json.dumps(
+            {k: data.get(k) for k in ReferenceTexts.TEST_FIELDS}, sort_keys=True, default=str
+        )
 
     def get(self, record: RunRecord) -> tuple[list[str], list[str]] | None:
         key = self.key(record)
@@ -497,13 +504,15 @@ def _num(value, digits: int = 2) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
-def _summary_cell(s: Summary, *, interval: bool = True) -> str:
+def _summary_cell(s: Summary, *, interval: bool = True, digits: int = 2) -> str:
     if s.n == 0 or s.mean is None:
         return ""
     if s.n == 1 or s.sd is None:
-        return f"{s.mean:.2f} (n=1, no interval)"
-    text = f"{s.mean:.2f} ± {s.sd:.2f}"
-    return text + (f" [{s.low:.2f}, {s.high:.2f}]" if interval and s.low is not None else "")
+        return f"{s.mean:.{digits}f} (n=1, no interval)"
+    text = f"{s.mean:.{digits}f} ± {s.sd:.{digits}f}"
+    if interval and s.low is not None:
+        text += f" [{s.low:.{digits}f}, {s.high:.{digits}f}]"
+    return text
 
 
 def _row_summary(row: dict, name: str) -> Summary:
@@ -620,7 +629,7 @@ def _write_markdown(
         tokens = Summary(row["n"], row["tokens_per_s_mean"], row["tokens_per_s_sd"])
         speed.append(
             f"| {row['variant']} | {_num(row['train_time_s_mean'], 1)} | "
-            f"{_summary_cell(tokens, interval=False)} |"
+            f"{_summary_cell(tokens, interval=False, digits=1)} |"
         )
 
     notes = [
