@@ -1,4 +1,5 @@
-"""seq2seq-compare DIR [DIR ...] [--out OUT]: table and plots comparing runs or a multirun sweep."""
+"""seq2seq-compare DIR [DIR ...] [--out OUT]: variants over seeds (mean, sd, 95% interval, paired
+differences against a baseline) from run directories or multirun sweeps; tables and plots."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", help="output directory (default: <first DIR>/comparison)")
     parser.add_argument(
         "--baseline",
-        help="variant label the others are tested against (default: none, else the first)",
+        help="variant label the others are paired against, seed by seed (default: none, else the first)",
     )
     parser.add_argument(
         "--bootstrap", type=int, default=1000, help="paired bootstrap samples (0 disables)"
@@ -42,8 +43,10 @@ def main(argv: list[str] | None = None) -> None:
             alignment_ids=args.sentences,
         )
         print((out / "comparison.md").read_text(encoding="utf-8"))
-        bad = [r for r in rows if r["status"] != "finished"]
-        print(f"{len(rows) - len(bad)} finished, {len(bad)} failed or unfinished -> {out}")
+        counts = {
+            s: sum(r["status"] == s for r in rows) for s in dict.fromkeys(r["status"] for r in rows)
+        }
+        print(", ".join(f"{n} {status}" for status, n in counts.items()) + f" -> {out}")
 
     report_user_errors(run)
 

@@ -1,0 +1,234 @@
+"""Run directories -> records: status, variant label, seed, and the setup a comparison holds
+fixed (data, model, wiring, budget, precision, decoding), read from the saved config."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+# finished | diverged (stopped on non-finite losses, still scored on its best checkpoint) |
+# failed (metrics.json says so) | unfinished (no metrics.json: running or killed) |
+# broken (a file of the run cannot be read)
+STATUS_RANK = {"finished": 0, "diverged": 1, "failed": 2, "unfinished": 3, "broken": 4}
+SETUP = ("data", "model", "wiring", "budget", "precision", "decode")
+MODEL_SIZES = (
+    "cell",
+    "emb_size",
+    "hidden_size",
+    "num_layers",
+    "bidirectional",
+    "d_model",
+    "heads",
+    "ff_size",
+    "encoder_layers",
+    "decoder_layers",
+)
+
+
+@dataclass
+class RunRecord:
+    path: Path
+    status: str
+    label: str
+    config: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    history: list[dict] = field(default_factory=list)
+    seed: int | None = None
+    error: str | None = None  # failed: the run's error; broken: which file and why
+
+    @property
+    def scored(self) -> bool:
+        """Has test scores: finished, or diverged and scored on its best checkpoint."""
+        return self.status in ("finished", "diverged")
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def setup(self) -> dict[str, str | None]:
+        return run_setup(self.config, self.metrics)
+
+
+def variant_label(config: dict) -> str:
+    """A short name for a run's model choice, e.g. ``additive``, ``local-m/general``, ``transformer``."""
+    model = config.get("model") or {}
+    if model.get("name") == "transformer":
+        return "transformer"
+    from ..modules.attention import ATTENTIONS  # each variant writes its own label
+
+    attention = config.get("attention") or {}
+    name = attention.get("name") or "?"
+    variant = ATTENTIONS.get(name)
+    try:
+        label = variant.label(attention) if variant is not None else name
+    except Exception:  # noqa: BLE001 - an odd saved config costs only the label's detail
+        label = name
+    if attention.get("wiring"):
+        label += f" ({attention['wiring']})"
+    return label
+
+
+def is_run_dir(path: Path) -> bool:
+    return (path / ".hydra" / "config.yaml").is_file() or (path / "metrics.json").is_file()
+
+
+def discover_runs(paths: list[str | Path]) -> list[Path]:
+    """Run directories named directly or found below the given (multirun) directories."""
+    runs: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.is_dir():
+            raise FileNotFoundError(
+                f"{path} is not a directory: pass run directories or a multirun directory"
+            )
+        if is_run_dir(path):
+            runs.append(path)
+            continue
+        found = sorted(
+            {p.parent.parent for p in path.rglob(".hydra/config.yaml")}
+            | {p.parent for p in path.rglob("metrics.json") if "eval" not in p.parts}
+        )
+        runs += [p for p in found if is_run_dir(p)]
+    if not runs:
+        raise FileNotFoundError(
+            f"no run directories (with .hydra/ or metrics.json) under {', '.join(map(str, paths))}"
+        )
+    return list(dict.fromkeys(runs))
+
+
+def _seed(config: dict, metrics: dict) -> int | None:
+    seed = (config.get("trainer") or {}).get("seed", metrics.get("seed"))
+    try:
+        return int(seed) if seed is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def load_record(path: Path) -> RunRecord:
+    """The record of one run directory; a file that cannot be read makes it ``broken`` (with the
+    file's name and the reason), never an exception."""
+    config: dict = {}
+    metrics: dict = {}
+    history: list[dict] = []
+    broken: list[str] = []
+    config_path = path / ".hydra" / "config.yaml"
+    if config_path.is_file():
+        try:
+            loaded = OmegaConf.to_container(OmegaConf.load(config_path), resolve=False)
+            config = loaded if isinstance(loaded, dict) else {}
+            if not isinstance(loaded, dict):
+                broken.append(".hydra/config.yaml: not a mapping")
+        except Exception as err:  # noqa: BLE001 - one bad run must not stop the report
+            broken.append(f".hydra/config.yaml: {_first_line(err)}")
+    if (path / "metrics.json").is_file():
+        try:
+            loaded = json.loads((path / "metrics.json").read_text(encoding="utf-8"))
+            metrics = loaded if isinstance(loaded, dict) else {}
+            if not isinstance(loaded, dict):
+                broken.append("metrics.json: not a JSON object")
+        except (OSError, ValueError) as err:
+            broken.append(f"metrics.json: {_first_line(err)}")
+    if (path / "history.jsonl").is_file():
+        try:
+            history = [
+                json.loads(line)
+                for line in (path / "history.jsonl").read_text(encoding="utf-8").splitlines()
+                if line.strip()
+            ]
+        except (OSError, ValueError) as err:
+            broken.append(f"history.jsonl: {_first_line(err)}")
+    if not config and metrics:
+        config = {
+            "model": {"name": metrics.get("model")},
+            "attention": {"name": metrics.get("attention")},
+        }
+    status = str(metrics.get("status", "unfinished")) if metrics else "unfinished"
+    if status not in STATUS_RANK:
+        status = "unfinished"  # e.g. "interrupted": resumable, not final
+    error = metrics.get("error") if status == "failed" else None
+    if broken:
+        status, error = "broken", "; ".join(broken)
+    return RunRecord(
+        path, status, variant_label(config), config, metrics, history, _seed(config, metrics), error
+    )
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _describe(node: dict, keys: tuple[str, ...]) -> str:
+    return ", ".join(f"{k}={node[k]}" for k in keys if node.get(k) is not None)
+
+
+def run_setup(config: dict, metrics: dict | None = None) -> dict[str, str | None]:
+    """What a comparison holds fixed or varies, as short strings (None where the saved config
+    does not say): data (name, pair, limits), model (family and sizes), wiring (the attention's
+    or its paper's default; the Transformer's own), budget, precision, decode (beam, alpha)."""
+    metrics = metrics or {}
+    data = config.get("data") or {}
+    model = config.get("model") or {}
+    attention = config.get("attention") or {}
+    trainer = config.get("trainer") or {}
+    decode = config.get("decode") or {}
+    out: dict[str, str | None] = dict.fromkeys(SETUP)
+    if data.get("name"):
+        limits = _describe(data, ("train_limit", "eval_limit"))
+        out["data"] = f"{data['name']} {data.get('src')}-{data.get('tgt')}" + (
+            f" ({limits})" if limits else ""
+        )
+    if model.get("name"):
+        sizes = _describe(model, MODEL_SIZES)
+        out["model"] = f"{model['name']}({sizes})" if sizes else str(model["name"])
+        out["wiring"] = _wiring(model, attention)
+    if trainer:
+        budget = [
+            f"{key}={trainer[key]}{'s' if key == 'max_time' else ''}"
+            for key in ("max_steps", "max_epochs", "max_time")
+            if trainer.get(key) is not None
+        ]
+        out["budget"] = ", ".join(budget) or "none"
+    precision = metrics.get("precision") or trainer.get("precision")
+    out["precision"] = str(precision) if precision is not None else None
+    if decode or metrics.get("beam_size") is not None:
+        out["decode"] = _describe(
+            {
+                "beam": decode.get("beam_size", metrics.get("beam_size")),
+                "alpha": decode.get("alpha"),
+            },
+            ("beam", "alpha"),
+        )
+    return out
+
+
+def _wiring(model: dict, attention: dict) -> str | None:
+    if model.get("name") == "transformer":
+        return "transformer"
+    if attention.get("wiring"):
+        return str(attention["wiring"])
+    from ..modules.attention import ATTENTIONS
+
+    variant = ATTENTIONS.get(attention.get("name") or "")
+    return str(variant.paper_wiring) if variant is not None else None
+
+
+def in_updates(record: RunRecord) -> bool:
+    """The run's budget was in updates: trainer.max_steps set, and max_time null or not what
+    stopped it (the default trainer caps time as well; metrics.json's ``stopped_by`` says)."""
+    trainer = record.config.get("trainer") or {}
+    if trainer.get("max_steps") is None:
+        return False
+    return trainer.get("max_time") is None or record.metrics.get("stopped_by") not in (
+        None,
+        "max_time",
+    )
+
+
+def budget_axis(records: list[RunRecord]) -> str:
+    """``updates`` when every run's budget is in updates (:func:`in_updates`), else ``time``:
+    what the curves are drawn against."""
+    return "updates" if records and all(in_updates(r) for r in records) else "time"
