@@ -196,6 +196,14 @@ def test_bad_input_is_one_line(shared_cache, tmp_path):
 
 
 @pytest.mark.slow
+def free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def test_ddp_two_cpu_processes_match_single_process(shared_cache, tmp_path):
     common = [
         *TINY,
@@ -212,7 +220,7 @@ def test_ddp_two_cpu_processes_match_single_process(shared_cache, tmp_path):
             "-m",
             "torch.distributed.run",
             "--nproc_per_node=2",
-            "--master_port=29517",
+            f"--master_port={free_port()}",  # a fixed port collides with a parallel run
             "-m",
             "seq2seq.cli.train",
             *common,
