@@ -530,6 +530,7 @@ class RNNSeq2Seq(Seq2Seq):
         mask (B, S), lengths (B,)), recurrent (hidden[, cell]) (B, L, H) from the bridge,
         input_feed zeros (B, H or 0)."""
         lengths = src_mask.sum(dim=1)  # (B,)
+        self.attention.observe_source(src_mask)  # once per source batch, one row per sentence
         outputs, finals = self.encoder(src, lengths)  # (B, S, dirs*H), [(B, L, dirs*H)]
         memory = self.memory_proj(outputs)  # (B, S, K)
         device = memory.device.type

@@ -271,10 +271,37 @@ def test_location_uses_first_rows_and_renormalises():
     _, weights = attn(query, attn.prepare(keys), keys, mask)
     expected = torch.softmax(torch.tensor([1.0, 2.0]), 0)  # rows 0, 1; row 2 is padding
     torch.testing.assert_close(weights, torch.cat([expected, torch.zeros(1)]).view(1, 1, 3))
-    with pytest.raises(ValueError, match="attention.max_src_len"):
-        attn(
-            query, attn.prepare(torch.zeros(1, 5, 5)), torch.zeros(1, 5, 5), torch.ones(1, 5).bool()
-        )
+
+
+def test_location_gives_positions_past_max_src_len_no_weight(monkeypatch, caplog):
+    """A source longer than max_src_len is attended over its first max_src_len positions; the
+    later ones get exactly 0, and one warning per process says so, with the count."""
+    from seq2seq.modules.attention import location
+
+    attn = build_attention(name="location", query_size=2, key_size=5, max_src_len=4)
+    with torch.no_grad():
+        attn.proj.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [7.0, 7.0]]))
+        attn.proj.bias.zero_()
+    query = torch.tensor([[[1.0, 2.0]], [[1.0, 2.0]]])
+    keys = torch.zeros(2, 6, 5)
+    mask = torch.tensor([[True] * 6, [True] * 3 + [False] * 3])  # 6 > 4 and 3 <= 4 positions
+    _, weights = attn(query, attn.prepare(keys), keys, mask)
+    long_row = torch.softmax(torch.tensor([1.0, 2.0, 3.0, 21.0]), 0)
+    short_row = torch.softmax(torch.tensor([1.0, 2.0, 3.0]), 0)
+    torch.testing.assert_close(weights[0, 0], torch.cat([long_row, torch.zeros(2)]))
+    torch.testing.assert_close(weights[1, 0], torch.cat([short_row, torch.zeros(3)]))
+    assert (weights[0, 0, 4:] == 0).all()
+    monkeypatch.setattr(location, "_WARNED", False)
+    with caplog.at_level("WARNING", logger=location.__name__):
+        attn.observe_source(mask[1:])  # no sentence longer: nothing said
+        assert not caplog.records
+        for _ in range(3):
+            attn.observe_source(mask)
+    assert [r.getMessage() for r in caplog.records] == [
+        "location attention addresses only the first 4 source positions: 1 sentence in a "
+        "batch of 2 is longer; their later positions get no attention weight (raise "
+        "attention.max_src_len to address them; said once per process)"
+    ]
 
 
 # --------------------------------------------------------------------------- errors, registry

@@ -136,6 +136,11 @@ class Attention(nn.Module):
         the RNN model projects its encoder states to this size once per sentence."""
         return key_size
 
+    def observe_source(self, mask: Tensor) -> None:
+        """Called by the model once per source batch with its (B, S) mask (one row per
+        sentence, before any beam expansion); does nothing by default. A variant that can
+        address only some source positions says so here (location attention warns)."""
+
     @property
     def context_size(self) -> int:
         """Last dimension of the context this module returns."""
