@@ -344,6 +344,7 @@ YAML_OPTIONS = [overrides for overrides in presets().values()] + [
     ["attention=local", "attention.mode=predictive", "attention.score=dot"],
     ["attention=local", "attention.mode=predictive", "attention.score=scaled_dot"],
     ["attention=content", "attention.init_sharpness=2.0"],
+    ["attention=content", "attention.sharpness=global"],
     ["attention=location", "attention.max_src_len=32", "model.num_layers=2"],
     ["attention=none", "attention.wiring=luong", "model.bidirectional=false"],
 ]

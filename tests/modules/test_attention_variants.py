@@ -36,6 +36,7 @@ VARIANTS = [
 ] + [
     ("local_m-dot", {"name": "local", "mode": "monotonic", "window": 2, "score": "dot"}),
     ("local_p-scaled", {"name": "local", "mode": "predictive", "window": 1, "score": "scaled_dot"}),
+    ("content-global", {"name": "content", "sharpness": "global", "init_sharpness": 3.0}),
 ]
 IDS = [variant_id for variant_id, _ in VARIANTS]
 OPTIONS = [options for _, options in VARIANTS]
@@ -249,15 +250,59 @@ def test_additive_golden_value():
     torch.testing.assert_close(scores, expected)
 
 
-def test_content_is_scaled_cosine():
-    attn = build_attention(name="content", query_size=2, key_size=2, init_sharpness=2.0)
+@pytest.mark.parametrize("sharpness", ["per_step", "global"])
+def test_content_is_scaled_cosine(sharpness):
+    attn = build_attention(
+        name="content", query_size=2, key_size=2, sharpness=sharpness, init_sharpness=2.0
+    )
     with torch.no_grad():
         attn.query_proj.weight.copy_(torch.eye(2))
         attn.query_proj.bias.zero_()
+        if sharpness == "per_step":
+            attn.key_strength.weight.zero_()  # beta_t = softplus(b) = init_sharpness
     query = torch.tensor([[[3.0, 0.0]]])
     keys = torch.tensor([[[5.0, 0.0], [0.0, 0.1], [1.0, 1.0]]])
     scores = attn.score(query, attn.prepare(keys), AttentionState())
     torch.testing.assert_close(scores, torch.tensor([[[2.0, 0.0, 2 / math.sqrt(2)]]]))
+
+
+def test_content_key_strength_is_positive_and_per_step():
+    """Graves 2014: beta_t = softplus(w^T s_t + b) >= 0, emitted at every step from the state;
+    it starts near init_sharpness and differs from step to step."""
+    torch.manual_seed(0)
+    attn = build_attention(name="content", query_size=SIZE, key_size=SIZE, init_sharpness=5.0)
+    assert dict(attn.named_parameters()).keys() == {
+        "query_proj.weight",
+        "query_proj.bias",
+        "key_strength.weight",
+        "key_strength.bias",
+    }
+    assert attn.key_strength.weight.shape == (1, SIZE) and attn.key_strength.bias.shape == (1,)
+    query, keys, _, _ = inputs()
+    beta = attn.beta(query)  # (B, T, 1)
+    assert beta.shape == (B, T, 1) and (beta > 0).all()
+    assert abs(beta.mean().item() - 5.0) < 1.0  # near init_sharpness at initialisation
+    assert beta[0, :, 0].unique().numel() == T  # one value per step
+    assert beta[:, 0, 0].unique().numel() == B  # and per sentence
+    with torch.no_grad():  # even a hugely negative pre-activation keeps beta >= 0
+        attn.key_strength.bias.fill_(-1e4)
+    assert (attn.beta(query) >= 0).all()
+    # the score is beta_t times the cosine, row by row
+    with torch.no_grad():
+        attn.key_strength.bias.fill_(1.0)
+    keys_p = attn.prepare(keys)
+    cosine = torch.nn.functional.normalize(attn.query_proj(query), dim=-1) @ keys_p.transpose(1, 2)
+    torch.testing.assert_close(
+        attn.score(query, keys_p, AttentionState()), cosine * attn.beta(query)
+    )
+    # the global option: one scalar, the parameter of before
+    glob = build_attention(name="content", query_size=SIZE, key_size=SIZE, sharpness="global")
+    assert dict(glob.named_parameters()).keys() == {
+        "query_proj.weight",
+        "query_proj.bias",
+        "sharpness",
+    }
+    assert glob.sharpness.shape == () and glob.sharpness.item() == 5.0
 
 
 def test_location_uses_first_rows_and_renormalises():
@@ -329,6 +374,8 @@ def test_bad_values_are_named():
         build_attention(name="local", query_size=4, key_size=4, mode="sideways")
     with pytest.raises(ValueError, match=r"score=dot needs query size == key size, got 4 != 8"):
         build_attention(name="multiplicative", query_size=4, key_size=8, score="dot")
+    with pytest.raises(ValueError, match=r"'sometimes'; valid: per_step, global"):
+        build_attention(name="content", query_size=4, key_size=4, sharpness="sometimes")
     with pytest.raises(ValueError, match=r"scaled_dot"):
         build_attention(name="local", query_size=4, key_size=8, score="scaled_dot")
 

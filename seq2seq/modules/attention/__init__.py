@@ -53,7 +53,7 @@ del _module
 
 # Re-exported for convenience (a new variant needs no line here).
 from .additive import AdditiveAttention, AdditiveAttentionConfig  # noqa: E402
-from .content import ContentAttention, ContentAttentionConfig  # noqa: E402
+from .content import ContentAttention, ContentAttentionConfig, Sharpness  # noqa: E402
 from .local import LocalAttention, LocalAttentionConfig, LocalMode  # noqa: E402
 from .location import LocationAttention, LocationAttentionConfig  # noqa: E402
 from .multiplicative import (  # noqa: E402
@@ -84,6 +84,7 @@ __all__ = [
     "NoAttention",
     "NoAttentionConfig",
     "Score",
+    "Sharpness",
     "Wiring",
     "attention_class",
     "attention_schemas",
