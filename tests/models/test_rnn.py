@@ -248,6 +248,18 @@ def test_bf16_autocast():
         torch.testing.assert_close(step.log_probs.exp().sum(-1), torch.ones(B))
 
 
+@pytest.mark.parametrize("attention", [a for a in ATTENTIONS if has_weights(a)])
+def test_attention_weights_are_float32_under_bf16_autocast(attention):
+    model = tiny(attention).eval()
+    src, src_mask, tgt_in, tgt_mask = batch()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        weights = model(src, src_mask, tgt_in, tgt_mask, need_attn=True).attn_weights
+        step = model.decode_step(tgt_in[:, 0], model.encode(src, src_mask), 0, need_attn=True)
+    assert weights.dtype == torch.float32 and step.attn_weights.dtype == torch.float32
+    if ATTENTIONS[attention].get("mode") != "predictive":
+        torch.testing.assert_close(weights.sum(-1), torch.ones(B, T), rtol=0, atol=1e-6)
+
+
 def test_builder_defaults_and_options():
     decoders = {
         "none": BahdanauDecoder,

@@ -387,6 +387,49 @@ def test_required_key_size():
     assert attention_class("additive").required_key_size(query_size=4, key_size=8) == 8
 
 
+# --------------------------------------------------------------------------- precision
+
+
+@pytest.mark.parametrize("options", WITH_WEIGHTS, ids=WEIGHTS_IDS)
+def test_scores_and_weights_are_float32_under_bf16_autocast(options):
+    """The base class computes every variant's scores and softmax in float32 with autocast off,
+    from bf16 inputs too; the context keeps the values' dtype."""
+    attn = make(options)
+    query, keys, values, mask = inputs()
+    seen = {}
+    score = attn.score
+
+    def spy(query, keys_p, state):
+        seen["autocast"] = torch.is_autocast_enabled("cpu")
+        seen["inputs"] = (query.dtype, keys_p.dtype)
+        out = score(query, keys_p, state)
+        seen["scores"] = out.dtype
+        return out
+
+    attn.score = spy
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        keys_p = attn.prepare(keys.bfloat16())
+        state = AttentionState(step=1, src_lengths=mask.sum(-1))
+        context, weights = attn(query.bfloat16(), keys_p, values.bfloat16(), mask, state)
+    assert seen == {
+        "autocast": False,
+        "inputs": (torch.float32, torch.float32),
+        "scores": torch.float32,
+    }
+    assert weights.dtype == torch.float32 and context.dtype == torch.bfloat16
+    if options.get("mode") != "predictive":
+        torch.testing.assert_close(weights.sum(-1), torch.ones(B, T), rtol=0, atol=1e-6)
+    # the same as an fp32 run on the same (bf16-rounded) inputs
+    del attn.score
+    reference = attn.attention_weights(
+        query.bfloat16().float(),
+        keys_p.float(),
+        mask,
+        AttentionState(step=1, src_lengths=mask.sum(-1)),
+    )
+    torch.testing.assert_close(weights, reference, rtol=0, atol=1e-6)
+
+
 def test_paper_wirings():
     assert {cls.paper_wiring for cls in ATTENTIONS.values()} <= {"bahdanau", "luong"}
     papers = {

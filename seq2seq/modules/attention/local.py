@@ -53,7 +53,8 @@ class LocalAttention(MultiplicativeAttention):
     positions and masked (simple, and cheap for sentence-length sources).
     score: dot | general | scaled_dot (the inner score of Eq. 8); W_p: (query_size, query_size),
     v_p: (query_size,). Paper wiring: 'luong'. The scores (and the key projection done once per
-    sentence) are MultiplicativeAttention's; this class adds the window.
+    sentence) are MultiplicativeAttention's; this class adds the window. The centres p_t are
+    computed in ``step_state``, in float32 like the scores.
     """
 
     @classmethod
@@ -97,7 +98,7 @@ class LocalAttention(MultiplicativeAttention):
 
     def normalize(self, scores: Tensor, mask: Tensor, state: AttentionState) -> Tensor:
         """(B, T, S) scores, (B, S) mask -> (B, T, S) weights. Needs ``state.extras['centers']``
-        (B, T), which ``forward`` sets from ``centers()``."""
+        (B, T), which ``step_state`` sets from ``centers()``."""
         centers = state.extras["centers"]  # (B, T)
         positions = torch.arange(scores.size(-1), device=scores.device, dtype=torch.float32)
         dist = positions.view(1, 1, -1) - centers.unsqueeze(-1)  # (B, T, S): s - p_t
@@ -108,19 +109,10 @@ class LocalAttention(MultiplicativeAttention):
             weights = weights * gauss.to(weights.dtype)  # Eq. 10, not renormalised
         return weights
 
-    def forward(
-        self,
-        query: Tensor,  # (B, T, query_size)
-        keys_p: Tensor,  # (B, S, query_size)
-        values: Tensor,  # (B, S, value_size)
-        mask: Tensor,  # (B, S)
-        state: AttentionState | None = None,
-    ) -> tuple[Tensor, Tensor]:
-        """-> context (B, T, value_size), weights (B, T, S)."""
-        state = AttentionState() if state is None else state
-        centers = self.centers(query, mask, state)
-        state = replace(state, extras={**state.extras, "centers": centers})
-        return super().forward(query, keys_p, values, mask, state)
+    def step_state(self, query: Tensor, mask: Tensor, state: AttentionState) -> AttentionState:
+        """A copy of ``state`` with ``extras['centers']`` = ``centers()`` (B, T), which
+        ``normalize`` reads."""
+        return replace(state, extras={**state.extras, "centers": self.centers(query, mask, state)})
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, mode={self.mode}, window={self.window}"
