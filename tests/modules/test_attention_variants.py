@@ -36,6 +36,9 @@ VARIANTS = [
 ] + [
     ("local_m-dot", {"name": "local", "mode": "monotonic", "window": 2, "score": "dot"}),
     ("local_p-scaled", {"name": "local", "mode": "predictive", "window": 1, "score": "scaled_dot"}),
+    ("dot-learned", {"name": "multiplicative", "score": "dot", "scale": "learned"}),
+    ("general-sqrt", {"name": "multiplicative", "score": "general", "scale": "sqrt"}),
+    ("local_m-learned", {"name": "local", "mode": "monotonic", "window": 2, "scale": "learned"}),
     ("content-global", {"name": "content", "sharpness": "global", "init_sharpness": 3.0}),
 ]
 IDS = [variant_id for variant_id, _ in VARIANTS]
@@ -372,19 +375,113 @@ def test_bad_values_are_named():
         build_attention(name="local", query_size=4, key_size=4, window=0)
     with pytest.raises(ValueError, match=r"'sideways'.*monotonic, predictive"):
         build_attention(name="local", query_size=4, key_size=4, mode="sideways")
-    with pytest.raises(ValueError, match=r"score=dot needs query size == key size, got 4 != 8"):
+    with pytest.raises(ValueError, match=r"score=dot compares .* got query size 4 != key size 8"):
         build_attention(name="multiplicative", query_size=4, key_size=8, score="dot")
+    with pytest.raises(ValueError, match=r"'hot'; valid: none, sqrt, learned"):
+        build_attention(name="multiplicative", query_size=4, key_size=4, scale="hot")
     with pytest.raises(ValueError, match=r"'sometimes'; valid: per_step, global"):
         build_attention(name="content", query_size=4, key_size=4, sharpness="sometimes")
     with pytest.raises(ValueError, match=r"scaled_dot"):
         build_attention(name="local", query_size=4, key_size=8, score="scaled_dot")
 
 
-def test_required_key_size():
-    assert MultiplicativeAttention.required_key_size(query_size=4, key_size=8, score="dot") == 4
-    assert MultiplicativeAttention.required_key_size(query_size=4, key_size=8, score="general") == 8
-    assert LocalAttention.required_key_size(query_size=4, key_size=8, score="scaled_dot") == 4
-    assert attention_class("additive").required_key_size(query_size=4, key_size=8) == 8
+def test_which_scores_compare_query_and_keys_directly():
+    direct = MultiplicativeAttention.compares_query_and_keys
+    assert direct({"score": "dot"}) == (
+        "attention.score=dot compares decoder and encoder states directly"
+    )
+    assert direct({"score": "scaled_dot", "scale": "learned"}).startswith(
+        "attention.score=scaled_dot"
+    )
+    assert direct({"score": "general"}) is None
+    assert LocalAttention.compares_query_and_keys({"score": "dot", "mode": "monotonic"})
+    assert LocalAttention.compares_query_and_keys({"score": "general"}) is None
+    for name in ("none", "additive", "content", "location"):
+        assert attention_class(name).compares_query_and_keys({}) is None, name
+
+
+@pytest.mark.parametrize("name", ["multiplicative", "local"])
+@pytest.mark.parametrize("score", ["dot", "scaled_dot"])
+def test_dot_scores_have_no_parameter_between_query_and_keys(name, score):
+    extra = {"mode": "monotonic"} if name == "local" else {}
+    attn = build_attention(name=name, query_size=SIZE, key_size=SIZE, score=score, **extra)
+    assert list(attn.parameters()) == []  # s^T h (/ sqrt(d)): nothing learned
+    keys = torch.randn(B, S, SIZE)
+    assert attn.prepare(keys) is keys  # the keys are the encoder states themselves
+
+
+# --------------------------------------------------------------------------- temperature
+
+
+def _scale_options(name: str, score: str, scale: str | None) -> dict:
+    extra = {"mode": "monotonic", "window": 3} if name == "local" else {}
+    return {"name": name, "score": score, "scale": scale, **extra}
+
+
+@pytest.mark.parametrize("name", ["multiplicative", "local"])
+@pytest.mark.parametrize("score", ["dot", "general", "scaled_dot"])
+def test_scale_changes_only_the_temperature(name, score):
+    """none, sqrt and learned: the same parameters (names, shapes, values from one seed), but
+    learned's one scalar; scores of none and sqrt differ by exactly 1/sqrt(d); learned starts
+    at sqrt(d)."""
+    size = 16  # sqrt(d) = 4: the factor is a power of two, so "exactly" is exact
+    gen = torch.Generator().manual_seed(4)
+    query, keys = torch.randn(B, T, size, generator=gen), torch.randn(B, S, size, generator=gen)
+    built, scores = {}, {}
+    for scale in ("none", "sqrt", "learned"):
+        torch.manual_seed(0)
+        attn = build_attention(query_size=size, key_size=size, **_scale_options(name, score, scale))
+        built[scale] = attn
+        scores[scale] = attn.score(query, attn.prepare(keys), AttentionState())
+    shapes = {k: {n: p.shape for n, p in a.named_parameters()} for k, a in built.items()}
+    assert shapes["none"] == shapes["sqrt"]
+    assert shapes["learned"] == {**shapes["none"], "scorer.log_temperature": torch.Size([])}
+    assert sum(p.numel() for p in built["learned"].parameters()) == (
+        sum(p.numel() for p in built["none"].parameters()) + 1
+    )
+    for key, value in built["none"].state_dict().items():  # the same init
+        assert torch.equal(built["sqrt"].state_dict()[key], value), key
+        assert torch.equal(built["learned"].state_dict()[key], value), key
+    assert torch.equal(scores["sqrt"], scores["none"] / 4)  # exactly the factor 1/sqrt(16)
+    torch.testing.assert_close(scores["learned"], scores["sqrt"])  # exp(log 4) = 4
+    torch.testing.assert_close(built["learned"].scorer.temperature(), torch.tensor(4.0))
+    # the default is what the score implies: sqrt for scaled_dot, none for dot and general
+    torch.manual_seed(0)
+    default = build_attention(query_size=size, key_size=size, **_scale_options(name, score, None))
+    implied = "sqrt" if score == "scaled_dot" else "none"
+    assert default.scorer.scale == implied
+    assert torch.equal(
+        default.score(query, default.prepare(keys), AttentionState()), scores[implied]
+    )
+
+
+def test_learned_temperature_is_positive_and_learns():
+    attn = build_attention(
+        name="multiplicative", query_size=SIZE, key_size=SIZE, score="dot", scale="learned"
+    )
+    (param,) = attn.parameters()
+    assert param is attn.scorer.log_temperature and param.shape == ()
+    torch.testing.assert_close(param.detach(), torch.tensor(math.log(math.sqrt(SIZE))))
+    with torch.no_grad():
+        param.fill_(-50.0)  # any value of the parameter is a positive temperature
+    assert attn.scorer.temperature() > 0
+    query, keys, values, mask = inputs()
+    with torch.no_grad():
+        param.fill_(0.0)
+    context, _ = run(attn, query, keys, values, mask)
+    context.sum().backward()
+    assert param.grad is not None and param.grad != 0
+
+
+def test_scale_labels():
+    label = attention_class("multiplicative").label
+    assert label({"score": "dot", "scale": None}) == "multiplicative/dot"
+    assert label({"score": "scaled_dot", "scale": "sqrt"}) == "multiplicative/scaled_dot"
+    assert label({"score": "dot", "scale": "learned"}) == "multiplicative/dot/learned"
+    local = attention_class("local").label
+    assert local({"mode": "predictive", "score": "general", "scale": "sqrt"}) == (
+        "local-p/general/sqrt"
+    )
 
 
 # --------------------------------------------------------------------------- precision

@@ -115,6 +115,10 @@ class Attention(nn.Module):
       check_options(options)  range problems of a config's options, one line each
                     (seq2seq.validation, before any work).
       label(options)  the variant's short name in comparison tables (seq2seq.compare).
+      compares_query_and_keys(options)  the reason key_size must equal query_size, or None
+                    (seq2seq.validation and the RNN builder refuse a mismatch).
+      presets entries may hold ``model.<key>`` options a preset needs besides its own
+                    (e.g. ``"model.split_directions": True``), see the registry.
 
     Every variant's scores and weights are computed in float32 (``attention_weights``).
     """
@@ -147,10 +151,13 @@ class Attention(nn.Module):
         return cls.name
 
     @classmethod
-    def required_key_size(cls, *, query_size: int, key_size: int, **options) -> int:
-        """Key size the variant accepts given these options (dot products need query_size);
-        the RNN model projects its encoder states to this size once per sentence."""
-        return key_size
+    def compares_query_and_keys(cls, options: Mapping[str, Any]) -> str | None:
+        """With these options, does the score compare query and keys directly, with no
+        parameter between them (so key_size must equal query_size)? Then the reason, as the
+        start of a sentence naming the option (``attention.score=dot compares decoder and
+        encoder states directly``), else None. The model builder and seq2seq.validation refuse
+        a width mismatch with it, before any work; nothing projects the keys to fit."""
+        return None
 
     def observe_source(self, mask: Tensor) -> None:
         """Called by the model once per source batch with its (B, S) mask (one row per
