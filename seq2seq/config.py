@@ -30,7 +30,7 @@ from .modules.attention import (  # AttentionConfig, LocalMode, Score, Wiring: r
     Wiring,  # noqa: F401
     attention_schemas,
 )
-from .modules.attention.registry import preset_options
+from .modules.attention.registry import preset_model_options, preset_options
 
 # --------------------------------------------------------------------------- enums
 
@@ -156,6 +156,10 @@ class RNNModelConfig:
     num_layers: int = 1
     cell: Cell = Cell.gru
     bidirectional: bool = True
+    # each direction hidden_size/2, so the encoder's output is as wide as the decoder
+    # (OpenNMT-py's brnn); needed by attention scores with no parameter between decoder and
+    # encoder states (dot, scaled_dot), whose presets set it
+    split_directions: bool = False
     dropout: float = 0.2
     tie_embeddings: bool = False  # decoder input embedding = output projection
     teacher_forcing: float = 1.0
@@ -297,12 +301,15 @@ def schemas() -> dict[str, dict[str, type]]:
 
 def variant_presets() -> dict[str, dict]:
     """The ``variant`` group's generated options: each attention preset as an RNN with that
-    attention (``variant=local_m`` == ``model=rnn attention=local attention.mode=monotonic``).
-    configs/variant/ holds the others (the Transformer)."""
+    attention (``variant=local_m`` == ``model=rnn attention=local attention.mode=monotonic``)
+    and the model options the preset needs (``variant=dot`` also sets
+    ``model.split_directions=true``). configs/variant/ holds the others (the Transformer)."""
+    model_options = preset_model_options()
     return {
         preset: {
             "defaults": [{"override /model": "rnn"}, {"override /attention": options.pop("name")}],
             **({"attention": options} if options else {}),
+            **({"model": model_options[preset]} if model_options[preset] else {}),
         }
         for preset, options in preset_options().items()
     }

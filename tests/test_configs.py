@@ -25,7 +25,12 @@ from seq2seq.config import register_configs, variant_presets
 from seq2seq.decoding import quantize
 from seq2seq.models import rnn
 from seq2seq.models.builders import build_model
-from seq2seq.modules.attention import ATTENTIONS, attention_class, preset_options
+from seq2seq.modules.attention import (
+    ATTENTIONS,
+    attention_class,
+    preset_model_options,
+    preset_options,
+)
 from seq2seq.validation import check_evaluate_config, check_train_config
 
 REPO = Path(__file__).resolve().parent.parent
@@ -131,11 +136,29 @@ def test_registry_schemas_yamls_and_configstore_agree():
     files = {p.stem for p in (CONFIG_DIR / "variant").glob("*.yaml")}
     assert files == {"transformer"}
     assert set(store["variant"]) == {f"{preset}.yaml" for preset in variant_presets()}
+    model_options = preset_model_options()
     for preset, options in preset_options().items():
         cfg = compose_cfg(f"variant={preset}")
         assert cfg.model.name == "rnn"
         composed = OmegaConf.to_container(cfg.attention, enum_to_str=True)
         assert {k: composed[k] for k in options} == options, preset
+        model = OmegaConf.to_container(cfg.model, enum_to_str=True)
+        assert {k: model[k] for k in model_options[preset]} == model_options[preset], preset
+    # the presets of scores with no parameter between decoder and encoder states carry the
+    # model option that makes the widths match; the others leave the model as it is
+    assert model_options["dot"] == model_options["scaled_dot"] == {"split_directions": True}
+    assert all(not model_options[p] for p in model_options if p not in ("dot", "scaled_dot"))
+    assert compose_cfg("variant=general").model.split_directions is False
+
+
+def test_dot_presets_have_no_parameter_between_query_and_keys():
+    for preset in ("dot", "scaled_dot"):
+        cfg = compose_cfg(f"variant={preset}", "model.hidden_size=12", "model.emb_size=8")
+        check_train_config(cfg)
+        model = build_model(cfg.model, cfg.attention, src_vocab_size=V, tgt_vocab_size=V)
+        assert model.encoder.output_size == 12 == model.attention.key_size
+        assert list(model.attention.parameters()) == []
+        assert not any("memory_proj" in name for name, _ in model.named_parameters())
 
 
 def test_code_outside_the_variants_names_no_variant():

@@ -3,7 +3,9 @@
 Read top to bottom:
 
 1. ``Encoder``: embedding -> (bi)GRU/LSTM over packed sequences (padding never reaches the
-   recurrence) -> outputs (B, S, dirs*H) and final states (B, L, dirs*H).
+   recurrence) -> outputs (B, S, dirs*H_d) and final states (B, L, dirs*H_d), where the
+   per-direction size H_d is H, or H/2 with ``split_directions`` (OpenNMT-py's ``brnn``: the
+   encoder's output is then exactly as wide as the decoder, K = H).
 2. ``RecurrentCore``: the decoder recurrence. It owns an ``nn.GRU``/``nn.LSTM`` whose input is
    the target embedding, plus a separate weight for a per-step "feed" input (the context for
    Bahdanau wiring, h~_{t-1} for Luong input feeding). The embedding part of layer 0's
@@ -21,7 +23,8 @@ The decoder never names an attention variant: it calls ``attention.prepare`` onc
 batch and ``attention(query, keys_p, values, mask, state)`` per step (or once for all steps).
 A variant without attention (``none``) returns a (B, T, 0) context that concatenates like any
 other. Shapes: B batch, S source length, T target length, E emb_size, H hidden_size, L layers,
-K key size of the attention (the memory width), C context size, G = gates * H, V target vocab.
+K = dirs*H_d the encoder's output width (the attention's keys and values, unprojected), C
+context size, G = gates * H, V target vocab.
 """
 
 from __future__ import annotations
@@ -59,8 +62,23 @@ def _cpu_autocast_without_native_bf16(x: Tensor) -> bool:
 # --------------------------------------------------------------------------- encoder
 
 
+def encoder_direction_size(hidden_size: int, bidirectional: bool, split_directions: bool) -> int:
+    """H_d, each direction's hidden size: H, or H/2 when a bidirectional encoder splits H over
+    its two directions (ValueError for an odd H then)."""
+    if not (bidirectional and split_directions):
+        return hidden_size
+    if hidden_size % 2:
+        raise ValueError(
+            f"model.hidden_size must be even with model.split_directions=true, got {hidden_size}"
+        )
+    return hidden_size // 2
+
+
 class Encoder(nn.Module):
-    """Embedding -> dropout -> (bi)directional GRU/LSTM over packed sequences."""
+    """Embedding -> dropout -> (bi)directional GRU/LSTM over packed sequences.
+
+    Each direction has ``hidden_size`` units, or ``hidden_size / 2`` with ``split_directions``
+    (bidirectional only), so the output is dirs*H or exactly H wide (``output_size``)."""
 
     def __init__(
         self,
@@ -73,13 +91,15 @@ class Encoder(nn.Module):
         bidirectional: bool,
         dropout: float,
         pad_id: int,
+        split_directions: bool = False,
     ) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, emb_size, padding_idx=pad_id)
         self.dropout = Dropout(dropout)
+        direction_size = encoder_direction_size(hidden_size, bidirectional, split_directions)
         self.rnn = _RNN_CLASSES[cell](
             emb_size,
-            hidden_size,
+            direction_size,
             num_layers,
             batch_first=True,
             bidirectional=bidirectional,
@@ -87,11 +107,12 @@ class Encoder(nn.Module):
         )
         self.num_layers = num_layers
         self.num_directions = 2 if bidirectional else 1
-        self.output_size = hidden_size * self.num_directions
+        self.output_size = direction_size * self.num_directions
 
     def forward(self, src: Tensor, lengths: Tensor) -> tuple[Tensor, list[Tensor]]:
-        """src (B, S), lengths (B,) -> outputs (B, S, dirs*H) (zeros on padding) and the final
-        states [h] (GRU) or [h, c] (LSTM), each (B, L, dirs*H) (both directions concatenated)."""
+        """src (B, S), lengths (B,) -> outputs (B, S, K) (zeros on padding) and the final
+        states [h] (GRU) or [h, c] (LSTM), each (B, L, K) (both directions concatenated),
+        K = dirs*H_d."""
         batch, src_len = src.shape
         emb = self.dropout(self.embedding(src))  # (B, S, E)
         packed = pack_padded_sequence(emb, lengths.cpu(), batch_first=True, enforce_sorted=False)
@@ -434,10 +455,11 @@ class RNNSeq2Seq(Seq2Seq):
     """Bidirectional RNN encoder, bridge, attention, Bahdanau or Luong decoder.
 
     Bridge: initial decoder state of layer l = tanh(W_b [h_fwd; h_bwd] of encoder layer l)
-    (one W_b for h, another for the LSTM cell c; decoder and encoder have the same L).
-    Memory: the encoder outputs, projected once per sentence to ``attention.key_size`` when that
-    differs from dirs*H (dot and scaled_dot need key size == decoder size H); the memory is
-    both the keys and the values of attention.
+    (one W_b: (H, K) for h, another for the LSTM cell c; decoder and encoder have the same L).
+    Memory: the encoder outputs (B, S, K) as they are, both the keys and the values of
+    attention (``attention.key_size`` must be K); nothing is projected between the encoder and
+    a score, so dot and scaled_dot compare decoder and encoder states directly, which needs
+    K == H: ``split_directions=True`` (each direction H/2) or ``bidirectional=False``.
     Output: logits = W_out(dropout(features)), with features (B, T, H) from the decoder;
     with ``tie_embeddings`` a projection H -> E precedes W_out, whose weight is the target
     embedding. Dropout: on embeddings, between stacked layers, and on the features.
@@ -457,6 +479,7 @@ class RNNSeq2Seq(Seq2Seq):
         num_layers: int = 1,
         cell: str = "gru",
         bidirectional: bool = True,
+        split_directions: bool = False,
         dropout: float = 0.2,
         tie_embeddings: bool = False,
         teacher_forcing: float = 1.0,
@@ -490,15 +513,15 @@ class RNNSeq2Seq(Seq2Seq):
             bidirectional=bidirectional,
             dropout=dropout,
             pad_id=self.pad_id,
+            split_directions=split_directions,
         )
         enc_size = self.encoder.output_size
+        if attention.key_size != enc_size:
+            raise ValueError(
+                f"attention key size {attention.key_size} != the encoder's output size {enc_size}"
+            )
         self.state_names = _STATE_NAMES[cell]
         self.bridge = nn.ModuleList(nn.Linear(enc_size, hidden_size) for _ in self.state_names)
-        self.memory_proj = (
-            nn.Linear(enc_size, attention.key_size)
-            if attention.key_size != enc_size
-            else nn.Identity()
-        )
         self.tgt_embedding = nn.Embedding(tgt_vocab_size, emb_size, padding_idx=self.pad_id)
         self.decoder = _DECODERS[wiring](
             attention=attention,
@@ -530,8 +553,8 @@ class RNNSeq2Seq(Seq2Seq):
         mask (B, S), lengths (B,)), recurrent (hidden[, cell]) (B, L, H) from the bridge,
         input_feed zeros (B, H or 0)."""
         lengths = src_mask.sum(dim=1)  # (B,)
-        outputs, finals = self.encoder(src, lengths)  # (B, S, dirs*H), [(B, L, dirs*H)]
-        memory = self.memory_proj(outputs)  # (B, S, K)
+        self.attention.observe_source(src_mask)  # once per source batch, one row per sentence
+        memory, finals = self.encoder(src, lengths)  # (B, S, K), [(B, L, K)]
         device = memory.device.type
         if torch.is_autocast_enabled(device):  # cast once here, not in every step's bmm
             memory = memory.to(torch.get_autocast_dtype(device))
@@ -631,15 +654,28 @@ def build_rnn(
     model: dict, attention: dict, *, src_vocab_size: int, tgt_vocab_size: int
 ) -> RNNSeq2Seq:
     """``model``: RNNModelConfig fields without 'name'. ``attention``: 'name', 'wiring' (None ->
-    the variant's ``paper_wiring``), 'input_feeding' and the variant's options."""
+    the variant's ``paper_wiring``), 'input_feeding' and the variant's options.
+
+    ConfigError (one line, the same as seq2seq.validation's) for an attention that compares
+    decoder and encoder states directly over an encoder wider than the decoder."""
+    from ..validation import attention_width_problem
+
+    problem = attention_width_problem(model, attention)
+    if problem is not None:
+        from ..errors import ConfigError
+
+        raise ConfigError(problem)
     options = dict(attention)
     name = options.pop("name")
     wiring = options.pop("wiring", None)
     input_feeding = options.pop("input_feeding", True)
     cls = attention_class(name)
     hidden = model.get("hidden_size", 512)
-    enc_size = hidden * (2 if model.get("bidirectional", True) else 1)
-    key_size = cls.required_key_size(query_size=hidden, key_size=enc_size, **options)
+    bidirectional = model.get("bidirectional", True)
+    direction_size = encoder_direction_size(
+        hidden, bidirectional, model.get("split_directions", False)
+    )
+    key_size = direction_size * (2 if bidirectional else 1)  # the encoder's output size
     module = build_attention(name=name, query_size=hidden, key_size=key_size, **options)
     return RNNSeq2Seq(
         **model,

@@ -13,10 +13,16 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from seq2seq.config import register_configs
+from seq2seq.errors import ConfigError
 from seq2seq.models.base import RowOrder
 from seq2seq.models.builders import build_model
 from seq2seq.models.rnn import BahdanauDecoder, LuongDecoder, RNNSeq2Seq, build_rnn
-from seq2seq.modules.attention import attention_class, preset_options, presets
+from seq2seq.modules.attention import (
+    attention_class,
+    preset_model_options,
+    preset_options,
+    presets,
+)
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
 V, B, S, T = 17, 3, 6, 5
@@ -56,8 +62,13 @@ def tiny(
 ) -> RNNSeq2Seq:
     wiring, feeding = WIRINGS[wiring]
     torch.manual_seed(seed)
-    sizes = {"emb_size": 8, "hidden_size": 10, "dropout": 0.0} | model
     attn = dict(ATTENTIONS[attention], wiring=wiring, input_feeding=feeding)
+    # the model options the preset needs (dot: split_directions), and for a dot-form score
+    # SMALL chose, the same
+    needs = dict(preset_model_options().get(attention, {}))
+    if attention_class(attn["name"]).compares_query_and_keys(attn):
+        needs.setdefault("split_directions", True)
+    sizes = {"emb_size": 8, "hidden_size": 10, "dropout": 0.0} | needs | model
     return build_rnn(
         dict(sizes, cell=cell, num_layers=num_layers),
         attn,
@@ -248,6 +259,18 @@ def test_bf16_autocast():
         torch.testing.assert_close(step.log_probs.exp().sum(-1), torch.ones(B))
 
 
+@pytest.mark.parametrize("attention", [a for a in ATTENTIONS if has_weights(a)])
+def test_attention_weights_are_float32_under_bf16_autocast(attention):
+    model = tiny(attention).eval()
+    src, src_mask, tgt_in, tgt_mask = batch()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        weights = model(src, src_mask, tgt_in, tgt_mask, need_attn=True).attn_weights
+        step = model.decode_step(tgt_in[:, 0], model.encode(src, src_mask), 0, need_attn=True)
+    assert weights.dtype == torch.float32 and step.attn_weights.dtype == torch.float32
+    if ATTENTIONS[attention].get("mode") != "predictive":
+        torch.testing.assert_close(weights.sum(-1), torch.ones(B, T), rtol=0, atol=1e-6)
+
+
 def test_builder_defaults_and_options():
     decoders = {
         "none": BahdanauDecoder,
@@ -265,11 +288,34 @@ def test_builder_defaults_and_options():
             tgt_vocab_size=V,
         )
         assert type(model.decoder) is decoder, attention
-    # dot with a bidirectional encoder (2H = 20 != 10): memory projected to the decoder size.
+    # dot: each encoder direction H/2 = 5, so the encoder is as wide as the decoder (10) and
+    # nothing sits between the decoder state and the encoder states but the dot product.
     model = tiny("dot")
-    assert model.encoder.output_size == 20 and model.attention.key_size == 10
-    assert model.memory_proj.out_features == 10
-    assert isinstance(tiny("general").memory_proj, torch.nn.Identity)
+    assert model.encoder.output_size == 10 and model.attention.key_size == 10
+    assert model.encoder.rnn.hidden_size == 5 and model.encoder.rnn.bidirectional
+    assert list(model.attention.parameters()) == []
+    assert not any("memory_proj" in name for name, _ in model.named_parameters())
+    assert not hasattr(model, "memory_proj")
+    assert [b.in_features for b in model.bridge] == [10]
+    general = tiny("general")  # its W is (H, 2H): the encoder keeps 2 x H
+    assert general.encoder.output_size == 20 and general.attention.key_size == 20
+    assert general.attention.scorer.proj.weight.shape == (10, 20)
+    unidirectional = tiny("dot", bidirectional=False, split_directions=False)
+    assert unidirectional.encoder.output_size == 10 and unidirectional.encoder.rnn.hidden_size == 10
+    with pytest.raises(ConfigError) as err:
+        build_rnn(
+            {"hidden_size": 10},
+            {"name": "multiplicative", "score": "dot"},
+            src_vocab_size=V,
+            tgt_vocab_size=V,
+        )
+    assert str(err.value) == (
+        "attention.score=dot compares decoder and encoder states directly, so their widths "
+        "must match: the encoder gives 20 (2 directions x 10), the decoder 10; set "
+        "model.split_directions=true (or model.bidirectional=false)"
+    )
+    with pytest.raises(ValueError, match="hidden_size must be even with model.split_directions"):
+        tiny("additive", hidden_size=9, split_directions=True)
     tied = tiny("additive", tie_embeddings=True)
     assert tied.generator.weight is tied.tgt_embedding.weight
     with pytest.raises(ValueError, match="unknown attention 'bogus'; valid: additive, content"):
@@ -339,11 +385,38 @@ def test_overfits_tiny_reversal_corpus(attention, wiring):
 YAML_OPTIONS = [overrides for overrides in presets().values()] + [
     ["attention=additive", "attention.attn_size=6", "model.cell=lstm"],
     ["attention=multiplicative", "attention.score=general", "attention.input_feeding=false"],
-    ["attention=multiplicative", "attention.score=scaled_dot", "attention.wiring=bahdanau"],
+    [
+        "attention=multiplicative",
+        "attention.score=scaled_dot",
+        "attention.wiring=bahdanau",
+        "model.split_directions=true",
+    ],
+    ["attention=multiplicative", "attention.score=dot", "model.bidirectional=false"],
+    ["attention=multiplicative", "attention.score=general", "attention.scale=learned"],
+    [
+        "attention=multiplicative",
+        "attention.score=dot",
+        "attention.scale=none",
+        "model.split_directions=true",
+    ],
     ["attention=local", "attention.mode=monotonic", "attention.window=2"],
-    ["attention=local", "attention.mode=predictive", "attention.score=dot"],
-    ["attention=local", "attention.mode=predictive", "attention.score=scaled_dot"],
+    [
+        "attention=local",
+        "attention.mode=predictive",
+        "attention.score=dot",
+        "model.split_directions=true",
+    ],
+    [
+        "attention=local",
+        "attention.mode=predictive",
+        "attention.score=scaled_dot",
+        "attention.scale=learned",
+        "model.split_directions=true",
+    ],
+    ["attention=local", "attention.scale=sqrt"],
     ["attention=content", "attention.init_sharpness=2.0"],
+    ["attention=content", "attention.sharpness=global"],
+    ["attention=additive", "model.split_directions=true", "model.cell=lstm", "model.num_layers=2"],
     ["attention=location", "attention.max_src_len=32", "model.num_layers=2"],
     ["attention=none", "attention.wiring=luong", "model.bidirectional=false"],
 ]

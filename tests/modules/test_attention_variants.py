@@ -36,6 +36,10 @@ VARIANTS = [
 ] + [
     ("local_m-dot", {"name": "local", "mode": "monotonic", "window": 2, "score": "dot"}),
     ("local_p-scaled", {"name": "local", "mode": "predictive", "window": 1, "score": "scaled_dot"}),
+    ("dot-learned", {"name": "multiplicative", "score": "dot", "scale": "learned"}),
+    ("general-sqrt", {"name": "multiplicative", "score": "general", "scale": "sqrt"}),
+    ("local_m-learned", {"name": "local", "mode": "monotonic", "window": 2, "scale": "learned"}),
+    ("content-global", {"name": "content", "sharpness": "global", "init_sharpness": 3.0}),
 ]
 IDS = [variant_id for variant_id, _ in VARIANTS]
 OPTIONS = [options for _, options in VARIANTS]
@@ -249,15 +253,59 @@ def test_additive_golden_value():
     torch.testing.assert_close(scores, expected)
 
 
-def test_content_is_scaled_cosine():
-    attn = build_attention(name="content", query_size=2, key_size=2, init_sharpness=2.0)
+@pytest.mark.parametrize("sharpness", ["per_step", "global"])
+def test_content_is_scaled_cosine(sharpness):
+    attn = build_attention(
+        name="content", query_size=2, key_size=2, sharpness=sharpness, init_sharpness=2.0
+    )
     with torch.no_grad():
         attn.query_proj.weight.copy_(torch.eye(2))
         attn.query_proj.bias.zero_()
+        if sharpness == "per_step":
+            attn.key_strength.weight.zero_()  # beta_t = softplus(b) = init_sharpness
     query = torch.tensor([[[3.0, 0.0]]])
     keys = torch.tensor([[[5.0, 0.0], [0.0, 0.1], [1.0, 1.0]]])
     scores = attn.score(query, attn.prepare(keys), AttentionState())
     torch.testing.assert_close(scores, torch.tensor([[[2.0, 0.0, 2 / math.sqrt(2)]]]))
+
+
+def test_content_key_strength_is_positive_and_per_step():
+    """Graves 2014: beta_t = softplus(w^T s_t + b) >= 0, emitted at every step from the state;
+    it starts near init_sharpness and differs from step to step."""
+    torch.manual_seed(0)
+    attn = build_attention(name="content", query_size=SIZE, key_size=SIZE, init_sharpness=5.0)
+    assert dict(attn.named_parameters()).keys() == {
+        "query_proj.weight",
+        "query_proj.bias",
+        "key_strength.weight",
+        "key_strength.bias",
+    }
+    assert attn.key_strength.weight.shape == (1, SIZE) and attn.key_strength.bias.shape == (1,)
+    query, keys, _, _ = inputs()
+    beta = attn.beta(query)  # (B, T, 1)
+    assert beta.shape == (B, T, 1) and (beta > 0).all()
+    assert abs(beta.mean().item() - 5.0) < 1.0  # near init_sharpness at initialisation
+    assert beta[0, :, 0].unique().numel() == T  # one value per step
+    assert beta[:, 0, 0].unique().numel() == B  # and per sentence
+    with torch.no_grad():  # even a hugely negative pre-activation keeps beta >= 0
+        attn.key_strength.bias.fill_(-1e4)
+    assert (attn.beta(query) >= 0).all()
+    # the score is beta_t times the cosine, row by row
+    with torch.no_grad():
+        attn.key_strength.bias.fill_(1.0)
+    keys_p = attn.prepare(keys)
+    cosine = torch.nn.functional.normalize(attn.query_proj(query), dim=-1) @ keys_p.transpose(1, 2)
+    torch.testing.assert_close(
+        attn.score(query, keys_p, AttentionState()), cosine * attn.beta(query)
+    )
+    # the global option: one scalar, the parameter of before
+    glob = build_attention(name="content", query_size=SIZE, key_size=SIZE, sharpness="global")
+    assert dict(glob.named_parameters()).keys() == {
+        "query_proj.weight",
+        "query_proj.bias",
+        "sharpness",
+    }
+    assert glob.sharpness.shape == () and glob.sharpness.item() == 5.0
 
 
 def test_location_uses_first_rows_and_renormalises():
@@ -271,10 +319,37 @@ def test_location_uses_first_rows_and_renormalises():
     _, weights = attn(query, attn.prepare(keys), keys, mask)
     expected = torch.softmax(torch.tensor([1.0, 2.0]), 0)  # rows 0, 1; row 2 is padding
     torch.testing.assert_close(weights, torch.cat([expected, torch.zeros(1)]).view(1, 1, 3))
-    with pytest.raises(ValueError, match="attention.max_src_len"):
-        attn(
-            query, attn.prepare(torch.zeros(1, 5, 5)), torch.zeros(1, 5, 5), torch.ones(1, 5).bool()
-        )
+
+
+def test_location_gives_positions_past_max_src_len_no_weight(monkeypatch, caplog):
+    """A source longer than max_src_len is attended over its first max_src_len positions; the
+    later ones get exactly 0, and one warning per process says so, with the count."""
+    from seq2seq.modules.attention import location
+
+    attn = build_attention(name="location", query_size=2, key_size=5, max_src_len=4)
+    with torch.no_grad():
+        attn.proj.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [7.0, 7.0]]))
+        attn.proj.bias.zero_()
+    query = torch.tensor([[[1.0, 2.0]], [[1.0, 2.0]]])
+    keys = torch.zeros(2, 6, 5)
+    mask = torch.tensor([[True] * 6, [True] * 3 + [False] * 3])  # 6 > 4 and 3 <= 4 positions
+    _, weights = attn(query, attn.prepare(keys), keys, mask)
+    long_row = torch.softmax(torch.tensor([1.0, 2.0, 3.0, 21.0]), 0)
+    short_row = torch.softmax(torch.tensor([1.0, 2.0, 3.0]), 0)
+    torch.testing.assert_close(weights[0, 0], torch.cat([long_row, torch.zeros(2)]))
+    torch.testing.assert_close(weights[1, 0], torch.cat([short_row, torch.zeros(3)]))
+    assert (weights[0, 0, 4:] == 0).all()
+    monkeypatch.setattr(location, "_WARNED", False)
+    with caplog.at_level("WARNING", logger=location.__name__):
+        attn.observe_source(mask[1:])  # no sentence longer: nothing said
+        assert not caplog.records
+        for _ in range(3):
+            attn.observe_source(mask)
+    assert [r.getMessage() for r in caplog.records] == [
+        "location attention addresses only the first 4 source positions: 1 sentence in a "
+        "batch of 2 is longer; their later positions get no attention weight (raise "
+        "attention.max_src_len to address them; said once per process)"
+    ]
 
 
 # --------------------------------------------------------------------------- errors, registry
@@ -300,17 +375,156 @@ def test_bad_values_are_named():
         build_attention(name="local", query_size=4, key_size=4, window=0)
     with pytest.raises(ValueError, match=r"'sideways'.*monotonic, predictive"):
         build_attention(name="local", query_size=4, key_size=4, mode="sideways")
-    with pytest.raises(ValueError, match=r"score=dot needs query size == key size, got 4 != 8"):
+    with pytest.raises(ValueError, match=r"score=dot compares .* got query size 4 != key size 8"):
         build_attention(name="multiplicative", query_size=4, key_size=8, score="dot")
+    with pytest.raises(ValueError, match=r"'hot'; valid: none, sqrt, learned"):
+        build_attention(name="multiplicative", query_size=4, key_size=4, scale="hot")
+    with pytest.raises(ValueError, match=r"'sometimes'; valid: per_step, global"):
+        build_attention(name="content", query_size=4, key_size=4, sharpness="sometimes")
     with pytest.raises(ValueError, match=r"scaled_dot"):
         build_attention(name="local", query_size=4, key_size=8, score="scaled_dot")
 
 
-def test_required_key_size():
-    assert MultiplicativeAttention.required_key_size(query_size=4, key_size=8, score="dot") == 4
-    assert MultiplicativeAttention.required_key_size(query_size=4, key_size=8, score="general") == 8
-    assert LocalAttention.required_key_size(query_size=4, key_size=8, score="scaled_dot") == 4
-    assert attention_class("additive").required_key_size(query_size=4, key_size=8) == 8
+def test_which_scores_compare_query_and_keys_directly():
+    direct = MultiplicativeAttention.compares_query_and_keys
+    assert direct({"score": "dot"}) == (
+        "attention.score=dot compares decoder and encoder states directly"
+    )
+    assert direct({"score": "scaled_dot", "scale": "learned"}).startswith(
+        "attention.score=scaled_dot"
+    )
+    assert direct({"score": "general"}) is None
+    assert LocalAttention.compares_query_and_keys({"score": "dot", "mode": "monotonic"})
+    assert LocalAttention.compares_query_and_keys({"score": "general"}) is None
+    for name in ("none", "additive", "content", "location"):
+        assert attention_class(name).compares_query_and_keys({}) is None, name
+
+
+@pytest.mark.parametrize("name", ["multiplicative", "local"])
+@pytest.mark.parametrize("score", ["dot", "scaled_dot"])
+def test_dot_scores_have_no_parameter_between_query_and_keys(name, score):
+    extra = {"mode": "monotonic"} if name == "local" else {}
+    attn = build_attention(name=name, query_size=SIZE, key_size=SIZE, score=score, **extra)
+    assert list(attn.parameters()) == []  # s^T h (/ sqrt(d)): nothing learned
+    keys = torch.randn(B, S, SIZE)
+    assert attn.prepare(keys) is keys  # the keys are the encoder states themselves
+
+
+# --------------------------------------------------------------------------- temperature
+
+
+def _scale_options(name: str, score: str, scale: str | None) -> dict:
+    extra = {"mode": "monotonic", "window": 3} if name == "local" else {}
+    return {"name": name, "score": score, "scale": scale, **extra}
+
+
+@pytest.mark.parametrize("name", ["multiplicative", "local"])
+@pytest.mark.parametrize("score", ["dot", "general", "scaled_dot"])
+def test_scale_changes_only_the_temperature(name, score):
+    """none, sqrt and learned: the same parameters (names, shapes, values from one seed), but
+    learned's one scalar; scores of none and sqrt differ by exactly 1/sqrt(d); learned starts
+    at sqrt(d)."""
+    size = 16  # sqrt(d) = 4: the factor is a power of two, so "exactly" is exact
+    gen = torch.Generator().manual_seed(4)
+    query, keys = torch.randn(B, T, size, generator=gen), torch.randn(B, S, size, generator=gen)
+    built, scores = {}, {}
+    for scale in ("none", "sqrt", "learned"):
+        torch.manual_seed(0)
+        attn = build_attention(query_size=size, key_size=size, **_scale_options(name, score, scale))
+        built[scale] = attn
+        scores[scale] = attn.score(query, attn.prepare(keys), AttentionState())
+    shapes = {k: {n: p.shape for n, p in a.named_parameters()} for k, a in built.items()}
+    assert shapes["none"] == shapes["sqrt"]
+    assert shapes["learned"] == {**shapes["none"], "scorer.log_temperature": torch.Size([])}
+    assert sum(p.numel() for p in built["learned"].parameters()) == (
+        sum(p.numel() for p in built["none"].parameters()) + 1
+    )
+    for key, value in built["none"].state_dict().items():  # the same init
+        assert torch.equal(built["sqrt"].state_dict()[key], value), key
+        assert torch.equal(built["learned"].state_dict()[key], value), key
+    assert torch.equal(scores["sqrt"], scores["none"] / 4)  # exactly the factor 1/sqrt(16)
+    torch.testing.assert_close(scores["learned"], scores["sqrt"])  # exp(log 4) = 4
+    torch.testing.assert_close(built["learned"].scorer.temperature(), torch.tensor(4.0))
+    # the default is what the score implies: sqrt for scaled_dot, none for dot and general
+    torch.manual_seed(0)
+    default = build_attention(query_size=size, key_size=size, **_scale_options(name, score, None))
+    implied = "sqrt" if score == "scaled_dot" else "none"
+    assert default.scorer.scale == implied
+    assert torch.equal(
+        default.score(query, default.prepare(keys), AttentionState()), scores[implied]
+    )
+
+
+def test_learned_temperature_is_positive_and_learns():
+    attn = build_attention(
+        name="multiplicative", query_size=SIZE, key_size=SIZE, score="dot", scale="learned"
+    )
+    (param,) = attn.parameters()
+    assert param is attn.scorer.log_temperature and param.shape == ()
+    torch.testing.assert_close(param.detach(), torch.tensor(math.log(math.sqrt(SIZE))))
+    with torch.no_grad():
+        param.fill_(-50.0)  # any value of the parameter is a positive temperature
+    assert attn.scorer.temperature() > 0
+    query, keys, values, mask = inputs()
+    with torch.no_grad():
+        param.fill_(0.0)
+    context, _ = run(attn, query, keys, values, mask)
+    context.sum().backward()
+    assert param.grad is not None and param.grad != 0
+
+
+def test_scale_labels():
+    label = attention_class("multiplicative").label
+    assert label({"score": "dot", "scale": None}) == "multiplicative/dot"
+    assert label({"score": "scaled_dot", "scale": "sqrt"}) == "multiplicative/scaled_dot"
+    assert label({"score": "dot", "scale": "learned"}) == "multiplicative/dot/learned"
+    local = attention_class("local").label
+    assert local({"mode": "predictive", "score": "general", "scale": "sqrt"}) == (
+        "local-p/general/sqrt"
+    )
+
+
+# --------------------------------------------------------------------------- precision
+
+
+@pytest.mark.parametrize("options", WITH_WEIGHTS, ids=WEIGHTS_IDS)
+def test_scores_and_weights_are_float32_under_bf16_autocast(options):
+    """The base class computes every variant's scores and softmax in float32 with autocast off,
+    from bf16 inputs too; the context keeps the values' dtype."""
+    attn = make(options)
+    query, keys, values, mask = inputs()
+    seen = {}
+    score = attn.score
+
+    def spy(query, keys_p, state):
+        seen["autocast"] = torch.is_autocast_enabled("cpu")
+        seen["inputs"] = (query.dtype, keys_p.dtype)
+        out = score(query, keys_p, state)
+        seen["scores"] = out.dtype
+        return out
+
+    attn.score = spy
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        keys_p = attn.prepare(keys.bfloat16())
+        state = AttentionState(step=1, src_lengths=mask.sum(-1))
+        context, weights = attn(query.bfloat16(), keys_p, values.bfloat16(), mask, state)
+    assert seen == {
+        "autocast": False,
+        "inputs": (torch.float32, torch.float32),
+        "scores": torch.float32,
+    }
+    assert weights.dtype == torch.float32 and context.dtype == torch.bfloat16
+    if options.get("mode") != "predictive":
+        torch.testing.assert_close(weights.sum(-1), torch.ones(B, T), rtol=0, atol=1e-6)
+    # the same as an fp32 run on the same (bf16-rounded) inputs
+    del attn.score
+    reference = attn.attention_weights(
+        query.bfloat16().float(),
+        keys_p.float(),
+        mask,
+        AttentionState(step=1, src_lengths=mask.sum(-1)),
+    )
+    torch.testing.assert_close(weights, reference, rtol=0, atol=1e-6)
 
 
 def test_paper_wirings():

@@ -14,6 +14,7 @@ from seq2seq.modules.attention import (
     Attention,
     AttentionConfig,
     attention_schemas,
+    preset_model_options,
     preset_options,
     presets,
     register_attention,
@@ -63,6 +64,33 @@ def test_presets_become_overrides(scratch_name):
     assert presets()["scratch_5"] == ["attention=scratch", "attention.size=5"]
     assert "scratch" not in presets()
     assert presets()["local_m"] == ["attention=local", "attention.mode=monotonic"]
+
+
+def test_a_preset_may_carry_model_options(scratch_name):
+    """``model.<key>`` entries of a preset are the model options it needs: apart from the
+    attention options, and last in its overrides."""
+
+    @register_attention(
+        scratch_name,
+        schema=ScratchAttentionConfig,
+        presets={"scratch_wide": {"size": 5, "model.split_directions": True}},
+    )
+    class ScratchAttention(Attention):
+        pass
+
+    assert preset_options()["scratch_wide"] == {"name": "scratch", "size": 5}
+    assert preset_model_options()["scratch_wide"] == {"split_directions": True}
+    assert presets()["scratch_wide"] == [
+        "attention=scratch",
+        "attention.size=5",
+        "model.split_directions=true",
+    ]
+    assert preset_model_options()["local_m"] == {}
+    assert presets()["dot"] == [
+        "attention=multiplicative",
+        "attention.score=dot",
+        "model.split_directions=true",
+    ]
 
 
 def test_bad_registrations_are_refused(scratch_name):

@@ -26,7 +26,7 @@ from tests.reliability.reliability_tools import assert_one_error_line, run_main,
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
-RNN_KEYS = "bidirectional, cell, dropout, emb_size, hidden_size, name, num_layers, teacher_forcing, tie_embeddings"
+RNN_KEYS = "bidirectional, cell, dropout, emb_size, hidden_size, name, num_layers, split_directions, teacher_forcing, tie_embeddings"
 # (overrides, the exact error line after "error: ")
 # composition: unknown group option, unknown key, wrong type, value outside an enum
 BAD_COMPOSITION = [
@@ -43,7 +43,7 @@ BAD_COMPOSITION = [
     (
         ["attention=local", "attention.windw=3"],
         "unknown key 'attention.windw' (LocalAttentionConfig); valid keys of attention: "
-        "input_feeding, mode, name, score, window, wiring",
+        "input_feeding, mode, name, scale, score, window, wiring",
     ),
     (
         ["modell.x=1"],
@@ -96,6 +96,23 @@ BAD_VALUES = [
     (["data.vocab.size=0"], "data.vocab.size must be >= 8, got 0"),
     (["data.max_len=-5"], "data.max_len must be >= 1, got -5"),
     (["attention=local", "attention.window=0"], "attention.window must be >= 1, got 0"),
+    (
+        ["attention=multiplicative", "attention.score=dot"],
+        "attention.score=dot compares decoder and encoder states directly, so their widths "
+        "must match: the encoder gives 48 (2 directions x 24), the decoder 24; set "
+        "model.split_directions=true (or model.bidirectional=false)",
+    ),
+    (
+        ["attention=local", "attention.score=scaled_dot", "attention.scale=learned"],
+        "attention.score=scaled_dot compares decoder and encoder states directly, so their "
+        "widths must match: the encoder gives 48 (2 directions x 24), the decoder 24; set "
+        "model.split_directions=true (or model.bidirectional=false)",
+    ),
+    (
+        ["model.split_directions=true", "model.hidden_size=25"],
+        "model.hidden_size must be even with model.split_directions=true (each direction gets "
+        "half), got 25",
+    ),
     (["decode.beam_size=0"], "decode.beam_size must be >= 1, got 0"),
     (["decode.nbest=3"], "decode.nbest must be <= decode.beam_size=2, got 3"),
     (["decode.max_len_ratio=0"], "decode.max_len_ratio must be > 0, got 0.0"),
@@ -149,6 +166,9 @@ def test_valid_configs_pass(shared_cache):
         [],
         TINY_TRANSFORMER,
         ["attention=local", "attention.window=1"],
+        ["attention=multiplicative", "attention.score=dot", "model.split_directions=true"],
+        ["attention=multiplicative", "attention.score=dot", "model.bidirectional=false"],
+        ["variant=scaled_dot"],
         ["debug=default"],
     ):
         check_train_config(compose_config(*tiny_overrides(shared_cache, *extra)))

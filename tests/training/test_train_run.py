@@ -22,7 +22,7 @@ pytestmark = needs_multi30k
 
 # every registered attention variant with its defaults, and both local modes
 ATTENTIONS = [[f"attention={name}"] for name in ATTENTION_CLASSES] + [
-    ["attention=multiplicative", "attention.score=dot"],
+    ["attention=multiplicative", "attention.score=dot", "model.split_directions=true"],
     ["attention=local", "attention.mode=monotonic"],
 ]
 TRANSFORMER = TINY_TRANSFORMER

@@ -7,8 +7,11 @@ Adding a variant takes exactly two new files and no edit anywhere else:
    constructor option) and the class (a subclass of :class:`Attention`, usually writing only
    ``score``), decorated with ``@register_attention("<name>", schema=<Schema>)``. Optional, on
    the class: ``paper_wiring``, ``has_weights``, ``reads_linear_weights``, ``check_options``
-   (range checks), ``label`` (comparison tables), ``required_key_size``; and
-   ``presets={...}`` on the decorator (default: one preset named after the variant).
+   (range checks), ``label`` (comparison tables), ``compares_query_and_keys`` (a score with
+   no parameter between query and keys), ``step_state``, ``observe_source``; and
+   ``presets={...}`` on the decorator (default: one preset named after the variant; a preset
+   may carry the ``model.<key>`` options it needs). Scores and weights run in float32 under
+   any autocast, in the base class, for every variant.
 2. ``configs/attention/<name>.yaml``::
 
        defaults:
@@ -26,7 +29,7 @@ This package imports nothing of models/, training/, data/, evaluation/ or cli/.
 Registry API (seq2seq.modules.attention.registry): ``ATTENTIONS`` (name -> class),
 ``register_attention``, ``unregister_attention``, ``attention_class``, ``attention_schemas``,
 ``presets`` (preset -> Hydra overrides), ``preset_options`` (preset -> options),
-``build_attention``.
+``preset_model_options`` (preset -> the model options it needs), ``build_attention``.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from .registry import (
     attention_class,
     attention_schemas,
     build_attention,
+    preset_model_options,
     preset_options,
     presets,
     register_attention,
@@ -53,13 +57,14 @@ del _module
 
 # Re-exported for convenience (a new variant needs no line here).
 from .additive import AdditiveAttention, AdditiveAttentionConfig  # noqa: E402
-from .content import ContentAttention, ContentAttentionConfig  # noqa: E402
+from .content import ContentAttention, ContentAttentionConfig, Sharpness  # noqa: E402
 from .local import LocalAttention, LocalAttentionConfig, LocalMode  # noqa: E402
 from .location import LocationAttention, LocationAttentionConfig  # noqa: E402
 from .multiplicative import (  # noqa: E402
     SCORES,
     MultiplicativeAttention,
     MultiplicativeAttentionConfig,
+    Scale,
     Score,
 )
 from .none import NoAttention, NoAttentionConfig  # noqa: E402
@@ -83,12 +88,15 @@ __all__ = [
     "MultiplicativeAttentionConfig",
     "NoAttention",
     "NoAttentionConfig",
+    "Scale",
     "Score",
+    "Sharpness",
     "Wiring",
     "attention_class",
     "attention_schemas",
     "build_attention",
     "masked_softmax",
+    "preset_model_options",
     "preset_options",
     "presets",
     "register_attention",

@@ -18,6 +18,7 @@ Shapes used throughout (B = batch, T = target rows attended at once, S = source 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -73,6 +74,19 @@ class AttentionState:
         return self.src_lengths if self.src_lengths is not None else mask.sum(-1)
 
 
+def float32_region(like: Tensor) -> contextlib.AbstractContextManager:
+    """Autocast off on ``like``'s device while inside, when it is on; else a no-op."""
+    device = like.device.type
+    if torch.is_autocast_enabled(device):
+        return torch.autocast(device, enabled=False)
+    return contextlib.nullcontext()
+
+
+def to_float32(x: Tensor) -> Tensor:
+    """A floating-point tensor as float32 (the same tensor when it already is)."""
+    return x.float() if x.is_floating_point() and x.dtype != torch.float32 else x
+
+
 def masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
     """Softmax of (B, T, S) ``scores`` over real positions of the (B, S) or (B, T, S) ``mask``.
 
@@ -101,6 +115,12 @@ class Attention(nn.Module):
       check_options(options)  range problems of a config's options, one line each
                     (seq2seq.validation, before any work).
       label(options)  the variant's short name in comparison tables (seq2seq.compare).
+      compares_query_and_keys(options)  the reason key_size must equal query_size, or None
+                    (seq2seq.validation and the RNN builder refuse a mismatch).
+      presets entries may hold ``model.<key>`` options a preset needs besides its own
+                    (e.g. ``"model.split_directions": True``), see the registry.
+
+    Every variant's scores and weights are computed in float32 (``attention_weights``).
     """
 
     name: ClassVar[str]
@@ -131,10 +151,18 @@ class Attention(nn.Module):
         return cls.name
 
     @classmethod
-    def required_key_size(cls, *, query_size: int, key_size: int, **options) -> int:
-        """Key size the variant accepts given these options (dot products need query_size);
-        the RNN model projects its encoder states to this size once per sentence."""
-        return key_size
+    def compares_query_and_keys(cls, options: Mapping[str, Any]) -> str | None:
+        """With these options, does the score compare query and keys directly, with no
+        parameter between them (so key_size must equal query_size)? Then the reason, as the
+        start of a sentence naming the option (``attention.score=dot compares decoder and
+        encoder states directly``), else None. The model builder and seq2seq.validation refuse
+        a width mismatch with it, before any work; nothing projects the keys to fit."""
+        return None
+
+    def observe_source(self, mask: Tensor) -> None:
+        """Called by the model once per source batch with its (B, S) mask (one row per
+        sentence, before any beam expansion); does nothing by default. A variant that can
+        address only some source positions says so here (location attention warns)."""
 
     @property
     def context_size(self) -> int:
@@ -153,6 +181,26 @@ class Attention(nn.Module):
         """(B, T, S) energies, (B, S) mask -> weights (B, T, S); masked softmax by default."""
         return masked_softmax(scores, mask)
 
+    def step_state(self, query: Tensor, mask: Tensor, state: AttentionState) -> AttentionState:
+        """The state ``score`` and ``normalize`` see for this call; ``state`` by default.
+        A variant that derives per-call values from the query (local-p's centres) returns a
+        copy with them in ``extras``. Runs in float32, like the score."""
+        return state
+
+    def attention_weights(
+        self, query: Tensor, keys_p: Tensor, mask: Tensor, state: AttentionState
+    ) -> Tensor:
+        """``step_state`` -> ``score`` -> ``normalize``: (B, T, S) weights, always float32.
+
+        Under any autocast, the scores and their softmax run in float32 with autocast off
+        (they are small; a bf16 softmax over large energies rounds most weights to 0), on
+        float32 copies of the query and the prepared keys, and every variant inherits this."""
+        with float32_region(query):
+            query, keys_p = to_float32(query), to_float32(keys_p)
+            state = self.step_state(query, mask, state)
+            scores = to_float32(self.score(query, keys_p, state))
+            return to_float32(self.normalize(scores, mask, state))
+
     def forward(
         self,
         query: Tensor,  # (B, T, query_size)
@@ -161,9 +209,10 @@ class Attention(nn.Module):
         mask: Tensor,  # (B, S) bool, True = real token
         state: AttentionState | None = None,
     ) -> tuple[Tensor, Tensor | None]:
-        """-> context (B, T, value_size), weights (B, T, S)."""
+        """-> context (B, T, value_size), float32 weights (B, T, S). The weights are computed
+        in float32 (``attention_weights``); the context bmm runs in the values' dtype."""
         state = AttentionState() if state is None else state
-        weights = self.normalize(self.score(query, keys_p, state), mask, state)
+        weights = self.attention_weights(query, keys_p, mask, state)
         context = torch.bmm(weights.to(values.dtype), values)  # (B, T, value_size)
         return context, weights
 

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from .base import AttentionConfig, AttentionState, at_least, masked_softmax
-from .multiplicative import MultiplicativeAttention, Score, _value
+from .multiplicative import MultiplicativeAttention, Scale, Score, _value, score_label
 from .registry import register_attention
 
 
@@ -29,6 +29,7 @@ class LocalAttentionConfig(AttentionConfig):
     mode: LocalMode = LocalMode.predictive
     window: int = 10  # D: half-width of the window [p_t - D, p_t + D]
     score: Score = Score.general
+    scale: Scale | None = None  # temperature; None: what score implies (sqrt for scaled_dot)
 
 
 @register_attention(
@@ -51,9 +52,11 @@ class LocalAttention(MultiplicativeAttention):
 
     Weights are exactly 0 outside |s - p_t| <= D and on padding. Scores are computed for all S
     positions and masked (simple, and cheap for sentence-length sources).
-    score: dot | general | scaled_dot (the inner score of Eq. 8); W_p: (query_size, query_size),
-    v_p: (query_size,). Paper wiring: 'luong'. The scores (and the key projection done once per
-    sentence) are MultiplicativeAttention's; this class adds the window.
+    score: dot | general | scaled_dot (the inner score of Eq. 8) and scale: none | sqrt | learned
+    (its temperature; default what the score implies), exactly as for MultiplicativeAttention,
+    whose scores (and key projection done once per sentence) these are; this class adds the
+    window. W_p: (query_size, query_size), v_p: (query_size,). Paper wiring: 'luong'.
+    The centres p_t are computed in ``step_state``, in float32 like the scores.
     """
 
     @classmethod
@@ -62,8 +65,8 @@ class LocalAttention(MultiplicativeAttention):
 
     @classmethod
     def label(cls, options: Mapping[str, Any]) -> str:
-        mode, score = _value(options.get("mode")), _value(options.get("score"))
-        return f"local-{'m' if mode == 'monotonic' else 'p'}/{score}"  # local-m/general
+        mode = "m" if _value(options.get("mode")) == "monotonic" else "p"
+        return f"local-{mode}/{score_label(options)}"  # local-m/general
 
     def __init__(
         self,
@@ -73,8 +76,9 @@ class LocalAttention(MultiplicativeAttention):
         mode: str = "predictive",
         window: int = 10,
         score: str = "general",
+        scale: str | None = None,
     ) -> None:
-        super().__init__(query_size=query_size, key_size=key_size, score=score)
+        super().__init__(query_size=query_size, key_size=key_size, score=score, scale=scale)
         if mode not in MODES:
             raise ValueError(f"unknown attention.mode {mode!r}; valid: {', '.join(MODES)}")
         if window < 1:
@@ -97,7 +101,7 @@ class LocalAttention(MultiplicativeAttention):
 
     def normalize(self, scores: Tensor, mask: Tensor, state: AttentionState) -> Tensor:
         """(B, T, S) scores, (B, S) mask -> (B, T, S) weights. Needs ``state.extras['centers']``
-        (B, T), which ``forward`` sets from ``centers()``."""
+        (B, T), which ``step_state`` sets from ``centers()``."""
         centers = state.extras["centers"]  # (B, T)
         positions = torch.arange(scores.size(-1), device=scores.device, dtype=torch.float32)
         dist = positions.view(1, 1, -1) - centers.unsqueeze(-1)  # (B, T, S): s - p_t
@@ -108,19 +112,10 @@ class LocalAttention(MultiplicativeAttention):
             weights = weights * gauss.to(weights.dtype)  # Eq. 10, not renormalised
         return weights
 
-    def forward(
-        self,
-        query: Tensor,  # (B, T, query_size)
-        keys_p: Tensor,  # (B, S, query_size)
-        values: Tensor,  # (B, S, value_size)
-        mask: Tensor,  # (B, S)
-        state: AttentionState | None = None,
-    ) -> tuple[Tensor, Tensor]:
-        """-> context (B, T, value_size), weights (B, T, S)."""
-        state = AttentionState() if state is None else state
-        centers = self.centers(query, mask, state)
-        state = replace(state, extras={**state.extras, "centers": centers})
-        return super().forward(query, keys_p, values, mask, state)
+    def step_state(self, query: Tensor, mask: Tensor, state: AttentionState) -> AttentionState:
+        """A copy of ``state`` with ``extras['centers']`` = ``centers()`` (B, T), which
+        ``normalize`` reads."""
+        return replace(state, extras={**state.extras, "centers": self.centers(query, mask, state)})
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, mode={self.mode}, window={self.window}"

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import Attention, AttentionConfig, AttentionState, at_least
+from .base import Attention, AttentionConfig, AttentionState, at_least, masked_softmax
 from .registry import register_attention
+
+log = logging.getLogger(__name__)
+_WARNED = False  # the warning about sources longer than max_src_len: once per process
+_WARN_LOCK = threading.Lock()  # decoding streams may run in threads
 
 
 @dataclass
@@ -26,7 +33,9 @@ class LocationAttention(Attention):
     W_a: (max_src_len, query_size) with bias maps the decoder state to one energy per source
     position; only the first S rows are used for a source of length S, and the softmax runs over
     the sentence's real positions (masked, so the weights are renormalised to sum to 1).
-    The keys are ignored. A source longer than max_src_len raises ValueError.
+    The keys are ignored. The model can address only the first max_src_len positions: in a
+    longer source, the later positions get exactly zero weight (and the sentence is still
+    translated); ``observe_source`` logs one warning per process with the count.
     Paper wiring: 'luong'. The score reads ``proj.weight`` rows directly, so int8 decoding
     keeps ``proj`` float (``reads_linear_weights``).
     """
@@ -49,15 +58,41 @@ class LocationAttention(Attention):
         """(B, S, key_size) -> (B, S, 0): the score never reads the keys, only their length."""
         return keys[..., :0]
 
+    def observe_source(self, mask: Tensor) -> None:
+        """Warn once per process when a batch holds sources longer than max_src_len."""
+        global _WARNED
+        if _WARNED or mask.size(1) <= self.max_src_len:  # the shape alone: no device sync
+            return
+        longer = int((mask.sum(-1) > self.max_src_len).sum())
+        with _WARN_LOCK:
+            if _WARNED or not longer:
+                return
+            _WARNED = True
+        log.warning(
+            "location attention addresses only the first %d source positions: %d %s in a "
+            "batch of %d %s longer; their later positions get no attention weight (raise "
+            "attention.max_src_len to address them; said once per process)",
+            self.max_src_len,
+            longer,
+            "sentence" if longer == 1 else "sentences",
+            mask.size(0),
+            "is" if longer == 1 else "are",
+        )
+
     def score(self, query: Tensor, keys_p: Tensor, state: AttentionState) -> Tensor:
-        """(B, T, query_size), (B, S, 0) -> (B, T, S)."""
+        """(B, T, query_size), (B, S, 0) -> (B, T, S); positions from max_src_len on get 0
+        (``normalize`` gives them no weight)."""
         src_len = keys_p.size(1)
-        if src_len > self.max_src_len:
-            raise ValueError(
-                f"source length {src_len} exceeds attention.max_src_len={self.max_src_len}; "
-                f"raise attention.max_src_len or lower data.max_len"
-            )
-        return F.linear(query, self.proj.weight[:src_len], self.proj.bias[:src_len])  # (B, T, S)
+        used = min(src_len, self.max_src_len)
+        scores = F.linear(query, self.proj.weight[:used], self.proj.bias[:used])  # (B, T, used)
+        return F.pad(scores, (0, src_len - used)) if used < src_len else scores
+
+    def normalize(self, scores: Tensor, mask: Tensor, state: AttentionState) -> Tensor:
+        """Masked softmax over the real positions below max_src_len; exactly 0 elsewhere."""
+        if scores.size(-1) > self.max_src_len:
+            positions = torch.arange(scores.size(-1), device=scores.device)
+            mask = mask & (positions < self.max_src_len)
+        return masked_softmax(scores, mask)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, max_src_len={self.max_src_len}"

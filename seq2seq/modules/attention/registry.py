@@ -8,7 +8,7 @@ Everything else reads this registry: seq2seq.config registers each schema in Hyd
 ConfigStore as ``schema/attention/<name>`` and each preset as ``variant/<preset>``;
 seq2seq.validation calls the class's ``check_options``; seq2seq.compare its ``label``;
 seq2seq.decoding.quantize its ``reads_linear_weights``; the RNN model its ``paper_wiring`` and
-``required_key_size``.
+``compares_query_and_keys`` (which seq2seq.validation reads too).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ __all__ = [
     "attention_class",
     "attention_schemas",
     "build_attention",
+    "preset_model_options",
     "preset_options",
     "presets",
     "register_attention",
@@ -31,6 +32,7 @@ __all__ = [
 ]
 
 ATTENTIONS: dict[str, type[Attention]] = {}  # in registration order
+MODEL_PREFIX = "model."  # preset keys that are options of the model, not of the attention
 
 A = TypeVar("A", bound=type[Attention])
 
@@ -48,6 +50,9 @@ def register_attention(
     presets: named choices for sweeps, preset name -> options (a subset of the schema's
              fields), each becoming ``variant=<preset>`` (an RNN with this attention). Names are
              unique across variants. Default: one preset named ``name`` with the defaults.
+             A key ``model.<key>`` is an option of the RNN model the preset needs (e.g.
+             ``"model.split_directions": True`` for a score with no parameter between decoder
+             and encoder states); composing the preset checks it against the model schema.
 
     Sets ``cls.name``, ``cls.schema`` and ``cls.presets``. ValueError for a taken name or preset,
     or a schema that does not fit.
@@ -68,7 +73,8 @@ def register_attention(
             )
         chosen = {name: {}} if presets is None else {k: dict(v) for k, v in presets.items()}
         for preset, options in chosen.items():
-            unknown = sorted(set(options) - set(fields) | ({"name"} & set(options)))
+            own = {key for key in options if not key.startswith(MODEL_PREFIX)}
+            unknown = sorted(own - set(fields) | ({"name"} & own))
             if unknown:
                 raise ValueError(
                     f"preset {preset!r} of attention {name!r}: unknown option(s) "
@@ -109,10 +115,26 @@ def attention_schemas() -> dict[str, type[AttentionConfig]]:
 
 def preset_options() -> dict[str, dict[str, Any]]:
     """preset name -> the attention options it sets, ``name`` first (e.g. ``"local_m":
-    {"name": "local", "mode": "monotonic"}``), for every registered variant."""
+    {"name": "local", "mode": "monotonic"}``), for every registered variant; the model
+    options a preset needs are :func:`preset_model_options`."""
     return {
-        preset: {"name": name, **options}
+        preset: {"name": name}
+        | {k: v for k, v in options.items() if not k.startswith(MODEL_PREFIX)}
         for name, cls in ATTENTIONS.items()
+        for preset, options in cls.presets.items()
+    }
+
+
+def preset_model_options() -> dict[str, dict[str, Any]]:
+    """preset name -> the model options it needs (``"dot": {"split_directions": True}``),
+    ``{}`` for most, for every registered variant."""
+    return {
+        preset: {
+            k.removeprefix(MODEL_PREFIX): v
+            for k, v in options.items()
+            if k.startswith(MODEL_PREFIX)
+        }
+        for cls in ATTENTIONS.values()
         for preset, options in cls.presets.items()
     }
 
@@ -127,11 +149,14 @@ def _override_value(value: Any) -> str:
 
 
 def presets() -> dict[str, list[str]]:
-    """preset name -> the Hydra overrides of the attention group it stands for, e.g.
-    ``"local_m": ["attention=local", "attention.mode=monotonic"]`` (add ``model=rnn``)."""
+    """preset name -> the Hydra overrides it stands for, e.g. ``"local_m": ["attention=local",
+    "attention.mode=monotonic"]``, then the model options it needs (``model.split_directions=
+    true``); add ``model=rnn``."""
+    model_options = preset_model_options()
     return {
         preset: [f"attention={options.pop('name')}"]
         + [f"attention.{key}={_override_value(v)}" for key, v in options.items()]
+        + [f"model.{key}={_override_value(v)}" for key, v in model_options[preset].items()]
         for preset, options in preset_options().items()
     }
 
