@@ -548,6 +548,14 @@ def test_labels_and_range_checks_of_the_variants():
         "local-m/general"
     )
     assert attention_class("local").label({"mode": "predictive", "score": "dot"}) == "local-p/dot"
+    assert (
+        attention_class("local").label({"mode": "monotonic", "score": "general", "window": 4})
+        == "local-m/general D=4"
+    )  # the window ablation's runs are told apart
+    assert (
+        attention_class("local").label({"mode": "monotonic", "score": "general", "window": 10})
+        == "local-m/general"
+    )
     assert attention_class("additive").label({"attn_size": 3}) == "additive"
     assert attention_class("local").check_options({"window": 0}) == [
         "attention.window must be >= 1, got 0"

@@ -66,7 +66,11 @@ class LocalAttention(MultiplicativeAttention):
     @classmethod
     def label(cls, options: Mapping[str, Any]) -> str:
         mode = "m" if _value(options.get("mode")) == "monotonic" else "p"
-        return f"local-{mode}/{score_label(options)}"  # local-m/general
+        label = f"local-{mode}/{score_label(options)}"  # local-m/general
+        window = options.get("window")
+        default = cls.schema.window if hasattr(cls, "schema") else None
+        # a window other than the default is part of what was trained (experiment=local_window)
+        return label if window is None or window == default else f"{label} D={window}"
 
     def __init__(
         self,
