@@ -28,11 +28,24 @@ def main(argv: list[str] | None = None) -> None:
         default=[0, 1],
         help="test sentence ids for alignments.png",
     )
+    parser.add_argument(
+        "--export",
+        metavar="DIR",
+        help="instead of a report: write small summaries of the runs (no checkpoints) into DIR, "
+        "from which seq2seq-compare DIR rebuilds the report",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
 
     def run() -> None:
         from ..compare import compare
+
+        if args.export:
+            from ..compare.export import export_runs
+
+            written = export_runs(args.dirs, args.export)
+            print(f"{len(written)} runs exported -> {args.export}")
+            return
 
         out = Path(args.out) if args.out else Path(args.dirs[0]) / "comparison"
         rows = compare(

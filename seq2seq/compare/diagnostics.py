@@ -46,9 +46,13 @@ def matrix_rows(matrix: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def attention_diagnostics(align_dir: Path, name: str = "test") -> dict[str, float | None] | None:
-    """The diagnostics of ``align_dir/{name}.npz`` (and its ``.jsonl`` for the source EOS);
-    None when there is no dump. An unreadable dump raises (the caller notes it)."""
+    """The diagnostics of ``align_dir/{name}.npz`` (and its ``.jsonl`` for the source EOS), or
+    those an export saved from the full dump (``{name}.diagnostics.json``); None when there is
+    no dump. An unreadable dump raises (the caller notes it)."""
     npz, index = align_dir / f"{name}.npz", align_dir / f"{name}.jsonl"
+    summary = align_dir / f"{name}.diagnostics.json"  # an exported run's (seq2seq.compare.export)
+    if summary.is_file():
+        return json.loads(summary.read_text(encoding="utf-8"))
     if not npz.is_file():
         return None
     src_tokens: dict[str, list[str]] = {}

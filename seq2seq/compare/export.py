@@ -1,0 +1,66 @@
+"""Small, committable summaries of finished runs, from which seq2seq-compare rebuilds the report
+without checkpoints (docs/comparison/runs/ holds the README comparison's).
+
+Per run: ``.hydra/config.yaml`` and ``overrides.yaml``, ``metrics.json``, ``history.jsonl``,
+``hyps/test.txt``, and of the alignment dump the diagnostics computed from every test sentence
+(``alignments/test.diagnostics.json``, which the report reads instead of the matrices) plus the
+first ``keep_matrices`` sentences' matrices (``test.npz`` / ``test.jsonl``, for alignments.png).
+Checkpoints, TensorBoard files and the vocabulary are left out.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from .diagnostics import attention_diagnostics
+from .runs import discover_runs
+
+COPIED = (".hydra/config.yaml", ".hydra/overrides.yaml", "metrics.json", "history.jsonl")
+COPIED += ("hyps/test.txt",)
+
+
+def export_run(run_dir: Path, out_dir: Path, *, keep_matrices: int = 3) -> Path:
+    """Write ``run_dir``'s summary into ``out_dir`` (created); return ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in COPIED:
+        source = run_dir / name
+        if source.is_file():
+            (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, out_dir / name)
+    align_dir = run_dir / "alignments"
+    diagnostics = attention_diagnostics(align_dir)
+    if diagnostics is not None:
+        target = out_dir / "alignments"
+        target.mkdir(exist_ok=True)
+        (target / "test.diagnostics.json").write_text(
+            json.dumps(diagnostics, indent=2) + "\n", encoding="utf-8"
+        )
+        kept = [str(i) for i in range(keep_matrices)]
+        with np.load(align_dir / "test.npz") as data:
+            np.savez_compressed(
+                target / "test.npz", **{k: data[k] for k in kept if k in data.files}
+            )
+        index = align_dir / "test.jsonl"
+        if index.is_file():
+            lines = index.read_text(encoding="utf-8").splitlines()[:keep_matrices]
+            (target / "test.jsonl").write_text("".join(x + "\n" for x in lines), encoding="utf-8")
+    return out_dir
+
+
+def export_runs(
+    paths: list[str | Path], out_dir: str | Path, *, keep_matrices: int = 3
+) -> list[Path]:
+    """Export every run found under ``paths`` to ``out_dir/<sweep folder>/<run folder>``."""
+    out_dir = Path(out_dir)
+    written = []
+    for run_dir in discover_runs(paths):
+        written.append(
+            export_run(
+                run_dir, out_dir / run_dir.parent.name / run_dir.name, keep_matrices=keep_matrices
+            )
+        )
+    return written
