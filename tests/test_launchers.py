@@ -23,32 +23,50 @@ LAUNCHERS = {
 @pytest.mark.parametrize("launcher", sorted(LAUNCHERS))
 def test_sweep_runs_through_launcher_plugin(launcher, shared_cache, tmp_path):
     sweep = tmp_path / "sweep"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "seq2seq.cli.train",
-            "-m",
-            f"hydra/launcher={launcher}",
-            *LAUNCHERS[launcher],
-            "attention=none,additive",
-            *TINY,
-            *TINY_RNN,
-            f"data.cache_dir={shared_cache}",
-            f"hydra.sweep.dir={sweep}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env=os.environ | {"PYTHONUNBUFFERED": "1"},
-    )
+
+    def run_sweep() -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "seq2seq.cli.train",
+                "-m",
+                f"hydra/launcher={launcher}",
+                *LAUNCHERS[launcher],
+                "attention=none,additive",
+                *TINY,
+                *TINY_RNN,
+                f"data.cache_dir={shared_cache}",
+                f"hydra.sweep.dir={sweep}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            env=os.environ | {"PYTHONUNBUFFERED": "1"},
+        )
+
+    result = run_sweep()
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    assert sorted(p.name for p in sweep.iterdir() if p.name[0].isdigit()) == [
-        "0_rnn_none",
-        "1_rnn_additive",
-    ]
+    assert result.stderr.strip().splitlines()[-1] == "2 finished, 0 resumed, 0 failed"
+    names = ["0_seed1234_rnn_none", "1_seed1234_rnn_additive"]
+    assert sorted(p.name for p in sweep.iterdir() if p.name[0].isdigit()) == names
     rows = compare([sweep], tmp_path / "report", n_bootstrap=0)
     assert sorted((r["variant"], r["status"], r["steps"]) for r in rows) == [
         ("additive", "finished", 4),
         ("none", "finished", 4),
     ]
+
+    # the same sweep again, its jobs in the launcher's processes: both skipped, untouched
+    def files() -> dict:
+        return {
+            p: (p.stat().st_mtime_ns, p.read_bytes())
+            for name in names
+            for p in sorted((sweep / name).rglob("*"))
+            if p.is_file()
+        }
+
+    before = files()
+    again = run_sweep()
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert again.stderr.strip().splitlines()[-1] == "2 finished, 0 resumed, 0 failed"
+    assert files() == before

@@ -1,10 +1,17 @@
-"""seq2seq-train [overrides]: the Hydra entry point. It only calls seq2seq.training.train."""
+"""seq2seq-train [overrides]: the Hydra entry point. It only calls seq2seq.training.train.
+
+In a sweep (``-m``, or a preset with ``hydra.mode: MULTIRUN``) each job first looks at its
+run directory (:func:`seq2seq.cli.sweep.plan_job`): a finished run is skipped, an interrupted
+one resumed from ``checkpoints/last.pt``, a failed one trained again; a failed job never stops
+the sweep, and :class:`seq2seq.cli.sweep.ResumableSweep` prints the summary line at the end.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -13,8 +20,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from ..config import register_configs
+from ..config import register_configs, to_container
 from ..errors import ConfigError
+from . import sweep
 from .common import USER_ERRORS
 from .precheck import precheck_train_argv
 
@@ -41,14 +49,20 @@ def main() -> None:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def hydra_main(cfg: DictConfig) -> float | None:
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        return sweep_job(cfg)
+    return train_or_fail(cfg, multirun=False).get("val_bleu")
+
+
+def train_or_fail(cfg: DictConfig, *, multirun: bool) -> dict:
+    """``train(cfg)``'s metrics; on an error, metrics.json ``status: failed`` and either one
+    ``error:`` line and exit 1 (a single run) or the failure returned (a sweep's job, which
+    must not stop the sweep: seq2seq-compare lists it as failed)."""
     from ..training import train
 
-    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
-    run_dir = Path(cfg.run_dir)
     try:
-        metrics = train(cfg)
-        return metrics.get("val_bleu")
-    except (*USER_ERRORS, RuntimeError) as err:
+        return train(cfg)
+    except Exception as err:
         message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         if isinstance(err, RuntimeError) and "out of memory" in message.lower():
             message = f"out of memory: lower data.max_tokens (now {cfg.data.max_tokens}) [{message[:120]}]"
@@ -58,16 +72,84 @@ def hydra_main(cfg: DictConfig) -> float | None:
             "model": cfg.model.name,
             "attention": cfg.attention.name,
         }
-        write_failure(run_dir / "metrics.json", failure)
-        if os.environ.get("SEQ2SEQ_DEBUG") or (
-            isinstance(err, RuntimeError) and "out of memory" not in message
-        ):
+        write_failure(Path(cfg.run_dir) / "metrics.json", failure)
+        user_error = isinstance(err, USER_ERRORS) or "out of memory" in message
+        if os.environ.get("SEQ2SEQ_DEBUG") or (not multirun and not user_error):
             raise
-        if multirun:  # a failed job must not kill the sweep; seq2seq-compare lists it as failed
-            log.error("error: %s", message)
-            return None
+        if multirun:
+            if user_error:
+                log.error("error: %s", message)
+            else:  # a bug: its traceback goes to the job's log, the sweep goes on
+                log.exception("error: %s", message)
+            return failure
         print(f"error: {message}", file=sys.stderr)
         sys.exit(1)
+
+
+def sweep_job(cfg: DictConfig) -> float | None:
+    """One job of a sweep: skip, resume, or train its run directory (see plan_job), and
+    record its outcome for the sweep's summary line."""
+    run_dir = Path(cfg.run_dir)
+    job = sweep.SweepJob.of(HydraConfig.get().sweep.dir, run_dir)
+    job.record("started", "")
+    try:
+        plan = sweep.plan_job(run_dir, to_container(cfg))
+    except Exception as err:  # noqa: BLE001 - an unreadable directory fails this job only
+        if os.environ.get("SEQ2SEQ_DEBUG"):
+            raise
+        reason = f"{run_dir}: cannot tell what it holds ({type(err).__name__}: {err})"
+        print(f"error: {reason}", file=sys.stderr)
+        job.record("failed", reason)
+        return None
+    if plan.action in ("skip", "refuse"):
+        # the directory stays as it was: its records too, and nothing goes to its log
+        job.restore_hydra_records()
+        job.detach_run_log()
+        if plan.action == "skip":
+            print(f"{job.key}: {plan.reason}", file=sys.stderr)
+            job.record("finished", plan.reason)
+            return plan.val_bleu
+        print(f"error: {plan.reason}", file=sys.stderr)
+        job.record("failed", plan.reason)
+        return None
+    if plan.action == "resume":
+        log.info("%s: %s", job.key, plan.reason)
+        (run_dir / "metrics.json").unlink(missing_ok=True)  # a failed attempt's, if any
+        cfg.trainer.resume = True
+    elif plan.clear:
+        log.info("%s: %s", job.key, plan.reason)
+        try:
+            sweep.clear_outputs(run_dir)
+        except OSError as err:
+            reason = f"{run_dir}: cannot remove the failed attempt's outputs ({err})"
+            log.error("error: %s", reason)
+            job.record("failed", reason)
+            return None
+    metrics = train_or_fail(cfg, multirun=True)
+    status = metrics.get("status")
+    if status in sweep.ENDED:
+        outcome = "resumed" if plan.action == "resume" else "finished"
+        job.record(outcome, f"{status} at step {metrics.get('steps')}")
+    elif status == "interrupted":
+        detail = f"interrupted at step {metrics.get('steps')}: run the sweep again to resume it"
+        job.record("failed", detail)
+        if job.started_this_process():  # the basic launcher: the signal was for the sweep
+            print(
+                f"sweep interrupted in {job.key} ({metrics.get('stop_reason')}) at step "
+                f"{metrics.get('steps')}: run the same command (same hydra.sweep.dir="
+                f"{HydraConfig.get().sweep.dir}) again to skip the finished jobs and resume it",
+                file=sys.stderr,
+            )
+            raise SystemExit(128 + _signal_number(str(metrics.get("stop_reason"))))
+    elif status == "failed":
+        job.record("failed", str(metrics.get("error")))
+    return metrics.get("val_bleu")
+
+
+def _signal_number(stop_reason: str) -> int:
+    """``signal SIGINT`` -> 2; SIGTERM's 15 otherwise."""
+    name = stop_reason.rpartition(" ")[2]
+    return signal.Signals[name].value if name in signal.Signals.__members__ else signal.SIGTERM
 
 
 def write_failure(path: Path, failure: dict) -> None:

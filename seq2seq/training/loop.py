@@ -215,7 +215,7 @@ def fit(
     bar = _progress_bar(dist.is_main, tcfg)
     window = _Window()
     bad_steps = 0
-    stop = budget_stop(tcfg, p)
+    stop = budget_stop(tcfg, p) or _patience_stop(tcfg, p)  # a resumed run that had ended
     with StopRequested() as signals:
         while stop is None:
             batches_of_epoch = parts.plan.num_batches(p.epoch)
@@ -268,10 +268,24 @@ def fit(
                 stop = budget_stop(tcfg, p)
     if bar is not None:
         bar.close()
-    if stop.reason is not StopReason.interrupted and p.step % tcfg.val_every != 0 and p.step > 0:
+    if (
+        stop.reason is not StopReason.interrupted
+        and p.step % tcfg.val_every != 0
+        and p.step > 0
+        and not (p.history and p.history[-1]["step"] == p.step)  # resumed after it: not twice
+    ):
         validate_and_checkpoint(parts, p, **validation)  # same test on every rank
     save(parts, p, "last.pt")
     return stop
+
+
+def _patience_stop(trainer_cfg: Any, progress: Progress) -> Stop | None:
+    """Early stopping already due: a run resumed after it stopped early (e.g. killed in the
+    final test decoding) must not train on."""
+    patience = trainer_cfg.patience
+    if patience is not None and progress.bad_validations >= patience:
+        return early_stop(patience)
+    return None
 
 
 class _Window:

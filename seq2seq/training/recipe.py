@@ -165,7 +165,7 @@ def train(cfg: Any) -> dict:
                 "trainer.resume=true",
                 file=sys.stderr,
             )
-            return {"status": "interrupted", "steps": progress.step}
+            return {"status": "interrupted", "steps": progress.step, "stop_reason": str(stop)}
         log.info("training ended at step %d: %s", progress.step, stop)
         if not runtime.dist.is_main:
             return {}

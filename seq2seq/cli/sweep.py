@@ -1,0 +1,364 @@
+"""Sweeps that resume: the same sweep run again into the same sweep directory skips the jobs
+that finished, resumes the interrupted ones from ``checkpoints/last.pt``, re-runs the failed
+ones, and ends with one line, ``N finished, M resumed, K failed`` (:func:`summary_line`).
+
+Two halves that meet only through files in the sweep directory, so they work with every
+launcher (basic, joblib, submitit: the jobs may run in other processes or on other machines):
+
+- :class:`ResumableSweep`, a Hydra callback (``hydra.callbacks`` in configs/train.yaml), runs
+  in the process that starts the sweep. ``on_multirun_start`` copies each existing job's
+  ``.hydra/`` records into ``<sweep dir>/.seq2seq_sweep/`` (Hydra rewrites them when a job
+  starts, also for a job that is then skipped); ``on_multirun_end`` reads the outcome every job
+  recorded there, prints the summary line on stderr and exits 1 when a job failed.
+- :func:`plan_job` (what a job's directory calls for) and :class:`SweepJob` (the job's records),
+  used by each job in :mod:`seq2seq.cli.train`, wherever it runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+
+from ..errors import CheckpointError
+
+STATE_DIR = ".seq2seq_sweep"  # inside the sweep directory; no `.hydra/` or metrics.json in it
+HYDRA_RECORDS = ("config.yaml", "hydra.yaml", "overrides.yaml")
+# what a run directory holds besides its records (.hydra/, the Hydra log): removed before a
+# failed run is trained again from scratch, so nothing of the failed attempt mixes in
+RUN_OUTPUTS = ("checkpoints", "history.jsonl", "metrics.json", "tb", "hyps", "alignments", "vocab")
+# config keys that may differ between a job and the run in its directory: where the job runs
+# (paths, device, threads), what it logs, and the resume flag the sweep sets itself
+IGNORED_KEYS = (
+    "run_dir",
+    "trainer.resume",
+    "trainer.device",
+    "trainer.num_threads",
+    "trainer.log_every",
+    "trainer.heatmaps",
+    "decode.workers",
+    "data.dir",
+    "data.cache_dir",
+)
+ENDED = ("finished", "diverged")  # metrics.json statuses of a run with results
+OUTCOMES = ("finished", "resumed", "failed")  # what a job of this sweep ended as
+
+
+def summary_line(finished: int, resumed: int, failed: int) -> str:
+    """The sweep's last line on stderr. Every job of the sweep is counted once:
+    ``finished``: skipped because it had finished (or diverged) before, or trained from
+    scratch to the end now; ``resumed``: continued from its ``checkpoints/last.pt`` and ended
+    now; ``failed``: ended without a result (it failed, was interrupted, its process died, or
+    its directory holds a different run)."""
+    return f"{finished} finished, {resumed} resumed, {failed} failed"
+
+
+# --------------------------------------------------------------------------- a job's plan
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to do with a job's run directory; ``reason`` says it in one line."""
+
+    action: str  # skip | resume | scratch | refuse
+    reason: str
+    clear: bool = False  # scratch: remove the outputs of a failed attempt first
+    val_bleu: float | None = None  # skip: the finished run's
+
+
+def _read_metrics(run_dir: Path) -> dict:
+    try:
+        metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return metrics if isinstance(metrics, dict) else {}
+
+
+def saved_config(path: Path) -> tuple[dict, int | None]:
+    """The config and step stored in a checkpoint, read without loading its tensors
+    (``mmap``); CheckpointError in one line when it cannot be read."""
+    import torch
+
+    from ..checkpoint import load_checkpoint
+
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - load_checkpoint names the reason in one line
+        payload = load_checkpoint(path)
+    config = payload.get("config") if isinstance(payload, dict) else None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"checkpoint {path} holds no run config")
+    progress = payload.get("progress")
+    return config, progress.get("step") if isinstance(progress, dict) else None
+
+
+def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(node, dict):
+        return {prefix: node}
+    flat: dict[str, Any] = {}
+    for key, value in node.items():
+        flat.update(_flat(value, f"{prefix}{key}" if not prefix else f"{prefix}.{key}"))
+    return flat
+
+
+def _ignored(key: str) -> bool:
+    return any(key == k or key.startswith(k + ".") for k in IGNORED_KEYS)
+
+
+def config_diff(saved: dict, current: dict, limit: int = 3) -> str:
+    """The differences between a run's saved config and a job's, in one line ('' if none):
+    ``trainer.max_steps: 30 there, 40 here``. :data:`IGNORED_KEYS` are not compared; a key
+    only one side has is a difference."""
+    there, here = _flat(saved), _flat(current)
+    absent = object()
+    keys = sorted(
+        k
+        for k in there.keys() | here.keys()
+        if not _ignored(k) and there.get(k, absent) != here.get(k, absent)
+    )
+
+    def show(flat: dict, key: str) -> str:
+        return json.dumps(flat[key]) if key in flat else "(absent)"
+
+    parts = [f"{k}: {show(there, k)} there, {show(here, k)} here" for k in keys[:limit]]
+    if len(keys) > limit:
+        parts.append(f"and {len(keys) - limit} more")
+    return "; ".join(parts)
+
+
+def plan_job(run_dir: Path, config: dict) -> Plan:
+    """What a sweep job does with its run directory, given its resolved ``config``:
+
+    - ``skip``: metrics.json says finished or diverged, checkpoints/best.pt exists (or, for
+      a run that diverged before its first validation, last.pt) and the run's saved config
+      (in last.pt, else best.pt) is the job's;
+    - ``resume``: no result yet, and checkpoints/last.pt holds the job's config (interrupted
+      in training or in the final test decoding, or failed after a checkpoint);
+    - ``scratch``: nothing there yet, or a failed run without a usable last.pt (none, or one
+      of another config): its outputs are removed first (``clear``);
+    - ``refuse``: the directory holds another run (finished or interrupted, other config),
+      or a result whose checkpoints are missing or unreadable; nothing is touched.
+    """
+    metrics = _read_metrics(run_dir)
+    status = metrics.get("status")
+    ckpt = run_dir / "checkpoints"
+    last, best = ckpt / "last.pt", ckpt / "best.pt"
+    if status in ENDED:
+        # a run that diverged before its first validation has no best.pt, only last.pt
+        if not best.is_file() and (status == "finished" or not last.is_file()):
+            return Plan(
+                "refuse",
+                f"{run_dir} has metrics.json status {status} but no checkpoints/best.pt: "
+                "remove the directory to train that job again",
+            )
+        errors = []
+        for path in (p for p in (last, best) if p.is_file()):
+            try:
+                saved, _ = saved_config(path)
+                break
+            except CheckpointError as err:
+                errors.append(str(err))
+        else:
+            return Plan("refuse", f"{run_dir}: cannot read the run's config ({errors[-1]})")
+        diff = config_diff(saved, config)
+        if diff:
+            return Plan(
+                "refuse",
+                f"{run_dir} holds a different {status} run ({diff}): "
+                "remove it or choose another hydra.sweep.dir",
+            )
+        bleu = metrics.get("test_bleu")
+        scores = f", test BLEU {bleu:.2f}" if isinstance(bleu, int | float) else ""
+        return Plan(
+            "skip",
+            f"{status} before (step {metrics.get('steps')}{scores}): skipped",
+            val_bleu=metrics.get("val_bleu"),
+        )
+    failed = status == "failed"
+    before = f"failed before ({metrics.get('error', 'no error recorded')})" if failed else ""
+    if last.is_file():
+        try:
+            saved, step = saved_config(last)
+        except CheckpointError as err:
+            if failed:
+                return Plan("scratch", f"{before}; {err}: training from scratch", clear=True)
+            return Plan("refuse", f"{run_dir}: {err}")
+        diff = config_diff(saved, config)
+        if diff and failed:
+            return Plan(
+                "scratch",
+                f"{before}; its checkpoints/last.pt is of another config ({diff}): "
+                "training from scratch",
+                clear=True,
+            )
+        if diff:
+            return Plan(
+                "refuse",
+                f"{run_dir} holds a different unfinished run ({diff}): "
+                "remove it or choose another hydra.sweep.dir",
+            )
+        why = before or "interrupted"
+        return Plan("resume", f"{why}: resuming from checkpoints/last.pt at step {step}")
+    if failed:
+        return Plan(
+            "scratch", f"{before}, no checkpoints/last.pt: training from scratch", clear=True
+        )
+    stale = any((run_dir / name).exists() for name in RUN_OUTPUTS)
+    if stale:  # killed before its first checkpoint: tb/, vocab/ of that attempt
+        return Plan("scratch", "no checkpoints/last.pt yet: training from scratch", clear=True)
+    return Plan("scratch", "new")
+
+
+def clear_outputs(run_dir: Path) -> None:
+    """Remove :data:`RUN_OUTPUTS` (a failed attempt's) from ``run_dir``."""
+    for name in RUN_OUTPUTS:
+        path = run_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+# --------------------------------------------------------------------------- the records
+
+
+def _job_dirs(sweep_dir: Path):
+    """Run directories below ``sweep_dir`` (those with ``.hydra/``), not looking inside one."""
+    for root, dirs, _ in os.walk(sweep_dir):
+        if ".hydra" in dirs and Path(root) != sweep_dir:
+            dirs[:] = []
+            yield Path(root)
+            continue
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+
+
+def _is_main_rank() -> bool:
+    return os.environ.get("RANK", "0") == "0"
+
+
+@dataclass
+class SweepJob:
+    """One job's records in ``<sweep dir>/.seq2seq_sweep/``: the copy of its previous
+    ``.hydra/`` records and the outcome it ended with (``jobs/<key>/outcome.json``)."""
+
+    state: Path
+    run_dir: Path
+    key: str  # the run directory relative to the sweep directory
+
+    @classmethod
+    def of(cls, sweep_dir: str | os.PathLike, run_dir: Path) -> SweepJob:
+        sweep = Path(os.path.abspath(sweep_dir))
+        run = Path(os.path.abspath(run_dir))
+        try:
+            key = run.relative_to(sweep).as_posix()
+        except ValueError:  # hydra.sweep.subdir outside the sweep directory
+            key = run.name
+        return cls(sweep / STATE_DIR, run, key)
+
+    def record(self, outcome: str, detail: str) -> None:
+        """Write this job's outcome (``started`` first, then one of :data:`OUTCOMES`)."""
+        if not _is_main_rank():
+            return
+        path = self.state / "jobs" / self.key / "outcome.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".outcome.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"outcome": outcome, "detail": detail}) + "\n", encoding="utf-8")
+        tmp.replace(path)
+
+    def restore_hydra_records(self) -> None:
+        """Put back the ``.hydra/`` files the run had before this sweep started (Hydra has
+        just written this job's over them), bytes and times, for a run left as it was."""
+        saved = self.state / "hydra" / self.key
+        if not saved.is_dir():
+            return
+        for path in saved.iterdir():
+            shutil.copy2(path, self.run_dir / ".hydra" / path.name)
+
+    def detach_run_log(self) -> None:
+        """Stop logging into the run's own log file (Hydra's job log, e.g. ``train.log``):
+        what the launcher logs after a skipped job (submitit: "Job completed successfully")
+        must not be appended to a run left as it was."""
+        root = logging.getLogger()
+        for handler in list(root.handlers):
+            if isinstance(handler, logging.FileHandler) and self.run_dir in (
+                Path(handler.baseFilename).parents
+            ):
+                root.removeHandler(handler)
+                handler.close()
+
+    def started_this_process(self) -> bool:
+        """Whether this job runs in the process that started the sweep (the basic launcher):
+        then an interrupted job stops the sweep."""
+        try:
+            sweep = json.loads((self.state / "sweep.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return sweep.get("pid") == os.getpid()
+
+
+def read_outcomes(state: Path) -> dict[str, dict]:
+    """job key -> its outcome record (``started`` for a job whose process died)."""
+    outcomes = {}
+    jobs = state / "jobs"
+    for path in sorted(jobs.rglob("outcome.json"), key=_job_order) if jobs.is_dir() else []:
+        key = path.parent.relative_to(jobs).as_posix()
+        try:
+            outcomes[key] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            outcomes[key] = {"outcome": "started", "detail": ""}
+    return outcomes
+
+
+def _job_order(path: Path) -> tuple[int, str]:
+    """Jobs by their number (``10_...`` after ``9_...``), then by name."""
+    number = path.parent.name.partition("_")[0]
+    return (int(number) if number.isdigit() else sys.maxsize, path.as_posix())
+
+
+def count(outcomes: dict[str, dict]) -> tuple[dict[str, int], list[str]]:
+    """Counts by :data:`OUTCOMES` and one line per failed job."""
+    counts = dict.fromkeys(OUTCOMES, 0)
+    failures = []
+    for key, record in outcomes.items():
+        outcome = record.get("outcome")
+        if outcome not in ("finished", "resumed"):
+            detail = record.get("detail") or "its process ended without recording an outcome"
+            failures.append(f"failed: {key}: {detail}")
+            outcome = "failed"
+        counts[outcome] += 1
+    return counts, failures
+
+
+class ResumableSweep(Callback):
+    """Hydra callback of seq2seq-train's sweeps (see the module docstring)."""
+
+    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:  # noqa: ARG002
+        sweep = Path(os.path.abspath(str(config.hydra.sweep.dir)))
+        state = sweep / STATE_DIR
+        shutil.rmtree(state, ignore_errors=True)  # an earlier sweep's, killed before its end
+        (state / "jobs").mkdir(parents=True)
+        if sweep.is_dir():
+            for run_dir in _job_dirs(sweep):
+                copy = state / "hydra" / run_dir.relative_to(sweep)
+                copy.mkdir(parents=True, exist_ok=True)
+                for name in HYDRA_RECORDS:
+                    if (run_dir / ".hydra" / name).is_file():
+                        shutil.copy2(run_dir / ".hydra" / name, copy / name)
+        (state / "sweep.json").write_text(json.dumps({"pid": os.getpid()}) + "\n")
+
+    def on_multirun_end(self, config: Any, **kwargs: Any) -> None:  # noqa: ARG002
+        state = Path(os.path.abspath(str(config.hydra.sweep.dir))) / STATE_DIR
+        counts, failures = count(read_outcomes(state))
+        for line in failures:
+            print(line, file=sys.stderr)
+        print(summary_line(**counts), file=sys.stderr, flush=True)
+        shutil.rmtree(state, ignore_errors=True)
+        if counts["failed"]:
+            sys.exit(1)
