@@ -34,9 +34,12 @@ evaluate: install ## evaluate a run: make evaluate RUN=outputs/... [ARGS='decode
 sweep: install ## a Hydra multirun: make sweep ARGS='attention=none,additive,multiplicative,local'
 	$(VENV)/bin/seq2seq-train -m $(ARGS)
 
-compare: install ## every attention variant and the Transformer (~2 h on 2 cores), then the report in docs/comparison
-	$(VENV)/bin/seq2seq-train experiment=compare_attention $(ARGS)
-	$(VENV)/bin/seq2seq-compare $$(ls -d multirun/compare_attention/* | tail -1) --out docs/comparison
+COMPARE_DIR ?= multirun/compare
+compare: install ## every RNN score under one wiring + the Transformer, 3 seeds each (~2.5 h on 2 cores; run again to resume), report + summaries in docs/comparison
+	-$(VENV)/bin/seq2seq-train experiment=compare_scores hydra.sweep.dir=$(COMPARE_DIR)/scores $(ARGS)
+	-$(VENV)/bin/seq2seq-train experiment=compare_transformer hydra.sweep.dir=$(COMPARE_DIR)/transformer $(ARGS)
+	$(VENV)/bin/seq2seq-compare $(COMPARE_DIR)/scores $(COMPARE_DIR)/transformer --export docs/comparison/runs
+	$(VENV)/bin/seq2seq-compare docs/comparison/runs --out docs/comparison
 
 PEERS_INSTALLED := $(and $(wildcard build/peers/opennmt-venv/.peer-installed),$(wildcard build/peers/joeynmt-venv/.peer-installed))
 
