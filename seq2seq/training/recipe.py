@@ -25,7 +25,7 @@ from ..evaluation.evaluate import aer_against_gold, evaluate_model
 from ..runtime import seed_everything
 from ..validation import check_train_config
 from .loop import fit, resume
-from .setup import Runtime, TrainingParts, check_writable, setup_parts, setup_runtime
+from .setup import TrainingParts, check_writable, setup_parts, setup_runtime
 from .state import Progress, Stop, StopReason
 
 log = logging.getLogger("seq2seq.train")
@@ -125,20 +125,21 @@ def run_metrics(
     }
 
 
-def _start(cfg: Any) -> tuple[Runtime, TrainingParts]:
+def _start(cfg: Any) -> TrainingParts:
     """Checks, runtime, run directory probe, seed, data, parts: in this order."""
     check_train_config(cfg)  # ranges and relations, before any data or device work
     runtime = setup_runtime(cfg.trainer)
     check_writable(Path(cfg.run_dir))
     seed_everything(cfg.trainer.seed)
     data = prepare_data(cfg.data)
-    return runtime, setup_parts(cfg, runtime, data)
+    return setup_parts(cfg, runtime, data)
 
 
 def train(cfg: Any) -> dict:
     """Train, then evaluate the best checkpoint on test; return (and write) metrics.json."""
     wall_start = time.perf_counter()
-    runtime, parts = _start(cfg)
+    parts = _start(cfg)
+    runtime = parts.runtime
     family = str(cfg.model.name)
     try:
         log.info(
