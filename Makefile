@@ -35,11 +35,14 @@ sweep: install ## a Hydra multirun: make sweep ARGS='attention=none,additive,mul
 	$(VENV)/bin/seq2seq-train -m $(ARGS)
 
 COMPARE_DIR ?= multirun/compare
-compare: install ## every RNN score under one wiring + the Transformer, 3 seeds each (~2.5 h on 2 cores; run again to resume), report + summaries in docs/comparison
+compare: install ## every RNN score under one wiring + the Transformer, 3 seeds each, + their AER on the reversal corpus (~3 h on 2 cores; run again to resume), report + summaries in docs/comparison
 	-$(VENV)/bin/seq2seq-train experiment=compare_scores hydra.sweep.dir=$(COMPARE_DIR)/scores $(ARGS)
 	-$(VENV)/bin/seq2seq-train experiment=compare_transformer hydra.sweep.dir=$(COMPARE_DIR)/transformer $(ARGS)
+	test -f data/reverse/test.align || $(PY) -m seq2seq.data.synthetic --out data/reverse
+	-$(VENV)/bin/seq2seq-train experiment=compare_scores_reversal hydra.sweep.dir=$(COMPARE_DIR)/reversal $(ARGS)
 	$(VENV)/bin/seq2seq-compare $(COMPARE_DIR)/scores $(COMPARE_DIR)/transformer --export docs/comparison/runs
-	$(VENV)/bin/seq2seq-compare docs/comparison/runs --out docs/comparison
+	$(VENV)/bin/seq2seq-compare $(COMPARE_DIR)/reversal --export docs/comparison/reversal
+	$(VENV)/bin/seq2seq-compare docs/comparison/runs --aer-runs docs/comparison/reversal --out docs/comparison
 
 PEERS_INSTALLED := $(and $(wildcard build/peers/opennmt-venv/.peer-installed),$(wildcard build/peers/joeynmt-venv/.peer-installed))
 

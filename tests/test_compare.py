@@ -191,6 +191,7 @@ def fake_run(
     chrf: float = 40.0,
     history: list[dict] | None = None,
     matrices: list[tuple[list[list[float]], list[str]]] | None = None,
+    data_name: str = "toy",
     **metrics,
 ) -> Path:
     """A run directory as seq2seq-train leaves it: .hydra/config.yaml, metrics.json,
@@ -202,7 +203,7 @@ def fake_run(
     (run / ".hydra").mkdir(parents=True)
     config = {
         "data": {
-            "name": "toy",
+            "name": data_name,
             "src": "de",
             "tgt": "en",
             "languages": ["de", "en"],
@@ -528,3 +529,53 @@ def test_exported_summaries_rebuild_the_same_report(sweep, tmp_path):
     ]
     table = lambda out: (out / "comparison.csv").read_text(encoding="utf-8")  # noqa: E731
     assert table(tmp_path / "b") == table(tmp_path / "a")
+
+
+def test_aer_runs_on_another_corpus_fill_a_column_beside_their_variant(sweep, tmp_path, corpus):
+    """Reversal-corpus runs give additive an AER column (mean ± sd over their seeds) without
+    entering the BLEU table; a failed one and a variant absent from the comparison are noted."""
+    reversal = tmp_path / "reversal"
+    for seed, aer in ((1, 0.1), (2, 0.2)):
+        fake_run(reversal, f"add_s{seed}", corpus, seed=seed, data_name="reverse", test_aer=aer)
+    fake_run(reversal, "add_s3", corpus, seed=3, data_name="reverse", status="failed")
+    fake_run(
+        reversal,
+        "dot_s1",
+        corpus,
+        attention="multiplicative",
+        options={"score": "dot"},
+        data_name="reverse",
+        test_aer=0.9,
+    )
+    out = tmp_path / "report"
+    rows = compare([sweep], out, n_bootstrap=0, aer_paths=[reversal])
+
+    assert {r["variant"] for r in rows} == {"none", "additive"}  # no reversal run among them
+    table = {r["variant"]: r for r in csv.DictReader((out / "comparison.csv").open())}
+    additive, none = table["additive"], table["none"]
+    assert float(additive["aer_reverse_de_en_mean"]) == pytest.approx(0.15)
+    assert float(additive["aer_reverse_de_en_sd"]) == pytest.approx(0.0707, abs=1e-4)
+    assert additive["aer_reverse_de_en_n"] == "2"
+    assert float(additive["test_bleu_mean"]) == 25.5  # BLEU from the main runs only
+    assert none["aer_reverse_de_en_n"] == "0" and none["aer_reverse_de_en_mean"] == ""
+    md = (out / "comparison.md").read_text()
+    header = next(line for line in md.splitlines() if line.startswith("| variant"))
+    assert header.endswith("| gold AER | AER on reverse de-en |")
+    additive_line = next(line for line in md.splitlines() if line.startswith("| additive |"))
+    assert additive_line.endswith("| 0.150 ± 0.071 (2) |")
+    assert "data: toy de-en" in md.splitlines()[0]  # the reversal runs do not unfix the data
+    assert "AER on reverse de-en: test_aer (mean ± sd (n seeds)) of 4 run(s)" in md
+    assert "AER run `additive` on reverse de-en seed 3" in md and "failed" in md
+    assert "AER run `multiplicative/dot` on reverse de-en: no such variant" in md
+
+
+def test_compare_cli_takes_aer_runs(sweep, tmp_path, corpus, capsys):
+    from seq2seq.cli.compare import main
+
+    reversal = tmp_path / "reversal"
+    fake_run(reversal, "add_s1", corpus, seed=1, data_name="reverse", test_aer=0.25)
+    main(
+        [str(sweep), "--out", str(tmp_path / "r"), "--bootstrap", "0", "--aer-runs", str(reversal)]
+    )
+    printed = capsys.readouterr().out
+    assert "AER on reverse de-en" in printed and "0.250 (1)" in printed

@@ -29,6 +29,14 @@ def main(argv: list[str] | None = None) -> None:
         help="test sentence ids for alignments.png",
     )
     parser.add_argument(
+        "--aer-runs",
+        nargs="+",
+        metavar="DIR",
+        default=[],
+        help="runs of the same variants on a corpus with gold links (e.g. data=reverse): their "
+        "test_aer becomes an 'AER on <corpus>' column; their BLEU is not compared",
+    )
+    parser.add_argument(
         "--export",
         metavar="DIR",
         help="instead of a report: write small summaries of the runs (no checkpoints) into DIR, "
@@ -54,6 +62,7 @@ def main(argv: list[str] | None = None) -> None:
             baseline=args.baseline,
             n_bootstrap=args.bootstrap,
             alignment_ids=args.sentences,
+            aer_paths=args.aer_runs,
         )
         print((out / "comparison.md").read_text(encoding="utf-8"))
         counts = {

@@ -189,6 +189,65 @@ def choose_baseline(variants: dict[str, Variant], baseline: str | None) -> str |
     return "none" if "none" in scored else scored[0]
 
 
+@dataclass
+class AlignmentRuns:
+    """Runs on corpora with gold links whose ``test_aer`` is reported beside the variants of the
+    same label: corpus (the runs' data, e.g. ``reverse src-tgt``) -> label -> Variant."""
+
+    by_corpus: dict[str, dict[str, Variant]] = field(default_factory=dict)
+
+    @classmethod
+    def load(
+        cls, paths: list[str | Path], variants: dict[str, Variant], problems: list[str]
+    ) -> AlignmentRuns:
+        if not paths:
+            return cls()
+        records = [load_record(p) for p in discover_runs(paths)]
+        grouped: dict[str, list[RunRecord]] = {}
+        for r in records:
+            grouped.setdefault(r.setup()["data"] or "unknown data", []).append(r)
+        runs = cls({corpus: group_runs(rs) for corpus, rs in grouped.items()})
+        for corpus, found in runs.by_corpus.items():
+            for label, v in found.items():
+                where = f"AER run `{label}` on {corpus}"
+                if label not in variants:
+                    problems.append(f"{where}: no such variant in the comparison; not shown")
+                for r in [*v.members, *v.duplicates]:
+                    if not r.scored:
+                        problems.append(f"{where} seed {r.seed} ({r.path}): {r.status}")
+                    elif not _metric([r], "test_aer"):
+                        problems.append(f"{where} seed {r.seed} ({r.path}): no test_aer")
+        return runs
+
+    @staticmethod
+    def column(corpus: str) -> str:
+        return "aer_" + "".join(c if c.isalnum() else "_" for c in corpus).strip("_")
+
+    def row(self, label: str) -> dict[str, Any]:
+        """``aer_<corpus>_{mean,sd,n}`` of the label's scored seeds on each corpus."""
+        row: dict[str, Any] = {}
+        for corpus, found in self.by_corpus.items():
+            v = found.get(label)
+            s = summarize(_metric(v.scored, "test_aer")) if v is not None else Summary(0)
+            key = self.column(corpus)
+            row |= {f"{key}_mean": _round(s.mean), f"{key}_sd": _round(s.sd), f"{key}_n": s.n}
+        return row
+
+    def describe(self) -> list[str]:
+        """One note per corpus: what its runs held fixed."""
+        notes = []
+        for corpus, found in self.by_corpus.items():
+            records = [r for v in found.values() for r in v.runs]
+            fixed, _ = _held_fixed(records, found)
+            notes.append(
+                f"AER on {corpus}: test_aer (mean ± sd (n seeds)) of {len(records)} run(s) of the "
+                f"same variants trained on that corpus, not on the data above; their BLEU is not "
+                f"compared. Their setup: "
+                + "; ".join(f"{k}: {v}" for k, v in fixed.items() if k != "data")
+            )
+        return notes
+
+
 # --- the report ------------------------------------------------------------------------------
 
 
@@ -225,14 +284,21 @@ def compare(
     baseline: str | None = None,
     n_bootstrap: int = 1000,
     alignment_ids: list[int] | None = None,
+    aer_paths: list[str | Path] | None = None,
 ) -> list[dict[str, Any]]:
-    """Write the comparison files into ``out_dir``; return the per-run rows (runs.csv)."""
+    """Write the comparison files into ``out_dir``; return the per-run rows (runs.csv).
+
+    ``aer_paths``: runs of the same variants on a corpus with gold links (e.g. the synthetic
+    reversal corpus, ``data=reverse``): their ``test_aer`` fills one AER column per corpus
+    beside the variant of the same label; their BLEU is not compared.
+    """
     records = [load_record(p) for p in discover_runs(paths)]
     variants = group_runs(records)
     base = choose_baseline(variants, baseline)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
+    aer_runs = AlignmentRuns.load(aer_paths or [], variants, problems)
     texts = ReferenceTexts()
 
     # hypotheses that line up with their test references
@@ -260,7 +326,7 @@ def compare(
     diagnostics = _diagnostics(records, problems)
     run_rows = _run_rows(records, variants, base, pvalues, diagnostics)
     variant_rows = [
-        _variant_row(v, base, diffs[label], pvalues[label], diagnostics)
+        _variant_row(v, base, diffs[label], pvalues[label], diagnostics) | aer_runs.row(label)
         for label, v in variants.items()
     ]
     _write_csv(out_dir / "runs.csv", run_rows)
@@ -284,6 +350,7 @@ def compare(
         stability=stability,
         n_bootstrap=n_bootstrap,
         problems=problems,
+        aer_runs=aer_runs,
     )
 
     plot_curves(
@@ -504,6 +571,13 @@ def _num(value, digits: int = 2) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
+def _aer_cell(row: dict, key: str) -> str:
+    if not row.get(f"{key}_n"):
+        return ""
+    n, mean, sd = row[f"{key}_n"], row[f"{key}_mean"], row[f"{key}_sd"]
+    return f"{mean:.3f}" + (f" ± {sd:.3f}" if sd is not None else "") + f" ({n})"
+
+
 def _summary_cell(s: Summary, *, interval: bool = True, digits: int = 2) -> str:
     if s.n == 0 or s.mean is None:
         return ""
@@ -559,6 +633,7 @@ def _write_markdown(
     stability,
     n_bootstrap: int,
     problems: list[str],
+    aer_runs: AlignmentRuns,
 ) -> None:
     fixed, varying = _held_fixed(records, variants)
     head = [
@@ -592,6 +667,7 @@ def _write_markdown(
         "EOS mass",
         "test AER",
         "gold AER",
+        *[f"AER on {corpus}" for corpus in aer_runs.by_corpus],
         *varying,
     ]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
@@ -616,6 +692,7 @@ def _write_markdown(
             _num(row["eos_mass"], 3),
             _num(row["test_aer"], 3),
             _num(row["gold_aer"], 3),
+            *[_aer_cell(row, AlignmentRuns.column(corpus)) for corpus in aer_runs.by_corpus],
             *[str(seeds_cell.get(k, row.get(k)) or "") for k in varying],
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -672,6 +749,7 @@ def _write_markdown(
         "EOS mass = weight on the source EOS. Empty: no weights (`none`) or no dump. AER: "
         "metrics.json's test_aer / gold_aer, mean over seeds."
     )
+    notes += aer_runs.describe()
     words = {
         "failed": "FAILED",
         "diverged": "DIVERGED",
