@@ -7,7 +7,7 @@ every 2 steps, waits a random moment, then sends SIGTERM or SIGKILL (alternating
 are timed to land while a checkpoint is being written (a temporary file appears, or
 ``last.pt`` changes), one SIGKILL lands during start-up. After each fault it checks:
 
-- the exit code: 0 after SIGTERM (with the resume hint), -9 after SIGKILL;
+- the exit code: 143 after SIGTERM (with the resume command), -9 after SIGKILL;
 - ``checkpoints/last.pt`` and ``best.pt`` load with ``load_checkpoint`` (weights_only);
 - the checkpoint directory holds only those two and hidden ``.*.tmp`` files, which no
   ``*.pt`` pattern matches, and the next start resumes from exactly the step of ``last.pt``;
@@ -258,10 +258,10 @@ def run_drill(args: argparse.Namespace) -> int:
 
         # exit code
         if sig_name == "SIGTERM":
-            if code != 0:
-                problems.append(f"exit code {code} after SIGTERM, expected 0")
-            elif "trainer.resume=true" not in training.output():
-                problems.append("no resume hint after SIGTERM")
+            if code != 128 + signal.SIGTERM:
+                problems.append(f"exit code {code} after SIGTERM, expected {128 + signal.SIGTERM}")
+            elif "resume with: seq2seq-train" not in training.output():
+                problems.append("no resume command after SIGTERM")
         elif code != -signal.SIGKILL and not problems:
             problems.append(f"exit code {code} after SIGKILL, expected {-signal.SIGKILL}")
         # what survived

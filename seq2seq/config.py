@@ -222,7 +222,8 @@ class TrainerConfig:
     val_max_len_ratio: float = 1.5  # greedy validation stops at this x source length
     patience: int | None = 10  # validations without BLEU improvement; None disables
     log_every: int = 50
-    resume: bool = False
+    resume: bool = False  # continue the run in hydra.run.dir from its checkpoints/last.pt
+    overwrite: bool = False  # replace a finished or unfinished run in hydra.run.dir
     num_threads: int | None = None  # intra-op threads; None: all cores
     max_bad_steps: int = 10  # consecutive non-finite losses before training stops
     heatmaps: int = 3  # validation sentences drawn to TensorBoard each validation

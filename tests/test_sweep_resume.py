@@ -15,15 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from seq2seq.cli.sweep import (
-    SweepJob,
-    config_diff,
-    count,
-    plan_job,
-    read_outcomes,
-    saved_config,
-    summary_line,
-)
+from seq2seq.cli.sweep import SweepJob, count, plan_job, read_outcomes, summary_line
+from seq2seq.training.rundir import config_diff, saved_config
 from tests.conftest import TINY, TINY_RNN, needs_multi30k
 
 # --------------------------------------------------------------------------- helpers

@@ -28,26 +28,10 @@ from typing import Any
 from hydra.experimental.callback import Callback
 
 from ..errors import CheckpointError
+from ..training.rundir import ENDED, RUN_OUTPUTS, config_diff, saved_config
 
 STATE_DIR = ".seq2seq_sweep"  # inside the sweep directory; no `.hydra/` or metrics.json in it
 HYDRA_RECORDS = ("config.yaml", "hydra.yaml", "overrides.yaml")
-# what a run directory holds besides its records (.hydra/, the Hydra log): removed before a
-# failed run is trained again from scratch, so nothing of the failed attempt mixes in
-RUN_OUTPUTS = ("checkpoints", "history.jsonl", "metrics.json", "tb", "hyps", "alignments", "vocab")
-# config keys that may differ between a job and the run in its directory: where the job runs
-# (paths, device, threads), what it logs, and the resume flag the sweep sets itself
-IGNORED_KEYS = (
-    "run_dir",
-    "trainer.resume",
-    "trainer.device",
-    "trainer.num_threads",
-    "trainer.log_every",
-    "trainer.heatmaps",
-    "decode.workers",
-    "data.dir",
-    "data.cache_dir",
-)
-ENDED = ("finished", "diverged")  # metrics.json statuses of a run with results
 OUTCOMES = ("finished", "resumed", "failed")  # what a job of this sweep ended as
 
 
@@ -79,58 +63,6 @@ def _read_metrics(run_dir: Path) -> dict:
     except (OSError, ValueError):
         return {}
     return metrics if isinstance(metrics, dict) else {}
-
-
-def saved_config(path: Path) -> tuple[dict, int | None]:
-    """The config and step stored in a checkpoint, read without loading its tensors
-    (``mmap``); CheckpointError in one line when it cannot be read."""
-    import torch
-
-    from ..checkpoint import load_checkpoint
-
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # noqa: BLE001 - load_checkpoint names the reason in one line
-        payload = load_checkpoint(path)
-    config = payload.get("config") if isinstance(payload, dict) else None
-    if not isinstance(config, dict):
-        raise CheckpointError(f"checkpoint {path} holds no run config")
-    progress = payload.get("progress")
-    return config, progress.get("step") if isinstance(progress, dict) else None
-
-
-def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(node, dict):
-        return {prefix: node}
-    flat: dict[str, Any] = {}
-    for key, value in node.items():
-        flat.update(_flat(value, f"{prefix}{key}" if not prefix else f"{prefix}.{key}"))
-    return flat
-
-
-def _ignored(key: str) -> bool:
-    return any(key == k or key.startswith(k + ".") for k in IGNORED_KEYS)
-
-
-def config_diff(saved: dict, current: dict, limit: int = 3) -> str:
-    """The differences between a run's saved config and a job's, in one line ('' if none):
-    ``trainer.max_steps: 30 there, 40 here``. :data:`IGNORED_KEYS` are not compared; a key
-    only one side has is a difference."""
-    there, here = _flat(saved), _flat(current)
-    absent = object()
-    keys = sorted(
-        k
-        for k in there.keys() | here.keys()
-        if not _ignored(k) and there.get(k, absent) != here.get(k, absent)
-    )
-
-    def show(flat: dict, key: str) -> str:
-        return json.dumps(flat[key]) if key in flat else "(absent)"
-
-    parts = [f"{k}: {show(there, k)} there, {show(here, k)} here" for k in keys[:limit]]
-    if len(keys) > limit:
-        parts.append(f"and {len(keys) - limit} more")
-    return "; ".join(parts)
 
 
 def plan_job(run_dir: Path, config: dict) -> Plan:
@@ -214,16 +146,6 @@ def plan_job(run_dir: Path, config: dict) -> Plan:
     if stale:  # killed before its first checkpoint: tb/, vocab/ of that attempt
         return Plan("scratch", "no checkpoints/last.pt yet: training from scratch", clear=True)
     return Plan("scratch", "new")
-
-
-def clear_outputs(run_dir: Path) -> None:
-    """Remove :data:`RUN_OUTPUTS` (a failed attempt's) from ``run_dir``."""
-    for name in RUN_OUTPUTS:
-        path = run_dir / name
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
 
 
 # --------------------------------------------------------------------------- the records

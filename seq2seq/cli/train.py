@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -22,7 +24,8 @@ from omegaconf import DictConfig
 
 from ..config import register_configs, to_container
 from ..errors import ConfigError
-from . import sweep
+from ..training.rundir import clear_outputs
+from . import records, sweep
 from .common import USER_ERRORS
 from .precheck import precheck_train_argv
 
@@ -51,15 +54,43 @@ def main() -> None:
 def hydra_main(cfg: DictConfig) -> float | None:
     if HydraConfig.get().mode == RunMode.MULTIRUN:
         return sweep_job(cfg)
-    return train_or_fail(cfg, multirun=False).get("val_bleu")
+    metrics = train_or_fail(cfg, multirun=False)
+    if metrics.get("status") == "interrupted":
+        print(
+            f"interrupted ({metrics['stop_reason']}) at step {metrics['steps']}: "
+            f"checkpoints/last.pt is saved; resume with: "
+            f"{resume_command(sys.argv[1:], Path(cfg.run_dir))}",
+            file=sys.stderr,
+        )
+        raise SystemExit(128 + int(metrics.get("signal") or signal.SIGTERM))
+    return metrics.get("val_bleu")
+
+
+def resume_command(argv: list[str], run_dir: Path) -> str:
+    """The command line that resumes a run: the user's own arguments, their run directory and
+    resume/overwrite choices replaced by ``hydra.run.dir=<run_dir> trainer.resume=true``."""
+    replaced = re.compile(r"^\+{0,2}(hydra\.run\.dir|trainer\.resume|trainer\.overwrite)=")
+    kept = [arg for arg in argv if not replaced.match(arg)]
+    return shlex.join(
+        ["seq2seq-train", *kept, f"hydra.run.dir={run_dir.resolve()}", "trainer.resume=true"]
+    )
 
 
 def train_or_fail(cfg: DictConfig, *, multirun: bool) -> dict:
-    """``train(cfg)``'s metrics; on an error, metrics.json ``status: failed`` and either one
-    ``error:`` line and exit 1 (a single run) or the failure returned (a sweep's job, which
-    must not stop the sweep: seq2seq-compare lists it as failed)."""
+    """``train(cfg)``'s metrics; on an error, either one ``error:`` line and exit 1 (a single
+    run) or the failure returned (a sweep's job, which must not stop the sweep:
+    seq2seq-compare lists it as failed). A directory that held a run before, or that the
+    training refused, is left as it was (``"untouched": True`` in a sweep's failure; its
+    ``.hydra/`` records put back for a single run); a new one gets metrics.json
+    ``status: failed``."""
     from ..training import train
+    from ..training.rundir import Holds, RunDirError, inspect
 
+    run_dir = Path(cfg.run_dir)
+    try:
+        held = inspect(run_dir).holds
+    except RunDirError:
+        held = None  # unreadable metrics.json: train() refuses it
     try:
         return train(cfg)
     except Exception as err:
@@ -72,7 +103,12 @@ def train_or_fail(cfg: DictConfig, *, multirun: bool) -> dict:
             "model": cfg.model.name,
             "attention": cfg.attention.name,
         }
-        write_failure(Path(cfg.run_dir) / "metrics.json", failure)
+        if isinstance(err, RunDirError) or held not in (Holds.nothing, Holds.failed):
+            failure["untouched"] = True
+            if not multirun:
+                records.restore(run_dir)
+        else:
+            write_failure(run_dir / "metrics.json", failure)
         user_error = isinstance(err, USER_ERRORS) or "out of memory" in message
         if os.environ.get("SEQ2SEQ_DEBUG") or (not multirun and not user_error):
             raise
@@ -119,13 +155,15 @@ def sweep_job(cfg: DictConfig) -> float | None:
     elif plan.clear:
         log.info("%s: %s", job.key, plan.reason)
         try:
-            sweep.clear_outputs(run_dir)
+            clear_outputs(run_dir)
         except OSError as err:
             reason = f"{run_dir}: cannot remove the failed attempt's outputs ({err})"
             log.error("error: %s", reason)
             job.record("failed", reason)
             return None
     metrics = train_or_fail(cfg, multirun=True)
+    if metrics.get("untouched"):
+        job.restore_hydra_records()
     status = metrics.get("status")
     if status in sweep.ENDED:
         outcome = "resumed" if plan.action == "resume" else "finished"
@@ -140,16 +178,10 @@ def sweep_job(cfg: DictConfig) -> float | None:
                 f"{HydraConfig.get().sweep.dir}) again to skip the finished jobs and resume it",
                 file=sys.stderr,
             )
-            raise SystemExit(128 + _signal_number(str(metrics.get("stop_reason"))))
+            raise SystemExit(128 + int(metrics.get("signal") or signal.SIGTERM))
     elif status == "failed":
         job.record("failed", str(metrics.get("error")))
     return metrics.get("val_bleu")
-
-
-def _signal_number(stop_reason: str) -> int:
-    """``signal SIGINT`` -> 2; SIGTERM's 15 otherwise."""
-    name = stop_reason.rpartition(" ")[2]
-    return signal.Signals[name].value if name in signal.Signals.__members__ else signal.SIGTERM
 
 
 def write_failure(path: Path, failure: dict) -> None:

@@ -215,7 +215,8 @@ def fit(
     bar = _progress_bar(dist.is_main, tcfg)
     window = _Window()
     bad_steps = 0
-    stop = budget_stop(tcfg, p) or _patience_stop(tcfg, p)  # a resumed run that had ended
+    # a resumed run that had ended (e.g. interrupted in its final test) ends again
+    stop = budget_stop(tcfg, p) or _patience_stop(tcfg, p) or _diverged_before(p)
     with StopRequested() as signals:
         while stop is None:
             batches_of_epoch = parts.plan.num_batches(p.epoch)
@@ -275,8 +276,16 @@ def fit(
         and not (p.history and p.history[-1]["step"] == p.step)  # resumed after it: not twice
     ):
         validate_and_checkpoint(parts, p, **validation)  # same test on every rank
+    p.ended = None if stop.reason is StopReason.interrupted else stop.reason.value
     save(parts, p, "last.pt")
     return stop
+
+
+def _diverged_before(progress: Progress) -> Stop | None:
+    """A run that diverged and was resumed (killed in its final test) does not train on."""
+    if progress.ended == StopReason.diverged.value:
+        return Stop(StopReason.diverged, "non-finite losses before it was resumed")
+    return None
 
 
 def _patience_stop(trainer_cfg: Any, progress: Progress) -> Stop | None:

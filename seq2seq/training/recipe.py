@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -18,15 +18,16 @@ from typing import Any
 import torch
 
 from ..checkpoint import load_checkpoint
-from ..config import run_label
+from ..config import run_label, to_container
 from ..data.corpus import DataError, read_lines
 from ..data.pipeline import prepare_data
 from ..evaluation.evaluate import aer_against_gold, evaluate_model
 from ..runtime import seed_everything
 from ..validation import check_train_config
 from .loop import fit, resume
+from .rundir import RunDirError, RunLock, claim
 from .setup import TrainingParts, check_writable, setup_parts, setup_runtime
-from .state import Progress, Stop, StopReason
+from .state import Interrupted, Progress, Stop, StopReason, raise_on_signal
 
 log = logging.getLogger("seq2seq.train")
 
@@ -125,20 +126,82 @@ def run_metrics(
     }
 
 
-def _start(cfg: Any) -> TrainingParts:
-    """Checks, runtime, run directory probe, seed, data, parts: in this order."""
+def _start(cfg: Any) -> tuple[TrainingParts, RunLock]:
+    """Checks, runtime, the run directory's claim and lock, seed, data, parts: in this order.
+    Nothing is written into a directory that holds a run before its claim succeeded."""
     check_train_config(cfg)  # ranges and relations, before any data or device work
     runtime = setup_runtime(cfg.trainer)
-    check_writable(Path(cfg.run_dir))
-    seed_everything(cfg.trainer.seed)
-    data = prepare_data(cfg.data)
-    return setup_parts(cfg, runtime, data)
+    run_dir = Path(cfg.run_dir)
+    lock = take_run_dir(run_dir, cfg, runtime.dist)
+    try:
+        check_writable(run_dir)
+        seed_everything(cfg.trainer.seed)
+        data = prepare_data(cfg.data)
+        return setup_parts(cfg, runtime, data), lock
+    except BaseException:
+        lock.release()
+        raise
+
+
+def take_run_dir(run_dir: Path, cfg: Any, dist) -> RunLock:
+    """The main process locks ``run_dir`` and claims it (:func:`.rundir.claim`); DDP ranks
+    receive its verdict, so all of them refuse or none."""
+    lock = RunLock(run_dir)
+    refusal = None
+    if dist.is_main:
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            lock.acquire()
+            claim(
+                run_dir,
+                resume=cfg.trainer.resume,
+                overwrite=cfg.trainer.overwrite,
+                config=to_container(cfg),
+            )
+        except RunDirError as err:
+            lock.release()
+            refusal = str(err)
+        except OSError as err:
+            lock.release()
+            refusal = (
+                f"run directory {run_dir} is not writable ({err.strerror}); "
+                "choose hydra.run.dir=DIR"
+            )
+    if dist.enabled:
+        verdict = [refusal]
+        torch.distributed.broadcast_object_list(verdict, src=0)
+        refusal = verdict[0]
+    if refusal is not None:
+        raise RunDirError(refusal)
+    return lock
+
+
+def _interrupted(progress: Progress, why: str, signum: int) -> dict:
+    log.warning(
+        "interrupted (%s) at step %d: checkpoints/last.pt is saved; trainer.resume=true "
+        "continues the run",
+        why,
+        progress.step,
+    )
+    return {"status": "interrupted", "steps": progress.step, "stop_reason": why, "signal": signum}
+
+
+def write_metrics(run_dir: Path, metrics: dict) -> None:
+    """metrics.json, atomically: a kill while writing leaves the previous state."""
+    tmp = run_dir / ".metrics.json.tmp"
+    tmp.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(run_dir / "metrics.json")
 
 
 def train(cfg: Any) -> dict:
-    """Train, then evaluate the best checkpoint on test; return (and write) metrics.json."""
+    """Train, then evaluate the best checkpoint on test; return (and write) metrics.json.
+
+    An interrupt (SIGINT/SIGTERM) in training or in the final test returns
+    ``{"status": "interrupted", "signal": N, ...}`` after last.pt is saved; the run directory
+    is refused (:class:`~.rundir.RunDirError`, nothing changed) when it holds another run.
+    """
     wall_start = time.perf_counter()
-    parts = _start(cfg)
+    parts, lock = _start(cfg)
     runtime = parts.runtime
     family = str(cfg.model.name)
     try:
@@ -160,23 +223,19 @@ def train(cfg: Any) -> dict:
             max_tokens=cfg.data.max_tokens,
         )
         if stop.reason is StopReason.interrupted:
-            print(
-                f"interrupted ({stop}) at step {progress.step}: checkpoints/last.pt saved; resume "
-                f"with seq2seq-train <same overrides> hydra.run.dir={parts.run_dir} "
-                "trainer.resume=true",
-                file=sys.stderr,
-            )
-            return {"status": "interrupted", "steps": progress.step, "stop_reason": str(stop)}
+            return _interrupted(progress, str(stop), stop.signum or signal.SIGTERM)
         log.info("training ended at step %d: %s", progress.step, stop)
         if not runtime.dist.is_main:
             return {}
-        test = test_best(parts, cfg)
+        try:
+            with raise_on_signal():  # the test is redone whole by the resume
+                test = test_best(parts, cfg)
+        except Interrupted as interrupt:
+            return _interrupted(progress, f"{interrupt} in the final test", interrupt.signum)
         metrics = run_metrics(
             cfg, parts, progress, stop, test, wall_s=time.perf_counter() - wall_start
         )
-        (parts.run_dir / "metrics.json").write_text(
-            json.dumps(metrics, indent=2) + "\n", encoding="utf-8"
-        )
+        write_metrics(parts.run_dir, metrics)
         print(
             f"test BLEU {test['bleu']:.2f} chrF {test['chrf']:.2f} "
             f"(beam {cfg.decode.beam_size}) {test['signature']}"
@@ -188,5 +247,6 @@ def train(cfg: Any) -> dict:
         return metrics
     finally:
         parts.logger.close()
+        lock.release()
         if runtime.dist.enabled and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()

@@ -2,12 +2,14 @@
 
 - :class:`Progress`: counters and validation history, saved in every checkpoint.
 - :class:`StopReason` / :class:`Stop`: why :func:`seq2seq.training.loop.fit` returned.
-- :class:`StopRequested`: SIGINT/SIGTERM set a flag that the loop reads between steps.
+- :class:`StopRequested`: SIGINT/SIGTERM set a flag that the loop reads between steps;
+  :func:`raise_on_signal`: they raise :class:`Interrupted` (the final test).
 - :func:`checkpoint_payload` / :func:`restore`: the training state <-> a checkpoint dict.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 from dataclasses import dataclass, field
@@ -34,6 +36,9 @@ class Progress:
     bad_validations: int = 0  # validations since the best one (early stopping)
     skipped_steps: int = 0  # non-finite losses skipped
     history: list[dict] = field(default_factory=list)  # one entry per validation
+    # why training ended (a StopReason value), kept for a run resumed in its final test: a
+    # diverged run must not train on; None while training or after an interrupt
+    ended: str | None = None
 
 
 class StopReason(str, Enum):
@@ -54,6 +59,7 @@ class Stop:
 
     reason: StopReason
     detail: str
+    signum: int | None = None  # interrupted: the signal
 
     def __str__(self) -> str:
         return self.detail
@@ -85,7 +91,35 @@ def early_stop(patience: int) -> Stop:
 
 
 def signal_stop(signum: int) -> Stop:
-    return Stop(StopReason.interrupted, f"signal {signal.Signals(signum).name}")
+    return Stop(StopReason.interrupted, f"signal {signal.Signals(signum).name}", signum)
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM outside the training loop (e.g. in the final test decoding)."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(f"signal {signal.Signals(signum).name}")
+
+
+@contextlib.contextmanager
+def raise_on_signal():
+    """SIGINT/SIGTERM raise :class:`Interrupted` at once (work that a resume redoes whole)."""
+
+    def handle(signum, frame) -> None:  # noqa: ARG001
+        raise Interrupted(signum)
+
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[sig] = signal.signal(sig, handle)
+        except ValueError:  # not the main thread: no signal handling
+            pass
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 class StopRequested:
