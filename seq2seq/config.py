@@ -253,6 +253,28 @@ class AlignmentConfig:
     threshold: float = 0.3
 
 
+class LoggerName(str, Enum):
+    tensorboard = "tensorboard"
+    wandb = "wandb"  # pip install "seq2seq[wandb]"
+    mlflow = "mlflow"  # pip install "seq2seq[mlflow]"
+    off = "off"
+
+
+@dataclass
+class LoggerConfig:
+    """Where training reports its scalars and attention figures (``logger=<name>``)."""
+
+    name: LoggerName = LoggerName.tensorboard
+    project: str = "seq2seq"  # W&B project / MLflow experiment
+    run_name: str | None = None  # None: the run directory's name
+    # wandb: online | offline (files under run_dir/wandb, `wandb sync` uploads them) | disabled
+    mode: str = "offline"
+    entity: str | None = None  # wandb team or user
+    # mlflow: None -> a file store in run_dir/mlruns (`mlflow ui --backend-store-uri ...`)
+    tracking_uri: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass
 class TrainConfig:
     data: Any = MISSING
@@ -260,6 +282,7 @@ class TrainConfig:
     attention: Any = MISSING
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     alignment: AlignmentConfig = field(default_factory=AlignmentConfig)
     dump_alignments: bool = False
@@ -292,6 +315,7 @@ SCHEMAS: dict[str, dict[str, type]] = {
     "optim": {"base": OptimConfig},
     "trainer": {"base": TrainerConfig},
     "decode": {"base": DecodeConfig},
+    "logger": {"base": LoggerConfig},
 }
 
 

@@ -1,11 +1,16 @@
-"""Where training reports scalars and figures. The loop talks to a :class:`TrainLogger`; the
-recipe picks the implementation (TensorBoard under ``run_dir/tb`` on the main process, nothing
-on the other DDP ranks)."""
+"""Where training reports scalars and figures. The loop talks to a :class:`TrainLogger`;
+:func:`make_logger` picks the implementation from ``logger.name`` (:data:`LOGGERS`):
+TensorBoard under ``run_dir/tb`` (the default), Weights & Biases, MLflow, or off. DDP ranks
+other than 0 log nothing."""
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from pathlib import Path
 from typing import Any, Protocol
+
+from ..errors import ConfigError
 
 
 class TrainLogger(Protocol):
@@ -61,3 +66,145 @@ class TensorBoardLogger:
 
     def close(self) -> None:
         self.writer.close()
+
+
+def _require(module: str, extra: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        raise ConfigError(
+            f"logger={extra} needs the {module} package: pip install 'seq2seq[{extra}]' "
+            "(or choose logger=tensorboard)"
+        )
+
+
+def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(node, dict):
+        return {prefix: node}
+    flat: dict[str, Any] = {}
+    for key, value in node.items():
+        flat.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+class WandbLogger:
+    """A Weights & Biases run (offline by default: files under ``run_dir/wandb``)."""
+
+    enabled = True
+
+    def __init__(
+        self,
+        run_dir: Path,
+        *,
+        project: str,
+        run_name: str,
+        mode: str,
+        entity: str | None,
+        tags: dict[str, str],
+        config: dict,
+    ) -> None:
+        _require("wandb", "wandb")
+        import wandb
+
+        self.wandb = wandb
+        self.run = wandb.init(
+            project=project,
+            entity=entity,
+            name=run_name,
+            mode=mode,
+            dir=str(run_dir),
+            config=config,
+            tags=[f"{k}:{v}" for k, v in tags.items()] or None,
+            reinit="create_new",
+        )
+
+    def scalars(self, values: dict[str, float], step: int) -> None:
+        self.run.log(dict(values), step=step)
+
+    def figure(self, tag: str, figure: Any, step: int) -> None:
+        self.run.log({tag: self.wandb.Image(figure)}, step=step)
+
+    def flush(self) -> None:
+        pass  # wandb writes in the background
+
+    def close(self) -> None:
+        self.run.finish()
+
+
+class MLflowLogger:
+    """An MLflow run; without ``tracking_uri`` a file store in ``run_dir/mlruns``."""
+
+    enabled = True
+
+    def __init__(
+        self,
+        run_dir: Path,
+        *,
+        project: str,
+        run_name: str,
+        tracking_uri: str | None,
+        tags: dict[str, str],
+        config: dict,
+    ) -> None:
+        _require("mlflow", "mlflow")
+        import mlflow
+
+        if tracking_uri is None:
+            tracking_uri = (Path(run_dir).resolve() / "mlruns").as_uri()
+            # MLflow 3 keeps its file store only on request; a run directory is the place for it
+            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+        self.client = mlflow.tracking.MlflowClient(tracking_uri)
+        experiment = self.client.get_experiment_by_name(project)
+        experiment_id = (
+            experiment.experiment_id if experiment else self.client.create_experiment(project)
+        )
+        self.run_id = self.client.create_run(
+            experiment_id, run_name=run_name, tags=dict(tags)
+        ).info.run_id
+        for key, value in _flat(config).items():
+            self.client.log_param(self.run_id, key, str(value)[:500])  # MLflow's length limit
+
+    def scalars(self, values: dict[str, float], step: int) -> None:
+        for key, value in values.items():
+            self.client.log_metric(self.run_id, key, float(value), step=step)
+
+    def figure(self, tag: str, figure: Any, step: int) -> None:
+        self.client.log_figure(self.run_id, figure, f"{tag}/step_{step}.png")
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.client.set_terminated(self.run_id)
+
+
+LOGGERS = ("tensorboard", "wandb", "mlflow", "off")
+
+
+def make_logger(logger_cfg: Any, run_dir: Path, *, is_main: bool, config: dict) -> TrainLogger:
+    """The logger ``logger_cfg.name`` names, for the main process; NullLogger elsewhere."""
+    name = str(getattr(logger_cfg.name, "value", logger_cfg.name))
+    if not is_main or name == "off":
+        return NullLogger()
+    run_name = logger_cfg.run_name or Path(run_dir).name
+    tags = dict(logger_cfg.tags or {})
+    if name == "tensorboard":
+        return TensorBoardLogger(Path(run_dir) / "tb")
+    if name == "wandb":
+        return WandbLogger(
+            Path(run_dir),
+            project=logger_cfg.project,
+            run_name=run_name,
+            mode=logger_cfg.mode,
+            entity=logger_cfg.entity,
+            tags=tags,
+            config=config,
+        )
+    if name == "mlflow":
+        return MLflowLogger(
+            Path(run_dir),
+            project=logger_cfg.project,
+            run_name=run_name,
+            tracking_uri=logger_cfg.tracking_uri,
+            tags=tags,
+            config=config,
+        )
+    raise ConfigError(f"logger={name} is not a logger; valid: {', '.join(LOGGERS)}")

@@ -32,6 +32,7 @@ LOCK_NAME = ".seq2seq.lock"
 # what a run directory holds besides its records (.hydra/, the Hydra log): removed before a
 # failed run is trained again from scratch, so nothing of the failed attempt mixes in
 RUN_OUTPUTS = ("checkpoints", "history.jsonl", "metrics.json", "tb", "hyps", "alignments", "vocab")
+RUN_OUTPUTS += ("wandb", "mlruns")  # logger=wandb|mlflow
 ENDED = ("finished", "diverged")  # metrics.json statuses of a run with results
 # what a resumed run must share with its checkpoint: the model, what it reads, batch order
 RESUME_KEYS = ("model", "attention", "data", "trainer.seed")

@@ -25,7 +25,7 @@ from ..errors import ConfigError
 from ..models.base import Seq2Seq
 from ..models.builders import build_model
 from ..runtime import DistInfo, autocast_dtype, init_distributed, pick_device, set_threads
-from .logger import NullLogger, TensorBoardLogger, TrainLogger
+from .logger import TrainLogger, make_logger
 from .optim import Schedule, build_optimizer
 
 log = logging.getLogger("seq2seq.train")
@@ -154,8 +154,8 @@ def wrap_for_training(model: Seq2Seq, runtime: Runtime, *, compile: bool) -> nn.
     return wrapped
 
 
-def setup_logger(run_dir: Path, dist: DistInfo) -> TrainLogger:
-    return TensorBoardLogger(run_dir / "tb") if dist.is_main else NullLogger()
+def setup_logger(logger_cfg: Any, run_dir: Path, dist: DistInfo, config: dict) -> TrainLogger:
+    return make_logger(logger_cfg, run_dir, is_main=dist.is_main, config=config)
 
 
 def copy_vocabulary(tok, run_dir: Path) -> dict[str, str]:
@@ -179,6 +179,7 @@ def copy_vocabulary(tok, run_dir: Path) -> dict[str, str]:
 def setup_parts(cfg: Any, runtime: Runtime, data: PreparedData) -> TrainingParts:
     """Every part of a run, from the composed config, the runtime and the prepared data."""
     run_dir = Path(cfg.run_dir)
+    config = to_container(cfg)
     tok = data.tokenizer
     spm = copy_vocabulary(tok, run_dir) if runtime.dist.is_main else {}
     model = setup_model(
@@ -201,9 +202,9 @@ def setup_parts(cfg: Any, runtime: Runtime, data: PreparedData) -> TrainingParts
         data=data,
         plan=plan,
         runtime=runtime,
-        logger=setup_logger(run_dir, runtime.dist),
+        logger=setup_logger(cfg.logger, run_dir, runtime.dist, config),
         run_dir=run_dir,
-        config=to_container(cfg),
+        config=config,
         vocab={
             "spm": spm,
             "vocab_sizes": {"src": tok.src_vocab_size, "tgt": tok.tgt_vocab_size},

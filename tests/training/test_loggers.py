@@ -1,0 +1,72 @@
+"""logger=tensorboard|wandb|mlflow|off: the same scalars reach each, offline (W&B offline mode,
+MLflow's file store in the run directory)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from seq2seq.errors import ConfigError
+from seq2seq.training import train
+from seq2seq.training.logger import NullLogger, make_logger
+from tests.conftest import compose_config, needs_multi30k
+from tests.reliability.reliability_tools import tiny_overrides
+
+
+def history(run_dir) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
+
+
+@needs_multi30k
+def test_mlflow_receives_the_validation_scalars(shared_cache, tmp_path):
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    run_dir = tmp_path / "run"
+    train(compose_config(*tiny_overrides(shared_cache, f"run_dir={run_dir}", "logger=mlflow")))
+    client = MlflowClient((run_dir / "mlruns").resolve().as_uri())
+    (experiment,) = [e for e in client.search_experiments() if e.name == "seq2seq"]
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.run_name == "run" and run.info.status == "FINISHED"
+    bleu = [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, "valid/bleu")]
+    assert sorted(bleu) == [(h["step"], pytest.approx(h["val_bleu"])) for h in history(run_dir)]
+    assert run.data.params["attention.name"] == "additive"
+    assert not (run_dir / "tb").exists()  # one logger, the one asked for
+
+
+@needs_multi30k
+def test_wandb_offline_run_records_the_scalars_and_config(shared_cache, tmp_path, monkeypatch):
+    """An offline run is one protobuf log (run-*.wandb, read back only by `wandb sync`): the
+    scalar names and the config's values are in it, once per logged step for train/loss."""
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    run_dir = tmp_path / "run"
+    train(compose_config(*tiny_overrides(shared_cache, f"run_dir={run_dir}", "logger=wandb")))
+    (offline,) = (run_dir / "wandb").glob("offline-run-*")
+    (log,) = offline.glob("run-*.wandb")
+    data = log.read_bytes()
+    assert data.count(b"train/loss") >= 4  # every step of 4 (log_every=1)
+    assert data.count(b"valid/bleu") >= len(history(run_dir))
+    assert b"additive" in data and b"hidden_size" in data  # the run config
+
+
+def test_off_logs_nothing_and_an_unknown_extra_names_its_install(tmp_path, monkeypatch):
+    cfg = compose_config("logger=off").logger
+    assert isinstance(make_logger(cfg, tmp_path, is_main=True, config={}), NullLogger)
+    assert isinstance(
+        make_logger(compose_config("logger=wandb").logger, tmp_path, is_main=False, config={}),
+        NullLogger,
+    )
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a)
+    )
+    with pytest.raises(ConfigError) as err:
+        make_logger(compose_config("logger=wandb").logger, tmp_path, is_main=True, config={})
+    assert str(err.value) == (
+        "logger=wandb needs the wandb package: pip install 'seq2seq[wandb]' "
+        "(or choose logger=tensorboard)"
+    )
