@@ -408,7 +408,7 @@ def test_report_over_seeds_on_fake_runs(sweep, tmp_path, monkeypatch):
     assert "wiring: bahdanau" in held and "seeds: 1, 2" in held
     assert "Budget: in updates" in md
     header = next(line for line in md.splitlines() if line.startswith("| variant"))
-    assert header.endswith("| test AER | gold AER |")  # nothing differs
+    assert header.endswith("| EOS mass | test AER |")  # nothing differs; no run has gold_aer
     assert "| none | 2 | 21.00 ± 1.41 [8.29, 33.71] | 42.00 ± 2.83 | baseline |" in md
     assert (
         "| additive | 2 | 25.50 ± 2.12 [6.44, 44.56] | 51.00 ± 1.41 | 4.50 ± 0.71 [-1.85, 10.85] |"
@@ -560,7 +560,7 @@ def test_aer_runs_on_another_corpus_fill_a_column_beside_their_variant(sweep, tm
     assert none["aer_reverse_de_en_n"] == "0" and none["aer_reverse_de_en_mean"] == ""
     md = (out / "comparison.md").read_text()
     header = next(line for line in md.splitlines() if line.startswith("| variant"))
-    assert header.endswith("| gold AER | AER on reverse de-en |")
+    assert header.endswith("| test AER | AER on reverse de-en |")
     additive_line = next(line for line in md.splitlines() if line.startswith("| additive |"))
     assert additive_line.endswith("| 0.150 ± 0.071 (2) |")
     assert "data: toy de-en" in md.splitlines()[0]  # the reversal runs do not unfix the data

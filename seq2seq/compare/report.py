@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 LENGTH_BUCKETS = [(1, 8), (9, 12), (13, 16), (17, 20), (21, 10_000)]
 SIGNIFICANCE = 0.05
 UNSCORED = ("failed", "unfinished", "broken")
+# metrics.json's AER of the runs themselves -> column (shown when some variant has it)
+AER_COLUMNS = {"test_aer": "test AER", "gold_aer": "gold AER"}
 
 
 # --- test texts, hypotheses, BLEU ------------------------------------------------------------
@@ -636,6 +638,7 @@ def _write_markdown(
     aer_runs: AlignmentRuns,
 ) -> None:
     fixed, varying = _held_fixed(records, variants)
+    aer_keys = [key for key in AER_COLUMNS if any(row[key] is not None for row in rows)]
     head = [
         "Held fixed: "
         + ("; ".join(f"{k}: {v}" for k, v in fixed.items()) if fixed else "nothing recorded"),
@@ -665,8 +668,7 @@ def _write_markdown(
         "max weight",
         "saturated",
         "EOS mass",
-        "test AER",
-        "gold AER",
+        *[AER_COLUMNS[key] for key in aer_keys],
         *[f"AER on {corpus}" for corpus in aer_runs.by_corpus],
         *varying,
     ]
@@ -690,8 +692,7 @@ def _write_markdown(
             _num(row["max_weight"], 3),
             _num(row["saturated"], 3),
             _num(row["eos_mass"], 3),
-            _num(row["test_aer"], 3),
-            _num(row["gold_aer"], 3),
+            *[_num(row[key], 3) for key in aer_keys],
             *[_aer_cell(row, AlignmentRuns.column(corpus)) for corpus in aer_runs.by_corpus],
             *[str(seeds_cell.get(k, row.get(k)) or "") for k in varying],
         ]
