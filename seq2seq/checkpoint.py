@@ -7,8 +7,11 @@ sentencepiece model paths.
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
+import re
+import shutil
 import tempfile
 import zipfile
 from pathlib import Path
@@ -22,20 +25,48 @@ from .errors import CheckpointError
 def save_checkpoint(payload: dict[str, Any], path: str | Path) -> None:
     """Write to a temporary file in the same directory, fsync, then rename over ``path``.
 
-    A crash (even ``kill -9``) mid-write leaves the previous file at ``path`` intact.
+    A crash (even ``kill -9``) mid-write leaves the previous file at ``path`` intact. A failed
+    write (a full disk) removes the temporary file and raises CheckpointError in one line.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
             torch.save(payload, handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as err:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) or (
+            isinstance(err, RuntimeError) and _WRITE_FAILED.search(str(err))
+        ):
+            raise _write_error(path, err) from err
         raise
+
+
+# torch.save's own words for a short write (a full disk under its zip writer)
+_WRITE_FAILED = re.compile(r"PytorchStreamWriter failed|unexpected pos|inline_container|file write")
+
+
+def _write_error(path: Path, err: BaseException) -> CheckpointError:
+    """One line naming the checkpoint, what failed and the free space of its directory."""
+    try:
+        free = f"{shutil.disk_usage(path.parent).free / 2**20:.1f} MiB free"
+    except OSError:
+        free = "free space unknown"
+    if getattr(err, "errno", None) == errno.ENOSPC:
+        what = "the disk is full"
+    else:
+        text = str(err).strip()
+        what = f"the write failed: {text.splitlines()[0][:160] if text else type(err).__name__}"
+    return CheckpointError(
+        f"cannot save checkpoint {path}: {what} ({free} in {path.parent}); "
+        "free some space or choose another hydra.run.dir=DIR"
+    )
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -46,9 +77,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        reason = str(err).strip().splitlines()[0]
+        found = re.search(r"GLOBAL (\S+) was not an allowed global", str(err))
+        what = f" (here {found.group(1)})" if found else ""
         raise CheckpointError(
-            f"checkpoint {path} was refused by safe (weights_only) loading: {reason[:200]}"
+            f"checkpoint {path} holds objects other than tensors and plain containers{what}, "
+            "so it is not loaded: safe (weights_only) loading never runs a pickle's code"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
         raise CheckpointError(

@@ -48,8 +48,9 @@ def keep_freed_memory() -> bool:
     )
 
 
-def pick_device(requested: str) -> torch.device:
-    """``auto`` picks cuda, then mps, then cpu; an explicit device must be available."""
+def pick_device(requested: str, key: str = "trainer.device") -> torch.device:
+    """``auto`` picks cuda, then mps, then cpu; an explicit device must be available (``key``:
+    the option the messages name, ``device`` for evaluate and translate)."""
     requested = option_value(requested)
     if requested == "auto":
         if torch.cuda.is_available():
@@ -59,21 +60,20 @@ def pick_device(requested: str) -> torch.device:
         return torch.device("cpu")
     if requested == "cuda":
         if not torch.cuda.is_available():
-            raise ConfigError(
-                "trainer.device=cuda but no CUDA device is available; use trainer.device=auto or cpu"
-            )
+            raise ConfigError(f"{key}=cuda but no CUDA device is available; use {key}=auto or cpu")
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     if requested == "mps" and not (
         getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
     ):
-        raise ConfigError(
-            "trainer.device=mps but MPS is not available; use trainer.device=auto or cpu"
-        )
+        raise ConfigError(f"{key}=mps but MPS is not available; use {key}=auto or cpu")
     return torch.device(requested)
 
 
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for ``precision`` on ``device`` (None = fp32, no autocast)."""
+def autocast_dtype(
+    precision: str, device: torch.device, key: str = "trainer.precision"
+) -> torch.dtype | None:
+    """The autocast dtype for ``precision`` on ``device`` (None = fp32, no autocast); ``key``
+    is the option the messages name."""
     precision = option_value(precision)
     if precision == "auto":
         precision = "bf16" if bf16_is_fast(device) else "fp32"
@@ -83,9 +83,7 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
         return torch.bfloat16
     if precision == "fp16":
         if device.type != "cuda":
-            raise ConfigError(
-                "trainer.precision=fp16 needs CUDA; on CPU use trainer.precision=bf16"
-            )
+            raise ConfigError(f"{key}=fp16 needs CUDA; on CPU use {key}=bf16")
         return torch.float16
     raise ConfigError(f"unknown precision {precision!r}; valid: fp32, bf16, fp16")
 

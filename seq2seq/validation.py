@@ -231,7 +231,10 @@ def check_train_config(cfg: Any) -> None:
 
 
 def check_evaluate_config(cfg: Any) -> None:
-    """Raise ConfigError for out-of-range decoding options of seq2seq-evaluate / -translate."""
+    """Raise ConfigError for out-of-range decoding options of seq2seq-evaluate / -translate,
+    or a missing ``run_dir``."""
+    if _missing(cfg, "run_dir"):
+        raise ConfigError("run_dir=DIR is required: the directory of a training run")
     out = _Problems()
     _check_decode(cfg.decode, out)
     limit = cfg.get("limit")
@@ -243,15 +246,27 @@ def check_evaluate_config(cfg: Any) -> None:
     out.raise_if_any()
 
 
+def _missing(cfg: Any, key: str) -> bool:
+    """``key`` unset, empty, or ``???`` (a DictConfig's MISSING)."""
+    from omegaconf import DictConfig, OmegaConf
+
+    if isinstance(cfg, DictConfig) and OmegaConf.is_missing(cfg, key):
+        return True
+    return cfg.get(key) in (None, "", "???")
+
+
 # --------------------------------------------------------------------------- run directory
 
 
-def check_run_dir(path: str | os.PathLike) -> None:
+def check_run_dir(path: str | os.PathLike, key: str = "hydra.run.dir") -> None:
     """ConfigError if ``path`` cannot be created (or written) as a run directory.
 
-    Creates nothing: walks up to the first existing ancestor, which must be a writable
-    directory. (As root, permissions never block a write; a regular file in the way does.)
+    Leaves nothing behind: finds the first existing ancestor, which must be a directory where
+    a probe directory can be made (and is removed at once); the probe catches what permission
+    bits do not show (a read-only file system, ``/proc``). ``key``: the option to change.
     """
+    import tempfile
+
     path = Path(path).expanduser()
     probe = path
     while not probe.exists():
@@ -263,7 +278,11 @@ def check_run_dir(path: str | os.PathLike) -> None:
         reason = f"{probe} is a file, not a directory"
     elif probe.is_dir() and not os.access(probe, os.W_OK | os.X_OK):
         reason = f"{probe}: permission denied"
+    elif probe.is_dir():
+        try:
+            os.rmdir(tempfile.mkdtemp(prefix=".seq2seq-probe-", dir=probe))
+        except OSError as err:
+            reason = f"nothing can be created in {probe}: {err.strerror}"
     if reason:
-        raise ConfigError(
-            f"run directory {path} is not writable ({reason}); choose hydra.run.dir=DIR"
-        )
+        what = "is not writable" if path.is_dir() else "cannot be created"
+        raise ConfigError(f"run directory {path} {what} ({reason}); choose {key}=DIR")

@@ -507,6 +507,48 @@ def test_broken_run_is_listed_not_fatal_and_the_cli_prints_the_report(tmp_path, 
     assert table[0]["broken_seeds"] == "2" and table[0]["n"] == "1"
 
 
+@pytest.mark.parametrize(
+    "name,text",
+    [
+        ("metrics.json", '{"status": "finished", "test_bl'),
+        ("metrics.json", "[1, 2]"),
+        ("history.jsonl", '{"step": 2, "val_loss": 3.0}\n{"step": 4, "val_lo'),
+        ("history.jsonl", "[1, 2]\n"),
+        (".hydra/config.yaml", "model: {name: rnn\nattention: [additive\n"),
+        (".hydra/config.yaml", "- a list\n"),
+    ],
+    ids=[
+        "metrics-truncated",
+        "metrics-not-object",
+        "history-truncated",
+        "history-not-objects",
+        "config-truncated",
+        "config-not-mapping",
+    ],
+)
+def test_each_corrupt_file_makes_its_run_broken_and_the_report_still_builds(
+    name, text, tmp_path, corpus, capsys
+):
+    """metrics.json, history.jsonl and .hydra/config.yaml: the run is listed as broken with
+    the file's name; the others are compared as usual."""
+    from seq2seq.cli.compare import main
+
+    root = tmp_path / "runs"
+    fake_run(root, "good", corpus, seed=1, bleu=20, history=history(1, 0.0))
+    broken = fake_run(root, "broken", corpus, seed=2, bleu=30, history=history(2, 0.0))
+    (broken / name).write_text(text)
+    out = tmp_path / "report"
+    main([str(root), "--out", str(out), "--bootstrap", "0"])
+    printed = capsys.readouterr().out
+    assert "| additive | 1 | 20.00 (n=1, no interval) |" in printed
+    note = next(line for line in printed.splitlines() if line.startswith("BROKEN "))
+    assert f"({broken}): unreadable {name}: " in note, note
+    assert "1 finished, 1 broken" in printed
+    runs = {r["run"]: r for r in csv.DictReader((out / "runs.csv").open())}
+    assert runs["broken"]["status"] == "broken" and runs["broken"]["error"].startswith(name)
+    assert (out / "comparison.md").is_file() and (out / "curves.png").is_file()
+
+
 def test_exported_summaries_rebuild_the_same_report(sweep, tmp_path):
     """seq2seq-compare --export keeps what the report needs (no checkpoints): the report of the
     summaries equals the report of the runs, diagnostics included (saved from the full dump)."""

@@ -45,6 +45,8 @@ def config_error_line(err: BaseException) -> str:
         line = raw.strip()
         if line.startswith(("Config search path", "full_key", "object_type", "reference_type")):
             break
+        if line.startswith("To append to your config use +"):
+            continue  # Hydra's advice: a +key the schema lacks is refused too
         if line:
             lines.append(line)
     if not lines:
@@ -64,14 +66,23 @@ def compose_config(config_name: str, overrides: Sequence[str]):
     from omegaconf.errors import OmegaConfBaseException
 
     from ..config import register_configs
+    from .precheck import unknown_append_line, unknown_key_line
+
+    def compose_fn(ovr: Sequence[str]):
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            return compose(config_name=config_name, overrides=list(ovr))
 
     register_configs()
     GlobalHydra.instance().clear()
     try:
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            return compose(config_name=config_name, overrides=list(overrides))
+        cfg = compose_fn(overrides)
     except (HydraException, OmegaConfBaseException) as err:
-        raise ValueError(config_error_line(err)) from err
+        line = unknown_key_line(err, compose_fn, overrides) or config_error_line(err)
+        raise ValueError(line) from err
+    line = unknown_append_line(cfg, overrides, CONFIG_DIR)
+    if line:
+        raise ValueError(line)
+    return cfg
 
 
 def not_implemented(command: str) -> Callable[[], None]:

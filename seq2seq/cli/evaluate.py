@@ -5,21 +5,38 @@ A Hydra app, so ``-m decode.beam_size=1,5,10`` sweeps decoding settings on one c
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
 from ..config import register_configs
+from ..errors import ConfigError
 from .common import report_user_errors
+from .precheck import precheck_evaluate_argv
 
 register_configs()
 # absolute path: works for editable installs, wheels and `python -m` alike
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 
 
+def main() -> None:
+    """Check the command line first (one line per bad input: an unknown key, a ``+key`` the
+    schema lacks, no ``run_dir``), then run Hydra."""
+    try:
+        precheck_evaluate_argv(sys.argv[1:], CONFIG_DIR)
+    except ConfigError as err:
+        if os.environ.get("SEQ2SEQ_DEBUG"):
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(1)
+    hydra_main()
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="evaluate")
-def main(cfg: DictConfig) -> float | None:
+def hydra_main(cfg: DictConfig) -> float | None:
     from ..evaluation.evaluate import evaluate
     from ..runtime import keep_freed_memory
 

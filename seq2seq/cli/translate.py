@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 
+from ..errors import ConfigError
 from ..validation import check_evaluate_config
 from .common import compose_config, report_user_errors
 
@@ -21,16 +22,19 @@ def translate(overrides: list[str], lines: list[str]) -> list[str]:
     from ..runtime import pick_device
 
     cfg = compose_config("evaluate", overrides)
-    if cfg.run_dir is None or str(cfg.run_dir) in ("", "???"):
-        raise ValueError("run_dir=DIR is required")
-    check_evaluate_config(cfg)
-    device = pick_device(cfg.device)
+    check_evaluate_config(cfg)  # run_dir=DIR given, decoding options in range
+    device = pick_device(cfg.device, key="device")
     # a precision the device lacks fails before loading
     amp_dtype = decoding_autocast(cfg.precision, device)
     run = load_run(cfg.run_dir, checkpoint=cfg.checkpoint, device=device)
+    if cfg.print_alignment and not run.model.has_alignment:
+        raise ConfigError(
+            "print_alignment=true needs attention, but this run's model has none "
+            f"(attention={run.config.get('attention', {}).get('name')}): leave print_alignment out"
+        )
     run.model = decoding_model(run.model, cfg.precision)
     keep = [i for i, line in enumerate(lines) if line.strip()]
-    need_attn = bool(cfg.print_alignment) and run.model.has_alignment
+    need_attn = bool(cfg.print_alignment)
     hyps = decode_texts(
         run,
         [lines[i].strip() for i in keep],

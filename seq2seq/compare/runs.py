@@ -133,12 +133,19 @@ def load_record(path: Path) -> RunRecord:
             broken.append(f"metrics.json: {_first_line(err)}")
     if (path / "history.jsonl").is_file():
         try:
-            history = [
-                json.loads(line)
-                for line in (path / "history.jsonl").read_text(encoding="utf-8").splitlines()
-                if line.strip()
-            ]
+            lines = (path / "history.jsonl").read_text(encoding="utf-8").splitlines()
+            for line_no, line in enumerate(lines, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    entry = json.loads(line)
+                except ValueError as err:
+                    raise ValueError(f"line {line_no}: {_first_line(err)}") from None
+                if not isinstance(entry, dict):
+                    raise ValueError(f"line {line_no}: not a JSON object")
+                history.append(entry)
         except (OSError, ValueError) as err:
+            history = []
             broken.append(f"history.jsonl: {_first_line(err)}")
     if not config and metrics:
         config = {

@@ -46,6 +46,8 @@ def find_file(directory: Path, stem: str, lang: str) -> Path:
 def _read_checked(path: Path) -> str:
     """Whole text of a (gzipped) file; DataError naming file and line on bad UTF-8."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path} is a directory, not a file: give the path of a text file")
     if not path.is_file():
         raise DataError(f"file {path} does not exist")
     opener = gzip.open if path.suffix == ".gz" else open

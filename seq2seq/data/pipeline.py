@@ -49,6 +49,20 @@ def _unpack(flat: np.ndarray, offsets: np.ndarray) -> list[np.ndarray]:
     return np.split(flat.astype(np.int64), offsets[1:-1])
 
 
+def _load_ids(path: Path, pairs: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A cache entry's ids; ValueError when it does not hold ``pairs`` whole sequences."""
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in ("src", "src_off", "tgt", "tgt_off")}
+    for side in ("src", "tgt"):
+        flat, offsets = arrays[side], arrays[f"{side}_off"]
+        if len(offsets) != pairs + 1 or offsets[0] != 0 or offsets[-1] != len(flat):
+            raise ValueError(f"{side} offsets do not describe {pairs} sequences")
+    return (
+        _unpack(arrays["src"], arrays["src_off"]),
+        _unpack(arrays["tgt"], arrays["tgt_off"]),
+    )
+
+
 def tokenize_cached(
     tokenizer: Tokenizer, src_text: list[str], tgt_text: list[str], cache_dir: Path
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -61,8 +75,15 @@ def tokenize_cached(
     ).hexdigest()[:20]
     path = cache_dir / f"ids_{key}.npz"
     if path.is_file():
-        with np.load(path) as data:
-            return _unpack(data["src"], data["src_off"]), _unpack(data["tgt"], data["tgt_off"])
+        try:
+            return _load_ids(path, len(src_text))
+        except Exception as err:  # noqa: BLE001 - any unreadable entry is rebuilt
+            log.warning(
+                "cached token ids %s are corrupt (%s: %s): rebuilding them",
+                path,
+                type(err).__name__,
+                str(err).strip().splitlines()[0][:120] if str(err).strip() else "",
+            )
     src_ids, tgt_ids = tokenizer.encode_src(src_text), tokenizer.encode_tgt(tgt_text)
     cache_dir.mkdir(parents=True, exist_ok=True)
     src_flat, src_off = _pack(src_ids)

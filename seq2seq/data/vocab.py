@@ -56,8 +56,13 @@ def train_sentencepiece(
     cache_dir = Path(cache_dir)
     model_path = cache_dir / f"spm_{model_type}{vocab_size}_{key}.model"
     if model_path.is_file():
-        log.info("reusing sentencepiece model %s", model_path)
-        return model_path
+        problem = _cached_model_problem(model_path, vocab_size)
+        if problem is None:
+            log.info("reusing sentencepiece model %s", model_path)
+            return model_path
+        log.warning(
+            "cached sentencepiece model %s is corrupt (%s): rebuilding it", model_path, problem
+        )
     non_empty = [s for s in sentences if s.strip()]
     if not non_empty:
         raise DataError("empty corpus: no non-empty training sentence to train sentencepiece on")
@@ -92,6 +97,15 @@ def train_sentencepiece(
         os.replace(prefix + ".vocab", model_path.with_suffix(".vocab"))
     log.info("trained sentencepiece model %s", model_path)
     return model_path
+
+
+def _cached_model_problem(path: Path, vocab_size: int) -> str | None:
+    """Why a cached model cannot be reused (unloadable, e.g. truncated, or of another size)."""
+    try:
+        pieces = spm.SentencePieceProcessor(model_file=str(path)).get_piece_size()
+    except (RuntimeError, OSError) as err:
+        return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return None if pieces == vocab_size else f"{pieces} pieces, not {vocab_size}"
 
 
 class Tokenizer:

@@ -20,7 +20,7 @@ def decoding_autocast(precision: str, device: torch.device) -> torch.dtype | Non
                 "use device=cpu, or precision=bf16/fp16 on a GPU"
             )
         return None
-    return autocast_dtype(precision, device)
+    return autocast_dtype(precision, device, key="precision")
 
 
 def decoding_model(model, precision: str):

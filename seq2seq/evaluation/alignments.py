@@ -274,23 +274,58 @@ def teacher_forced_attention(
     return matrices
 
 
+def parse_gold(
+    tokenizer, sources, references, gold_lines, *, path: str | Path | None = None
+) -> tuple[list[set[tuple[int, int]]], list[set[tuple[int, int]]]]:
+    """(sure, possible) links of each gold line; DataError naming the file (``path``) and line
+    of a malformed link or of one outside the pair's words (0-based, source-target)."""
+    from ..data.corpus import DataError
+
+    where = str(path) if path is not None else "gold alignments"
+    sure, possible = [], []
+    for line_no, (source, reference, gold) in enumerate(
+        zip(sources, references, gold_lines, strict=True), start=1
+    ):
+        try:
+            s, p = parse_pharaoh(gold)
+        except ValueError as err:
+            raise DataError(f"{where} line {line_no}: {err}") from None
+        src_words = len(word_groups(tokenizer.src_pieces(tokenizer.encode_src([source])[0])))
+        tgt_words = len(word_groups(tokenizer.tgt_pieces(tokenizer.encode_tgt([reference])[0])))
+        for i, j in sorted(p):
+            if i >= src_words or j >= tgt_words:
+                raise DataError(
+                    f"{where} line {line_no}: link {i}-{j} is out of range: the source has "
+                    f"{src_words} words and the reference {tgt_words} (0-based source-target "
+                    "indices); fix the link or the line order"
+                )
+        sure.append(s)
+        possible.append(p)
+    return sure, possible
+
+
 def score_against_gold(
-    tokenizer, sources, references, matrices, gold_lines, *, hard="argmax", threshold=0.3
+    tokenizer,
+    sources,
+    references,
+    matrices,
+    gold_lines,
+    *,
+    hard="argmax",
+    threshold=0.3,
+    path: str | Path | None = None,
 ) -> dict:
-    """Word-level hard alignments of teacher-forced matrices scored with AER against gold lines."""
+    """Word-level hard alignments of teacher-forced matrices scored with AER against gold lines
+    (checked first by :func:`parse_gold`; ``path`` names their file in its messages)."""
     if len(gold_lines) != len(sources):
         raise ValueError(
             f"{len(gold_lines)} gold alignment lines but {len(sources)} sentence pairs"
         )
-    predicted, sure, possible = [], [], []
-    for source, reference, matrix, gold in zip(
-        sources, references, matrices, gold_lines, strict=True
-    ):
+    sure, possible = parse_gold(tokenizer, sources, references, gold_lines, path=path)
+    predicted = []
+    for source, reference, matrix in zip(sources, references, matrices, strict=True):
         src_pieces = tokenizer.src_pieces(tokenizer.encode_src([source])[0])
         tgt_pieces = [*tokenizer.tgt_pieces(tokenizer.encode_tgt([reference])[0]), EOS_PIECE]
         words = to_word_level(matrix, src_pieces, tgt_pieces)
         predicted.append(hard_alignment(words, method=hard, threshold=threshold))
-        s, p = parse_pharaoh(gold)
-        sure.append(s)
-        possible.append(p)
     return alignment_error_rate(predicted, sure, possible)

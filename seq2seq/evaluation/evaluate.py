@@ -147,10 +147,11 @@ def evaluate_model(
     return decoded, metrics
 
 
-def gold_alignment_scores(
-    run: LoadedRun, sources, references, cfg: DictConfig, *, device, amp_dtype
-) -> dict:
-    """AER of the attention read while forcing the reference, against ``cfg.gold_alignments``."""
+def read_gold(run: LoadedRun, sources, references, cfg: DictConfig) -> list[str]:
+    """``cfg.gold_alignments``' lines (cut to ``limit``), checked against the pairs before any
+    decoding: one per pair, every link well formed and within its pair's words."""
+    from .alignments import parse_gold
+
     if not cfg.src_file or references is None:
         raise DataError(
             "gold_alignments needs src_file= and ref_file=: the sentence pairs its links describe"
@@ -162,16 +163,8 @@ def gold_alignment_scores(
         raise DataError(
             f"line counts differ: {cfg.gold_alignments} has {len(gold)} lines, {cfg.src_file} has {len(sources)}"
         )
-    return aer_against_gold(
-        run.model,
-        run.tokenizer,
-        sources,
-        references,
-        gold,
-        device=device,
-        amp_dtype=amp_dtype,
-        alignment=cfg.alignment,
-    )
+    parse_gold(run.tokenizer, sources, references, gold, path=cfg.gold_alignments)
+    return gold
 
 
 def aer_against_gold(
@@ -184,9 +177,11 @@ def aer_against_gold(
     device: torch.device,
     amp_dtype: torch.dtype | None,
     alignment: Mapping | None = None,
+    gold_path: str | Path | None = None,
 ) -> dict:
     """AER (with precision and recall) of the teacher-forced attention's word alignments
-    (``alignment.hard``: argmax or threshold) against Pharaoh gold lines, one per pair."""
+    (``alignment.hard``: argmax or threshold) against Pharaoh gold lines, one per pair
+    (``gold_path``: their file, named when a line is refused)."""
     from .alignments import score_against_gold, teacher_forced_attention
 
     alignment = alignment or {}
@@ -201,6 +196,7 @@ def aer_against_gold(
         gold_lines,
         hard=alignment.get("hard", "argmax"),
         threshold=alignment.get("threshold", 0.3),
+        path=gold_path,
     )
     return {
         "aer": round(scores["aer"], 4),
@@ -221,7 +217,7 @@ def evaluation_name(cfg: DictConfig) -> str:
 def evaluate(cfg: DictConfig) -> dict:
     """Decode, detokenize, score; write run_dir/eval/<name>/{hyps.txt,metrics.json}."""
     check_evaluate_config(cfg)
-    device = pick_device(cfg.device)
+    device = pick_device(cfg.device, key="device")
     # a precision the device lacks fails before loading
     amp_dtype = decoding_autocast(cfg.precision, device)
     run = load_run(cfg.run_dir, checkpoint=cfg.checkpoint, device=device)
@@ -242,6 +238,8 @@ def evaluate(cfg: DictConfig) -> dict:
     if cfg.limit is not None:
         sources = sources[: cfg.limit]
         references = references[: cfg.limit] if references is not None else None
+    # a bad gold file fails before decoding
+    gold = read_gold(run, sources, references, cfg) if cfg.gold_alignments else None
     out_dir = Path(cfg.run_dir) / "eval" / evaluation_name(cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -272,9 +270,17 @@ def evaluate(cfg: DictConfig) -> dict:
         "sentences_per_s": round(len(sources) / max(seconds, 1e-9), 1),
         "output_tokens_per_s": round(sum(len(h.tokens) + 1 for h in hyps) / max(seconds, 1e-9), 1),
     } | scores
-    if cfg.gold_alignments:
-        metrics |= gold_alignment_scores(
-            run, sources, references, cfg, device=device, amp_dtype=amp_dtype
+    if gold is not None:  # AER of the attention read while forcing the reference
+        metrics |= aer_against_gold(
+            run.model,
+            run.tokenizer,
+            sources,
+            references,
+            gold,
+            device=device,
+            amp_dtype=amp_dtype,
+            alignment=cfg.alignment,
+            gold_path=cfg.gold_alignments,
         )
         print(
             f"AER {metrics['aer']:.4f} precision {metrics['align_precision']:.4f} recall {metrics['align_recall']:.4f}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from ..data.vocab import Tokenizer
 from ..errors import CheckpointError
 from ..models.base import Seq2Seq
 from ..models.builders import build_model
+
+log = logging.getLogger("seq2seq.evaluate")
 
 
 @dataclass
@@ -38,6 +41,13 @@ def load_run(
     path = ckpt_dir / f"{checkpoint}.pt"
     if checkpoint == "best" and not path.is_file() and (ckpt_dir / "last.pt").is_file():
         path = ckpt_dir / "last.pt"
+        log.warning("%s is missing: using %s instead", ckpt_dir / "best.pt", path)
+    if not path.is_file() and checkpoint not in ("best", "last"):
+        saved = sorted(p.stem for p in ckpt_dir.glob("*.pt")) if ckpt_dir.is_dir() else []
+        has = ", ".join(saved) if saved else "none (train it first)"
+        raise CheckpointError(
+            f"unknown checkpoint {checkpoint!r}: the run has {has} (in {ckpt_dir})"
+        )
     if not path.is_file():
         raise CheckpointError(f"no checkpoint {path}: the run has not saved one (train it first)")
     payload = load_checkpoint(path, map_location="cpu")
@@ -55,7 +65,13 @@ def load_run(
             raise CheckpointError(
                 f"sentencepiece model {model_file} is missing from the run directory"
             )
-    tokenizer = Tokenizer(*models)
+    try:
+        tokenizer = Tokenizer(*models)
+    except (RuntimeError, OSError) as err:
+        raise CheckpointError(
+            f"sentencepiece model in {run_dir / 'vocab'} cannot be loaded ({str(err)[:120]}): "
+            "the run directory is damaged; copy its vocab/ back or retrain"
+        ) from None
     if (tokenizer.src_vocab_size, tokenizer.tgt_vocab_size) != (sizes["src"], sizes["tgt"]):
         raise CheckpointError(
             f"vocabulary in {run_dir / 'vocab'} does not match the checkpoint's sizes {sizes}"

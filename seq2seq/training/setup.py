@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
@@ -123,7 +124,8 @@ def setup_optimizer(model: nn.Module, optim_cfg: Any) -> tuple[torch.optim.Optim
 
 
 def setup_plan(data: PreparedData, *, max_tokens: int, seed: int, dist: DistInfo) -> BatchPlan:
-    """Token-bucketed training batches; DDP ranks get disjoint shards."""
+    """Token-bucketed training batches; DDP ranks get disjoint shards. ConfigError when
+    ``data.max_tokens`` is below every pair's length; a warning when only some exceed it."""
     train = data.splits["train"]
     plan = BatchPlan(
         train.src_ids,
@@ -133,6 +135,24 @@ def setup_plan(data: PreparedData, *, max_tokens: int, seed: int, dist: DistInfo
         num_shards=dist.world_size,
         shard_id=dist.rank,
     )
+    lengths = np.maximum(plan.src_lengths, plan.tgt_lengths)  # a pair's padded row, per side
+    if len(lengths) and int(lengths.min()) > max_tokens:
+        raise ConfigError(
+            f"data.max_tokens={max_tokens} is below the length of every training pair (the "
+            f"shortest has {int(lengths.min())} tokens, the longest {int(lengths.max())}): no "
+            f"batch would fit one; set data.max_tokens={int(lengths.max())} or more"
+        )
+    over = int((lengths > max_tokens).sum())
+    if over:
+        log.warning(
+            "%d of %d training pairs are longer than data.max_tokens=%d (up to %d tokens): each "
+            "goes in a batch of its own; set data.max_tokens=%d or more to batch them",
+            over,
+            len(lengths),
+            max_tokens,
+            int(lengths.max()),
+            int(lengths.max()),
+        )
     if plan.num_batches(0) == 0:
         raise ConfigError(
             f"no training batch on rank {dist.rank}: the training split is too small for "
@@ -181,6 +201,9 @@ def setup_parts(cfg: Any, runtime: Runtime, data: PreparedData) -> TrainingParts
     run_dir = Path(cfg.run_dir)
     config = to_container(cfg)
     tok = data.tokenizer
+    plan = setup_plan(  # first: a data.max_tokens no pair fits fails before any work
+        data, max_tokens=cfg.data.max_tokens, seed=cfg.trainer.seed, dist=runtime.dist
+    )
     spm = copy_vocabulary(tok, run_dir) if runtime.dist.is_main else {}
     model = setup_model(
         cfg.model,
@@ -190,9 +213,6 @@ def setup_parts(cfg: Any, runtime: Runtime, data: PreparedData) -> TrainingParts
     ).to(runtime.device)
     optimizer, schedule = setup_optimizer(model, cfg.optim)
     scaler = torch.amp.GradScaler("cuda", enabled=runtime.amp_dtype == torch.float16)
-    plan = setup_plan(
-        data, max_tokens=cfg.data.max_tokens, seed=cfg.trainer.seed, dist=runtime.dist
-    )
     return TrainingParts(
         model=model,
         train_model=wrap_for_training(model, runtime, compile=cfg.trainer.compile),

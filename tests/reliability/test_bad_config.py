@@ -229,7 +229,7 @@ def test_check_run_dir(tmp_path):
     with pytest.raises(ConfigError) as err:
         check_run_dir(blocker / "run")
     assert str(err.value) == (
-        f"run directory {blocker / 'run'} is not writable ({blocker} is a file, not a directory); "
+        f"run directory {blocker / 'run'} cannot be created ({blocker} is a file, not a directory); "
         "choose hydra.run.dir=DIR"
     )
     with pytest.raises(ConfigError, match="is a file, not a directory"):

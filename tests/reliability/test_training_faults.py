@@ -116,7 +116,7 @@ def test_impossible_run_directory_through_the_cli(shared_cache, tmp_path, capfd,
     result = run_main("train", argv, capfd, monkeypatch)
     assert_one_error_line(
         result,
-        f"run directory {run_dir} is not writable ({blocker} is a file, not a directory); "
+        f"run directory {run_dir} cannot be created ({blocker} is a file, not a directory); "
         "choose hydra.run.dir=DIR",
     )
 
