@@ -82,6 +82,7 @@ def test_alignment_scores(parts: TrainingParts, cfg: Any) -> dict:
         device=parts.runtime.device,
         amp_dtype=parts.runtime.amp_dtype,
         alignment=cfg.alignment,
+        gold_path=path,
     )
     return {f"test_{key}": value for key, value in scores.items()}
 

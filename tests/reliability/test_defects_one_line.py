@@ -10,6 +10,7 @@ name, a directory as ``src_file``, the weights_only refusal.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import re
@@ -25,6 +26,7 @@ import torch
 import seq2seq.checkpoint as checkpoint_module
 from seq2seq.checkpoint import load_checkpoint, save_checkpoint
 from seq2seq.cli.common import config_error_line
+from seq2seq.config import DecodeConfig, TrainerConfig
 from seq2seq.data.batching import BatchPlan
 from seq2seq.data.pipeline import PreparedData, TokenizedSplit
 from seq2seq.errors import CheckpointError, ConfigError
@@ -40,12 +42,9 @@ from tests.reliability.reliability_tools import (
 )
 
 FAST_EVAL = ["device=cpu", "limit=2", "decode.beam_size=1"]
-TRAINER_KEYS = (
-    "compile, device, heatmaps, label_smoothing, log_every, max_bad_steps, max_epochs, "
-    "max_steps, max_time, num_threads, patience, precision, resume, seed, val_bleu_limit, "
-    "val_every, val_max_len_ratio"
-)
-DECODE_KEYS = "alpha, batch_size, beam_size, max_len_offset, max_len_ratio, nbest, workers"
+# the schemas' fields, sorted: the message lists them all
+TRAINER_KEYS = ", ".join(sorted(f.name for f in dataclasses.fields(TrainerConfig)))
+DECODE_KEYS = ", ".join(sorted(f.name for f in dataclasses.fields(DecodeConfig)))
 
 
 def output(result) -> str:
@@ -302,7 +301,7 @@ def test_bad_gold_links_name_the_file_and_line(
 def test_gold_links_out_of_range_in_training_are_refused(
     shared_cache, tmp_path, capfd, monkeypatch
 ):
-    """data.test_alignments: the end of training refuses the link (file: see the report)."""
+    """data.test_alignments: the end of training refuses the link, naming the file and line."""
     corpus = write_corpus(tmp_path / "corpus")
     lines = ["0-0"] * 6
     lines[1] = "0-0 500-1"  # "Zwei Hunde spielen im Schnee." has 5 words
@@ -317,7 +316,7 @@ def test_gold_links_out_of_range_in_training_are_refused(
     result = run_main("train", argv, capfd, monkeypatch)
     assert_one_error_line(result, "", prefix=True)
     assert re.fullmatch(
-        r"error: .*line 2: link 500-1 is out of range: the source has 5 words and the "
+        rf"error: {re.escape(str(corpus / 'test.align'))} line 2: link 500-1 is out of range: the source has 5 words and the "
         r"reference 6 \(0-based source-target indices\); fix the link or the line order",
         result.error_lines[0],
     ), result.error_lines[0]
