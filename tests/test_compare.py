@@ -604,9 +604,10 @@ def test_aer_runs_on_another_corpus_fill_a_column_beside_their_variant(sweep, tm
     header = next(line for line in md.splitlines() if line.startswith("| variant"))
     assert header.endswith("| test AER | AER on reverse de-en |")
     additive_line = next(line for line in md.splitlines() if line.startswith("| additive |"))
-    assert additive_line.endswith("| 0.150 ± 0.071 (2) |")
+    # half width t(1) * sd / sqrt(2) = 12.7062 * 0.0707 / 1.414 = 0.635
+    assert additive_line.endswith("| 0.150 ± 0.071 [-0.485, 0.785] (2) |")
     assert "data: toy de-en" in md.splitlines()[0]  # the reversal runs do not unfix the data
-    assert "AER on reverse de-en: test_aer (mean ± sd (n seeds)) of 4 run(s)" in md
+    assert "AER on reverse de-en: test_aer (mean ± sd [95% CI] (n seeds)) of 4 run(s)" in md
     assert "AER run `additive` on reverse de-en seed 3" in md and "failed" in md
     assert "AER run `multiplicative/dot` on reverse de-en: no such variant" in md
 

@@ -217,7 +217,7 @@ class AlignmentRuns:
                 for r in [*v.members, *v.duplicates]:
                     if not r.scored:
                         problems.append(f"{where} seed {r.seed} ({r.path}): {r.status}")
-                    elif not _metric([r], "test_aer"):
+                    elif _has_weights(r) and not _metric([r], "test_aer"):
                         problems.append(f"{where} seed {r.seed} ({r.path}): no test_aer")
         return runs
 
@@ -232,7 +232,13 @@ class AlignmentRuns:
             v = found.get(label)
             s = summarize(_metric(v.scored, "test_aer")) if v is not None else Summary(0)
             key = self.column(corpus)
-            row |= {f"{key}_mean": _round(s.mean), f"{key}_sd": _round(s.sd), f"{key}_n": s.n}
+            row |= {
+                f"{key}_mean": _round(s.mean),
+                f"{key}_sd": _round(s.sd),
+                f"{key}_ci_low": _round(s.low),
+                f"{key}_ci_high": _round(s.high),
+                f"{key}_n": s.n,
+            }
         return row
 
     def describe(self) -> list[str]:
@@ -242,7 +248,7 @@ class AlignmentRuns:
             records = [r for v in found.values() for r in v.runs]
             fixed, _ = _held_fixed(records, found)
             notes.append(
-                f"AER on {corpus}: test_aer (mean ± sd (n seeds)) of {len(records)} run(s) of the "
+                f"AER on {corpus}: test_aer (mean ± sd [95% CI] (n seeds)) of {len(records)} run(s) of the "
                 f"same variants trained on that corpus, not on the data above; their BLEU is not "
                 f"compared. Their setup: "
                 + "; ".join(f"{k}: {v}" for k, v in fixed.items() if k != "data")
@@ -576,8 +582,11 @@ def _num(value, digits: int = 2) -> str:
 def _aer_cell(row: dict, key: str) -> str:
     if not row.get(f"{key}_n"):
         return ""
-    n, mean, sd = row[f"{key}_n"], row[f"{key}_mean"], row[f"{key}_sd"]
-    return f"{mean:.3f}" + (f" ± {sd:.3f}" if sd is not None else "") + f" ({n})"
+    s = Summary(row[f"{key}_n"], row[f"{key}_mean"], row[f"{key}_sd"])
+    s = Summary(s.n, s.mean, s.sd, row[f"{key}_ci_low"], row[f"{key}_ci_high"])
+    if s.n == 1:
+        return f"{s.mean:.3f} (1)"
+    return f"{_summary_cell(s, digits=3)} ({s.n})"
 
 
 def _summary_cell(s: Summary, *, interval: bool = True, digits: int = 2) -> str:
