@@ -286,7 +286,7 @@ class TrainConfig:
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     alignment: AlignmentConfig = field(default_factory=AlignmentConfig)
     dump_alignments: bool = False
-    run_dir: str = "${hydra:runtime.output_dir}"
+    run_dir: str = "${job_output_dir:}"
 
 
 @dataclass
@@ -360,8 +360,24 @@ def run_label(model: str, attention: str, sep: str = "_") -> str:
     return model if model == "transformer" else f"{model}{sep}{attention}"
 
 
+NO_JOB_DIR = "<hydra.run.dir, created when the job starts>"
+
+
+def job_output_dir() -> str:
+    """Hydra's ``runtime.output_dir`` of the running job; a placeholder where no job runs
+    (``seq2seq-train --cfg job --resolve`` shows the config before any directory exists)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return NO_JOB_DIR
+    output_dir = OmegaConf.select(HydraConfig.get(), "runtime.output_dir", throw_on_missing=False)
+    return output_dir or NO_JOB_DIR
+
+
 if not OmegaConf.has_resolver("run_label"):
     OmegaConf.register_new_resolver("run_label", run_label)
+if not OmegaConf.has_resolver("job_output_dir"):
+    OmegaConf.register_new_resolver("job_output_dir", job_output_dir)
 
 
 def to_container(cfg: Any) -> dict:

@@ -85,6 +85,41 @@ def compose_config(config_name: str, overrides: Sequence[str]):
     return cfg
 
 
+def handle_info_flags(argv: list[str], *, doc: str, config_name: str, example: str) -> list[str]:
+    """The flags of a console script that composes a config without a Hydra app (prepare,
+    translate): ``-h``/``--help`` prints ``doc`` and exits 0; ``--cfg job [--resolve]`` prints
+    the composed config (YAML) and exits 0. Returns the overrides; an unknown flag is a
+    ValueError in one line. Nothing is read from stdin."""
+    if "-h" in argv or "--help" in argv:
+        print(doc.strip())
+        print(
+            f"\nOverrides: any key of the {config_name} config (Hydra syntax, key=value), e.g. "
+            f"{example}.\n"
+            "Flags: -h/--help this text; --cfg job [--resolve] print the composed config."
+        )
+        raise SystemExit(0)
+    overrides, show, resolve = [], False, False
+    items = iter(argv)
+    for arg in items:
+        if arg == "--cfg":
+            what = next(items, None)
+            if what != "job":
+                raise ValueError(f"--cfg takes 'job' here (got {what!r}): --cfg job [--resolve]")
+            show = True
+        elif arg == "--resolve":
+            resolve = True
+        elif arg.startswith("-"):
+            raise ValueError(f"unknown flag {arg}: valid flags are -h/--help, --cfg job, --resolve")
+        else:
+            overrides.append(arg)
+    if show:
+        from omegaconf import OmegaConf
+
+        print(OmegaConf.to_yaml(compose_config(config_name, overrides), resolve=resolve), end="")
+        raise SystemExit(0)
+    return overrides
+
+
 def not_implemented(command: str) -> Callable[[], None]:
     def main() -> None:
         print(f"{command}: not implemented yet", file=sys.stderr)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from .common import compose_config, report_user_errors
+from .common import compose_config, handle_info_flags, report_user_errors
 
 
 def prepare(overrides: list[str]) -> None:
@@ -32,7 +32,15 @@ def prepare(overrides: list[str]) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    report_user_errors(lambda: prepare(sys.argv[1:]))
+    overrides = report_user_errors(
+        lambda: handle_info_flags(
+            sys.argv[1:],
+            doc=__doc__,
+            config_name="train",
+            example="data=tatoeba_en_fr data.vocab.size=16000",
+        )
+    )
+    report_user_errors(lambda: prepare(overrides))
 
 
 if __name__ == "__main__":

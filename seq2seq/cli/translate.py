@@ -12,7 +12,7 @@ import sys
 
 from ..errors import ConfigError
 from ..validation import check_evaluate_config
-from .common import compose_config, report_user_errors
+from .common import compose_config, handle_info_flags, report_user_errors
 
 
 def translate(overrides: list[str], lines: list[str]) -> list[str]:
@@ -62,6 +62,15 @@ def main() -> None:
 
     keep_freed_memory()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    # before stdin is read: --help and --cfg answer at once
+    overrides = report_user_errors(
+        lambda: handle_info_flags(
+            sys.argv[1:],
+            doc=__doc__,
+            config_name="evaluate",
+            example="run_dir=outputs/DATE/TIME_rnn_additive decode.beam_size=1",
+        )
+    )
     data = sys.stdin.buffer.read()
     try:
         text = data.decode("utf-8")
@@ -76,7 +85,7 @@ def main() -> None:
     if lines and lines[-1] == "":
         lines.pop()
     outputs = report_user_errors(
-        lambda: translate(sys.argv[1:], [line.rstrip("\r") for line in lines])
+        lambda: translate(overrides, [line.rstrip("\r") for line in lines])
     )
     sys.stdout.write("".join(o + "\n" for o in outputs))
     sys.stdout.flush()

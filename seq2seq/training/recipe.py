@@ -18,9 +18,10 @@ from typing import Any
 import torch
 
 from ..checkpoint import load_checkpoint
-from ..config import run_label, to_container
+from ..config import NO_JOB_DIR, run_label, to_container
 from ..data.corpus import DataError, read_lines
 from ..data.pipeline import prepare_data
+from ..errors import ConfigError
 from ..evaluation.evaluate import aer_against_gold, evaluate_model
 from ..runtime import seed_everything
 from ..validation import check_train_config
@@ -131,6 +132,8 @@ def _start(cfg: Any) -> tuple[TrainingParts, RunLock]:
     """Checks, runtime, the run directory's claim and lock, seed, data, parts: in this order.
     Nothing is written into a directory that holds a run before its claim succeeded."""
     check_train_config(cfg)  # ranges and relations, before any data or device work
+    if cfg.run_dir == NO_JOB_DIR:
+        raise ConfigError("run_dir is not set: outside seq2seq-train pass run_dir=DIR")
     runtime = setup_runtime(cfg.trainer)
     run_dir = Path(cfg.run_dir)
     lock = take_run_dir(run_dir, cfg, runtime.dist)

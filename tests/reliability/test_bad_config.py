@@ -48,7 +48,7 @@ BAD_COMPOSITION = [
     (
         ["modell.x=1"],
         "unknown key 'modell' (TrainConfig); valid keys: alignment, attention, data, decode, "
-        "dump_alignments, model, optim, run_dir, trainer",
+        "dump_alignments, logger, model, optim, run_dir, trainer",
     ),
     (
         ["model.emb_size=abc"],
