@@ -2,7 +2,10 @@
 
 Lines are read whole, decoded in batches, and written in the input order; an empty (or
 whitespace-only) line gives an empty line. ``print_alignment=true`` appends a tab and the
-word alignment in Pharaoh format (``src-tgt`` 0-based index pairs).
+word alignment in Pharaoh format (``src-tgt`` 0-based index pairs). ``decode.nbest=N`` (with
+``decode.beam_size >= N``) writes N lines per input line instead, best first:
+``<input line, 0-based> ||| <translation> ||| <score> ||| <log-prob>`` (`` ||| <alignment>``
+appended with print_alignment).
 """
 
 from __future__ import annotations
@@ -43,6 +46,19 @@ def translate(overrides: list[str], lines: list[str]) -> list[str]:
         amp_dtype=amp_dtype,
         need_attn=need_attn,
     )
+    if cfg.decode.nbest > 1:  # n-best lines, numbered by input line (an empty line has none)
+        from ..evaluation.evaluate import nbest_lines
+
+        lines_out = list(nbest_lines(run.tokenizer, hyps, keep))
+        if cfg.print_alignment:
+            from ..evaluation.alignments import pharaoh_for
+
+            flat = [(i, h) for i, candidates in zip(keep, hyps, strict=True) for h in candidates]
+            lines_out = [
+                f"{line} ||| {pharaoh_for(run, lines[i].strip(), h, cfg.alignment)}"
+                for line, (i, h) in zip(lines_out, flat, strict=True)
+            ]
+        return lines_out
     texts = run.tokenizer.decode_tgt([h.tokens for h in hyps])
     if cfg.print_alignment:
         from ..evaluation.alignments import pharaoh_for

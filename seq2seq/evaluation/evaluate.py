@@ -32,6 +32,18 @@ class Decoded:
     texts: list[str]  # detokenized hypotheses, one per source
     hyps: list  # seq2seq.decoding.Hypothesis, with attention matrices when asked for
     seconds: float  # wall time of the decoding
+    # decode.nbest > 1: per source, its nbest hypotheses best first (hyps holds their first)
+    nbest: list[list] | None = None
+
+
+def nbest_lines(tokenizer: Tokenizer, nbest: list[list], ids: Sequence[int] | None = None):
+    """The n-best format: one line per hypothesis, best first within a source,
+    ``<source number, 0-based> ||| <detokenized translation> ||| <score> ||| <log-prob>``
+    (score: the log-prob divided by the length penalty, what the beam ranked by)."""
+    ids = range(len(nbest)) if ids is None else ids
+    for i, hyps in zip(ids, nbest, strict=True):
+        for hyp, text in zip(hyps, tokenizer.decode_tgt([h.tokens for h in hyps]), strict=True):
+            yield f"{i} ||| {text} ||| {hyp.score:.4f} ||| {hyp.log_prob:.4f}"
 
 
 def decode_ids(
@@ -54,6 +66,7 @@ def decode_ids(
 
     if decode["beam_size"] < 1:
         raise ValueError(f"decode.beam_size must be >= 1, got {decode['beam_size']}")
+    nbest = int(decode.get("nbest") or 1)
     t0 = time.perf_counter()
     with autocast(device, amp_dtype):
         hyps = translate_batches(
@@ -67,9 +80,13 @@ def decode_ids(
             need_attn=need_attn,
             device=device,
             workers=decode.get("workers"),
+            nbest=nbest,
         )
     seconds = time.perf_counter() - t0
-    return Decoded(tokenizer.decode_tgt([h.tokens for h in hyps]), hyps, seconds)
+    lists = hyps if nbest > 1 else None
+    if lists is not None:
+        hyps = [candidates[0] for candidates in lists]
+    return Decoded(tokenizer.decode_tgt([h.tokens for h in hyps]), hyps, seconds, lists)
 
 
 def decode_texts(
@@ -81,7 +98,8 @@ def decode_texts(
     amp_dtype: torch.dtype | None,
     need_attn: bool = False,
 ) -> list:
-    """Tokenize ``sources`` with the run's vocabulary, decode; return the hypotheses."""
+    """Tokenize ``sources`` with the run's vocabulary, decode; return the hypotheses: one per
+    source, or with ``decode.nbest`` > 1 a best-first list of nbest per source."""
     src_ids = run.tokenizer.encode_src(sources)
     decoded = decode_ids(
         run.model,
@@ -92,7 +110,7 @@ def decode_texts(
         amp_dtype=amp_dtype,
         need_attn=need_attn,
     )
-    return decoded.hyps
+    return decoded.nbest if decoded.nbest is not None else decoded.hyps
 
 
 def evaluate_model(
@@ -258,6 +276,9 @@ def evaluate(cfg: DictConfig) -> dict:
     )
     seconds, hyps = decoded.seconds, decoded.hyps
     (out_dir / "hyps.txt").write_text("".join(t + "\n" for t in decoded.texts), encoding="utf-8")
+    if decoded.nbest is not None:
+        lines = nbest_lines(run.tokenizer, decoded.nbest)
+        (out_dir / "hyps.nbest.txt").write_text("".join(x + "\n" for x in lines), "utf-8")
     metrics = {
         "run_dir": str(cfg.run_dir),
         "checkpoint": str(run.checkpoint),

@@ -178,3 +178,63 @@ def test_beam_scores_at_least_greedy_on_a_trained_model(tiny_run):
     at_least = sum(b.log_prob >= g.log_prob - 1e-4 for b, g in zip(beam, greedy, strict=True))
     print(f"beam 5 model score >= greedy on {at_least}/{len(beam)} test sentences")
     assert at_least >= 0.8 * len(beam)
+
+
+def parse_nbest(text: str) -> list[tuple[int, str, float, float]]:
+    rows = []
+    for line in text.strip().splitlines():
+        number, translation, score, log_prob = line.split(" ||| ")
+        rows.append((int(number), translation, float(score), float(log_prob)))
+    return rows
+
+
+def test_nbest_through_evaluate_and_translate(tiny_run):
+    """decode.nbest=3: 3 hypotheses per source, best first, the first being the 1-best output;
+    the same lists through evaluate (hyps.nbest.txt) and translate (numbered by input line)."""
+    result = cli(
+        "evaluate",
+        f"run_dir={tiny_run}",
+        "device=cpu",
+        "limit=5",
+        "decode.beam_size=4",
+        "decode.nbest=3",
+        "name=nbest",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = tiny_run / "eval" / "nbest"
+    rows = parse_nbest((out / "hyps.nbest.txt").read_text())
+    assert [r[0] for r in rows] == [i for i in range(5) for _ in range(3)]
+    best = (out / "hyps.txt").read_text().splitlines()
+    for i in range(5):
+        candidates = rows[3 * i : 3 * i + 3]
+        scores = [r[2] for r in candidates]
+        assert scores == sorted(scores, reverse=True)  # best first
+        assert candidates[0][1] == best[i]  # the 1-best is the first
+        assert all(r[3] <= 0 for r in candidates)  # log-probs
+    from omegaconf import OmegaConf
+
+    from seq2seq.evaluation.evaluate import load_split_texts
+    from seq2seq.evaluation.run import load_run
+
+    data = OmegaConf.create(load_run(tiny_run, device="cpu").config["data"])
+    src_lines = load_split_texts(data, "test")[0][:2]
+    result = cli(
+        "translate",
+        f"run_dir={tiny_run}",
+        "device=cpu",
+        "decode.beam_size=4",
+        "decode.nbest=3",
+        stdin=f"{src_lines[0]}\n\n{src_lines[1]}\n",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    translated = parse_nbest(result.stdout)
+    assert [r[0] for r in translated] == [0, 0, 0, 2, 2, 2]  # the empty line 1 has none
+    assert [r[1:] for r in translated] == [r[1:] for r in rows[:6]]  # same as evaluate's
+
+
+def test_nbest_above_the_beam_is_one_line(tiny_run):
+    result = cli(
+        "translate", f"run_dir={tiny_run}", "decode.beam_size=2", "decode.nbest=3", stdin="x\n"
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: decode.nbest must be <= decode.beam_size=2, got 3"
