@@ -104,3 +104,42 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+STEP_PREFIX = "step_"  # checkpoints/step_<N>.pt: the weights at validation step N
+
+
+def step_checkpoints(ckpt_dir: str | Path) -> list[tuple[int, Path]]:
+    """(step, path) of ``ckpt_dir/step_<N>.pt``, oldest first."""
+    found = []
+    for path in Path(ckpt_dir).glob(f"{STEP_PREFIX}*.pt"):
+        number = path.stem[len(STEP_PREFIX) :]
+        if number.isdigit():
+            found.append((int(number), path))
+    return sorted(found)
+
+
+def average_checkpoints(paths: list[Path]) -> dict[str, Any]:
+    """The mean of the checkpoints' model weights (floating tensors; other tensors from the
+    newest), with the newest one's config, vocabulary and progress: checkpoint averaging
+    (Vaswani et al. 2017; fairseq's average_checkpoints.py)."""
+    if not paths:
+        raise CheckpointError("no checkpoints to average")
+    payloads = [load_checkpoint(path) for path in paths]
+    newest = payloads[-1]
+    averaged = {}
+    for key, tensor in newest["model"].items():
+        for path, payload in zip(paths, payloads, strict=True):
+            other = payload["model"].get(key)
+            if other is None or other.shape != tensor.shape:
+                raise CheckpointError(
+                    f"cannot average {path}: its weight {key} differs from {paths[-1]}'s"
+                )
+        if tensor.is_floating_point():
+            stacked = torch.stack([p["model"][key].double() for p in payloads])
+            averaged[key] = stacked.mean(dim=0).to(tensor.dtype)
+        else:
+            averaged[key] = tensor.clone()
+    return {
+        key: newest[key] for key in ("config", "spm", "vocab_sizes", "progress") if key in newest
+    } | {"model": averaged, "averaged": [str(path.name) for path in paths]}

@@ -226,6 +226,8 @@ class TrainerConfig:
     overwrite: bool = False  # replace a finished or unfinished run in hydra.run.dir
     num_threads: int | None = None  # intra-op threads; None: all cores
     max_bad_steps: int = 10  # consecutive non-finite losses before training stops
+    # keep the weights of the last N validations as checkpoints/step_<N>.pt (seq2seq-average)
+    keep_last: int = 0
     heatmaps: int = 3  # validation sentences drawn to TensorBoard each validation
     # greedy BLEU on the first N validation sentences only (None: all): cheap enough to validate
     # often (dense curves); the loss is always over the whole validation split

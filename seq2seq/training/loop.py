@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import load_checkpoint, save_checkpoint
+from ..checkpoint import STEP_PREFIX, load_checkpoint, save_checkpoint, step_checkpoints
 from ..runtime import any_rank, autocast, broadcast_flag
 from .loss import output_losses
 from .setup import TrainingParts
@@ -81,6 +81,26 @@ def resume(parts: TrainingParts, model_family: str) -> Progress:
     parts.schedule.step(progress.step + 1)  # the lr of the next step, as in fit()
     log.info("resumed from %s at step %d (epoch %d)", path, progress.step, progress.epoch)
     return progress
+
+
+def keep_weights(parts: TrainingParts, progress: Progress, keep_last: int) -> None:
+    """``checkpoints/step_<N>.pt`` (weights, config, vocabulary: what evaluation and
+    seq2seq-average need, no optimizer state); only the newest ``keep_last`` are kept."""
+    if not parts.runtime.dist.is_main:
+        return
+    full = checkpoint_payload(
+        model=parts.model,
+        optimizer=parts.optimizer,
+        schedule=parts.schedule,
+        scaler=parts.scaler,
+        progress=progress,
+        config=parts.config,
+        vocab=parts.vocab,
+    )
+    weights = {k: full[k] for k in ("model", "progress", "config", "spm", "vocab_sizes")}
+    save_checkpoint(weights, parts.ckpt_dir / f"{STEP_PREFIX}{progress.step}.pt")
+    for _, old in step_checkpoints(parts.ckpt_dir)[:-keep_last]:
+        old.unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------- one step
@@ -169,6 +189,8 @@ def validate_and_checkpoint(
         if improved:
             save(parts, p, "best.pt")
         save(parts, p, "last.pt")
+        if trainer_cfg.keep_last > 0:
+            keep_weights(parts, p, trainer_cfg.keep_last)
         log.info(
             "validation at step %d: loss %.3f ppl %.2f BLEU %.2f chrF %.2f%s (%.1fs)",
             p.step,
