@@ -23,6 +23,7 @@ True = real token, everywhere.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,12 @@ class Seq2SeqOutput:
     attn_weights: Tensor | None  # (batch, tgt_len, src_len) alignment, or None
     # (batch, tgt_len, out_features): the input of ``output_layer``, when features_only=True
     features: Tensor | None = None
+    # Training only, None for most models: a term the model adds to its objective once the
+    # targets' likelihood is known (e.g. hard attention's REINFORCE term, which rewards the
+    # sampled positions with log p(y | ...)). It takes the plain per-token NLL, (batch,
+    # tgt_len) float32, detached, 0 on padding, and returns a scalar summed over the batch like
+    # the loss is (the training step adds it before dividing by the tokens). Call it once.
+    aux_loss: Callable[[Tensor], Tensor] | None = None
 
 
 @dataclass

@@ -465,7 +465,9 @@ class RNNSeq2Seq(Seq2Seq):
     embedding. Dropout: on embeddings, between stacked layers, and on the features.
     Teacher forcing < 1 (training only): at every step, each sentence independently gets the
     gold previous token with that probability, else the model's own previous argmax.
-    ``tgt_mask`` is not needed by the decoder (it is causal); the loss masks padding.
+    ``tgt_mask`` is not needed by the decoder (it is causal); the loss masks padding. The
+    attention's ``auxiliary_loss(tgt_mask)`` becomes the output's ``aux_loss`` (None unless
+    the variant has a term of its own, e.g. hard attention in training).
     """
 
     def __init__(
@@ -604,6 +606,7 @@ class RNNSeq2Seq(Seq2Seq):
             emb = self.dropout(self.tgt_embedding(tgt_in))  # (B, T, E)
             features, attn = self.decoder(emb, state, need_attn=need_attn)  # (B, T, H)
             out = Seq2SeqOutput(None, attn, self._output_features(features))
+        out.aux_loss = self.attention.auxiliary_loss(tgt_mask)  # None for most variants
         if not features_only:  # the output layer runs once, on every position
             out.logits, out.features = self.output_layer(out.features).float(), None
         return out

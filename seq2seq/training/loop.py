@@ -110,7 +110,10 @@ def train_step(
     parts: TrainingParts, batches: list, *, label_smoothing: float, clip_grad_norm: float
 ) -> tuple[float, int, float | None]:
     """One optimizer step over ``batches`` (gradient accumulation); returns loss/token,
-    tokens, grad norm (None when the step was skipped for a non-finite loss)."""
+    tokens, grad norm (None when the step was skipped for a non-finite loss).
+
+    The objective is the (label-smoothed) loss plus the model's ``out.aux_loss`` of the
+    per-token NLLs when its output has one; the returned loss is the first alone."""
     model, train_model, runtime = parts.model, parts.train_model, parts.runtime
     dist = runtime.dist
     train_model.train()
@@ -126,11 +129,18 @@ def train_step(
                 out = train_model(
                     batch.src, batch.src_mask, batch.tgt_in, batch.tgt_mask, features_only=True
                 )
-                loss, _ = output_losses(
-                    out.features, model.output_layer, batch.tgt_out, label_smoothing=label_smoothing
+                losses = output_losses(
+                    out.features,
+                    model.output_layer,
+                    batch.tgt_out,
+                    label_smoothing=label_smoothing,
+                    per_token=out.aux_loss is not None,
                 )
+                loss = objective = losses[0]
+                if out.aux_loss is not None:  # the model's own extra term, given the NLLs
+                    objective = loss + out.aux_loss(losses[2])
             # mean over tokens per batch, then over batches: matches DDP's gradient averaging
-            scaled = loss / max(tokens, 1) / len(batches)
+            scaled = objective / max(tokens, 1) / len(batches)
             if not torch.isfinite(scaled):
                 finite = False
             parts.scaler.scale(scaled).backward()

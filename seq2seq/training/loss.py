@@ -56,29 +56,39 @@ def token_losses(
 
 
 def output_losses(
-    features: Tensor, output_layer: nn.Linear, target: Tensor, *, label_smoothing: float = 0.0
-) -> tuple[Tensor, Tensor]:
+    features: Tensor,
+    output_layer: nn.Linear,
+    target: Tensor,
+    *,
+    label_smoothing: float = 0.0,
+    per_token: bool = False,
+) -> tuple[Tensor, ...]:
     """The losses of :func:`token_losses` on ``output_layer(features)``, without the logits.
 
     Args:
         features: (batch, tgt_len, in_features), the output layer's input at every position.
         output_layer: the (in_features -> vocab) projection, bias or not.
         target: (batch, tgt_len) ids; PAD positions are ignored.
+        per_token: also return each position's plain NLL (what a model's ``aux_loss`` takes).
 
     Returns:
-        (smoothed loss sum, plain NLL sum (detached)). Backward reaches features, weight, bias.
+        (smoothed loss sum, plain NLL sum (detached)), and with ``per_token`` a third tensor:
+        the plain NLL of every position, (batch, tgt_len) float32, detached, 0 on padding.
+        Backward reaches features, weight, bias.
     """
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
     real = target != PAD_ID  # (batch, tgt_len)
-    loss, nll = _LinearCrossEntropy.apply(
+    loss, nll, token_nll = _LinearCrossEntropy.apply(
         features[real],  # (tokens, in_features)
         output_layer.weight,
         output_layer.bias,
         target[real],  # (tokens,)
         label_smoothing,
     )
-    return loss, nll
+    if not per_token:
+        return loss, nll
+    return loss, nll, token_nll.new_zeros(target.shape).masked_scatter_(real, token_nll)
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
@@ -102,6 +112,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
             grad_b = torch.zeros(vocab, device=w.device) if bias is not None else None
             loss = torch.zeros((), device=w.device)
             nll = torch.zeros((), device=w.device)
+            token_nlls = torch.empty(num_tokens, device=w.device)  # (N,) float32
             for start in range(0, num_tokens, chunk):
                 x = x_all[start : start + chunk]  # (c, D)
                 t = target[start : start + chunk, None]  # (c, 1)
@@ -110,6 +121,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
                     logits = logits + bias.to(compute_dtype)
                 log_probs = torch.log_softmax(logits.float(), dim=-1)  # (c, V) float32
                 token_nll = -log_probs.gather(1, t).squeeze(1)  # (c,)
+                token_nlls[start : start + chunk] = token_nll
                 nll += token_nll.sum()
                 if eps > 0.0:
                     smooth = -log_probs.mean(dim=-1)  # (c,) lse - mean(z)
@@ -134,11 +146,11 @@ class _LinearCrossEntropy(torch.autograd.Function):
         ctx.save_for_backward(grad_x, grad_w, grad_b if grad_b is not None else grad_w[:0])
         ctx.has_bias = bias is not None
         ctx.dtypes = (features.dtype, weight.dtype, bias.dtype if bias is not None else None)
-        ctx.mark_non_differentiable(nll)
-        return loss, nll
+        ctx.mark_non_differentiable(nll, token_nlls)
+        return loss, nll, token_nlls
 
     @staticmethod
-    def backward(ctx, grad_loss, _grad_nll):
+    def backward(ctx, grad_loss, _grad_nll, _grad_token_nlls):
         grad_x, grad_w, grad_b = ctx.saved_tensors
         x_dtype, w_dtype, b_dtype = ctx.dtypes
         return (

@@ -154,7 +154,13 @@ def test_gradients_reach_every_parameter(attention, wiring):
     src_mask = torch.ones_like(src_mask)  # every location row in use
     src = src.masked_fill(src == 0, 5)
     out = model(src, src_mask, tgt_in, tgt_mask)
-    F.cross_entropy(out.logits.reshape(-1, V), tgt_in.roll(-1, 1).reshape(-1)).backward()
+    nll = F.cross_entropy(
+        out.logits.reshape(-1, V), tgt_in.roll(-1, 1).reshape(-1), reduction="none"
+    ).view(B, T)
+    loss = nll.mean()
+    if out.aux_loss is not None:  # the model's own term (hard attention's REINFORCE)
+        loss = loss + out.aux_loss(nll.detach()) / nll.numel()
+    loss.backward()
     for name, param in model.named_parameters():
         if param.numel():  # weight_feed is (G, 0) without a feed
             assert param.grad is not None and param.grad.abs().sum() > 0, name

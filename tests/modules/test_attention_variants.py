@@ -97,13 +97,18 @@ def test_weights_sum_and_zero_on_padding(options):
         torch.testing.assert_close(sums, torch.ones(B, T))
 
 
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
 @pytest.mark.parametrize("options", OPTIONS, ids=IDS)
-def test_padding_content_does_not_matter(options):
-    attn = make(options)
+def test_padding_content_does_not_matter(options, training):
+    """In both modes; the same seed before each call, for a variant that samples in
+    training (hard attention)."""
+    attn = make(options).train(training)
     query, keys, values, mask = inputs()
-    context, weights = run(attn, query, keys, values, mask, step=1)
     noise = torch.randn(B, S, SIZE) * 100
+    torch.manual_seed(7)
+    context, weights = run(attn, query, keys, values, mask, step=1)
     pad = ~mask[..., None]
+    torch.manual_seed(7)
     context2, weights2 = run(attn, query, keys + noise * pad, values - noise * pad, mask, step=1)
     torch.testing.assert_close(context2, context, rtol=0, atol=1e-6)
     if weights is not None:
@@ -121,7 +126,11 @@ def test_gradients_reach_every_parameter(options):
     query.requires_grad_(True)
     keys.requires_grad_(True)
     context, _ = run(attn, query, keys, values, mask)
-    (context * torch.randn_like(context)).sum().backward()
+    loss = (context * torch.randn_like(context)).sum()
+    aux = attn.auxiliary_loss(torch.ones(B, T, dtype=torch.bool))  # hard attention's REINFORCE
+    if aux is not None:
+        loss = loss + aux(torch.rand(B, T, generator=torch.Generator().manual_seed(2)) * 3)
+    loss.backward()
     for name, param in attn.named_parameters():
         assert param.grad is not None and param.grad.abs().sum() > 0, name
     if options["name"] != "location":  # location ignores the keys
@@ -131,7 +140,7 @@ def test_gradients_reach_every_parameter(options):
 
 @pytest.mark.parametrize("options", GLOBAL, ids=[i for i, o in VARIANTS if o in GLOBAL])
 def test_global_variants_are_permutation_invariant(options):
-    attn = make(options)
+    attn = make(options).eval()  # deterministic (hard attention samples in training)
     query, keys, values, mask = inputs()
     context, weights = run(attn, query, keys, values, mask)
     perm = torch.randperm(S, generator=torch.Generator().manual_seed(3))
@@ -142,8 +151,9 @@ def test_global_variants_are_permutation_invariant(options):
 
 @pytest.mark.parametrize("options", WITH_WEIGHTS, ids=WEIGHTS_IDS)
 def test_many_rows_equal_one_row_per_step(options):
-    """A (B, T, *) query at step s equals T single-row calls at steps s..s+T-1."""
-    attn = make(options)
+    """A (B, T, *) query at step s equals T single-row calls at steps s..s+T-1 (in eval
+    mode: hard attention samples in training)."""
+    attn = make(options).eval()
     query, keys, values, mask = inputs()
     context, weights = run(attn, query, keys, values, mask, step=2)
     for i in range(T):
@@ -490,8 +500,9 @@ def test_scale_labels():
 @pytest.mark.parametrize("options", WITH_WEIGHTS, ids=WEIGHTS_IDS)
 def test_scores_and_weights_are_float32_under_bf16_autocast(options):
     """The base class computes every variant's scores and softmax in float32 with autocast off,
-    from bf16 inputs too; the context keeps the values' dtype."""
-    attn = make(options)
+    from bf16 inputs too; the context keeps the values' dtype. In eval mode, so that the
+    reference call gives the same weights (hard attention samples in training)."""
+    attn = make(options).eval()
     query, keys, values, mask = inputs()
     seen = {}
     score = attn.score
@@ -536,6 +547,7 @@ def test_paper_wirings():
         "multiplicative": "luong",
         "local": "luong",
         "location": "luong",
+        "hard": "bahdanau",
     }
     for name, wiring in papers.items():
         assert attention_class(name).paper_wiring == wiring, name

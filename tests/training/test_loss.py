@@ -87,3 +87,23 @@ def test_bad_label_smoothing():
     features, layer, target = make_inputs(bias=False)
     with pytest.raises(ValueError, match=r"label_smoothing must be in \[0, 1\), got 1.5"):
         output_losses(features, layer, target, label_smoothing=1.5)
+
+
+@pytest.mark.parametrize("chunk_elements", [4 * V, 1 << 22])
+def test_per_token_nll(monkeypatch, chunk_elements):
+    """per_token=True adds each position's plain NLL (what a model's aux_loss takes): equal to
+    cross entropy per position, 0 on padding, detached; loss and gradients unchanged."""
+    monkeypatch.setattr(loss_module, "CHUNK_ELEMENTS", chunk_elements)
+    features, layer, target = make_inputs(bias=True)
+    loss, nll, per_token = output_losses(
+        features, layer, target, label_smoothing=0.1, per_token=True
+    )
+    expected = torch.nn.functional.cross_entropy(
+        layer(features).transpose(1, 2), target, ignore_index=0, reduction="none"
+    )  # (3, 5), 0 on padding
+    assert per_token.shape == target.shape and per_token.dtype == torch.float32
+    assert not per_token.requires_grad and (per_token[target == 0] == 0).all()
+    torch.testing.assert_close(per_token, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(per_token.sum(), nll)
+    plain_loss, plain_nll = output_losses(features, layer, target, label_smoothing=0.1)
+    assert torch.equal(loss, plain_loss) and torch.equal(nll, plain_nll)

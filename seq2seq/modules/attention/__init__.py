@@ -58,6 +58,7 @@ del _module
 # Re-exported for convenience (a new variant needs no line here).
 from .additive import AdditiveAttention, AdditiveAttentionConfig  # noqa: E402
 from .content import ContentAttention, ContentAttentionConfig, Sharpness  # noqa: E402
+from .hard import Estimator, HardAttention, HardAttentionConfig, HardDecode  # noqa: E402
 from .local import LocalAttention, LocalAttentionConfig, LocalMode  # noqa: E402
 from .location import LocationAttention, LocationAttentionConfig  # noqa: E402
 from .multiplicative import (  # noqa: E402
@@ -79,6 +80,10 @@ __all__ = [
     "AttentionState",
     "ContentAttention",
     "ContentAttentionConfig",
+    "Estimator",
+    "HardAttention",
+    "HardAttentionConfig",
+    "HardDecode",
     "LocalAttention",
     "LocalAttentionConfig",
     "LocalMode",

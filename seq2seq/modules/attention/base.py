@@ -19,7 +19,7 @@ Shapes used throughout (B = batch, T = target rows attended at once, S = source 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, ClassVar
@@ -117,6 +117,10 @@ class Attention(nn.Module):
       label(options)  the variant's short name in comparison tables (seq2seq.compare).
       compares_query_and_keys(options)  the reason key_size must equal query_size, or None
                     (seq2seq.validation and the RNN builder refuse a mismatch).
+      auxiliary_loss(tgt_mask)  after a training forward pass, the variant's own term of the
+                    objective as a function of the per-token NLL, or None (the default; hard
+                    attention's REINFORCE term is one). The RNN model returns it as its
+                    output's ``aux_loss``, which the training step adds.
       presets entries may hold ``model.<key>`` options a preset needs besides its own
                     (e.g. ``"model.split_directions": True``), see the registry.
 
@@ -163,6 +167,15 @@ class Attention(nn.Module):
         """Called by the model once per source batch with its (B, S) mask (one row per
         sentence, before any beam expansion); does nothing by default. A variant that can
         address only some source positions says so here (location attention warns)."""
+
+    def auxiliary_loss(self, tgt_mask: Tensor) -> Callable[[Tensor], Tensor] | None:
+        """Called by the model after each teacher-forced forward pass (every call since the
+        last ``observe_source``), with its (B, T) bool target mask: None (the default), or a
+        function of the per-token NLL (B, T) (float32, detached, 0 on padding) returning this
+        variant's scalar term of the objective, summed over the batch like the loss. A
+        variant whose training forward samples (hard attention) rewards its samples with it;
+        it is for training: in eval mode it is None."""
+        return None
 
     @property
     def context_size(self) -> int:
