@@ -12,13 +12,24 @@ from pathlib import Path
 import numpy as np
 
 
-def _pyplot():
-    import matplotlib
+class _Figures:
+    """pyplot's ``subplots``/``close`` on plain Figures (rendered by Agg when saved): no
+    backend is switched and no global figure state is touched, in a notebook too."""
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    @staticmethod
+    def subplots(*args, figsize=None, dpi=None, **kwargs):
+        from matplotlib.figure import Figure
 
-    return plt
+        fig = Figure(figsize=figsize, dpi=dpi)
+        return fig, fig.subplots(*args, **kwargs)
+
+    @staticmethod
+    def close(fig) -> None:
+        fig.clear()
+
+
+def _pyplot() -> _Figures:
+    return _Figures()
 
 
 def _finite(value) -> bool:

@@ -13,6 +13,7 @@ line (missing file, non-UTF-8 bytes, line-count mismatch, empty corpus), loaded 
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import logging
 from collections.abc import Mapping, Sequence
@@ -23,7 +24,20 @@ import datasets
 from ..errors import Seq2SeqError
 
 log = logging.getLogger(__name__)
-datasets.disable_progress_bars()  # "Generating ... split" bars would surround error lines
+
+
+@contextlib.contextmanager
+def quiet_progress():
+    """``datasets``' progress bars off while inside ("Generating ... split" bars would surround
+    error lines), as they were after: importing seq2seq changes nothing global."""
+    was_disabled = datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not was_disabled:
+            datasets.enable_progress_bars()
+
 
 SPLITS = ("train", "validation", "test")
 
@@ -130,11 +144,12 @@ def load_local(
 
     columns = {}
     for lang in (src, tgt):
-        loaded = datasets.load_dataset(
-            "text",
-            data_files={split: str(p[lang]) for split, p in paths.items()},
-            cache_dir=cache_dir,
-        )
+        with quiet_progress():
+            loaded = datasets.load_dataset(
+                "text",
+                data_files={split: str(p[lang]) for split, p in paths.items()},
+                cache_dir=cache_dir,
+            )
         columns[lang] = loaded
     return datasets.DatasetDict(
         {
@@ -153,7 +168,8 @@ def load_local(
 def load_hub(hub_id: str, *, cache_dir: str | None = None) -> datasets.DatasetDict:
     """Load a hub dataset (needs network); layouts are resolved later by :func:`to_parallel`."""
     try:
-        return datasets.load_dataset(hub_id, cache_dir=cache_dir)
+        with quiet_progress():
+            return datasets.load_dataset(hub_id, cache_dir=cache_dir)
     except Exception as err:  # noqa: BLE001 - any hub failure gets the same advice
         raise DataError(
             f"cannot load {hub_id!r} from the Hugging Face hub ({type(err).__name__}); "

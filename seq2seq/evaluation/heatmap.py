@@ -5,12 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display: files and TensorBoard only
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure  # not pyplot: no backend or global state is touched
 
 
 def alignment_figure(
@@ -27,7 +23,8 @@ def alignment_figure(
             f"matrix {weights.shape} does not match {len(tgt_tokens)} target x {len(src_tokens)} source tokens"
         )
     width, height = 2.0 + 0.32 * cols, 1.5 + 0.32 * rows
-    fig, ax = plt.subplots(figsize=(min(max(width, 4), 24), min(max(height, 3), 24)), dpi=100)
+    fig = Figure(figsize=(min(max(width, 4), 24), min(max(height, 3), 24)), dpi=100)
+    ax = fig.subplots()
     ax.imshow(weights, cmap="Greys", vmin=0.0, vmax=max(1e-6, float(weights.max())), aspect="auto")
     ax.set_xticks(range(cols), labels=list(src_tokens), rotation=90, fontsize=8)
     ax.set_yticks(range(rows), labels=list(tgt_tokens), fontsize=8)
@@ -46,5 +43,4 @@ def save_alignment_png(
     path.parent.mkdir(parents=True, exist_ok=True)
     fig = alignment_figure(weights, src_tokens, tgt_tokens, title)
     fig.savefig(path)
-    plt.close(fig)
     return path
