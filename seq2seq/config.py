@@ -245,12 +245,52 @@ class DecodeConfig:
     workers: int | None = None
 
 
+class GoldFormat(str, Enum):
+    """How a gold alignment file writes its links (``alignment.gold_format``)."""
+
+    pharaoh = "pharaoh"  # one line per pair: i-j sure; ipj, i?j or i-j-P possible; i-j-S sure
+    wpt = "wpt"  # WPT 2003/2005: one link per line, `sentence i j [S|P] [confidence]`
+
+
+# alignment.hard: word links from a word-level matrix
+HARD_ALIGNMENTS = ("argmax", "threshold")
+# alignment.symmetrize (null or none: this run's own direction alone); grow-diag* as in Koehn et
+# al. 2003 / Moses (seq2seq/evaluation/alignments.py: symmetrize)
+SYMMETRIZATIONS = ("intersection", "union", "grow-diag", "grow-diag-final", "grow-diag-final-and")
+
+
 @dataclass
 class AlignmentConfig:
+    """Soft alignments -> word links, and the gold links they are scored against.
+
+    The extraction options (layer, head, shift, symmetrize) apply where the model is forced to
+    read a reference and its attention is scored against gold links (AER: seq2seq-evaluate
+    gold_alignments=, training's data.test_alignments, seq2seq-align-baseline); the dumps and
+    heatmaps of decoded hypotheses are always model.alignment_layer / model.alignment_head.
+    """
+
     plot_ids: list[int] | None = None
     plot_first: int = 5
     hard: str = "argmax"  # argmax | threshold
     threshold: float = 0.3
+    # Transformer decoder layer whose cross-attention is the alignment: an index (negative counts
+    # from the end) or mean (the average over layers); null: the run's model.alignment_layer
+    layer: str | None = None
+    # its head: an index or mean (the average of heads); null: the run's model.alignment_head
+    head: str | None = None
+    # shift-att (Chen et al. 2020): target word t's alignment is the attention of decoder step
+    # t+1, the step that reads t as its input (the row of the next target token)
+    shift: bool = False
+    # null (or none) | intersection | union | grow-diag | grow-diag-final | grow-diag-final-and:
+    # combine this run's links with reverse_run_dir's, a run trained in the other direction
+    symmetrize: str | None = None
+    reverse_run_dir: str | None = None
+    # the gold links: their format, whether indices start at 0 or 1, and their order: src-tgt of
+    # the model's direction, or (gold_reversed=true) tgt-src, which swaps them (and the sides of
+    # a gold_text= file)
+    gold_format: GoldFormat = GoldFormat.pharaoh
+    gold_index_base: int = 0
+    gold_reversed: bool = False
 
 
 class LoggerName(str, Enum):
@@ -302,7 +342,11 @@ class EvaluateConfig:
     precision: DecodePrecision = DecodePrecision.fp32
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     dump_alignments: bool = False
-    gold_alignments: str | None = None  # Pharaoh file: AER of teacher-forced attention
+    # gold links (format: alignment.gold_*): AER of the teacher-forced attention
+    gold_alignments: str | None = None
+    # the pairs the gold links describe as one file of `source ||| target` lines (pre-tokenized:
+    # its tokens are the words the links index); else src_file= and ref_file=
+    gold_text: str | None = None
     alignment: AlignmentConfig = field(default_factory=AlignmentConfig)
     print_alignment: bool = False  # translate: append a tab and the Pharaoh word alignment
 
