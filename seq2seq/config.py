@@ -351,6 +351,45 @@ class EvaluateConfig:
     print_alignment: bool = False  # translate: append a tab and the Pharaoh word alignment
 
 
+@dataclass
+class EflomalConfig:
+    """eflomal (Östling and Tiedemann 2016; ``pip install "seq2seq[align]"``): a Bayesian IBM
+    model aligner, the anchor seq2seq-align-baseline scores beside attention."""
+
+    model: int = 3  # 1: IBM1, 2: + HMM jumps, 3: + fertility (eflomal's default)
+    n_samplers: int = 3  # independent Gibbs samplers, averaged
+    rel_iterations: float = 1.0  # iterations relative to eflomal's defaults
+    null_prior: float = 0.2  # prior probability of a NULL alignment
+    # both directions combined (forward = source -> target); grow-diag-final: Koehn et al. 2003
+    # with final (Moses' default), the same function as alignment.symmetrize
+    symmetrize: str = "grow-diag-final"
+    # words of the training corpus: 13a (sacreBLEU's Moses-like tokenizer: punctuation split off,
+    # like the gold's pre-tokenized words) or none (whitespace); the gold pairs are their tokens
+    tokenize: str = "13a"
+
+
+@dataclass
+class AlignBaselineConfig:
+    """seq2seq-align-baseline: eflomal trained on ``data``'s training split plus the gold
+    pairs, and each of ``run_dirs``' teacher-forced attention (with ``alignment``'s options),
+    scored against the same gold links by the same AER function."""
+
+    # the corpus eflomal trains on: the runs' data config (data=, data.src=, data.tgt=, ...)
+    data: Any = MISSING
+    gold_alignments: str = MISSING  # the gold links (alignment.gold_format etc.)
+    gold_text: str | None = None  # `source ||| target` lines; else src_file= and ref_file=
+    src_file: str | None = None
+    ref_file: str | None = None
+    limit: int | None = None  # the first N gold pairs only
+    # runs scored beside eflomal, with alignment's options (each translating data.src -> data.tgt)
+    run_dirs: list[str] = field(default_factory=list)
+    checkpoint: str = "best"
+    device: Device = Device.auto
+    alignment: AlignmentConfig = field(default_factory=AlignmentConfig)
+    eflomal: EflomalConfig = field(default_factory=EflomalConfig)
+    out: str | None = None  # also write the table's rows as JSON here
+
+
 # group -> option -> schema of the fixed groups; schemas() adds the attention registry's as it is
 # when called (so it includes a variant registered after this module was imported).
 SCHEMAS: dict[str, dict[str, type]] = {
@@ -390,6 +429,7 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(name="evaluate_schema", node=EvaluateConfig)
+    cs.store(name="align_baseline_schema", node=AlignBaselineConfig)
     for group, options in schemas().items():
         for name, node in options.items():
             cs.store(group=f"schema/{group}", name=name, node=node)

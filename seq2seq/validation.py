@@ -26,6 +26,7 @@ from .errors import ConfigError
 
 __all__ = [
     "attention_width_problem",
+    "check_align_baseline_config",
     "check_alignment_options",
     "check_evaluate_config",
     "check_run_dir",
@@ -307,6 +308,51 @@ def check_evaluate_config(cfg: Any) -> None:
     if split is not None and not cfg.get("src_file") and split not in ("test", "validation"):
         out.add(f"split must be test or validation, got {split!r} (or give src_file=PATH)")
     check_alignment_options(cfg.get("alignment"), out)
+    out.raise_if_any()
+
+
+def check_align_baseline_config(cfg: Any) -> None:
+    """Raise ConfigError for a seq2seq-align-baseline config without gold links or with
+    out-of-range eflomal, alignment or data options."""
+    from .config import SYMMETRIZATIONS
+
+    if _missing(cfg, "gold_alignments"):
+        raise ConfigError(
+            "gold_alignments=FILE is required: the gold links (with gold_text=FILE, or "
+            "src_file= and ref_file=, the pairs they describe)"
+        )
+    out = _Problems()
+    if not cfg.get("gold_text") and not (cfg.get("src_file") and cfg.get("ref_file")):
+        out.add(
+            "the gold pairs are needed: gold_text=FILE ('source ||| target' lines) or src_file= and ref_file="
+        )
+    elif cfg.get("gold_text") and (cfg.get("src_file") or cfg.get("ref_file")):
+        out.add(
+            "gold_text= holds both sides of the gold pairs: give it or src_file=/ref_file=, not both"
+        )
+    limit = cfg.get("limit")
+    if limit is not None and limit < 1:
+        out.add(f"limit must be >= 1 (the first N gold pairs), got {limit}")
+    eflomal = cfg.eflomal
+    model = eflomal.get("model")
+    if model not in (1, 2, 3):
+        out.add(f"eflomal.model must be 1 (IBM1), 2 (+HMM) or 3 (+fertility), got {model}")
+    out.at_least(eflomal, "eflomal", "n_samplers", 1)
+    out.positive(eflomal, "eflomal", "rel_iterations")
+    out.in_range(eflomal, "eflomal", "null_prior", 0.0, 1.0, closed=True)
+    method = eflomal.get("symmetrize")
+    if method not in ("none", *SYMMETRIZATIONS):
+        out.add(
+            f"eflomal.symmetrize must be one of none, {', '.join(SYMMETRIZATIONS)}, got {method!r}"
+        )
+    if eflomal.get("tokenize") not in ("13a", "none"):
+        out.add(f"eflomal.tokenize must be 13a or none, got {eflomal.get('tokenize')!r}")
+    check_alignment_options(cfg.get("alignment"), out)
+    data = cfg.data
+    src, tgt = data.get("src"), data.get("tgt")
+    if src is not None and src == tgt:
+        out.add(f"data.src and data.tgt are both {src!r}: choose two different languages")
+    out.at_least(data, "data", "train_limit", 1, optional=True)
     out.raise_if_any()
 
 
