@@ -138,8 +138,9 @@ class DataConfig:
     train_limit: int | None = None  # first N pairs (quick runs)
     eval_limit: int | None = None
     max_tokens: int = 4096  # padded tokens per batch, each side
-    # gold word alignments of the test split, Pharaoh lines in `dir` (e.g. test.align): the end of
-    # training then reports test_aer of the teacher-forced attention (the reversal corpus has them)
+    # gold word alignments of the test split, a file in `dir` (e.g. test.align; its format:
+    # alignment.gold_format, gold_index_base, gold_reversed): the end of training then reports
+    # test_aer of the teacher-forced attention (the reversal corpus has them)
     test_alignments: str | None = None
     vocab: VocabConfig = field(default_factory=VocabConfig)
     cache_dir: str = "${oc.env:SEQ2SEQ_CACHE,data/cache}"

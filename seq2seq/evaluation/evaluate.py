@@ -133,6 +133,15 @@ def evaluate_model(
         from .alignments import dump_alignments
 
         alignment = alignment or {}
+        chosen = [k for k in ("layer", "head") if alignment.get(k) is not None]
+        chosen += ["shift"] if alignment.get("shift") else []
+        if chosen and model.has_alignment:
+            log.warning(
+                "alignment.%s: the teacher-forced AER only; the dumped matrices of the decoded "
+                "hypotheses are the model's own alignment (model.alignment_layer / "
+                "model.alignment_head, no shift)",
+                "/".join(chosen),
+            )
         metrics["alignments"] = dump_alignments(
             tokenizer,
             sources,
