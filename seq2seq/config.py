@@ -138,8 +138,9 @@ class DataConfig:
     train_limit: int | None = None  # first N pairs (quick runs)
     eval_limit: int | None = None
     max_tokens: int = 4096  # padded tokens per batch, each side
-    # gold word alignments of the test split, Pharaoh lines in `dir` (e.g. test.align): the end of
-    # training then reports test_aer of the teacher-forced attention (the reversal corpus has them)
+    # gold word alignments of the test split, a file in `dir` (e.g. test.align; its format:
+    # alignment.gold_format, gold_index_base, gold_reversed): the end of training then reports
+    # test_aer of the teacher-forced attention (the reversal corpus has them)
     test_alignments: str | None = None
     vocab: VocabConfig = field(default_factory=VocabConfig)
     cache_dir: str = "${oc.env:SEQ2SEQ_CACHE,data/cache}"
@@ -247,12 +248,52 @@ class DecodeConfig:
     workers: int | None = None
 
 
+class GoldFormat(str, Enum):
+    """How a gold alignment file writes its links (``alignment.gold_format``)."""
+
+    pharaoh = "pharaoh"  # one line per pair: i-j sure; ipj, i?j or i-j-P possible; i-j-S sure
+    wpt = "wpt"  # WPT 2003/2005: one link per line, `sentence i j [S|P] [confidence]`
+
+
+# alignment.hard: word links from a word-level matrix
+HARD_ALIGNMENTS = ("argmax", "threshold")
+# alignment.symmetrize (null or none: this run's own direction alone); grow-diag* as in Koehn et
+# al. 2003 / Moses (seq2seq/evaluation/alignments.py: symmetrize)
+SYMMETRIZATIONS = ("intersection", "union", "grow-diag", "grow-diag-final", "grow-diag-final-and")
+
+
 @dataclass
 class AlignmentConfig:
+    """Soft alignments -> word links, and the gold links they are scored against.
+
+    The extraction options (layer, head, shift, symmetrize) apply where the model is forced to
+    read a reference and its attention is scored against gold links (AER: seq2seq-evaluate
+    gold_alignments=, training's data.test_alignments, seq2seq-align-baseline); the dumps and
+    heatmaps of decoded hypotheses are always model.alignment_layer / model.alignment_head.
+    """
+
     plot_ids: list[int] | None = None
     plot_first: int = 5
     hard: str = "argmax"  # argmax | threshold
     threshold: float = 0.3
+    # Transformer decoder layer whose cross-attention is the alignment: an index (negative counts
+    # from the end) or mean (the average over layers); null: the run's model.alignment_layer
+    layer: str | None = None
+    # its head: an index or mean (the average of heads); null: the run's model.alignment_head
+    head: str | None = None
+    # shift-att (Chen et al. 2020): target word t's alignment is the attention of decoder step
+    # t+1, the step that reads t as its input (the row of the next target token)
+    shift: bool = False
+    # null (or none) | intersection | union | grow-diag | grow-diag-final | grow-diag-final-and:
+    # combine this run's links with reverse_run_dir's, a run trained in the other direction
+    symmetrize: str | None = None
+    reverse_run_dir: str | None = None
+    # the gold links: their format, whether indices start at 0 or 1, and their order: src-tgt of
+    # the model's direction, or (gold_reversed=true) tgt-src, which swaps them (and the sides of
+    # a gold_text= file)
+    gold_format: GoldFormat = GoldFormat.pharaoh
+    gold_index_base: int = 0
+    gold_reversed: bool = False
 
 
 class LoggerName(str, Enum):
@@ -304,9 +345,52 @@ class EvaluateConfig:
     precision: DecodePrecision = DecodePrecision.fp32
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     dump_alignments: bool = False
-    gold_alignments: str | None = None  # Pharaoh file: AER of teacher-forced attention
+    # gold links (format: alignment.gold_*): AER of the teacher-forced attention
+    gold_alignments: str | None = None
+    # the pairs the gold links describe as one file of `source ||| target` lines (pre-tokenized:
+    # its tokens are the words the links index); else src_file= and ref_file=
+    gold_text: str | None = None
     alignment: AlignmentConfig = field(default_factory=AlignmentConfig)
     print_alignment: bool = False  # translate: append a tab and the Pharaoh word alignment
+
+
+@dataclass
+class EflomalConfig:
+    """eflomal (Östling and Tiedemann 2016; ``pip install "seq2seq[align]"``): a Bayesian IBM
+    model aligner, the anchor seq2seq-align-baseline scores beside attention."""
+
+    model: int = 3  # 1: IBM1, 2: + HMM jumps, 3: + fertility (eflomal's default)
+    n_samplers: int = 3  # independent Gibbs samplers, averaged
+    rel_iterations: float = 1.0  # iterations relative to eflomal's defaults
+    null_prior: float = 0.2  # prior probability of a NULL alignment
+    # both directions combined (forward = source -> target); grow-diag-final: Koehn et al. 2003
+    # with final (Moses' default), the same function as alignment.symmetrize
+    symmetrize: str = "grow-diag-final"
+    # words of the training corpus: 13a (sacreBLEU's Moses-like tokenizer: punctuation split off,
+    # like the gold's pre-tokenized words) or none (whitespace); the gold pairs are their tokens
+    tokenize: str = "13a"
+
+
+@dataclass
+class AlignBaselineConfig:
+    """seq2seq-align-baseline: eflomal trained on ``data``'s training split plus the gold
+    pairs, and each of ``run_dirs``' teacher-forced attention (with ``alignment``'s options),
+    scored against the same gold links by the same AER function."""
+
+    # the corpus eflomal trains on: the runs' data config (data=, data.src=, data.tgt=, ...)
+    data: Any = MISSING
+    gold_alignments: str = MISSING  # the gold links (alignment.gold_format etc.)
+    gold_text: str | None = None  # `source ||| target` lines; else src_file= and ref_file=
+    src_file: str | None = None
+    ref_file: str | None = None
+    limit: int | None = None  # the first N gold pairs only
+    # runs scored beside eflomal, with alignment's options (each translating data.src -> data.tgt)
+    run_dirs: list[str] = field(default_factory=list)
+    checkpoint: str = "best"
+    device: Device = Device.auto
+    alignment: AlignmentConfig = field(default_factory=AlignmentConfig)
+    eflomal: EflomalConfig = field(default_factory=EflomalConfig)
+    out: str | None = None  # also write the table's rows as JSON here
 
 
 # group -> option -> schema of the fixed groups; schemas() adds the attention registry's as it is
@@ -348,6 +432,7 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(name="evaluate_schema", node=EvaluateConfig)
+    cs.store(name="align_baseline_schema", node=AlignBaselineConfig)
     for group, options in schemas().items():
         for name, node in options.items():
             cs.store(group=f"schema/{group}", name=name, node=node)

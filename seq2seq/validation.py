@@ -17,6 +17,7 @@ points, in :mod:`seq2seq.cli.precheck`.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,12 @@ from .errors import ConfigError
 
 __all__ = [
     "attention_width_problem",
+    "check_align_baseline_config",
+    "check_alignment_options",
     "check_evaluate_config",
     "check_run_dir",
     "check_train_config",
+    "index_or_mean",
 ]
 
 
@@ -214,6 +218,65 @@ def _check_optim(cfg: Any, out: _Problems) -> None:
     out.at_least(o, "optim", "warmup_steps", 0)
 
 
+def index_or_mean(value: Any) -> int | str | None:
+    """``alignment.layer`` / ``alignment.head`` as given (a string from the schema): None, the
+    string ``mean``, or an int; ValueError for anything else."""
+    if value is None or value == "mean":
+        return value
+    if isinstance(value, bool):
+        raise ValueError(f"not an index: {value!r}")
+    if isinstance(value, int):
+        return value
+    text = str(value).strip()
+    if re.fullmatch(r"-?\d+", text):
+        return int(text)
+    raise ValueError(f"not an index: {value!r}")
+
+
+def check_alignment_options(alignment: Any, out: _Problems | None = None) -> None:
+    """The ``alignment`` node's closed sets and ranges (hard, threshold, layer, head,
+    symmetrize with reverse_run_dir, gold_index_base); ConfigError when ``out`` is None."""
+    from .config import HARD_ALIGNMENTS, SYMMETRIZATIONS
+
+    own = out is None
+    out = out or _Problems()
+    if alignment is None:
+        return
+    hard = alignment.get("hard")
+    if hard is not None and hard not in HARD_ALIGNMENTS:
+        out.add(f"alignment.hard must be one of {', '.join(HARD_ALIGNMENTS)}, got {hard!r}")
+    out.in_range(alignment, "alignment", "threshold", 0.0, 1.0, closed=True)
+    for key in ("layer", "head"):
+        try:
+            index_or_mean(alignment.get(key))
+        except ValueError:
+            out.add(
+                f"alignment.{key} must be an index (negative from the end), mean, or null (the "
+                f"model's own), got {alignment.get(key)!r}"
+            )
+    method = alignment.get("symmetrize")
+    if method is not None and method != "none" and method not in SYMMETRIZATIONS:
+        out.add(
+            f"alignment.symmetrize must be one of none, {', '.join(SYMMETRIZATIONS)}, "
+            f"got {method!r}"
+        )
+    elif method not in (None, "none") and not alignment.get("reverse_run_dir"):
+        out.add(
+            f"alignment.symmetrize={method} needs alignment.reverse_run_dir=DIR: a run trained "
+            "in the other direction (target -> source)"
+        )
+    elif method in (None, "none") and alignment.get("reverse_run_dir"):
+        out.add(
+            "alignment.reverse_run_dir is read only to symmetrise: set alignment.symmetrize="
+            f"{'|'.join(SYMMETRIZATIONS)} (or leave reverse_run_dir out)"
+        )
+    base = alignment.get("gold_index_base")
+    if base is not None and base not in (0, 1):
+        out.add(f"alignment.gold_index_base must be 0 or 1, got {base}")
+    if own:
+        out.raise_if_any()
+
+
 def check_train_config(cfg: Any) -> None:
     """Raise ConfigError naming every out-of-range value of a composed training config.
 
@@ -227,6 +290,7 @@ def check_train_config(cfg: Any) -> None:
     _check_decode(cfg.decode, out)
     _check_trainer(cfg, out)
     _check_optim(cfg, out)
+    check_alignment_options(cfg.get("alignment"), out)
     out.raise_if_any()
 
 
@@ -243,6 +307,52 @@ def check_evaluate_config(cfg: Any) -> None:
     split = cfg.get("split")
     if split is not None and not cfg.get("src_file") and split not in ("test", "validation"):
         out.add(f"split must be test or validation, got {split!r} (or give src_file=PATH)")
+    check_alignment_options(cfg.get("alignment"), out)
+    out.raise_if_any()
+
+
+def check_align_baseline_config(cfg: Any) -> None:
+    """Raise ConfigError for a seq2seq-align-baseline config without gold links or with
+    out-of-range eflomal, alignment or data options."""
+    from .config import SYMMETRIZATIONS
+
+    if _missing(cfg, "gold_alignments"):
+        raise ConfigError(
+            "gold_alignments=FILE is required: the gold links (with gold_text=FILE, or "
+            "src_file= and ref_file=, the pairs they describe)"
+        )
+    out = _Problems()
+    if not cfg.get("gold_text") and not (cfg.get("src_file") and cfg.get("ref_file")):
+        out.add(
+            "the gold pairs are needed: gold_text=FILE ('source ||| target' lines) or src_file= and ref_file="
+        )
+    elif cfg.get("gold_text") and (cfg.get("src_file") or cfg.get("ref_file")):
+        out.add(
+            "gold_text= holds both sides of the gold pairs: give it or src_file=/ref_file=, not both"
+        )
+    limit = cfg.get("limit")
+    if limit is not None and limit < 1:
+        out.add(f"limit must be >= 1 (the first N gold pairs), got {limit}")
+    eflomal = cfg.eflomal
+    model = eflomal.get("model")
+    if model not in (1, 2, 3):
+        out.add(f"eflomal.model must be 1 (IBM1), 2 (+HMM) or 3 (+fertility), got {model}")
+    out.at_least(eflomal, "eflomal", "n_samplers", 1)
+    out.positive(eflomal, "eflomal", "rel_iterations")
+    out.in_range(eflomal, "eflomal", "null_prior", 0.0, 1.0, closed=True)
+    method = eflomal.get("symmetrize")
+    if method not in ("none", *SYMMETRIZATIONS):
+        out.add(
+            f"eflomal.symmetrize must be one of none, {', '.join(SYMMETRIZATIONS)}, got {method!r}"
+        )
+    if eflomal.get("tokenize") not in ("13a", "none"):
+        out.add(f"eflomal.tokenize must be 13a or none, got {eflomal.get('tokenize')!r}")
+    check_alignment_options(cfg.get("alignment"), out)
+    data = cfg.data
+    src, tgt = data.get("src"), data.get("tgt")
+    if src is not None and src == tgt:
+        out.add(f"data.src and data.tgt are both {src!r}: choose two different languages")
+    out.at_least(data, "data", "train_limit", 1, optional=True)
     out.raise_if_any()
 
 

@@ -75,6 +75,47 @@ def to_word_level(
     return np.stack([columns[g].mean(axis=0) for g in tgt_groups], axis=0)
 
 
+def encode_words(processor, words: Sequence[str]) -> tuple[list[int], list[list[int]]]:
+    """Subword ids of pre-tokenized ``words`` and, per word, the indices of its pieces.
+
+    Each word is encoded alone and the ids concatenated: the word -> pieces map is exact by
+    construction, whatever the pieces look like (a piece without ``▁`` opening a word, e.g.
+    ``<unk>``, or a word whose characters normalise away and has no piece at all), where
+    :func:`word_groups` would merge or shift words. For our sentencepiece models (whitespace
+    is a hard boundary: no piece spans two words) the ids are exactly those of
+    ``" ".join(words)`` encoded whole, i.e. what the model reads. ``processor``: a
+    sentencepiece processor (``tokenizer.src`` / ``tokenizer.tgt``); no EOS is added.
+    """
+    ids: list[int] = []
+    groups: list[list[int]] = []
+    for word_ids in processor.encode(list(words), out_type=int) if words else []:
+        groups.append(list(range(len(ids), len(ids) + len(word_ids))))
+        ids.extend(word_ids)
+    return ids, groups
+
+
+def words_matrix(
+    weights: np.ndarray, src_groups: Sequence[Sequence[int]], tgt_groups: Sequence[Sequence[int]]
+) -> np.ndarray:
+    """(target pieces, source pieces) -> (target words, source words) for given word groups:
+    a source word's columns are summed, a target word's rows averaged (as :func:`to_word_level`).
+    Columns and rows in no group (EOS) are dropped; a word with no piece gets zeros."""
+    weights = np.asarray(weights, dtype=np.float64)
+    rows, cols = weights.shape
+    for side, groups, size in (("source", src_groups, cols), ("target", tgt_groups, rows)):
+        if any(i >= size for g in groups for i in g):
+            raise ValueError(f"{side} word groups index past the matrix's {size} {side} pieces")
+    columns = np.zeros((rows, len(src_groups)))
+    for k, group in enumerate(src_groups):
+        if len(group):
+            columns[:, k] = weights[:, list(group)].sum(axis=1)
+    words = np.zeros((len(tgt_groups), len(src_groups)))
+    for k, group in enumerate(tgt_groups):
+        if len(group):
+            words[k] = columns[list(group)].mean(axis=0)
+    return words
+
+
 def hard_alignment(
     word_weights: np.ndarray, *, method: str = "argmax", threshold: float = 0.3
 ) -> set[tuple[int, int]]:
@@ -100,22 +141,89 @@ def intersect(
     return forward & {(s, t) for t, s in backward}
 
 
+# the 8 neighbours of a link, in the order of Koehn's pseudo-code (Moses' grow-diag)
+_NEIGHBOURS = ((-1, 0), (0, -1), (1, 0), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1))
+
+
+def symmetrize(
+    forward: set[tuple[int, int]], backward: set[tuple[int, int]], method: str | None
+) -> set[tuple[int, int]]:
+    """Combine two directions' (src, tgt) links of one sentence pair (``backward``: the reverse
+    model's links already turned into (src, tgt)).
+
+    ``none``/None: ``forward`` alone; ``intersection``; ``union``; ``grow-diag``: start from the
+    intersection and repeatedly add union links next to a link (the 8 neighbours) that align a
+    still unaligned source or target word; ``grow-diag-final``: then, over ``forward`` and then
+    ``backward``, add each link of theirs with either word unaligned (Koehn et al. 2003; the
+    Moses default ``grow-diag-final`` is this, with ``final``); ``grow-diag-final-and``: the
+    same with both words unaligned. Scans run over source words, then target words, in order,
+    seeing links added earlier in the same scan (Koehn's pseudo-code, as in the Moses manual).
+    """
+    if method in (None, "none"):
+        return set(forward)
+    if method == "intersection":
+        return forward & backward
+    if method == "union":
+        return forward | backward
+    if method not in ("grow-diag", "grow-diag-final", "grow-diag-final-and"):
+        raise ValueError(
+            f"unknown symmetrization {method!r}; valid: none, intersection, union, grow-diag, "
+            "grow-diag-final, grow-diag-final-and"
+        )
+    union = forward | backward
+    links = forward & backward
+    src_aligned = {s for s, _ in links}
+    tgt_aligned = {t for _, t in links}
+
+    def add(link: tuple[int, int]) -> None:
+        links.add(link)
+        src_aligned.add(link[0])
+        tgt_aligned.add(link[1])
+
+    n_src = 1 + max((s for s, _ in union), default=-1)
+    n_tgt = 1 + max((t for _, t in union), default=-1)
+    grown = True
+    while grown:  # grow-diag
+        grown = False
+        for s in range(n_src):
+            for t in range(n_tgt):
+                if (s, t) not in links:
+                    continue
+                for ds, dt in _NEIGHBOURS:
+                    new = (s + ds, t + dt)
+                    if new in union and (new[0] not in src_aligned or new[1] not in tgt_aligned):
+                        add(new)
+                        grown = True
+    if method == "grow-diag":
+        return links
+    both = method == "grow-diag-final-and"
+    for direction in (forward, backward):  # final(forward), then final(backward)
+        for s, t in sorted(direction):
+            if (s, t) in links:
+                continue
+            free_s, free_t = s not in src_aligned, t not in tgt_aligned
+            if (free_s and free_t) if both else (free_s or free_t):
+                add((s, t))
+    return links
+
+
 def to_pharaoh(links: Iterable[tuple[int, int]]) -> str:
     return " ".join(f"{s}-{t}" for s, t in sorted(links, key=lambda link: (link[1], link[0])))
 
 
-_LINK = re.compile(r"^(\d+)([-?])(\d+)(?:-([SP]))?$")
+_LINK = re.compile(r"^(\d+)([-?p])(\d+)(?:-([SP]))?$")
 
 
 def parse_pharaoh(line: str) -> tuple[set[tuple[int, int]], set[tuple[int, int]]]:
     """Gold links -> (sure, possible); sure links are possible too (Och and Ney 2003).
 
-    Accepts ``i-j`` (sure), ``i?j`` and ``i-j-P`` (possible), ``i-j-S`` (sure).
+    Accepts ``i-j`` (sure), ``ipj``, ``i?j`` and ``i-j-P`` (possible), ``i-j-S`` (sure), as
+    written (no index base applied: see :mod:`seq2seq.evaluation.gold`).
     """
     sure, possible = set(), set()
     for token in line.split():
         match = _LINK.match(token)
-        if not match:
+        if not match or (match.group(2) != "-" and match.group(4)):
             raise ValueError(f"bad alignment link {token!r}; expected i-j, i?j or i-j-P")
         link = (int(match.group(1)), int(match.group(3)))
         possible.add(link)
@@ -233,6 +341,115 @@ def dump_alignments(
     return {"dumped": len(index), "dir": str(align_dir), "plots": plotted}
 
 
+def choose_attention(
+    weights: np.ndarray,
+    *,
+    layer: int | str | None = None,
+    head: int | str | None = None,
+    default_layer: int = -1,
+    default_head: int | None = None,
+) -> np.ndarray:
+    """(B, L, H, T, S) cross-attention of every decoder layer and head -> (B, T, S).
+
+    ``layer``: an index (negative from the end) or ``mean`` (the average over layers), None:
+    ``default_layer`` (the model's ``alignment_layer``). ``head``: an index or ``mean``, None:
+    ``default_head`` (the model's ``alignment_head``; None there is the mean of heads). The head
+    is taken in every layer averaged over with ``layer=mean``.
+    """
+    from ..errors import ConfigError
+
+    weights = np.asarray(weights)
+    n_layers, n_heads = weights.shape[1], weights.shape[2]
+    layer = default_layer if layer is None else layer
+    head = default_head if head is None else head
+    for key, value, size, what in (
+        ("layer", layer, n_layers, "decoder layers"),
+        ("head", head, n_heads, "heads"),
+    ):
+        if value not in (None, "mean") and not -size <= int(value) < size:
+            raise ConfigError(
+                f"alignment.{key}={value} is out of range: the model has {size} {what} "
+                f"(valid: {-size}..{size - 1} or mean)"
+            )
+    by_layer = weights.mean(axis=1) if layer == "mean" else weights[:, int(layer)]
+    return by_layer.mean(axis=1) if head in (None, "mean") else by_layer[:, int(head)]
+
+
+def target_rows(matrix: np.ndarray, n_target: int, *, shift: bool = False) -> np.ndarray:
+    """The rows of a teacher-forced (n_target + 1, S) matrix that align the n_target target
+    pieces: row t (the step that predicts piece t), or with ``shift`` (shift-att, Chen et al.
+    2020) row t + 1, the step that reads piece t as its input (so the EOS row serves the last
+    piece and the first row, read from BOS, serves none)."""
+    if matrix.shape[0] != n_target + 1:
+        raise ValueError(
+            f"matrix has {matrix.shape[0]} rows, expected {n_target + 1} ({n_target} target "
+            "pieces and EOS)"
+        )
+    return matrix[1:] if shift else matrix[:-1]
+
+
+def teacher_forced_matrices(
+    model,
+    src_ids: Sequence[Sequence[int]],
+    tgt_ids: Sequence[Sequence[int]],
+    *,
+    device,
+    amp_dtype=None,
+    batch_size: int = 64,
+    layer: int | str | None = None,
+    head: int | str | None = None,
+) -> list[np.ndarray]:
+    """Attention while the model reads each reference (forced decoding), one matrix per pair.
+
+    ``src_ids`` end with EOS; ``tgt_ids`` have no BOS/EOS. Each matrix is
+    (len(tgt) + 1, len(src)): a row per target piece and one for EOS. ``layer`` / ``head``
+    (:func:`choose_attention`) pick among a Transformer's cross-attention layers and heads;
+    both None: the model's own alignment (what decoding returns).
+    """
+    import torch
+
+    from ..data.batching import collate
+    from ..errors import ConfigError
+    from ..runtime import autocast
+
+    if not model.has_alignment:
+        raise ValueError(
+            "this model has no attention (attention=none): there is no alignment to score"
+        )
+    chosen = layer is not None or head is not None
+    if chosen and not hasattr(model, "cross_attention_weights"):
+        raise ConfigError(
+            "alignment.layer and alignment.head choose among a Transformer's cross-attention "
+            f"layers and heads; this run's model ({type(model).__name__}) has one attention: "
+            "leave them unset"
+        )
+    matrices: list[np.ndarray] = []
+    model.eval()
+    with torch.inference_mode(), autocast(torch.device(device), amp_dtype):
+        for start in range(0, len(src_ids), batch_size):
+            idx = list(range(start, min(start + batch_size, len(src_ids))))
+            batch = collate([src_ids[i] for i in idx], [tgt_ids[i] for i in idx], idx).to(device)
+            if chosen:
+                every = model.cross_attention_weights(
+                    batch.src, batch.src_mask, batch.tgt_in, batch.tgt_mask
+                )  # (batch, L, H, tgt_len, src_len)
+                attn = choose_attention(
+                    every.float().cpu().numpy(),
+                    layer=layer,
+                    head=head,
+                    default_layer=model.alignment_layer,
+                    default_head=model.alignment_head,
+                )
+            else:
+                attn = model(
+                    batch.src, batch.src_mask, batch.tgt_in, batch.tgt_mask, need_attn=True
+                ).attn_weights
+                attn = attn.float().cpu().numpy()  # (batch, tgt_len, src_len)
+            for row, i in enumerate(idx):
+                matrices.append(attn[row, : len(tgt_ids[i]) + 1, : len(src_ids[i])])
+    return matrices
+
+
 def teacher_forced_attention(
     model,
     tokenizer,
@@ -242,66 +459,81 @@ def teacher_forced_attention(
     device,
     amp_dtype=None,
     batch_size: int = 64,
+    layer: int | str | None = None,
+    head: int | str | None = None,
 ) -> list[np.ndarray]:
-    """Attention while the model reads the *reference* (forced decoding), one matrix per pair.
+    """:func:`teacher_forced_matrices` of text pairs, their whitespace tokens encoded by
+    :func:`encode_words` (the source with EOS): one (len(reference pieces) + 1,
+    len(source pieces)) matrix per pair. This is what AER against gold alignments of
+    (source, reference) is computed on."""
+    from ..data.vocab import EOS_ID
 
-    Each matrix is (len(reference pieces) + 1, len(source pieces)): a row per target piece and
-    one for EOS. This is what AER against gold alignments of (source, reference) is computed on.
-    """
-    import torch
+    src_ids = [encode_words(tokenizer.src, s.split())[0] + [EOS_ID] for s in sources]
+    tgt_ids = [encode_words(tokenizer.tgt, r.split())[0] for r in references]
+    return teacher_forced_matrices(
+        model,
+        src_ids,
+        tgt_ids,
+        device=device,
+        amp_dtype=amp_dtype,
+        batch_size=batch_size,
+        layer=layer,
+        head=head,
+    )
 
-    from ..data.batching import collate
-    from ..runtime import autocast
 
-    if not model.has_alignment:
-        raise ValueError(
-            "this model has no attention (attention=none): there is no alignment to score"
-        )
-    src_ids = tokenizer.encode_src(list(sources))
-    tgt_ids = tokenizer.encode_tgt(list(references))
-    matrices: list[np.ndarray] = []
-    model.eval()
-    with torch.inference_mode(), autocast(torch.device(device), amp_dtype):
-        for start in range(0, len(src_ids), batch_size):
-            idx = list(range(start, min(start + batch_size, len(src_ids))))
-            batch = collate([src_ids[i] for i in idx], [tgt_ids[i] for i in idx], idx).to(device)
-            attn = model(
-                batch.src, batch.src_mask, batch.tgt_in, batch.tgt_mask, need_attn=True
-            ).attn_weights
-            attn = attn.float().cpu().numpy()  # (batch, tgt_len, src_len)
-            for row, i in enumerate(idx):
-                matrices.append(attn[row, : len(tgt_ids[i]) + 1, : len(src_ids[i])])
-    return matrices
+def word_links(
+    matrix: np.ndarray,
+    src_groups: Sequence[Sequence[int]],
+    tgt_groups: Sequence[Sequence[int]],
+    *,
+    shift: bool = False,
+    hard: str = "argmax",
+    threshold: float = 0.3,
+) -> set[tuple[int, int]]:
+    """Word links (src_word, tgt_word) of one teacher-forced matrix (:func:`target_rows`,
+    :func:`words_matrix`, :func:`hard_alignment`); a word with no piece gets no link."""
+    n_target = 1 + max((i for g in tgt_groups for i in g), default=-1)
+    rows = target_rows(matrix, n_target, shift=shift)
+    links = hard_alignment(
+        words_matrix(rows, src_groups, tgt_groups), method=hard, threshold=threshold
+    )
+    return {(s, t) for s, t in links if len(src_groups[s]) and len(tgt_groups[t])}
+
+
+def score_links(
+    predicted: Sequence[set[tuple[int, int]]],
+    sure: Sequence[set[tuple[int, int]]],
+    possible: Sequence[set[tuple[int, int]]],
+) -> dict[str, float]:
+    """AER, precision and recall of any aligner's links (ours, eflomal's) against gold links,
+    rounded to 4 places, with the number of predicted links: every table and metrics.json
+    scores through this one call of :func:`alignment_error_rate`."""
+    scores = alignment_error_rate(predicted, sure, possible)
+    return {
+        "aer": round(scores["aer"], 4),
+        "align_precision": round(scores["precision"], 4),
+        "align_recall": round(scores["recall"], 4),
+        "links": sum(len(a) for a in predicted),
+    }
 
 
 def parse_gold(
     tokenizer, sources, references, gold_lines, *, path: str | Path | None = None
 ) -> tuple[list[set[tuple[int, int]]], list[set[tuple[int, int]]]]:
-    """(sure, possible) links of each gold line; DataError naming the file (``path``) and line
-    of a malformed link or of one outside the pair's words (0-based, source-target)."""
-    from ..data.corpus import DataError
+    """(sure, possible) links of each Pharaoh gold line (0-based, source-target, indexing the
+    whitespace tokens of each pair); DataError naming the file (``path``) and line of a
+    malformed link or of one outside the pair's words. ``tokenizer`` is not needed any more
+    (kept for callers). See :func:`seq2seq.evaluation.gold.parse_gold_links` for the formats."""
+    from .gold import parse_gold_links
 
-    where = str(path) if path is not None else "gold alignments"
-    sure, possible = [], []
-    for line_no, (source, reference, gold) in enumerate(
-        zip(sources, references, gold_lines, strict=True), start=1
-    ):
-        try:
-            s, p = parse_pharaoh(gold)
-        except ValueError as err:
-            raise DataError(f"{where} line {line_no}: {err}") from None
-        src_words = len(word_groups(tokenizer.src_pieces(tokenizer.encode_src([source])[0])))
-        tgt_words = len(word_groups(tokenizer.tgt_pieces(tokenizer.encode_tgt([reference])[0])))
-        for i, j in sorted(p):
-            if i >= src_words or j >= tgt_words:
-                raise DataError(
-                    f"{where} line {line_no}: link {i}-{j} is out of range: the source has "
-                    f"{src_words} words and the reference {tgt_words} (0-based source-target "
-                    "indices); fix the link or the line order"
-                )
-        sure.append(s)
-        possible.append(p)
-    return sure, possible
+    del tokenizer
+    return parse_gold_links(
+        list(gold_lines),
+        [s.split() for s in sources],
+        [r.split() for r in references],
+        where=str(path) if path is not None else "gold alignments",
+    )
 
 
 def score_against_gold(
@@ -314,9 +546,11 @@ def score_against_gold(
     hard="argmax",
     threshold=0.3,
     path: str | Path | None = None,
+    shift: bool = False,
 ) -> dict:
-    """Word-level hard alignments of teacher-forced matrices scored with AER against gold lines
-    (checked first by :func:`parse_gold`; ``path`` names their file in its messages)."""
+    """Word-level hard alignments of teacher-forced matrices (:func:`teacher_forced_attention`)
+    scored with AER against Pharaoh gold lines (checked first by :func:`parse_gold`; ``path``
+    names their file in its messages). Words are the whitespace tokens of each pair."""
     if len(gold_lines) != len(sources):
         raise ValueError(
             f"{len(gold_lines)} gold alignment lines but {len(sources)} sentence pairs"
@@ -324,8 +558,9 @@ def score_against_gold(
     sure, possible = parse_gold(tokenizer, sources, references, gold_lines, path=path)
     predicted = []
     for source, reference, matrix in zip(sources, references, matrices, strict=True):
-        src_pieces = tokenizer.src_pieces(tokenizer.encode_src([source])[0])
-        tgt_pieces = [*tokenizer.tgt_pieces(tokenizer.encode_tgt([reference])[0]), EOS_PIECE]
-        words = to_word_level(matrix, src_pieces, tgt_pieces)
-        predicted.append(hard_alignment(words, method=hard, threshold=threshold))
+        _, src_groups = encode_words(tokenizer.src, source.split())
+        _, tgt_groups = encode_words(tokenizer.tgt, reference.split())
+        predicted.append(
+            word_links(matrix, src_groups, tgt_groups, shift=shift, hard=hard, threshold=threshold)
+        )
     return alignment_error_rate(predicted, sure, possible)

@@ -20,6 +20,7 @@ from ..decoding.precision import decoding_autocast, decoding_model
 from ..runtime import autocast, pick_device
 from ..validation import check_evaluate_config
 from .bleu import corpus_scores
+from .gold import check_extraction
 from .run import LoadedRun, load_run
 
 log = logging.getLogger("seq2seq.evaluate")
@@ -150,6 +151,15 @@ def evaluate_model(
         from .alignments import dump_alignments
 
         alignment = alignment or {}
+        chosen = [k for k in ("layer", "head") if alignment.get(k) is not None]
+        chosen += ["shift"] if alignment.get("shift") else []
+        if chosen and model.has_alignment:
+            log.warning(
+                "alignment.%s: the teacher-forced AER only; the dumped matrices of the decoded "
+                "hypotheses are the model's own alignment (model.alignment_layer / "
+                "model.alignment_head, no shift)",
+                "/".join(chosen),
+            )
         metrics["alignments"] = dump_alignments(
             tokenizer,
             sources,
@@ -165,24 +175,94 @@ def evaluate_model(
     return decoded, metrics
 
 
-def read_gold(run: LoadedRun, sources, references, cfg: DictConfig) -> list[str]:
-    """``cfg.gold_alignments``' lines (cut to ``limit``), checked against the pairs before any
-    decoding: one per pair, every link well formed and within its pair's words."""
-    from .alignments import parse_gold
+def gold_pairs(cfg: DictConfig) -> tuple[list[str], list[str]] | None:
+    """The (sources, references) of ``gold_text=F`` (``source ||| target`` lines; with
+    ``alignment.gold_reversed=true`` the file is ``target ||| source``), None without it."""
+    from .gold import read_gold_text
 
-    if not cfg.src_file or references is None:
+    if not cfg.get("gold_text"):
+        return None
+    if cfg.get("src_file") or cfg.get("ref_file"):
         raise DataError(
-            "gold_alignments needs src_file= and ref_file=: the sentence pairs its links describe"
+            "gold_text= holds both sides of the gold pairs: give it or src_file=/ref_file=, "
+            "not both"
         )
-    gold = read_lines(cfg.gold_alignments)
-    if cfg.limit is not None:
-        gold = gold[: cfg.limit]
-    if len(gold) != len(sources):
+    if not cfg.get("gold_alignments"):
+        raise DataError("gold_text= needs gold_alignments=: the links of its pairs")
+    left, right = read_gold_text(cfg.gold_text)
+    src, tgt = (right, left) if cfg.alignment.get("gold_reversed") else (left, right)
+    return [" ".join(w) for w in src], [" ".join(w) for w in tgt]
+
+
+def read_gold(sources, references, cfg: DictConfig):
+    """``cfg.gold_alignments``' links (a :class:`~seq2seq.evaluation.gold.GoldSet`, in the
+    format ``alignment.gold_format`` etc.), checked against the pairs before any decoding:
+    one line per pair (Pharaoh), every link well formed and within its pair's words."""
+    from .gold import load_gold
+
+    if not (cfg.src_file or cfg.get("gold_text")) or references is None:
         raise DataError(
-            f"line counts differ: {cfg.gold_alignments} has {len(gold)} lines, {cfg.src_file} has {len(sources)}"
+            "gold_alignments needs the sentence pairs its links describe: gold_text= (one "
+            "'source ||| target' file) or src_file= and ref_file="
         )
-    parse_gold(run.tokenizer, sources, references, gold, path=cfg.gold_alignments)
-    return gold
+    return load_gold(
+        cfg.gold_alignments,
+        [s.split() for s in sources],
+        [r.split() for r in references],
+        cfg.alignment,
+        extra_ok=cfg.limit is not None,
+        pairs_from=cfg.get("gold_text") or cfg.src_file,
+    )
+
+
+def load_reverse_run(
+    alignment: Mapping | None, run_config, *, device, precision="fp32", checkpoint="best"
+):
+    """The run of ``alignment.reverse_run_dir`` (None unless symmetrising), checked to translate
+    the other way round from ``run_config``'s."""
+    from .gold import check_extraction, check_reverse_run
+
+    alignment = alignment or {}
+    if alignment.get("symmetrize") in (None, "none"):
+        return None
+    path = alignment.get("reverse_run_dir")
+    if not path:
+        raise DataError(
+            f"alignment.symmetrize={alignment.get('symmetrize')} needs "
+            "alignment.reverse_run_dir=DIR: a run trained in the other direction"
+        )
+    reverse = load_run(path, checkpoint=checkpoint, device=device)
+    check_reverse_run(run_config, reverse.config, path)
+    check_extraction(reverse.model, alignment, whose=f"the reverse run's ({path})")
+    reverse.model = decoding_model(reverse.model, precision)
+    return reverse
+
+
+def gold_alignment_scores(
+    model,
+    tokenizer: Tokenizer,
+    gold,
+    *,
+    device: torch.device,
+    amp_dtype: torch.dtype | None,
+    alignment: Mapping | None = None,
+    reverse=None,
+) -> dict:
+    """AER, precision, recall and the number of links of the teacher-forced attention's word
+    links (``alignment``: layer, head, shift, hard, threshold; symmetrize with ``reverse``, a
+    loaded run of the other direction) against a :class:`~seq2seq.evaluation.gold.GoldSet`."""
+    from .gold import gold_word_links, score_gold
+
+    links = gold_word_links(
+        model,
+        tokenizer,
+        gold,
+        device=device,
+        amp_dtype=amp_dtype,
+        alignment=alignment,
+        reverse=reverse,
+    )
+    return score_gold(links, gold)
 
 
 def aer_against_gold(
@@ -196,37 +276,69 @@ def aer_against_gold(
     amp_dtype: torch.dtype | None,
     alignment: Mapping | None = None,
     gold_path: str | Path | None = None,
+    reverse=None,
 ) -> dict:
     """AER (with precision and recall) of the teacher-forced attention's word alignments
-    (``alignment.hard``: argmax or threshold) against Pharaoh gold lines, one per pair
-    (``gold_path``: their file, named when a line is refused)."""
-    from .alignments import score_against_gold, teacher_forced_attention
+    against Pharaoh gold lines, one per pair (``gold_path``: their file, named when a line is
+    refused; ``alignment.gold_index_base`` / ``gold_reversed`` apply)."""
+    from .gold import GoldSet, parse_gold_links
 
     alignment = alignment or {}
-    matrices = teacher_forced_attention(
-        model, tokenizer, sources, references, device=device, amp_dtype=amp_dtype
+    src_words = [s.split() for s in sources]
+    tgt_words = [r.split() for r in references]
+    sure, possible = parse_gold_links(
+        list(gold_lines),
+        src_words,
+        tgt_words,
+        where=str(gold_path) if gold_path is not None else "gold alignments",
+        index_base=int(alignment.get("gold_index_base", 0)),
+        reversed_=bool(alignment.get("gold_reversed", False)),
     )
-    scores = score_against_gold(
+    gold = GoldSet(src_words, tgt_words, sure, possible, str(gold_path))
+    scores = gold_alignment_scores(
+        model,
         tokenizer,
-        sources,
-        references,
-        matrices,
-        gold_lines,
-        hard=alignment.get("hard", "argmax"),
-        threshold=alignment.get("threshold", 0.3),
-        path=gold_path,
+        gold,
+        device=device,
+        amp_dtype=amp_dtype,
+        alignment=alignment,
+        reverse=reverse,
     )
+    return {k: scores[k] for k in ("aer", "align_precision", "align_recall")}
+
+
+def alignment_setup(alignment: Mapping | None) -> dict:
+    """The extraction options an AER was computed with (for metrics.json and tables)."""
+    alignment = alignment or {}
     return {
-        "aer": round(scores["aer"], 4),
-        "align_precision": round(scores["precision"], 4),
-        "align_recall": round(scores["recall"], 4),
+        "layer": alignment.get("layer"),
+        "head": alignment.get("head"),
+        "shift": bool(alignment.get("shift", False)),
+        "hard": alignment.get("hard", "argmax"),
+        "threshold": alignment.get("threshold", 0.3),
+        "symmetrize": alignment.get("symmetrize") or "none",
+        "reverse_run_dir": alignment.get("reverse_run_dir"),
     }
+
+
+def describe_setup(setup: Mapping) -> str:
+    """``layer model's, head model's, argmax, no shift, symmetrize none`` for one line."""
+    layer = "model's" if setup.get("layer") is None else setup["layer"]
+    head = "model's" if setup.get("head") is None else setup["head"]
+    hard = setup.get("hard", "argmax")
+    if hard == "threshold":
+        hard = f"threshold {setup.get('threshold')}"
+    return (
+        f"layer {layer}, head {head}, {'shift-att' if setup.get('shift') else 'no shift'}, "
+        f"{hard}, symmetrize {setup.get('symmetrize') or 'none'}"
+    )
 
 
 def evaluation_name(cfg: DictConfig) -> str:
     if cfg.name:
         return str(cfg.name)
-    base = Path(cfg.src_file).name.split(".")[0] if cfg.src_file else cfg.split
+    text_file = cfg.src_file or cfg.get("gold_text")
+    base = Path(text_file).name.split(".")[0] if text_file else cfg.split
     precision = option_value(cfg.precision)
     suffix = "" if precision == "fp32" else f"_{precision}"  # fp32 keeps the historical name
     return f"{base}_beam{cfg.decode.beam_size}{suffix}"
@@ -240,7 +352,10 @@ def evaluate(cfg: DictConfig) -> dict:
     amp_dtype = decoding_autocast(cfg.precision, device)
     run = load_run(cfg.run_dir, checkpoint=cfg.checkpoint, device=device)
     run.model = decoding_model(run.model, cfg.precision)
-    if cfg.src_file:
+    pairs = gold_pairs(cfg)
+    if pairs is not None:
+        sources, references = pairs
+    elif cfg.src_file:
         sources = read_lines(cfg.src_file)
         references = read_lines(cfg.ref_file) if cfg.ref_file else None
         if references is not None and len(references) != len(sources):
@@ -256,8 +371,18 @@ def evaluate(cfg: DictConfig) -> dict:
     if cfg.limit is not None:
         sources = sources[: cfg.limit]
         references = references[: cfg.limit] if references is not None else None
-    # a bad gold file fails before decoding
-    gold = read_gold(run, sources, references, cfg) if cfg.gold_alignments else None
+    # a bad gold file or reverse run fails before decoding
+    gold = read_gold(sources, references, cfg) if cfg.gold_alignments else None
+    reverse = None
+    if gold is not None:
+        check_extraction(run.model, cfg.alignment)
+        reverse = load_reverse_run(
+            cfg.alignment,
+            run.config,
+            device=device,
+            precision=cfg.precision,
+            checkpoint=cfg.checkpoint,
+        )
     out_dir = Path(cfg.run_dir) / "eval" / evaluation_name(cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -271,7 +396,7 @@ def evaluate(cfg: DictConfig) -> dict:
         device=device,
         amp_dtype=amp_dtype,
         dump_dir=out_dir if cfg.dump_alignments else None,
-        dump_name=cfg.split if not cfg.src_file else "file",
+        dump_name="file" if cfg.src_file or cfg.get("gold_text") else cfg.split,
         alignment=cfg.alignment,
     )
     seconds, hyps = decoded.seconds, decoded.hyps
@@ -282,7 +407,7 @@ def evaluate(cfg: DictConfig) -> dict:
     metrics = {
         "run_dir": str(cfg.run_dir),
         "checkpoint": str(run.checkpoint),
-        "source": str(cfg.src_file or cfg.split),
+        "source": str(cfg.src_file or cfg.get("gold_text") or cfg.split),
         "sentences": len(sources),
         "beam_size": cfg.decode.beam_size,
         "alpha": cfg.decode.alpha,
@@ -292,19 +417,21 @@ def evaluate(cfg: DictConfig) -> dict:
         "output_tokens_per_s": round(sum(len(h.tokens) + 1 for h in hyps) / max(seconds, 1e-9), 1),
     } | scores
     if gold is not None:  # AER of the attention read while forcing the reference
-        metrics |= aer_against_gold(
+        gold_scores = gold_alignment_scores(
             run.model,
             run.tokenizer,
-            sources,
-            references,
             gold,
             device=device,
             amp_dtype=amp_dtype,
             alignment=cfg.alignment,
-            gold_path=cfg.gold_alignments,
+            reverse=reverse,
         )
+        metrics |= {k: gold_scores[k] for k in ("aer", "align_precision", "align_recall")}
+        metrics["alignment_links"] = gold_scores["links"]
+        metrics["alignment_options"] = alignment_setup(cfg.alignment)
         print(
             f"AER {metrics['aer']:.4f} precision {metrics['align_precision']:.4f} recall {metrics['align_recall']:.4f}"
+            f" ({describe_setup(metrics['alignment_options'])})"
         )
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     summary = f"{metrics['source']}: {len(sources)} sentences, beam {cfg.decode.beam_size}, {metrics['decode_s']}s"

@@ -18,11 +18,12 @@ from typing import Any
 import torch
 
 from ..checkpoint import load_checkpoint
-from ..config import NO_JOB_DIR, run_label, to_container
+from ..config import NO_JOB_DIR, option_value, run_label, to_container
 from ..data.corpus import DataError, read_lines
 from ..data.pipeline import prepare_data
 from ..errors import ConfigError
-from ..evaluation.evaluate import aer_against_gold, evaluate_model
+from ..evaluation.evaluate import evaluate_model, gold_alignment_scores, load_reverse_run
+from ..evaluation.gold import check_extraction, load_gold
 from ..runtime import seed_everything
 from ..validation import check_train_config
 from .loop import fit, resume
@@ -66,26 +67,36 @@ def test_best(parts: TrainingParts, cfg: Any) -> dict:
 
 def test_alignment_scores(parts: TrainingParts, cfg: Any) -> dict:
     """``test_aer`` (and precision/recall) of the best model's teacher-forced attention against
-    the test split's gold links (``data.test_alignments``, a Pharaoh file in ``data.dir``)."""
+    the test split's gold links (``data.test_alignments``, a file in ``data.dir`` in the format
+    ``alignment.gold_format``), with the extraction options of ``cfg.alignment``."""
     test = parts.data.splits["test"]
     path = Path(cfg.data.dir) / cfg.data.test_alignments
-    gold = read_lines(path)
-    if len(gold) < len(test.src_text):
-        raise DataError(
-            f"{path} has {len(gold)} lines but the test split has {len(test.src_text)} pairs"
-        )
-    scores = aer_against_gold(
+    alignment = cfg.alignment
+    if option_value(alignment.get("gold_format", "pharaoh")) == "pharaoh":
+        gold_lines = read_lines(path)
+        if len(gold_lines) < len(test.src_text):
+            raise DataError(
+                f"{path} has {len(gold_lines)} lines but the test split has {len(test.src_text)} pairs"
+            )
+    gold = load_gold(
+        path,
+        [s.split() for s in test.src_text],
+        [t.split() for t in test.tgt_text],
+        alignment,
+        extra_ok=True,  # data.eval_limit keeps the first pairs
+    )
+    check_extraction(parts.model, alignment)
+    reverse = load_reverse_run(alignment, cfg, device=parts.runtime.device)
+    scores = gold_alignment_scores(
         parts.model,
         parts.data.tokenizer,
-        test.src_text,
-        test.tgt_text,
-        gold[: len(test.src_text)],  # data.eval_limit keeps the first pairs
+        gold,
         device=parts.runtime.device,
         amp_dtype=parts.runtime.amp_dtype,
-        alignment=cfg.alignment,
-        gold_path=path,
+        alignment=alignment,
+        reverse=reverse,
     )
-    return {f"test_{key}": value for key, value in scores.items()}
+    return {f"test_{key}": scores[key] for key in ("aer", "align_precision", "align_recall")}
 
 
 def run_metrics(

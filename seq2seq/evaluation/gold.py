@@ -1,0 +1,419 @@
+"""Gold word alignments: the sentence pairs they describe, their links, and our links scored
+against them.
+
+Words. Links index the *words* of each pair: the whitespace tokens of each side, i.e. a gold
+set's own pre-tokenized tokens. The model reads those tokens joined by single spaces; the
+word -> subword map that aggregates its (target pieces x source pieces) attention to words is
+built by encoding token by token (:func:`seq2seq.evaluation.alignments.encode_words`), so the
+word groups are exactly the gold's tokens even where sentencepiece's ``▁`` marks would say
+otherwise (a piece such as ``<unk>`` without ``▁``, a token with no piece at all).
+
+Pairs. ``gold_text=F``: one ``source ||| target`` line per pair; else ``src_file=`` and
+``ref_file=`` (one sentence per line each).
+
+Links (``alignment.gold_format``):
+
+- ``pharaoh``: one line per pair, space-separated links: ``i-j`` sure; ``ipj``, ``i?j`` or
+  ``i-j-P`` possible; ``i-j-S`` sure.
+- ``wpt``: the WPT 2003/2005 shared tasks' files (Mihalcea and Pedersen 2003): one link per
+  line, ``sentence i j [S|P] [confidence]`` (S sure, the default; P possible; the confidence is
+  ignored); the sentence number counts the pairs in order. A pair without a line has no link.
+
+``alignment.gold_index_base`` (0 or 1) is where word indices, and WPT's sentence numbers,
+start. In a 1-based WPT file a word index 0 is NULL: that link says the other word is
+unaligned and is dropped (AER has no NULL links); a 1-based Pharaoh link with a 0 is refused.
+
+Direction. ``i`` indexes the model's source and ``j`` its target. A gold set written the other
+way round (its first side is the model's target, e.g. the en-cs gold for a cs->en model) takes
+``alignment.gold_reversed=true``: the links are swapped and, in a ``gold_text=`` file, so are
+the two sides (with ``src_file=`` / ``ref_file=`` the sides are already named).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import option_value
+from ..data.corpus import DataError, read_lines
+from .alignments import (
+    encode_words,
+    parse_pharaoh,
+    score_links,
+    symmetrize,
+    teacher_forced_matrices,
+    word_links,
+)
+
+Links = set[tuple[int, int]]
+
+
+@dataclass
+class GoldSet:
+    """Sentence pairs as word lists, oriented as the model reads them (source -> target),
+    and their gold links (src_word, tgt_word), 0-based; sure links are possible too."""
+
+    src_words: list[list[str]]
+    tgt_words: list[list[str]]
+    sure: list[Links]
+    possible: list[Links]
+    path: str  # the links' file, for messages
+
+    def __len__(self) -> int:
+        return len(self.src_words)
+
+    @property
+    def sources(self) -> list[str]:
+        return [" ".join(words) for words in self.src_words]
+
+    @property
+    def references(self) -> list[str]:
+        return [" ".join(words) for words in self.tgt_words]
+
+
+def read_gold_text(path: str | Path) -> tuple[list[list[str]], list[list[str]]]:
+    """The two sides' tokens of a ``left ||| right`` file, as written (no reversal); DataError
+    naming the file and line of a line without exactly one ``|||`` or with an empty side."""
+    left, right = [], []
+    for line_no, line in enumerate(read_lines(path), start=1):
+        parts = line.split("|||")
+        if len(parts) != 2 or not parts[0].split() or not parts[1].split():
+            raise DataError(
+                f"{path} line {line_no}: expected 'source ||| target' (one '|||' between two "
+                f"non-empty sides), got {line[:80]!r}"
+            )
+        left.append(parts[0].split())
+        right.append(parts[1].split())
+    return left, right
+
+
+_WPT_KIND = {"S": True, "P": False}
+
+
+def _sides(reversed_: bool) -> tuple[str, str]:
+    return ("reference", "source") if reversed_ else ("source", "reference")
+
+
+def _indices(base: int, reversed_: bool) -> str:
+    order = "target-source" if reversed_ else "source-target"
+    return f"{base}-based {order} indices" + (", alignment.gold_reversed=true" if reversed_ else "")
+
+
+def _place(
+    i: int, j: int, base: int, reversed_: bool, n_src: int, n_tgt: int
+) -> tuple[int, int] | None:
+    """A written link (i, j) -> (src, tgt) 0-based; None for a NULL link; raises IndexError
+    when outside the pair's words."""
+    if base == 1 and (i == 0 or j == 0):
+        return None  # NULL
+    s, t = (j, i) if reversed_ else (i, j)
+    s, t = s - base, t - base
+    if not (0 <= s < n_src and 0 <= t < n_tgt):
+        raise IndexError
+    return s, t
+
+
+def parse_gold_links(
+    lines: Sequence[str],
+    src_words: Sequence[Sequence[str]],
+    tgt_words: Sequence[Sequence[str]],
+    *,
+    where: str,
+    index_base: int = 0,
+    reversed_: bool = False,
+) -> tuple[list[Links], list[Links]]:
+    """Pharaoh lines, one per pair -> (sure, possible) per pair, 0-based (src, tgt);
+    DataError naming ``where`` (the file) and the line of a malformed link or of one outside
+    the pair's words."""
+    first, second = _sides(reversed_)
+    sure_all, possible_all = [], []
+    for line_no, (gold, src, tgt) in enumerate(
+        zip(lines, src_words, tgt_words, strict=True), start=1
+    ):
+        try:
+            written_sure, written = parse_pharaoh(gold)
+        except ValueError as err:
+            raise DataError(f"{where} line {line_no}: {err}") from None
+        sure, possible = set(), set()
+        for i, j in sorted(written):
+            if index_base == 1 and (i == 0 or j == 0):
+                raise DataError(
+                    f"{where} line {line_no}: link {i}-{j} has index 0, but the indices are "
+                    "1-based (alignment.gold_index_base=1); use alignment.gold_index_base=0 "
+                    "for a 0-based file"
+                )
+            try:
+                link = _place(i, j, index_base, reversed_, len(src), len(tgt))
+            except IndexError:
+                n1, n2 = (len(tgt), len(src)) if reversed_ else (len(src), len(tgt))
+                raise DataError(
+                    f"{where} line {line_no}: link {i}-{j} is out of range: the {first} has "
+                    f"{n1} words and the {second} {n2} ({_indices(index_base, reversed_)}); "
+                    "fix the link or the line order"
+                ) from None
+            possible.add(link)
+            if (i, j) in written_sure:
+                sure.add(link)
+        sure_all.append(sure)
+        possible_all.append(possible)
+    return sure_all, possible_all
+
+
+_NUMBER = re.compile(r"^\d+$")
+
+
+def parse_wpt_links(
+    lines: Sequence[str],
+    src_words: Sequence[Sequence[str]],
+    tgt_words: Sequence[Sequence[str]],
+    *,
+    where: str,
+    index_base: int = 1,
+    reversed_: bool = False,
+    extra_ok: bool = False,
+) -> tuple[list[Links], list[Links]]:
+    """WPT lines ``sentence i j [S|P] [confidence]`` -> (sure, possible) per pair; blank lines
+    are skipped. DataError naming ``where`` and the line of a malformed line, a sentence number
+    outside the pairs (unless ``extra_ok``: a ``limit`` keeps the first pairs) or a link
+    outside its pair's words."""
+    n_pairs = len(src_words)
+    first, second = _sides(reversed_)
+    sure: list[Links] = [set() for _ in range(n_pairs)]
+    possible: list[Links] = [set() for _ in range(n_pairs)]
+    for line_no, line in enumerate(lines, start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        ok = 3 <= len(fields) <= 5 and all(_NUMBER.match(f) for f in fields[:3])
+        ok = ok and (len(fields) < 4 or fields[3].upper() in _WPT_KIND)
+        if ok and len(fields) == 5:
+            try:
+                float(fields[4])
+            except ValueError:
+                ok = False
+        if not ok:
+            raise DataError(
+                f"{where} line {line_no}: bad WPT alignment line {line.strip()[:60]!r}; "
+                "expected 'sentence i j [S|P] [confidence]'"
+            )
+        number, i, j = (int(f) for f in fields[:3])
+        pair = number - index_base
+        if not 0 <= pair < n_pairs:
+            if extra_ok and pair >= n_pairs:
+                continue
+            raise DataError(
+                f"{where} line {line_no}: sentence {number} is out of range: there are "
+                f"{n_pairs} sentence pairs (numbered from {index_base}, "
+                f"alignment.gold_index_base={index_base})"
+            )
+        src, tgt = src_words[pair], tgt_words[pair]
+        try:
+            link = _place(i, j, index_base, reversed_, len(src), len(tgt))
+        except IndexError:
+            n1, n2 = (len(tgt), len(src)) if reversed_ else (len(src), len(tgt))
+            raise DataError(
+                f"{where} line {line_no}: link {i} {j} of sentence {number} is out of range: "
+                f"the {first} has {n1} words and the {second} {n2} "
+                f"({_indices(index_base, reversed_)}); fix the link or the sentence number"
+            ) from None
+        if link is None:
+            continue
+        possible[pair].add(link)
+        if len(fields) < 4 or _WPT_KIND[fields[3].upper()]:
+            sure[pair].add(link)
+    return sure, possible
+
+
+def load_gold(
+    path: str | Path,
+    src_words: Sequence[Sequence[str]],
+    tgt_words: Sequence[Sequence[str]],
+    alignment: Mapping | None = None,
+    *,
+    extra_ok: bool = False,
+    pairs_from: str | None = None,
+) -> GoldSet:
+    """Read the gold links of ``path`` for the pairs (source-target word lists, oriented as
+    the model reads them) with ``alignment``'s gold_format, gold_index_base and gold_reversed.
+    ``extra_ok``: a Pharaoh file may have more lines, a WPT file later sentences, than pairs
+    (the pairs are a file's first ones); ``pairs_from`` names the pairs' file in the message
+    when the counts differ."""
+    alignment = alignment or {}
+    fmt = option_value(alignment.get("gold_format", "pharaoh"))
+    base = int(alignment.get("gold_index_base", 0))
+    reversed_ = bool(alignment.get("gold_reversed", False))
+    lines = read_lines(path)
+    src_words = [list(w) for w in src_words]
+    tgt_words = [list(w) for w in tgt_words]
+    if fmt == "pharaoh":
+        if len(lines) < len(src_words) or (len(lines) > len(src_words) and not extra_ok):
+            raise DataError(
+                f"line counts differ: {path} has {len(lines)} lines, "
+                f"{pairs_from or 'the sentence pairs'} has {len(src_words)}"
+            )
+        sure, possible = parse_gold_links(
+            lines[: len(src_words)],
+            src_words,
+            tgt_words,
+            where=str(path),
+            index_base=base,
+            reversed_=reversed_,
+        )
+    elif fmt == "wpt":
+        sure, possible = parse_wpt_links(
+            lines,
+            src_words,
+            tgt_words,
+            where=str(path),
+            index_base=base,
+            reversed_=reversed_,
+            extra_ok=extra_ok,
+        )
+    else:
+        raise DataError(f"unknown alignment.gold_format {fmt!r}; valid: pharaoh, wpt")
+    return GoldSet(src_words, tgt_words, sure, possible, str(path))
+
+
+# --------------------------------------------------------------------------- our links
+
+
+def run_word_links(
+    model,
+    tokenizer,
+    src_words: Sequence[Sequence[str]],
+    tgt_words: Sequence[Sequence[str]],
+    *,
+    device,
+    amp_dtype=None,
+    alignment: Mapping | None = None,
+) -> list[Links]:
+    """A model's word links (src_word, tgt_word) of each pair, read from its attention while it
+    is forced to read the target words, with ``alignment``'s extraction options (layer, head,
+    shift, hard, threshold; not symmetrize: see :func:`gold_word_links`)."""
+    from ..data.vocab import EOS_ID
+    from ..validation import index_or_mean
+
+    alignment = alignment or {}
+    src = [encode_words(tokenizer.src, words) for words in src_words]
+    tgt = [encode_words(tokenizer.tgt, words) for words in tgt_words]
+    matrices = teacher_forced_matrices(
+        model,
+        [ids + [EOS_ID] for ids, _ in src],
+        [ids for ids, _ in tgt],
+        device=device,
+        amp_dtype=amp_dtype,
+        layer=index_or_mean(alignment.get("layer")),
+        head=index_or_mean(alignment.get("head")),
+    )
+    return [
+        word_links(
+            matrix,
+            src_groups,
+            tgt_groups,
+            shift=bool(alignment.get("shift", False)),
+            hard=alignment.get("hard", "argmax"),
+            threshold=alignment.get("threshold", 0.3),
+        )
+        for matrix, (_, src_groups), (_, tgt_groups) in zip(matrices, src, tgt, strict=True)
+    ]
+
+
+def gold_word_links(
+    model,
+    tokenizer,
+    gold: GoldSet,
+    *,
+    device,
+    amp_dtype=None,
+    alignment: Mapping | None = None,
+    reverse=None,
+) -> list[Links]:
+    """This model's word links of the gold pairs, symmetrised (``alignment.symmetrize``) with
+    those of ``reverse`` (a :class:`~seq2seq.evaluation.run.LoadedRun`-like object with
+    ``model`` and ``tokenizer``, trained target -> source: it reads the gold's target words as
+    its source, and its (its src, its tgt) links are turned back into (our src, our tgt))."""
+    alignment = alignment or {}
+    links = run_word_links(
+        model,
+        tokenizer,
+        gold.src_words,
+        gold.tgt_words,
+        device=device,
+        amp_dtype=amp_dtype,
+        alignment=alignment,
+    )
+    method = alignment.get("symmetrize")
+    if method in (None, "none"):
+        return links
+    if reverse is None:
+        raise DataError(
+            f"alignment.symmetrize={method} needs alignment.reverse_run_dir=DIR: a run trained "
+            "in the other direction"
+        )
+    backward = run_word_links(
+        reverse.model,
+        reverse.tokenizer,
+        gold.tgt_words,
+        gold.src_words,
+        device=device,
+        amp_dtype=amp_dtype,
+        alignment=alignment,
+    )
+    return [
+        symmetrize(f, {(s, t) for t, s in b}, method) for f, b in zip(links, backward, strict=True)
+    ]
+
+
+def score_gold(predicted: Sequence[Links], gold: GoldSet) -> dict:
+    """AER, precision, recall (and the number of links) of any aligner's links of the gold
+    pairs: the one scoring call for our runs and for eflomal."""
+    if len(predicted) != len(gold):
+        raise ValueError(f"{len(predicted)} predicted alignments but {len(gold)} gold ones")
+    return score_links(predicted, gold.sure, gold.possible)
+
+
+def check_reverse_run(run_config, reverse_config, reverse_dir: str | Path) -> None:
+    """DataError unless the reverse run translates the other way round (its data.src is this
+    run's data.tgt and the other way round)."""
+    ours = (str(run_config.data.src), str(run_config.data.tgt))
+    theirs = (str(reverse_config.data.src), str(reverse_config.data.tgt))
+    if theirs != ours[::-1]:
+        raise DataError(
+            f"alignment.reverse_run_dir={reverse_dir} translates {theirs[0]}->{theirs[1]}, but "
+            f"symmetrisation needs a run trained {ours[1]}->{ours[0]} (this run: "
+            f"{ours[0]}->{ours[1]})"
+        )
+
+
+def check_extraction(model, alignment: Mapping | None, *, whose: str = "this run's") -> None:
+    """ConfigError before any work when ``alignment.layer`` / ``alignment.head`` do not fit the
+    model: set for a model with one attention (an RNN), or an index past its decoder layers or
+    heads; ValueError for a model without attention."""
+    from ..errors import ConfigError
+    from ..validation import index_or_mean
+
+    alignment = alignment or {}
+    if not model.has_alignment:
+        raise ValueError(
+            f"{whose} model has no attention (attention=none): there is no alignment to score"
+        )
+    layer, head = index_or_mean(alignment.get("layer")), index_or_mean(alignment.get("head"))
+    if layer is None and head is None:
+        return
+    if not hasattr(model, "cross_attention_weights"):
+        raise ConfigError(
+            "alignment.layer and alignment.head choose among a Transformer's cross-attention "
+            f"layers and heads; {whose} model ({type(model).__name__}) has one attention: "
+            "leave them unset"
+        )
+    for key, value, size, what in (
+        ("layer", layer, len(model.decoder), "decoder layers"),
+        ("head", head, model.heads, "heads"),
+    ):
+        if isinstance(value, int) and not -size <= value < size:
+            raise ConfigError(
+                f"alignment.{key}={value} is out of range: {whose} model has {size} {what} "
+                f"(valid: {-size}..{size - 1} or mean)"
+            )
