@@ -242,6 +242,7 @@ class DecodeConfig:
     max_len_ratio: float = 1.5
     max_len_offset: int = 10  # max output length = ratio * src_len + offset
     nbest: int = 1
+    progress: bool | None = None  # a progress bar on stderr; None: when stderr is a terminal
     batch_size: int = 64  # sentences decoded together
     # batches decoded concurrently on CPU, each with threads/workers intra-op threads;
     # None: one per thread (2 cores: 2 streams of 1 thread). Ignored on GPUs.

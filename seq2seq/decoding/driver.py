@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
@@ -86,6 +86,7 @@ def translate_batches(
     need_attn: bool = False,
     device: torch.device | str | None = None,
     workers: int | None = None,
+    on_batch: Callable[[int], None] | None = None,
 ) -> list[Hypothesis] | list[list[Hypothesis]]:
     """Translate every source sentence; results come back in the order of ``src_ids``.
 
@@ -102,6 +103,8 @@ def translate_batches(
         workers: batches decoded concurrently (CPU only; each stream gets intra-op threads /
             workers of them). None: one per intra-op thread on CPU, one on other devices.
             Never more than there are batches. The ambient autocast state reaches every stream.
+        on_batch: called with the number of sentences of each batch once it is decoded (a
+            progress bar's ``update``); from the decoding threads when ``workers`` > 1.
 
     Returns:
         One :class:`Hypothesis` per sentence when ``nbest == 1``, else one best-first list of
@@ -149,6 +152,8 @@ def translate_batches(
             )
         for index, hyps in zip(batch, per_sentence, strict=True):
             results[index] = hyps[0] if nbest == 1 else hyps
+        if on_batch is not None:
+            on_batch(len(batch))
 
     was_training = model.training
     model.eval()

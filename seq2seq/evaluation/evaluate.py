@@ -47,6 +47,28 @@ def nbest_lines(tokenizer: Tokenizer, nbest: list[list], ids: Sequence[int] | No
             yield f"{i} ||| {text} ||| {hyp.score:.4f} ||| {hyp.log_prob:.4f}"
 
 
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+def progress_bar(total: int, enabled: bool | None, *, desc: str):
+    """A tqdm bar over ``total`` sentences on stderr; ``enabled`` None: only on a terminal."""
+    import sys
+
+    if enabled is False or (enabled is None and not sys.stderr.isatty()):
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="sent", dynamic_ncols=True, leave=False)
+
+
 def decode_ids(
     model,
     tokenizer: Tokenizer,
@@ -68,8 +90,9 @@ def decode_ids(
     if decode["beam_size"] < 1:
         raise ValueError(f"decode.beam_size must be >= 1, got {decode['beam_size']}")
     nbest = int(decode.get("nbest") or 1)
+    bar = progress_bar(len(src_ids), decode.get("progress"), desc="decoding")
     t0 = time.perf_counter()
-    with autocast(device, amp_dtype):
+    with autocast(device, amp_dtype), bar:
         hyps = translate_batches(
             model,
             [ids.tolist() if hasattr(ids, "tolist") else list(ids) for ids in src_ids],
@@ -82,6 +105,7 @@ def decode_ids(
             device=device,
             workers=decode.get("workers"),
             nbest=nbest,
+            on_batch=bar.update,
         )
     seconds = time.perf_counter() - t0
     lists = hyps if nbest > 1 else None

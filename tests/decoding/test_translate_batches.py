@@ -181,3 +181,34 @@ def test_decode_workers():
     assert decode_workers(None, cuda, 10) == 1
     with pytest.raises(ValueError, match="workers must be >= 1 or None, got 0"):
         decode_workers(0, cpu, 10)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_on_batch_counts_every_sentence_once(toy_model, workers):
+    """The progress callback: one call per batch with its size, summing to every sentence."""
+    sources = random_sources(23, seed=5)
+    calls = []
+    lock = threading.Lock()
+
+    def count(n):
+        with lock:
+            calls.append(n)
+
+    translate_batches(
+        toy_model, sources, beam_size=2, batch_size=4, workers=workers, on_batch=count
+    )
+    assert sum(calls) == 23 and len(calls) == 6 and max(calls) <= 4
+
+
+def test_progress_bar_shows_only_when_asked_or_on_a_terminal(capsys, monkeypatch):
+    from seq2seq.evaluation.evaluate import _NoBar, progress_bar
+
+    assert isinstance(progress_bar(10, False, desc="decoding"), _NoBar)
+    monkeypatch.setattr("sys.stderr.isatty", lambda: False)
+    assert isinstance(progress_bar(10, None, desc="decoding"), _NoBar)  # a pipe or a log file
+    with progress_bar(10, True, desc="decoding") as bar:
+        bar.update(4)
+        bar.update(6)
+        assert bar.n == bar.total == 10
+    err = capsys.readouterr().err
+    assert "decoding:" in err and "/10 [" in err  # on stderr, with the total
