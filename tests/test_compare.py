@@ -622,3 +622,37 @@ def test_compare_cli_takes_aer_runs(sweep, tmp_path, corpus, capsys):
     )
     printed = capsys.readouterr().out
     assert "AER on reverse de-en" in printed and "0.250 (1)" in printed
+
+
+def write_gold_eval(run: Path, name: str, aer: float) -> None:
+    target = run / "eval" / name / "metrics.json"
+    target.parent.mkdir(parents=True)
+    target.write_text(json.dumps({"aer": aer, "alignment_links": 10, "bleu": 1.0}))
+
+
+def test_gold_aer_comes_from_the_runs_gold_evaluations(sweep, tmp_path):
+    """seq2seq-evaluate ... gold_alignments= leaves eval/<name>/metrics.json with an AER: the
+    report's gold AER column; --gold picks one of several; the export keeps them."""
+    write_gold_eval(sweep / "1_additive_s1", "gold_encs", 0.40)
+    write_gold_eval(sweep / "3_additive_s2", "gold_encs", 0.50)
+    write_gold_eval(sweep / "3_additive_s2", "gold_shift", 0.30)
+    out = tmp_path / "report"
+    compare([sweep], out, n_bootstrap=0)
+    table = {r["variant"]: r for r in csv.DictReader((out / "comparison.csv").open())}
+    assert float(table["additive"]["gold_aer"]) == pytest.approx(0.40)  # seed 2: ambiguous
+    md = (out / "comparison.md").read_text()
+    assert "several gold evaluations (gold_encs, gold_shift): pass --gold NAME" in md
+    assert next(x for x in md.splitlines() if x.startswith("| variant")).endswith("| gold AER |")
+
+    compare([sweep], out, n_bootstrap=0, gold="gold_encs")
+    table = {r["variant"]: r for r in csv.DictReader((out / "comparison.csv").open())}
+    assert float(table["additive"]["gold_aer"]) == pytest.approx(0.45)
+
+    from seq2seq.compare.export import export_runs
+
+    export_runs([sweep], tmp_path / "exported")
+    compare([tmp_path / "exported"], tmp_path / "again", n_bootstrap=0, gold="gold_encs")
+    again = {
+        r["variant"]: r for r in csv.DictReader((tmp_path / "again" / "comparison.csv").open())
+    }
+    assert float(again["additive"]["gold_aer"]) == pytest.approx(0.45)

@@ -37,6 +37,12 @@ def main(argv: list[str] | None = None) -> None:
         "test_aer becomes an 'AER on <corpus>' column; their BLEU is not compared",
     )
     parser.add_argument(
+        "--gold",
+        metavar="NAME",
+        help="the seq2seq-evaluate gold_alignments= evaluation (eval/NAME) whose AER is the "
+        "gold AER column (default: each run's only one)",
+    )
+    parser.add_argument(
         "--export",
         metavar="DIR",
         help="instead of a report: write small summaries of the runs (no checkpoints) into DIR, "
@@ -63,6 +69,7 @@ def main(argv: list[str] | None = None) -> None:
             n_bootstrap=args.bootstrap,
             alignment_ids=args.sentences,
             aer_paths=args.aer_runs,
+            gold=args.gold,
         )
         print((out / "comparison.md").read_text(encoding="utf-8"))
         counts = {

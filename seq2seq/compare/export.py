@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .diagnostics import attention_diagnostics
-from .runs import discover_runs
+from .runs import discover_runs, gold_evaluations
 
 COPIED = (".hydra/config.yaml", ".hydra/overrides.yaml", "metrics.json", "history.jsonl")
 COPIED += ("hyps/test.txt",)
@@ -31,6 +31,10 @@ def export_run(run_dir: Path, out_dir: Path, *, keep_matrices: int = 3) -> Path:
         if source.is_file():
             (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, out_dir / name)
+    for name in gold_evaluations(run_dir):  # the gold AER's record, not its hypotheses
+        target = out_dir / "eval" / name / "metrics.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(run_dir / "eval" / name / "metrics.json", target)
     align_dir = run_dir / "alignments"
     diagnostics = attention_diagnostics(align_dir)
     if diagnostics is not None:

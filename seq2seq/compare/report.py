@@ -191,6 +191,23 @@ def choose_baseline(variants: dict[str, Variant], baseline: str | None) -> str |
     return "none" if "none" in scored else scored[0]
 
 
+def _set_gold_aer(record: RunRecord, gold: str | None, problems: list[str]) -> None:
+    """``metrics["gold_aer"]`` from the run's gold evaluation (see :func:`compare`)."""
+    found = record.gold_evaluations
+    if not found or "gold_aer" in record.metrics:
+        return
+    where = f"`{record.label}` seed {record.seed} ({record.name})"
+    if gold is not None:
+        if gold in found:
+            record.metrics["gold_aer"] = found[gold]
+        else:
+            problems.append(f"{where}: no gold evaluation eval/{gold} (it has {', '.join(found)})")
+    elif len(found) == 1:
+        record.metrics["gold_aer"] = next(iter(found.values()))
+    else:
+        problems.append(f"{where}: several gold evaluations ({', '.join(found)}): pass --gold NAME")
+
+
 @dataclass
 class AlignmentRuns:
     """Runs on corpora with gold links whose ``test_aer`` is reported beside the variants of the
@@ -293,12 +310,16 @@ def compare(
     n_bootstrap: int = 1000,
     alignment_ids: list[int] | None = None,
     aer_paths: list[str | Path] | None = None,
+    gold: str | None = None,
 ) -> list[dict[str, Any]]:
     """Write the comparison files into ``out_dir``; return the per-run rows (runs.csv).
 
     ``aer_paths``: runs of the same variants on a corpus with gold links (e.g. the synthetic
     reversal corpus, ``data=reverse``): their ``test_aer`` fills one AER column per corpus
     beside the variant of the same label; their BLEU is not compared.
+
+    ``gold``: the name of the ``seq2seq-evaluate ... gold_alignments=`` evaluation
+    (``eval/<name>/``) whose AER is each run's gold AER; by default a run's only one.
     """
     records = [load_record(p) for p in discover_runs(paths)]
     variants = group_runs(records)
@@ -307,6 +328,8 @@ def compare(
     out_dir.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
     aer_runs = AlignmentRuns.load(aer_paths or [], variants, problems)
+    for r in records:
+        _set_gold_aer(r, gold, problems)
     texts = ReferenceTexts()
 
     # hypotheses that line up with their test references
@@ -757,7 +780,8 @@ def _write_markdown(
         "mean over rows, then over seeds): entropy = row entropy / log(source length), max "
         "weight = the row's largest weight, saturated = share of rows with max weight > 0.99, "
         "EOS mass = weight on the source EOS. Empty: no weights (`none`) or no dump. AER: "
-        "metrics.json's test_aer / gold_aer, mean over seeds."
+        "metrics.json's test_aer, and gold AER from seq2seq-evaluate gold_alignments= "
+        "(eval/<name>/metrics.json), mean over seeds."
     )
     notes += aer_runs.describe()
     words = {

@@ -38,6 +38,8 @@ class RunRecord:
     history: list[dict] = field(default_factory=list)
     seed: int | None = None
     error: str | None = None  # failed: the run's error; broken: which file and why
+    # eval/<name>/metrics.json of seq2seq-evaluate with gold_alignments=: name -> its AER
+    gold_evaluations: dict[str, float] = field(default_factory=dict)
 
     @property
     def scored(self) -> bool:
@@ -152,6 +154,7 @@ def load_record(path: Path) -> RunRecord:
             "model": {"name": metrics.get("model")},
             "attention": {"name": metrics.get("attention")},
         }
+    gold = gold_evaluations(path)
     status = str(metrics.get("status", "unfinished")) if metrics else "unfinished"
     if status not in STATUS_RANK:
         status = "unfinished"  # e.g. "interrupted": resumable, not final
@@ -159,8 +162,30 @@ def load_record(path: Path) -> RunRecord:
     if broken:
         status, error = "broken", "; ".join(broken)
     return RunRecord(
-        path, status, variant_label(config), config, metrics, history, _seed(config, metrics), error
+        path,
+        status,
+        variant_label(config),
+        config,
+        metrics,
+        history,
+        _seed(config, metrics),
+        error,
+        gold,
     )
+
+
+def gold_evaluations(run_dir: Path) -> dict[str, float]:
+    """name -> AER of each ``eval/<name>/metrics.json`` scored against gold links (one that
+    cannot be read is left out: it is not the run's own record)."""
+    found = {}
+    for path in sorted(run_dir.glob("eval/*/metrics.json")):
+        try:
+            metrics = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(metrics, dict) and isinstance(metrics.get("aer"), int | float):
+            found[path.parent.name] = float(metrics["aer"])
+    return found
 
 
 def _first_line(err: BaseException) -> str:
