@@ -44,8 +44,12 @@ log = logging.getLogger("seq2seq.train")
 # --------------------------------------------------------------------------- checkpoints
 
 
-def save(parts: TrainingParts, progress: Progress, name: str) -> None:
-    """``checkpoints/<name>`` from the main process, written atomically."""
+WEIGHTS_ONLY = ("model", "progress", "config", "spm", "vocab_sizes")  # no optimizer state
+
+
+def save(parts: TrainingParts, progress: Progress, name: str, keys: tuple | None = None) -> None:
+    """``checkpoints/<name>`` from the main process, written atomically (``keys``: only those
+    entries of the payload)."""
     if parts.runtime.dist.is_main:
         payload = checkpoint_payload(
             model=parts.model,
@@ -56,6 +60,8 @@ def save(parts: TrainingParts, progress: Progress, name: str) -> None:
             config=parts.config,
             vocab=parts.vocab,
         )
+        if keys is not None:
+            payload = {key: payload[key] for key in keys}
         save_checkpoint(payload, parts.ckpt_dir / name)
 
 
@@ -88,17 +94,7 @@ def keep_weights(parts: TrainingParts, progress: Progress, keep_last: int) -> No
     seq2seq-average need, no optimizer state); only the newest ``keep_last`` are kept."""
     if not parts.runtime.dist.is_main:
         return
-    full = checkpoint_payload(
-        model=parts.model,
-        optimizer=parts.optimizer,
-        schedule=parts.schedule,
-        scaler=parts.scaler,
-        progress=progress,
-        config=parts.config,
-        vocab=parts.vocab,
-    )
-    weights = {k: full[k] for k in ("model", "progress", "config", "spm", "vocab_sizes")}
-    save_checkpoint(weights, parts.ckpt_dir / f"{STEP_PREFIX}{progress.step}.pt")
+    save(parts, progress, f"{STEP_PREFIX}{progress.step}.pt", keys=WEIGHTS_ONLY)
     for _, old in step_checkpoints(parts.ckpt_dir)[:-keep_last]:
         old.unlink(missing_ok=True)
 
