@@ -63,6 +63,7 @@ import json
 import os
 import random
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -280,10 +281,15 @@ def popen(command: list[str], **kwargs) -> subprocess.Popen:
 # a spare interpreter: the imports of a start done ahead, then seq2seq-train's own entry point
 # (its checks, Hydra, the training) with the overrides it is sent on stdin
 WARM = """\
-import json, sys
+import json, os, sys
 sys.path.insert(0, sys.argv[1])
 import torch, torch._dynamo  # torch.optim imports _dynamo on the first optimizer
 import seq2seq.cli.train as cli, seq2seq.training.recipe
+try:
+    os.write(int(sys.argv[2]), b"warm")
+except OSError:  # taken before it was warm: nobody listens
+    pass
+os.close(int(sys.argv[2]))
 request = sys.stdin.readline()
 if request:
     sys.argv = ["seq2seq-train", *json.loads(request)]
@@ -291,38 +297,68 @@ if request:
 """
 
 
+@dataclass
+class Spare:
+    proc: subprocess.Popen
+    fd: int  # a pipe it writes to once its imports are done
+
+    def warm(self) -> bool:
+        return bool(select.select([self.fd], [], [], 0)[0])
+
+
 class Spares:
     """Interpreters kept ready for the next starts (``--cold``: none): they import torch,
-    Hydra and seq2seq while the faults before run, which cuts most of the start-up time a
-    fault costs on a small machine. Start-up kills always hit a cold start."""
+    Hydra and seq2seq while the faults before run, one at a time (imports compete with the
+    training for the CPU), which cuts most of the start-up time a fault costs on a small
+    machine. Start-up kills always hit a cold start."""
 
     def __init__(self, enabled: bool, keep: int = 2) -> None:
         self.enabled, self.keep = enabled, keep
-        self.ready: list[subprocess.Popen] = []
+        self.pool: list[Spare] = []
         self.fill()
 
+    def spawn(self) -> None:
+        read, write = os.pipe()
+        command = [sys.executable, "-c", WARM, str(REPO), str(write)]
+        proc = popen(command, stdin=subprocess.PIPE, pass_fds=(write,))
+        os.close(write)
+        self.pool.append(Spare(proc, read))
+
     def fill(self) -> None:
-        self.ready = [p for p in self.ready if p.poll() is None]
-        while self.enabled and len(self.ready) < self.keep:
-            self.ready.append(popen([sys.executable, "-c", WARM, str(REPO)], stdin=subprocess.PIPE))
+        """Start one more spare if there are fewer than ``keep`` and none is importing."""
+        for spare in [s for s in self.pool if s.proc.poll() is not None]:
+            self.pool.remove(spare)
+            self.discard(spare)
+        if self.enabled and len(self.pool) < self.keep and all(s.warm() for s in self.pool):
+            self.spawn()
 
     def take(self, again: bool = True) -> subprocess.Popen | None:
-        """The oldest ready interpreter; ``again``: ready another one for later."""
+        """A warm interpreter (else the oldest); ``again``: ready another one for later."""
         if not self.enabled:
             return None
         self.fill()
-        spare = self.ready.pop(0)
+        if not self.pool:
+            self.spawn()
+        spare = next((s for s in self.pool if s.warm()), self.pool[0])
+        self.pool.remove(spare)
+        os.close(spare.fd)
         if again:
             self.fill()
-        return spare
+        return spare.proc
+
+    @staticmethod
+    def discard(spare: Spare) -> None:
+        if spare.proc.poll() is None:  # waiting for a request: nothing of a run to lose
+            spare.proc.kill()
+        spare.proc.wait()
+        spare.proc.stdin.close()
+        spare.proc.stdout.close()
+        os.close(spare.fd)
 
     def close(self) -> None:
-        for spare in self.ready:  # waiting for a request: nothing of a run to lose
-            spare.kill()
-            spare.wait()
-            spare.stdin.close()
-            spare.stdout.close()
-        self.ready = []
+        for spare in self.pool:
+            self.discard(spare)
+        self.pool = []
 
 
 # --------------------------------------------------------------------------- files
@@ -654,6 +690,7 @@ class Drill:
                 out.training.finish(timeout=60)
             if out.training is not None:
                 self.learn_step_time(out.training)
+            self.spares.fill()
         return out
 
     def signal(self, out: Outcome, kind: Kind) -> None:
@@ -791,6 +828,8 @@ class Drill:
             return
         # what the first writer does not write while it runs: all of it must stay as it is
         skip = ("checkpoints", "history.jsonl", ".history.jsonl.tmp", "tb", "train.log")
+        if not (run_dir / "vocab").is_dir():
+            skip += ("vocab",)  # a new run: the first writer copies it in as it sets up
         before = tree(run_dir, skip)
         second = Training.start(
             self.state.overrides + ["trainer.resume=true"], warm=self.spares.take()
