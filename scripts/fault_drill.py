@@ -1,40 +1,83 @@
-"""Fault drill: kill a tiny training run again and again, resume it, and prove nothing is lost.
+"""Fault drill: hit a tiny training run with 20 faults, resume it each time, prove nothing is lost.
 
-    python scripts/fault_drill.py [--faults 6] [--seed 0] [--run-dir DIR] [--steps 60]
+    python scripts/fault_drill.py [--faults 20] [--seed 0] [--kinds K1,K2,...] [--steps N]
+                                  [--run-dir DIR] [--disk-full auto|tmpfs|simulated] [--cold]
 
-Starts ``python -m seq2seq.cli.train`` on a tiny CPU config that validates and checkpoints
-every 2 steps, waits a random moment, then sends SIGTERM or SIGKILL (alternating); some faults
-are timed to land while a checkpoint is being written (a temporary file appears, or
-``last.pt`` changes), one SIGKILL lands during start-up. After each fault it checks:
+Trains a tiny CPU config that validates and checkpoints every 2 steps through seq2seq-train's
+entry point, and resumes it (``trainer.resume=true``) after every fault. Each start runs in an
+interpreter that imported torch, Hydra and seq2seq while the faults before ran (``--cold``: a
+new ``python -m seq2seq.cli.train`` each time; start-up kills always get one). The schedule of
+fault kinds is fixed, the moments (how many steps after a start, how far into a step or a
+validation) are drawn from ``--seed``, and the budget (``--steps``, by default what the faults
+need) is spread over them; ``--kinds`` picks the kinds instead:
 
-- the exit code: 143 after SIGTERM (with the resume command), -9 after SIGKILL;
+- ``sigterm-train``, ``sigkill-train``, ``sigint-train``: a random moment in training;
+- ``sigkill-checkpoint``, ``sigterm-checkpoint``: while a checkpoint is written (its temporary
+  file appears, or ``last.pt`` has just changed);
+- ``sigterm-validation``, ``sigkill-validation``: during the validation that follows a step
+  that is a multiple of val_every (after its ``step N`` line, before ``validation at step N``);
+- ``sigkill-startup``: during start-up (imports, config, data);
+- ``disk-full``: the checkpoint directory is a small tmpfs (``mount -t tmpfs``, where allowed)
+  with less room than one more checkpoint, else the training runs through
+  ``scripts/fault_drill_full_disk.py``, whose ``torch.save`` fails with ENOSPC: the training
+  must exit 1 with one ``error:`` line and no traceback, the previous ``last.pt`` and
+  ``best.pt`` intact (same bytes), and the next start resume from them;
+- ``concurrent``: a second training into the run directory while the first holds it: the
+  second must exit 1 with one ``error: ... is in use: pid <first>`` line, train nothing, write
+  no metrics.json and change no file (hashes of all files but the first writer's); the first
+  trains on meanwhile (paused with SIGSTOP, still holding its lock, should it reach its share
+  of the budget first), writes its next checkpoint after the refusal, and is stopped with
+  SIGTERM;
+- ``sigint-final-test``, ``sigterm-final-test`` (and ``sigkill-final-test``): during the final
+  test decoding (after ``training ended at step N``, before metrics.json): 130/143 with the
+  resume command and no metrics.json; the resume redoes the test without training.
+
+After each fault it checks, and prints on one line:
+
+- the exit code: 130 after SIGINT, 143 after SIGTERM (both with the resume command), -9 after
+  SIGKILL, 1 for a refused second writer or a full disk;
+- the new start resumed from exactly the step of ``last.pt`` (and took over a stale lock);
 - ``checkpoints/last.pt`` and ``best.pt`` load with ``load_checkpoint`` (weights_only);
-- the checkpoint directory holds only those two and hidden ``.*.tmp`` files, which no
-  ``*.pt`` pattern matches, and the next start resumes from exactly the step of ``last.pt``;
-- the step count never goes backwards; SIGTERM loses no step, SIGKILL at most val_every;
-- ``history.jsonl`` (the validation log) never goes backwards either.
+  ``best.pt`` is last.pt's best (step and BLEU) unless a SIGKILL fell between the two saves;
+  ``checkpoints/`` holds nothing else but hidden leftovers of a kill, which no ``*.pt`` matches;
+- no step lost beyond the last checkpoint: after SIGTERM/SIGINT last.pt is the last step
+  logged; after SIGKILL it is at least the last validated step (every ended validation's
+  checkpoint is there) and only the steps after it are lost;
+- ``history.jsonl`` has no duplicate and no missing validation: its steps are exactly the
+  multiples of val_every up to last.pt's step (plus the final step if the run ended there),
+  also in last.pt itself; after a SIGKILL or a full disk one validation may be ahead of
+  last.pt (the resume rewrites it, which the next fault checks);
+- no metrics.json yet, and the run directory's lock released (a clean exit) or stale (a kill).
 
-Then it runs the training to completion and checks ``metrics.json``. One line per fault, then
-``faults survived: N/N``; the exit code is non-zero if any check failed.
+Then the run is finished (``trainer.resume=true``) and ``metrics.json`` must agree with the
+checkpoints: status finished, steps = last.pt's step = ``--steps``, best_step = best.pt's step,
+val_bleu = best.pt's best BLEU, the history complete. Last line ``faults survived: N/N``; the
+exit code is non-zero if any check failed.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import random
 import re
+import select
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # this checkout's seq2seq, also for the checkpoint checks
+FULL_DISK_LAUNCHER = REPO / "scripts" / "fault_drill_full_disk.py"
 VAL_EVERY = 2
 TINY = [
     "trainer.device=cpu",
@@ -52,159 +95,963 @@ TINY = [
     "model.emb_size=16",
     "model.hidden_size=24",
 ]
-# (signal, timing): the schedule repeats; --faults 3 already has a mid-checkpoint SIGKILL
-SCHEDULE = [
-    ("SIGTERM", "random"),
-    ("SIGKILL", "checkpoint"),
-    ("SIGTERM", "checkpoint"),
-    ("SIGKILL", "random"),
-    ("SIGTERM", "random"),
-    ("SIGKILL", "startup"),
-]
 STEP_LINE = re.compile(r"\bstep (\d+) epoch \d+ loss")
+VALIDATION_LINE = re.compile(r"validation at step (\d+):")
+ENDED_LINE = re.compile(r"training ended at step (\d+)")
 RESUMED_LINE = re.compile(r"resumed from (\S+) at step (\d+)")
+LOCK_NAME = ".seq2seq.lock"
+EXIT = {"SIGTERM": 128 + signal.SIGTERM, "SIGINT": 128 + signal.SIGINT, "SIGKILL": -signal.SIGKILL}
+# steps a fault may use of the budget: a kill in training a step or two after its start (a
+# SIGKILL's are trained again), a concurrent fault's first writer while the second one starts
+RESERVE = {"train": 3, "checkpoint": 2, "validation": 2, "disk-full": 0, "concurrent": 10}
+MAX_WANTED = 4  # a fault comes at most this many steps after the start it interrupts
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    signal: str | None  # the signal sent (concurrent: to the first writer, at the end)
+    moment: str  # train, checkpoint, validation, startup, disk-full, concurrent, final-test
+
+
+KINDS = {
+    kind.name: kind
+    for kind in (
+        Kind("sigterm-train", "SIGTERM", "train"),
+        Kind("sigkill-train", "SIGKILL", "train"),
+        Kind("sigint-train", "SIGINT", "train"),
+        Kind("sigterm-checkpoint", "SIGTERM", "checkpoint"),
+        Kind("sigkill-checkpoint", "SIGKILL", "checkpoint"),
+        Kind("sigterm-validation", "SIGTERM", "validation"),
+        Kind("sigkill-validation", "SIGKILL", "validation"),
+        Kind("sigkill-startup", "SIGKILL", "startup"),
+        Kind("disk-full", None, "disk-full"),
+        Kind("concurrent", "SIGTERM", "concurrent"),
+        Kind("sigint-final-test", "SIGINT", "final-test"),
+        Kind("sigterm-final-test", "SIGTERM", "final-test"),
+        Kind("sigkill-final-test", "SIGKILL", "final-test"),
+    )
+}
+# faults in training, repeated as often as --faults asks; the final-test ones come last
+CYCLE = [
+    "sigterm-train",
+    "sigkill-checkpoint",
+    "sigterm-validation",
+    "sigkill-train",
+    "sigterm-checkpoint",
+    "sigkill-startup",
+    "sigkill-validation",
+    "concurrent",
+    "sigint-train",
+    "disk-full",
+    "sigkill-checkpoint",
+    "sigterm-train",
+    "sigkill-validation",
+    "sigterm-checkpoint",
+    "sigkill-startup",
+    "sigkill-train",
+    "sigterm-validation",
+    "sigkill-checkpoint",
+]
+TAIL = ["sigint-final-test", "sigterm-final-test"]
+CONSUMING = ("train", "checkpoint", "validation")  # they wait for steps to train
+
+
+def schedule(faults: int) -> list[Kind]:
+    tail = TAIL if faults >= 4 else TAIL[:1] if faults >= 2 else []
+    body = [CYCLE[i % len(CYCLE)] for i in range(faults - len(tail))]
+    return [KINDS[name] for name in body + tail]
+
+
+def reserve(kinds: list[Kind]) -> int:
+    return sum(RESERVE.get(k.moment, 0) for k in kinds)
+
+
+def min_steps(kinds: list[Kind]) -> int:
+    return reserve(kinds) + 2 * VAL_EVERY
+
+
+def default_steps(kinds: list[Kind]) -> int:
+    return max(12, min_steps(kinds))
+
+
+# --------------------------------------------------------------------------- one training
 
 
 @dataclass
 class Training:
-    """One ``seq2seq-train`` process and its merged output, read by a thread."""
+    """One training process and its merged output, read by a thread."""
 
     proc: subprocess.Popen
-    lines: list[str] = field(default_factory=list)
+    lines: list[tuple[float, str]] = field(default_factory=list)  # (monotonic time, line)
     steps: list[int] = field(default_factory=list)
+    validated: list[int] = field(default_factory=list)
+    ended_at: int | None = None
+    reader: threading.Thread | None = None
+    began: float = field(default_factory=time.monotonic)
 
     @classmethod
-    def start(cls, overrides: list[str]) -> Training:
-        env = os.environ | {"PYTHONUNBUFFERED": "1"}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "seq2seq.cli.train", *overrides],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-        )
+    def start(
+        cls,
+        overrides: list[str],
+        launcher: list[str] | None = None,
+        warm: subprocess.Popen | None = None,
+    ) -> Training:
+        """``python -m seq2seq.cli.train`` (or ``launcher``) with ``overrides``; or a ``warm``
+        interpreter from :class:`Spares` runs the same entry point with them."""
+        if warm is not None:
+            proc = warm
+            proc.stdin.write(json.dumps(overrides) + "\n")
+            proc.stdin.close()
+        else:
+            command = launcher or [sys.executable, "-m", "seq2seq.cli.train"]
+            proc = popen([*command, *overrides])
         run = cls(proc)
-        threading.Thread(target=run._read, daemon=True).start()
+        run.reader = threading.Thread(target=run._read, daemon=True)
+        run.reader.start()
         return run
 
     def _read(self) -> None:
         for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-            match = STEP_LINE.search(line)
-            if match:
+            line = line.rstrip("\n")
+            self.lines.append((time.monotonic(), line))
+            if match := STEP_LINE.search(line):
                 self.steps.append(int(match.group(1)))
+            elif match := VALIDATION_LINE.search(line):
+                self.validated.append(int(match.group(1)))
+            elif match := ENDED_LINE.search(line):
+                self.ended_at = int(match.group(1))
 
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def wait_steps(self, count: int, timeout: float) -> bool:
-        """Wait until ``count`` training steps were logged by this process."""
+    def wait_for(self, condition: Callable[[], bool], timeout: float, poll: float = 0.005) -> bool:
+        """Wait until ``condition()`` holds, the process ends or ``timeout`` passes."""
         deadline = time.monotonic() + timeout
-        while len(self.steps) < count and self.alive() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return len(self.steps) >= count
+        while not condition():
+            if not self.alive() or time.monotonic() > deadline:
+                return condition()
+            time.sleep(poll)
+        return True
+
+    def finish(self, timeout: float) -> int | None:
+        """The exit code (None if it had to be killed after ``timeout``); output drained."""
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            code = None
+            self.proc.kill()
+            self.proc.wait(timeout=60)
+        if self.reader is not None:
+            self.reader.join(timeout=10)
+        return code
 
     def output(self) -> str:
-        return "\n".join(self.lines)
+        return "\n".join(line for _, line in self.lines)
+
+    def time_of(self, pattern: str) -> float | None:
+        return next((t for t, line in self.lines if pattern in line), None)
+
+    def startup_s(self) -> float | None:
+        """Seconds from the start to the first training step (or the resumed run's end)."""
+        first = next((t for t, line in self.lines if STEP_LINE.search(line)), None)
+        first = first or self.time_of("training ended at step")
+        return None if first is None else first - self.began
+
+    def error_lines(self) -> list[str]:
+        return [line for _, line in self.lines if line.startswith("error:")]
 
     def tail(self, n: int = 15) -> str:
-        return "\n".join("    | " + line for line in self.lines[-n:])
+        return "\n".join("    | " + line for _, line in self.lines[-n:])
 
 
-def is_temp(name: str) -> bool:
-    return name.startswith(".") and name.endswith(".tmp")
+def popen(command: list[str], **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(
+        command,
+        cwd=REPO,
+        env=os.environ | {"PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        **kwargs,
+    )
+
+
+# a spare interpreter: the imports of a start done ahead, then seq2seq-train's own entry point
+# (its checks, Hydra, the training) with the overrides it is sent on stdin
+WARM = """\
+import json, os, sys
+sys.path.insert(0, sys.argv[1])
+import torch, torch._dynamo  # torch.optim imports _dynamo on the first optimizer
+import seq2seq.cli.train as cli, seq2seq.training.recipe
+try:
+    os.write(int(sys.argv[2]), b"warm")
+except OSError:  # taken before it was warm: nobody listens
+    pass
+os.close(int(sys.argv[2]))
+request = sys.stdin.readline()
+if request:
+    sys.argv = ["seq2seq-train", *json.loads(request)]
+    cli.main()
+"""
+
+
+@dataclass
+class Spare:
+    proc: subprocess.Popen
+    fd: int  # a pipe it writes to once its imports are done
+
+    def warm(self) -> bool:
+        return bool(select.select([self.fd], [], [], 0)[0])
+
+
+class Spares:
+    """Interpreters kept ready for the next starts (``--cold``: none): they import torch,
+    Hydra and seq2seq while the faults before run, one at a time (imports compete with the
+    training for the CPU), which cuts most of the start-up time a fault costs on a small
+    machine. Start-up kills always hit a cold start."""
+
+    def __init__(self, enabled: bool, keep: int = 2) -> None:
+        self.enabled, self.keep = enabled, keep
+        self.pool: list[Spare] = []
+        self.fill()
+
+    def spawn(self) -> None:
+        read, write = os.pipe()
+        command = [sys.executable, "-c", WARM, str(REPO), str(write)]
+        proc = popen(command, stdin=subprocess.PIPE, pass_fds=(write,))
+        os.close(write)
+        self.pool.append(Spare(proc, read))
+
+    def fill(self) -> None:
+        """Start one more spare if there are fewer than ``keep`` and none is importing."""
+        for spare in [s for s in self.pool if s.proc.poll() is not None]:
+            self.pool.remove(spare)
+            self.discard(spare)
+        if self.enabled and len(self.pool) < self.keep and all(s.warm() for s in self.pool):
+            self.spawn()
+
+    def take(self, again: bool = True) -> subprocess.Popen | None:
+        """A warm interpreter (else the oldest); ``again``: ready another one for later."""
+        if not self.enabled:
+            return None
+        self.fill()
+        if not self.pool:
+            self.spawn()
+        spare = next((s for s in self.pool if s.warm()), self.pool[0])
+        self.pool.remove(spare)
+        os.close(spare.fd)
+        if again:
+            self.fill()
+        return spare.proc
+
+    @staticmethod
+    def discard(spare: Spare) -> None:
+        if spare.proc.poll() is None:  # waiting for a request: nothing of a run to lose
+            spare.proc.kill()
+        spare.proc.wait()
+        spare.proc.stdin.close()
+        spare.proc.stdout.close()
+        os.close(spare.fd)
+
+    def close(self) -> None:
+        for spare in self.pool:
+            self.discard(spare)
+        self.pool = []
+
+
+# --------------------------------------------------------------------------- files
+
+
+def is_leftover(name: str) -> bool:
+    """A hidden file a kill may leave (a checkpoint's .tmp, a write probe): never loaded."""
+    return name.startswith(".")
 
 
 def temp_files(ckpt_dir: Path) -> list[str]:
     try:
-        return [n for n in os.listdir(ckpt_dir) if is_temp(n)]
+        return [n for n in os.listdir(ckpt_dir) if n.startswith(".") and n.endswith(".tmp")]
     except FileNotFoundError:
         return []
+
+
+def mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
+
+
+def sha(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def tree(run_dir: Path, skip: tuple[str, ...]) -> dict[str, str]:
+    """Content hashes of the files below ``run_dir`` but those under ``skip`` and hidden temp
+    files (what a running training writes)."""
+    hashes = {}
+    for path in sorted(run_dir.rglob("*")):
+        rel = path.relative_to(run_dir).as_posix()
+        if rel.split("/")[0] in skip or path.name.endswith(".tmp") or not path.is_file():
+            continue
+        try:
+            hashes[rel] = sha(path)
+        except FileNotFoundError:
+            pass
+    return hashes
 
 
 def wait_for_checkpoint_write(ckpt_dir: Path, training: Training, timeout: float) -> str | None:
     """Return as soon as a checkpoint write is under way (temp file) or has just ended."""
     last = ckpt_dir / "last.pt"
-    before = last.stat().st_mtime_ns if last.is_file() else None
+    before = mtime(last)
     stale = set(temp_files(ckpt_dir))  # left by an earlier SIGKILL: not a write under way
+    start = len(training.steps)
+    # a checkpoint follows the validation after a step that is a multiple of val_every
+    due = lambda: any(s % VAL_EVERY == 0 for s in training.steps[max(0, start - 1) :])  # noqa: E731
+    if not training.wait_for(due, timeout):
+        return None
     deadline = time.monotonic() + timeout
     while training.alive() and time.monotonic() < deadline:
-        if set(temp_files(ckpt_dir)) - stale:
-            return "during a checkpoint write"
-        try:
-            mtime = last.stat().st_mtime_ns
-        except FileNotFoundError:
-            mtime = None
-        if mtime != before:
-            return "right after a checkpoint write"
+        fresh = set(temp_files(ckpt_dir)) - stale
+        if fresh:
+            return f"during the write of {min(fresh)[1:].split('.pt')[0]}.pt"
+        if mtime(last) != before:
+            return "right after the write of last.pt"
         time.sleep(0.0002)
     return None
 
 
-def check_checkpoints(run_dir: Path, problems: list[str]) -> dict[str, int]:
-    """Load every checkpoint safely; only last.pt, best.pt and hidden temp files may exist."""
+# --------------------------------------------------------------------------- checks
+
+
+def load_progress(run_dir: Path, problems: list[str]) -> dict[str, dict]:
+    """Each checkpoint's progress, loaded safely; only last.pt, best.pt and hidden leftovers
+    of a kill may be in checkpoints/."""
     from seq2seq.checkpoint import load_checkpoint
     from seq2seq.errors import CheckpointError
 
-    steps: dict[str, int] = {}
+    found: dict[str, dict] = {}
     ckpt_dir = run_dir / "checkpoints"
     if not ckpt_dir.is_dir():
-        return steps
+        return found
     for path in sorted(ckpt_dir.iterdir()):
         if path.name in ("last.pt", "best.pt"):
             try:
-                steps[path.name] = int(load_checkpoint(path)["progress"]["step"])
+                found[path.name] = dict(load_checkpoint(path)["progress"])
             except CheckpointError as err:
                 problems.append(f"{path.name} does not load: {err}")
-        elif is_temp(path.name):
+        elif is_leftover(path.name):
             if path.match("*.pt"):
-                problems.append(f"temp file {path.name} looks like a checkpoint")
+                problems.append(f"leftover {path.name} looks like a checkpoint")
         else:
             problems.append(f"unexpected file in checkpoints/: {path.name}")
-    if "best.pt" in steps and "last.pt" in steps and steps["best.pt"] > steps["last.pt"]:
-        problems.append(f"best.pt step {steps['best.pt']} is after last.pt {steps['last.pt']}")
+    return found
+
+
+def expected_history(step: int, ended: bool) -> list[int]:
+    """The validations of a run at ``step``: every val_every steps, and the final step."""
+    steps = list(range(VAL_EVERY, step + 1, VAL_EVERY))
+    if ended and step > 0 and step % VAL_EVERY:
+        steps.append(step)
     return steps
 
 
-def check_history(run_dir: Path, problems: list[str]) -> None:
+def show_steps(steps: list[int]) -> str:
+    """``2..56 x28 +57``: every val_every steps, and a final one."""
+    if not steps:
+        return "none"
+    regular = steps[:-1] if len(steps) > 1 and steps[-1] % VAL_EVERY else steps
+    extra = f" +{steps[-1]}" if regular is not steps else ""
+    if regular == list(range(VAL_EVERY, regular[-1] + 1, VAL_EVERY)) and len(regular) > 2:
+        return f"{regular[0]}..{regular[-1]} x{len(regular)}{extra}"
+    return ",".join(map(str, steps))
+
+
+def history_steps(run_dir: Path, problems: list[str]) -> list[int]:
     path = run_dir / "history.jsonl"
     if not path.is_file():
-        return
+        return []
     steps = []
     for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         try:
-            steps.append(json.loads(line)["step"])
-        except (ValueError, KeyError):
+            steps.append(int(json.loads(line)["step"]))
+        except (ValueError, KeyError, TypeError):
             problems.append(f"history.jsonl line {i} is not a complete record")
-    if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
-        problems.append(f"history.jsonl steps go backwards: {steps}")
+    return steps
 
 
-def check_resumed(training: Training, expected: int | None, problems: list[str]) -> None:
-    """The new process resumed from exactly the checkpoint the last check loaded."""
-    if expected is None:
-        return
+@dataclass
+class State:
+    """What the drill knows of the run between faults."""
+
+    run_dir: Path
+    overrides: list[str]
+    steps: int
+    ckpt_step: int | None = None  # step of last.pt after the previous check
+    ended: bool = False  # last.pt is of a run whose training ended (killed in its final test)
+    stale_lock: bool = False  # a kill left the lock: the next start must take it over
+
+
+@dataclass
+class Outcome:
+    """One fault: how it went (``where``), what was checked, what failed."""
+
+    training: Training | None = None
+    code: int | None = None
+    where: str = ""
+    checks: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    began: float = field(default_factory=time.monotonic)
+
+    def timing(self) -> str:
+        took = f"{time.monotonic() - self.began:.0f}s"
+        startup = self.training.startup_s() if self.training else None
+        return took if startup is None else f"{took}, start-up {startup:.0f}s"
+
+
+def check_run(
+    state: State, out: Outcome, *, signal_name: str | None, expect: int, lost: str
+) -> None:
+    """The checks after every fault; ``lost``: ``none`` (a clean stop), ``since-checkpoint``
+    (SIGKILL) or ``unsaved`` (a failed save: last.pt must be the previous one)."""
+    training, problems, checks = out.training, out.problems, out.checks
+    run_dir, prev = state.run_dir, state.ckpt_step
+    # exit code, and the resume command after an interrupt
+    if out.code != expect:
+        problems.append(f"exit code {out.code}, expected {expect}")
+    elif signal_name in ("SIGTERM", "SIGINT") and "resume with: seq2seq-train" not in (
+        training.output()
+    ):
+        problems.append(f"no resume command after {signal_name}")
+    checks.append(f"exit {out.code}")
+    # the start resumed from exactly the checkpoint the last check loaded
     found = RESUMED_LINE.search(training.output())
-    if not found:
-        if training.steps:  # it trained, so it must have said where it resumed from
-            problems.append("the restarted run did not log 'resumed from ... at step N'")
-        return
-    if not found.group(1).endswith("last.pt") or int(found.group(2)) != expected:
-        problems.append(
-            f"resumed from {found.group(1)} at step {found.group(2)}, expected last.pt step {expected}"
+    if prev is not None and found:
+        if not found.group(1).endswith("last.pt") or int(found.group(2)) != prev:
+            problems.append(
+                f"resumed from {found.group(1)} at step {found.group(2)}, expected last.pt {prev}"
+            )
+        checks.append(f"resumed at {found.group(2)}")
+    elif prev is not None and training.steps:
+        problems.append("trained without logging 'resumed from ... at step N'")
+    if state.ended and training.steps:
+        problems.append(f"a run whose training had ended trained on (steps {training.steps})")
+    if state.stale_lock and (found or training.steps):
+        if "taking over the stale lock" not in training.output():
+            problems.append("the stale lock was not taken over with a warning")
+        else:
+            checks.append("stale lock taken over")
+    # checkpoints load with weights_only and agree with each other
+    progress = load_progress(run_dir, problems)
+    last, best = progress.get("last.pt"), progress.get("best.pt")
+    logged = max(training.steps, default=prev)
+    step = last["step"] if last else None
+    if last is None:
+        if prev is not None:
+            problems.append("checkpoints/last.pt disappeared")
+    else:
+        checks.append(
+            f"last.pt {step}"
+            + (f" & best.pt {best['step']}" if best else "")
+            + " load weights_only"
+        )
+        if prev is not None and step < prev:
+            problems.append(f"step went backwards: last.pt {prev} -> {step}")
+    if last and best:
+        if best["step"] > step:
+            if lost == "since-checkpoint" and logged is not None and best["step"] <= logged:
+                out.notes.append(f"best.pt {best['step']} saved, then killed before last.pt")
+            else:
+                problems.append(f"best.pt step {best['step']} is after last.pt {step}")
+        elif (best["step"], best["best_bleu"]) != (last["best_step"], last["best_bleu"]):
+            problems.append(
+                f"best.pt (step {best['step']}, BLEU {best['best_bleu']}) is not last.pt's best "
+                f"(step {last['best_step']}, BLEU {last['best_bleu']})"
+            )
+    elif last and last["best_step"] and not best:
+        problems.append(f"no best.pt, but last.pt's best is step {last['best_step']}")
+    # no step lost beyond the last checkpoint
+    if last is not None and logged is not None:
+        validated = max(training.validated, default=prev or 0)
+        if lost == "none" and step != logged:
+            problems.append(f"{logged - step} logged steps lost (step {logged}, last.pt {step})")
+        elif lost == "since-checkpoint" and not validated <= step <= logged:
+            problems.append(
+                f"last.pt step {step} is not between the last validation ({validated}) and the "
+                f"last logged step ({logged})"
+            )
+        elif lost == "unsaved" and step != prev:
+            problems.append(f"last.pt step {step} is not the previous checkpoint's {prev}")
+        gone = (
+            "none"
+            if logged == step
+            else f"{step + 1}" + (f"-{logged}" if logged > step + 1 else "")
+        )
+        checks.append(f"steps lost: {gone}" + ("" if gone == "none" else " (after last.pt)"))
+    # the validation history: every validation once, none missing
+    if last is not None:
+        expected = expected_history(step, bool(last.get("ended")))
+        saved = [int(entry["step"]) for entry in last.get("history", [])]
+        if saved != expected:
+            problems.append(f"last.pt's history {saved}, expected {expected}")
+        written = history_steps(run_dir, problems)
+        ahead = written[len(expected) :]
+        if written == expected:
+            checks.append(f"history {show_steps(expected)}")
+        elif (
+            written[: len(expected)] == expected
+            and lost in ("since-checkpoint", "unsaved")
+            and len(ahead) == 1
+            and step < ahead[0] <= (logged or 0)
+        ):
+            checks.append(f"history {show_steps(expected)} (+{ahead[0]} ahead of last.pt)")
+        else:
+            dup = sorted({s for s in written if written.count(s) > 1})
+            missing = sorted(set(expected) - set(written))
+            problems.append(
+                f"history.jsonl {written}, expected {expected}"
+                + (f" (duplicates {dup})" if dup else "")
+                + (f" (missing {missing})" if missing else "")
+            )
+    # nothing final yet; the lock released after a clean exit, stale after a kill
+    if (run_dir / "metrics.json").exists():
+        problems.append("metrics.json written by an interrupted run")
+    else:
+        checks.append("no metrics.json")
+    lock = run_dir / LOCK_NAME
+    if expect == EXIT["SIGKILL"]:
+        state.stale_lock = lock.is_file()
+        checks.append("stale lock" if state.stale_lock else "no lock yet")
+    elif lock.is_file():
+        problems.append(f"{LOCK_NAME} left behind by a clean exit")
+        state.stale_lock = True
+    else:
+        checks.append("lock released")
+        state.stale_lock = False
+    if last is not None:
+        state.ckpt_step = step
+        state.ended = bool(last.get("ended"))
+
+
+# --------------------------------------------------------------------------- the faults
+
+
+class Drill:
+    def __init__(self, args: argparse.Namespace, state: State, kinds: list[Kind]) -> None:
+        self.args, self.state, self.kinds = args, state, kinds
+        self.rng = random.Random(args.seed)
+        self.full_disk, self.full_disk_why = probe_full_disk(args.disk_full)
+        self.spares = Spares(enabled=not args.cold)
+        self.step_s: list[float] = []  # durations of training steps seen (no validation in them)
+
+    def start(self, cold: bool = False, **kwargs) -> Training:
+        resume = ["trainer.resume=true"] if self.state.ckpt_step is not None else []
+        warm = None if cold or "launcher" in kwargs else self.spares.take()
+        return Training.start(self.state.overrides + resume, warm=warm, **kwargs)
+
+    def learn_step_time(self, training: Training) -> None:
+        timed = [
+            (t, int(m.group(1))) for t, line in training.lines if (m := STEP_LINE.search(line))
+        ]
+        for (t0, s0), (t1, s1) in zip(timed, timed[1:], strict=False):
+            if s1 == s0 + 1 and s0 % VAL_EVERY:  # no validation between the two lines
+                self.step_s.append(t1 - t0)
+
+    def step_time(self) -> float:
+        return sorted(self.step_s)[len(self.step_s) // 2] if self.step_s else 0.25
+
+    def wanted_steps(self, index: int) -> int:
+        """Steps to let the start train before this fault: a seeded draw, spread so the budget
+        lasts for the faults ahead (a concurrent fault's first writer trains on its own)."""
+        u = self.rng.random()
+        ahead = self.kinds[index:]
+        consuming = max(1, sum(k.moment in CONSUMING for k in ahead))
+        free = self.state.steps - (self.state.ckpt_step or 0) - reserve(ahead)
+        high = max(1, min(MAX_WANTED, 1 + free // consuming))
+        return 1 + int(u * high)
+
+    def run(self, index: int, kind: Kind) -> Outcome:
+        handler = {
+            "startup": self.startup,
+            "disk-full": self.disk_full,
+            "concurrent": self.concurrent,
+            "final-test": self.final_test,
+        }.get(kind.moment, self.in_training)
+        out = Outcome()
+        self.leftovers = set(temp_files(self.state.run_dir / "checkpoints"))
+        try:
+            handler(index, kind, out)
+        finally:
+            if out.training is not None and out.training.alive():
+                out.training.proc.kill()
+                out.training.finish(timeout=60)
+            if out.training is not None:
+                self.learn_step_time(out.training)
+            self.spares.fill()
+        return out
+
+    def signal(self, out: Outcome, kind: Kind) -> None:
+        """Send the kind's signal; the exit code, once the output is drained, into ``out``."""
+        training = out.training
+        if not training.alive():
+            out.problems.append(f"the run ended before the fault (exit {training.proc.returncode})")
+        else:
+            training.proc.send_signal(getattr(signal, kind.signal))
+        out.code = training.finish(timeout=self.args.timeout)
+        if out.code is None:
+            out.problems.append(f"no exit within {self.args.timeout:.0f}s of {kind.signal}")
+
+    def in_training(self, index: int, kind: Kind, out: Outcome) -> None:
+        wanted = self.wanted_steps(index)
+        pause = self.rng.random()
+        out.training = training = self.start()
+        timeout = self.args.timeout
+        ckpt_dir = self.state.run_dir / "checkpoints"
+        if not training.wait_for(lambda: len(training.steps) >= wanted, timeout):
+            out.problems.append(f"no training step {wanted} within {timeout:.0f}s")
+        elif kind.moment == "checkpoint":
+            out.where = wait_for_checkpoint_write(ckpt_dir, training, timeout) or ""
+            if not out.where and training.alive():
+                out.problems.append(f"missed: no checkpoint write within {timeout:.0f}s")
+        elif kind.moment == "validation":
+            first = training.steps[wanted - 1]
+
+            def due() -> int | None:
+                return next(
+                    (
+                        s
+                        for s in training.steps
+                        if s >= first and s % VAL_EVERY == 0 and s not in training.validated
+                    ),
+                    None,
+                )
+
+            training.wait_for(lambda: due() is not None, timeout)
+            target = due()
+            before, stale = mtime(ckpt_dir / "last.pt"), set(temp_files(ckpt_dir))
+            time.sleep(pause * 0.03)  # 0-30 ms into a validation of some 300 ms and more
+            sent = time.monotonic()
+            writing = set(temp_files(ckpt_dir)) - stale or mtime(ckpt_dir / "last.pt") != before
+            self.signal(out, kind)
+            ended = training.time_of(f"validation at step {target}:")
+            if target is None:
+                out.problems.append("no validation began")
+            elif ended is not None and ended < sent:
+                out.problems.append(f"missed: the validation of step {target} had ended")
+            phase = "its checkpoint write" if writing else "decoding"
+            out.where = f"during the validation of step {target} ({phase})"
+            self.finish_training_fault(kind, out)
+            return
+        else:
+            time.sleep(pause * self.step_time())  # a random moment of the next step
+            done = training.steps[-1]
+            validating = done % VAL_EVERY == 0 and done not in training.validated
+            out.where = f"in the validation of step {done}" if validating else f"in step {done + 1}"
+        self.signal(out, kind)
+        self.finish_training_fault(kind, out)
+
+    def finish_training_fault(self, kind: Kind, out: Outcome) -> None:
+        killed = kind.signal == "SIGKILL"
+        leftovers = sorted(set(temp_files(self.state.run_dir / "checkpoints")) - self.leftovers)
+        if leftovers and killed:
+            out.notes.append(f"the killed write left {leftovers[0]}: ignored, never loaded")
+        elif leftovers:
+            out.problems.append(f"temp files left after a clean stop: {leftovers}")
+        check_run(
+            self.state,
+            out,
+            signal_name=kind.signal,
+            expect=EXIT[kind.signal],
+            lost="since-checkpoint" if killed else "none",
         )
 
+    def startup(self, index: int, kind: Kind, out: Outcome) -> None:  # noqa: ARG002
+        delay = self.rng.uniform(0.5, 3.0)
+        out.training = training = self.start(cold=True)  # the real start-up, imports included
+        time.sleep(delay)
+        out.where = "during start-up" if not training.steps else "just after start-up"
+        self.signal(out, kind)
+        check_run(
+            self.state,
+            out,
+            signal_name=kind.signal,
+            expect=EXIT["SIGKILL"],
+            lost="since-checkpoint",
+        )
 
-def stop(training: Training) -> None:
-    if training.alive():
-        training.proc.kill()
-        training.proc.wait(timeout=60)
+    def final_test(self, index: int, kind: Kind, out: Outcome) -> None:  # noqa: ARG002
+        pause = self.rng.uniform(0.02, 0.15)
+        out.training = training = self.start()
+        # it trains what is left of the budget first
+        budget = self.args.timeout + 2 * (self.state.steps - (self.state.ckpt_step or 0))
+        if not training.wait_for(lambda: training.ended_at is not None, budget):
+            out.problems.append(f"no 'training ended at step' line within {budget:.0f}s")
+        time.sleep(pause)
+        if (self.state.run_dir / "metrics.json").exists():
+            out.problems.append("metrics.json was written before the fault")
+        self.signal(out, kind)
+        out.where = f"in the final test after step {training.ended_at}"
+        if "test BLEU" in training.output():
+            out.problems.append("missed: the final test had ended")
+        if kind.signal != "SIGKILL" and "in the final test" not in training.output():
+            out.problems.append("the interrupt does not say it came in the final test")
+        check_run(
+            self.state,
+            out,
+            signal_name=kind.signal,
+            expect=EXIT[kind.signal],
+            lost="none" if kind.signal != "SIGKILL" else "since-checkpoint",
+        )
+        if self.state.ckpt_step != self.state.steps or not self.state.ended:
+            out.problems.append(
+                f"last.pt is not the ended run's (step {self.state.ckpt_step}, "
+                f"ended {self.state.ended})"
+            )
+
+    def concurrent(self, index: int, kind: Kind, out: Outcome) -> None:  # noqa: ARG002
+        run_dir, timeout = self.state.run_dir, self.args.timeout
+        lock = run_dir / LOCK_NAME
+        out.training = first = self.start()
+
+        def holds() -> bool:
+            try:
+                return json.loads(lock.read_text(encoding="utf-8")).get("pid") == first.proc.pid
+            except (OSError, ValueError, AttributeError):
+                return False
+
+        if not first.wait_for(holds, timeout, poll=0.01):
+            out.problems.append(f"the first writer took no lock within {timeout:.0f}s")
+            self.signal(out, kind)
+            return
+        # what the first writer does not write while it runs: all of it must stay as it is
+        skip = ("checkpoints", "history.jsonl", ".history.jsonl.tmp", "tb", "train.log")
+        if not (run_dir / "vocab").is_dir():
+            skip += ("vocab",)  # a new run: the first writer copies it in as it sets up
+        before = tree(run_dir, skip)
+        second = Training.start(
+            self.state.overrides + ["trainer.resume=true"], warm=self.spares.take()
+        )
+        # the first trains on meanwhile, up to its share of the budget: there it is paused
+        # (SIGSTOP: alive, holding its lock) until the second has exited
+        share = (self.state.ckpt_step or 0) + RESERVE["concurrent"] - VAL_EVERY
+        paused = None
+        deadline = time.monotonic() + timeout
+        try:
+            while second.alive() and time.monotonic() < deadline:
+                if paused is None and first.alive() and first.steps and first.steps[-1] >= share:
+                    first.proc.send_signal(signal.SIGSTOP)
+                    paused = first.steps[-1]
+                time.sleep(0.01)
+            code = second.finish(timeout=max(1.0, deadline - time.monotonic()))
+        finally:
+            if paused is not None:
+                first.proc.send_signal(signal.SIGCONT)
+        refused_in = time.monotonic() - second.began
+        if paused is not None:
+            out.notes.append(f"the 1st was paused at step {paused} until the 2nd had exited")
+        errors = second.error_lines()
+        if code != 1:
+            out.problems.append(f"the second writer exited {code}, expected 1")
+        if len(errors) != 1 or f"is in use: pid {first.proc.pid}" not in errors[0]:
+            out.problems.append(f"the second writer said {errors or second.output()[-300:]!r}")
+        if "Traceback" in second.output():
+            out.problems.append("the second writer printed a traceback")
+        if second.steps:
+            out.problems.append(f"the second writer trained (steps {second.steps})")
+        if (run_dir / "metrics.json").exists():
+            out.problems.append("the second writer wrote metrics.json")
+        after = tree(run_dir, skip)
+        changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+        if changed:
+            out.problems.append(f"the second writer changed {changed}")
+        if not first.alive():
+            out.problems.append(f"the first writer ended meanwhile (exit {first.proc.returncode})")
+        said = errors[0].replace(str(run_dir), "<run>") if errors else "nothing"
+        said = said if len(said) <= 80 else said[:77] + "..."
+        out.checks.append(
+            f"2nd writer exit {code} in {refused_in:.0f}s {said!r}, {len(before)} files unchanged"
+        )
+        if out.problems:
+            self.signal(out, kind)
+            return
+        # the first one trains on: its next checkpoint, then a clean stop
+        was = mtime(run_dir / "checkpoints" / "last.pt")
+        if not first.wait_for(lambda: mtime(run_dir / "checkpoints" / "last.pt") != was, timeout):
+            out.problems.append("the first writer wrote no checkpoint after the refusal")
+        self.signal(out, kind)
+        out.where = (
+            f"a 2nd writer started while the 1st trained (from step {min(first.steps, default=None)}"
+            f"); then {kind.signal} to the 1st at step {max(first.steps, default=None)}"
+        )
+        check_run(self.state, out, signal_name=kind.signal, expect=EXIT[kind.signal], lost="none")
+
+    def disk_full(self, index: int, kind: Kind, out: Outcome) -> None:  # noqa: ARG002
+        run_dir, timeout = self.state.run_dir, self.args.timeout
+        ckpt_dir = run_dir / "checkpoints"
+        kept = {name: sha(ckpt_dir / name) for name in ("last.pt", "best.pt")}
+        if self.full_disk == "tmpfs":
+            with small_tmpfs(ckpt_dir) as size:
+                out.training = training = self.start()
+                out.code = training.finish(timeout=timeout)
+            out.where = f"checkpoints/ on a {size // 1024} KiB tmpfs"
+        else:
+            launcher = [sys.executable, str(FULL_DISK_LAUNCHER)]
+            out.training = training = self.start(launcher=launcher)
+            out.code = training.finish(timeout=timeout)
+            out.where = "simulated ENOSPC from the first checkpoint save"
+        errors = training.error_lines()
+        if len(errors) != 1:
+            out.problems.append(f"{len(errors)} 'error:' lines, expected 1")
+        if "Traceback" in training.output():
+            out.problems.append("a traceback instead of one error line")
+        if not any(s % VAL_EVERY == 0 for s in training.steps):
+            out.problems.append("it never reached a checkpoint")
+        out.checks.append(f"said {errors[0][:90]!r}" if errors else "said no error: line")
+        changed = [n for n, digest in kept.items() if sha(ckpt_dir / n) != digest]
+        if changed:
+            out.problems.append(f"the full disk changed {changed}")
+        else:
+            out.checks.append("last.pt & best.pt intact (same bytes)")
+        check_run(self.state, out, signal_name=None, expect=1, lost="unsaved")
 
 
-def run_drill(args: argparse.Namespace) -> int:
-    rng = random.Random(args.seed)
+def probe_full_disk(choice: str) -> tuple[str, str]:
+    """``tmpfs`` where a tmpfs can be mounted (root, mount allowed), else ``simulated``."""
+    if choice == "simulated":
+        return "simulated", "--disk-full simulated"
+    why = ""
+    if shutil.which("mount") is None:
+        why = "no mount command"
+    elif os.geteuid() != 0:
+        why = "not root"
+    else:
+        probe = tempfile.mkdtemp(prefix="fault_drill_probe_")
+        try:
+            done = subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", probe],
+                capture_output=True,
+                text=True,
+            )
+            if done.returncode == 0:
+                subprocess.run(["umount", probe], check=False)
+                return "tmpfs", "mount -t tmpfs allowed"
+            why = (done.stderr.strip().splitlines() or ["mount refused"])[-1]
+        finally:
+            os.rmdir(probe)
+    if choice == "tmpfs":
+        raise SystemExit(f"error: --disk-full tmpfs: cannot mount a tmpfs ({why})")
+    return "simulated", why
+
+
+class small_tmpfs:  # noqa: N801 - a context manager
+    """Mount a tmpfs over ``ckpt_dir`` holding a copy of its files and less room than one more
+    checkpoint; on exit copy what it holds back to the directory below and unmount it."""
+
+    def __init__(self, ckpt_dir: Path) -> None:
+        self.dir = ckpt_dir
+
+    def __enter__(self) -> int:
+        files = [p for p in self.dir.iterdir() if p.is_file()]
+        page = 4096
+        used = sum(-(-p.stat().st_size // page) * page for p in files)
+        biggest = max((p.stat().st_size for p in files), default=page)
+        size = used + max(biggest // 2 // page, 4) * page  # the probe fits, a checkpoint not
+        held = Path(tempfile.mkdtemp(prefix="fault_drill_ckpt_"))
+        for path in files:  # the mount hides them: the training must see the same files
+            shutil.copy2(path, held / path.name)
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(self.dir)],
+            check=True,
+            capture_output=True,
+        )
+        try:
+            for path in held.iterdir():
+                shutil.copy2(path, self.dir / path.name)
+        except BaseException:
+            subprocess.run(["umount", "-l", str(self.dir)], check=False)
+            raise
+        finally:
+            shutil.rmtree(held)
+        return size
+
+    def __exit__(self, *exc) -> None:
+        try:
+            held = Path(tempfile.mkdtemp(prefix="fault_drill_tmpfs_"))
+            for path in self.dir.iterdir():
+                shutil.copy2(path, held / path.name)
+        finally:
+            if subprocess.run(["umount", str(self.dir)], capture_output=True).returncode:
+                subprocess.run(["umount", "-l", str(self.dir)], check=False)
+        for path in self.dir.iterdir():  # the directory below the mount: what the tmpfs held
+            if not (held / path.name).exists():
+                path.unlink()
+        for path in held.iterdir():
+            shutil.copy2(path, self.dir / path.name)
+        shutil.rmtree(held)
+
+
+# --------------------------------------------------------------------------- the drill
+
+
+def final_run(drill: Drill) -> list[str]:
+    """Finish the run; metrics.json must agree with the checkpoints. Prints its line."""
+    args, state = drill.args, drill.state
+    problems: list[str] = []
+    training = Training.start(
+        [*state.overrides, "trainer.resume=true"], warm=drill.spares.take(again=False)
+    )
+    code = training.finish(timeout=args.timeout + 2 * args.steps)
+    found = RESUMED_LINE.search(training.output())
+    if state.ckpt_step is not None and (not found or int(found.group(2)) != state.ckpt_step):
+        problems.append(f"did not resume from last.pt at step {state.ckpt_step}")
+    if state.ended and training.steps:
+        problems.append(f"an ended run trained on (steps {training.steps})")
+    if code != 0:
+        problems.append(f"exit code {code}")
+    progress = load_progress(state.run_dir, problems)
+    last, best = progress.get("last.pt", {}), progress.get("best.pt", {})
+    metrics: dict = {}
+    try:
+        metrics = json.loads((state.run_dir / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        problems.append(f"metrics.json unreadable: {err}")
+    expected = {
+        "status": "finished",
+        "steps": args.steps,
+        "best_step": best.get("step"),
+        "val_bleu": best.get("best_bleu"),
+    }
+    wrong = {k: metrics.get(k) for k, v in expected.items() if metrics and metrics.get(k) != v}
+    if wrong:
+        problems.append(f"metrics.json {wrong}, expected {expected}")
+    if last.get("step") != args.steps:
+        problems.append(f"last.pt step {last.get('step')}, expected {args.steps}")
+    history = history_steps(state.run_dir, problems)
+    if history != expected_history(args.steps, True):
+        problems.append(f"history.jsonl {history}, expected {expected_history(args.steps, True)}")
+    if not (state.run_dir / "hyps" / "test.txt").is_file():
+        problems.append("no hyps/test.txt")
+    if (state.run_dir / LOCK_NAME).exists():
+        problems.append(f"{LOCK_NAME} left behind")
+    redo = "redid the final test" if state.ended and not training.steps else "trained to the end"
+    status = "ok" if not problems else "FAILED: " + "; ".join(problems)
+    print(
+        f"final run: resumed at step {state.ckpt_step}, {redo} -> exit {code} | checked: "
+        f"metrics.json status {metrics.get('status')}, steps {metrics.get('steps')} = last.pt "
+        f"{last.get('step')}, best_step {metrics.get('best_step')} = best.pt {best.get('step')}, "
+        f"val_bleu {metrics.get('val_bleu')} = best.pt's {best.get('best_bleu')}, history "
+        f"{show_steps(history)}, test BLEU {metrics.get('test_bleu')}, lock released: {status}",
+        flush=True,
+    )
+    if problems:
+        print(training.tail(), flush=True)
+    return problems
+
+
+def run_drill(args: argparse.Namespace, kinds: list[Kind]) -> int:
     run_dir = Path(args.run_dir) if args.run_dir else Path(tempfile.mkdtemp(prefix="fault_drill_"))
     run_dir = run_dir.resolve()
     if run_dir.exists() and any(run_dir.iterdir()):
@@ -213,142 +1060,93 @@ def run_drill(args: argparse.Namespace) -> int:
     overrides = [*TINY, f"trainer.max_steps={args.steps}", f"hydra.run.dir={run_dir}"]
     if args.cache_dir:
         overrides.append(f"data.cache_dir={Path(args.cache_dir).resolve()}")
-    print(f"fault drill: {args.faults} faults, seed {args.seed}, run {run_dir}", flush=True)
-
-    survived = 0
-    ckpt_step: int | None = None  # step of last.pt after the previous check
-    for i in range(args.faults):
-        sig_name, timing = SCHEDULE[i % len(SCHEDULE)]
-        if timing == "startup" and ckpt_step is None:
-            timing = "random"  # a start-up kill proves most once there is something to lose
-        sig = getattr(signal, sig_name)
-        problems: list[str] = []
-        resume = ["trainer.resume=true"] if i > 0 else []
-        stale = set(temp_files(run_dir / "checkpoints"))
-        training = Training.start(overrides + resume)
-        where = ""
-        try:
-            if timing == "startup":
-                time.sleep(rng.uniform(0.5, 3.0))
-                where = "during start-up" if not training.steps else "just after start-up"
-            else:
-                wanted = rng.randint(1, 4)
-                if not training.wait_steps(wanted, timeout=args.timeout):
-                    problems.append(f"no training step {wanted} within {args.timeout:.0f}s")
-                elif timing == "checkpoint":
-                    landed = wait_for_checkpoint_write(
-                        run_dir / "checkpoints", training, timeout=args.timeout
-                    )
-                    where = landed or "(no checkpoint write seen)"
-                else:
-                    time.sleep(rng.uniform(0.0, 0.3))
-                    where = "mid-training"
-            if not training.alive():
-                problems.append(f"the run ended before the fault (exit {training.proc.returncode})")
-            else:
-                training.proc.send_signal(sig)
-            code = training.proc.wait(timeout=args.timeout)
-        except subprocess.TimeoutExpired:
-            problems.append(f"no exit within {args.timeout:.0f}s of {sig_name}")
-            code = None
-        finally:
-            stop(training)
-        time.sleep(0.2)  # let the reader thread drain the pipe
-        logged = max(training.steps, default=None)
-
-        # exit code
-        if sig_name == "SIGTERM":
-            if code != 128 + signal.SIGTERM:
-                problems.append(f"exit code {code} after SIGTERM, expected {128 + signal.SIGTERM}")
-            elif "resume with: seq2seq-train" not in training.output():
-                problems.append("no resume command after SIGTERM")
-        elif code != -signal.SIGKILL and not problems:
-            problems.append(f"exit code {code} after SIGKILL, expected {-signal.SIGKILL}")
-        # what survived
-        check_resumed(training, ckpt_step, problems)
-        steps = check_checkpoints(run_dir, problems)
-        check_history(run_dir, problems)
-        new_step = steps.get("last.pt")
-        if new_step is None and ckpt_step is not None:
-            problems.append("checkpoints/last.pt disappeared")
-        if new_step is not None and ckpt_step is not None and new_step < ckpt_step:
-            problems.append(f"step went backwards: last.pt {ckpt_step} -> {new_step}")
-        if logged is not None and new_step is not None:
-            lost = logged - new_step
-            allowed = 0 if sig_name == "SIGTERM" else VAL_EVERY
-            if lost > allowed:
-                problems.append(f"{lost} logged steps lost (step {logged}, last.pt {new_step})")
-        leftovers = sorted(set(temp_files(run_dir / "checkpoints")) - stale)
-        if sig_name == "SIGTERM" and leftovers:
-            problems.append(f"temp files left after a clean stop: {leftovers}")
-        if new_step is not None:
-            ckpt_step = new_step
-
-        status = "ok" if not problems else "FAILED: " + "; ".join(problems)
-        if leftovers:
-            status += f" (a SIGKILLed write left {leftovers[0]}: ignored, never loaded)"
-        best = steps.get("best.pt")
-        print(
-            f"fault {i + 1}/{args.faults}: {sig_name} {where} at step {logged} -> exit {code}; "
-            f"last.pt step {new_step}, best.pt step {best}: {status}",
-            flush=True,
-        )
-        if problems:
-            print(training.tail(), flush=True)
-        else:
-            survived += 1
-
-    # the run must still finish as if nothing had happened
-    problems = []
-    training = Training.start([*overrides, "trainer.resume=true"])
-    try:
-        code = training.proc.wait(timeout=args.timeout * 4)
-    except subprocess.TimeoutExpired:
-        code = None
-        problems.append("the final run did not finish")
-    finally:
-        stop(training)
-    time.sleep(0.2)
-    check_resumed(training, ckpt_step, problems)
-    steps = check_checkpoints(run_dir, problems)
-    check_history(run_dir, problems)
-    metrics = {}
-    try:
-        metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        problems.append(f"metrics.json unreadable: {err}")
-    if code != 0:
-        problems.append(f"exit code {code}")
-    if metrics and (metrics.get("status") != "finished" or metrics.get("steps") != args.steps):
-        problems.append(
-            f"metrics.json: status {metrics.get('status')}, steps {metrics.get('steps')}"
-        )
-    if steps.get("last.pt") != args.steps:
-        problems.append(f"last.pt step {steps.get('last.pt')}, expected {args.steps}")
-    status = "ok" if not problems else "FAILED: " + "; ".join(problems)
+    state = State(run_dir=run_dir, overrides=overrides, steps=args.steps)
+    drill = Drill(args, state, kinds)
+    began = time.monotonic()
     print(
-        f"final run: resumed at step {ckpt_step} -> exit {code}; steps {metrics.get('steps')}, "
-        f"test BLEU {metrics.get('test_bleu')}: {status}",
+        f"fault drill: {len(kinds)} faults, seed {args.seed}, {args.steps} steps, run {run_dir}\n"
+        f"full disk: {drill.full_disk} ({drill.full_disk_why})\n"
+        f"schedule: {', '.join(k.name for k in kinds)}",
         flush=True,
     )
-    if problems:
-        print(training.tail(), flush=True)
-    print(f"faults survived: {survived}/{args.faults}", flush=True)
-    return 0 if survived == args.faults and not problems else 1
+    survived = 0
+    try:
+        survived, problems = faults(drill, kinds)
+    finally:
+        drill.spares.close()
+    print(f"wall time {time.monotonic() - began:.0f}s", flush=True)
+    print(f"faults survived: {survived}/{len(kinds)}", flush=True)
+    return 0 if survived == len(kinds) and not problems else 1
+
+
+def faults(drill: Drill, kinds: list[Kind]) -> tuple[int, list[str]]:
+    """Every fault, then the final run; (faults survived, the final run's problems)."""
+    state, survived = drill.state, 0
+    for i, kind in enumerate(kinds):
+        if kind.moment == "startup" and state.ckpt_step is None:
+            kind = KINDS["sigkill-train"]  # a start-up kill proves most once there is a run
+        out = drill.run(i, kind)
+        status = "ok" if not out.problems else "FAILED: " + "; ".join(out.problems)
+        notes = f" ({'; '.join(out.notes)})" if out.notes else ""
+        print(
+            f"fault {i + 1}/{len(kinds)} {kind.name}: {out.where} -> exit {out.code} | checked: "
+            f"{', '.join(out.checks)}: {status}{notes} [{out.timing()}]",
+            flush=True,
+        )
+        if out.problems:
+            print(out.training.tail() if out.training else "", flush=True)
+        else:
+            survived += 1
+    return survived, final_run(drill)
+
+
+def parse_kinds(text: str, parser: argparse.ArgumentParser) -> list[Kind]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in KINDS]
+    if unknown or not names:
+        parser.error(f"--kinds: unknown {unknown}; valid: {', '.join(KINDS)}")
+    kinds = [KINDS[name] for name in names]
+    first_final = next((i for i, k in enumerate(kinds) if k.moment == "final-test"), len(kinds))
+    if any(k.moment != "final-test" for k in kinds[first_final:]):
+        parser.error("--kinds: the final-test kinds must come last (the run has ended then)")
+    return kinds
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--faults", type=int, default=6, help="faults to inject (default 6)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the fault timings")
+    parser.add_argument("--faults", type=int, help="faults to inject (default 20, or --kinds)")
+    parser.add_argument(
+        "--kinds", help=f"comma-separated fault kinds instead of the schedule: {', '.join(KINDS)}"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the fault moments")
     parser.add_argument("--run-dir", help="a new run directory (default: a temporary one)")
-    parser.add_argument("--steps", type=int, default=60, help="training budget (default 60)")
+    parser.add_argument("--steps", type=int, help="training budget (default: from the faults)")
     parser.add_argument("--cache-dir", help="data.cache_dir (default: the config's)")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds per wait")
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="start every training in a new interpreter (default: one imported ahead)",
+    )
+    parser.add_argument(
+        "--disk-full",
+        choices=("auto", "tmpfs", "simulated"),
+        default="auto",
+        help="full disk: a small tmpfs where mount is allowed (auto), or simulated ENOSPC",
+    )
     args = parser.parse_args(argv)
-    if args.faults < 1 or args.steps < 4 * args.faults + 8:
-        parser.error(f"need --faults >= 1 and --steps >= {4 * args.faults + 8} (4 per fault + 8)")
-    return run_drill(args)
+    if args.kinds:
+        kinds = parse_kinds(args.kinds, parser)
+        if args.faults is not None and args.faults != len(kinds):
+            parser.error(f"--faults {args.faults} but --kinds names {len(kinds)}")
+    else:
+        if args.faults is not None and args.faults < 1:
+            parser.error("need --faults >= 1")
+        kinds = schedule(20 if args.faults is None else args.faults)
+    args.steps = default_steps(kinds) if args.steps is None else args.steps
+    if args.steps < min_steps(kinds):
+        parser.error(f"need --steps >= {min_steps(kinds)} for these faults")
+    return run_drill(args, kinds)
 
 
 if __name__ == "__main__":
