@@ -58,8 +58,15 @@ def _write_error(path: Path, err: BaseException) -> CheckpointError:
         free = f"{shutil.disk_usage(path.parent).free / 2**20:.1f} MiB free"
     except OSError:
         free = "free space unknown"
-    if getattr(err, "errno", None) == errno.ENOSPC:
+    chain, cause = [], err
+    while cause is not None and len(chain) < 5:  # torch wraps the OSError of a short write
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    text = str(err)
+    if any(getattr(e, "errno", None) == errno.ENOSPC for e in chain):
         what = "the disk is full"
+    elif "unexpected pos" in text or "failed writing" in text:
+        what = "the disk is full (the write was cut short)"
     else:
         text = str(err).strip()
         what = f"the write failed: {text.splitlines()[0][:160] if text else type(err).__name__}"

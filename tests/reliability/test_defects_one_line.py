@@ -57,6 +57,16 @@ ENOSPC = OSError(errno.ENOSPC, "No space left on device")
 SHORT_WRITE = RuntimeError("[enforce fail at inline_container.cc:603] . unexpected pos 123 vs 456")
 
 
+def _wrapped_enospc() -> RuntimeError:
+    try:
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError as inner:
+            raise RuntimeError("PytorchStreamWriter failed") from inner
+    except RuntimeError as outer:
+        return outer
+
+
 def failing_save(error: BaseException):
     """torch.save that writes part of the file, then fails as a full disk makes it fail."""
 
@@ -71,9 +81,10 @@ def failing_save(error: BaseException):
     "error,what",
     [
         (ENOSPC, "the disk is full"),
-        (SHORT_WRITE, f"the write failed: {SHORT_WRITE}"),
+        (SHORT_WRITE, "the disk is full (the write was cut short)"),
+        (_wrapped_enospc(), "the disk is full"),  # torch's error over the OSError
     ],
-    ids=["ENOSPC", "unexpected-pos"],
+    ids=["ENOSPC", "unexpected-pos", "wrapped-ENOSPC"],
 )
 def test_a_full_disk_while_saving_leaves_the_good_checkpoint(error, what, tmp_path, monkeypatch):
     path = tmp_path / "checkpoints" / "best.pt"
