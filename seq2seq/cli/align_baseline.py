@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from .common import compose_config, report_user_errors
+from .common import compose_config, handle_info_flags, report_user_errors
 
 
 def align_baseline(overrides: list[str]) -> dict:
@@ -33,7 +33,15 @@ def align_baseline(overrides: list[str]) -> dict:
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    report_user_errors(lambda: align_baseline(sys.argv[1:]))
+    overrides = report_user_errors(
+        lambda: handle_info_flags(
+            sys.argv[1:],
+            doc=__doc__,
+            config_name="align_baseline",
+            example="data.src=en data.tgt=cs gold_text=F gold_alignments=F run_dirs=[DIR]",
+        )
+    )
+    report_user_errors(lambda: align_baseline(overrides))
 
 
 if __name__ == "__main__":

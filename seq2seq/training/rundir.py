@@ -154,11 +154,14 @@ def config_diff(
     there, here = _flat(saved), _flat(current)
     absent = object()
     keys = sorted(
-        k
-        for k in there.keys() | here.keys()
-        if not _under(k, IGNORED_KEYS)
-        and (only is None or _under(k, only))
-        and there.get(k, absent) != here.get(k, absent)
+        (
+            k
+            for k in there.keys() | here.keys()
+            if not _under(k, IGNORED_KEYS)
+            and (only is None or _under(k, only))
+            and there.get(k, absent) != here.get(k, absent)
+        ),
+        key=lambda k: (not k.endswith(".name"), k),  # a different model or attention first
     )
 
     def show(flat: dict, key: str) -> str:

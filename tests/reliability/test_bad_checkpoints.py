@@ -90,7 +90,10 @@ def test_resume_with_another_model_family(
     before = snapshot(run)
     result = resume(run, shared_cache, capfd, monkeypatch, "trainer.max_steps=6")  # model=rnn
     assert_one_error_line(
-        result, "checkpoint holds a 'transformer' model but the config asks for model=rnn"
+        result,
+        f"cannot resume {run}: its last.pt was trained with other settings "
+        '(model.name: "transformer" there, "rnn" here; ',
+        prefix=True,
     )
     assert snapshot(run) == before  # the finished run's metrics.json is not overwritten
     assert json.loads((run / "metrics.json").read_text())["status"] == "finished"
@@ -104,8 +107,9 @@ def test_resume_with_another_vocabulary(
     result = resume(run, shared_cache, capfd, monkeypatch, *TINY_TRANSFORMER, "data.vocab.size=280")
     assert_one_error_line(
         result,
-        "checkpoint vocabulary 300/300 differs from the data's 280/280: "
-        "use the same data.vocab settings",
+        f"cannot resume {run}: its last.pt was trained with other settings "
+        "(data.vocab.size: 300 there, 280 here); nothing was changed: resume with the run's "
+        "model, attention, data and seed, or train into another hydra.run.dir",
     )
     assert snapshot(run) == before
 
@@ -127,7 +131,9 @@ def test_a_pickle_that_would_execute_code_is_refused_everywhere(
     result = run_main("translate", [f"run_dir={run}"], capfd, monkeypatch, stdin=b"Hallo\n")
     assert_one_error_line(result, f"checkpoint {run / 'checkpoints' / 'best.pt'} {refused}")
     result = resume(run, shared_cache, capfd, monkeypatch, "trainer.max_steps=6")
-    assert_one_error_line(result, f"checkpoint {run / 'checkpoints' / 'last.pt'} {refused}")
+    assert_one_error_line(
+        result, f"checkpoint {run / 'checkpoints' / 'last.pt'} {refused}; nothing was changed"
+    )
 
     assert not marker.exists()  # the side effect never happened
     assert json.loads((run / "metrics.json").read_text())["status"] == "finished"

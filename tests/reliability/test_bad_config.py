@@ -27,13 +27,16 @@ from tests.reliability.reliability_tools import assert_one_error_line, run_main,
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
 RNN_KEYS = "bidirectional, cell, dropout, emb_size, hidden_size, name, num_layers, split_directions, teacher_forcing, tie_embeddings"
+# the attention group's options, as Hydra lists them (a new variant adds its YAML)
+ATTENTION_OPTIONS = ", ".join(
+    sorted(p.stem for p in (Path(__file__).parents[2] / "configs" / "attention").glob("*.yaml"))
+)
 # (overrides, the exact error line after "error: ")
 # composition: unknown group option, unknown key, wrong type, value outside an enum
 BAD_COMPOSITION = [
     (
         ["attention=foo"],
-        "In 'train': Could not find 'attention/foo'; valid: additive, content, local, location, "
-        "multiplicative, none",
+        "In 'train': Could not find 'attention/foo'; valid: " + ATTENTION_OPTIONS,
     ),
     (
         ["data=nope"],

@@ -184,14 +184,15 @@ def npz_arrays(directory: Path) -> dict[str, dict[str, np.ndarray]]:
 def test_a_corrupt_cache_entry_is_rebuilt_and_said_so(
     entry, rnn_run, shared_cache, tmp_path, capfd, monkeypatch
 ):
-    """rnn_run filled the session cache; a copy has its sentencepiece model (or its cached
-    token ids) cut in half, and the next run rebuilds the entry, warns once, and trains."""
+    """rnn_run filled the session cache; in a copy every sentencepiece model (or every cached
+    token-ids entry) is cut in half, and the next run rebuilds the entries it uses, warns once
+    for each, and trains. (The session cache holds other tests' entries too: only the ones
+    this run reads are rebuilt.)"""
     cache = Path(shutil.copytree(shared_cache, tmp_path / "cache"))
-    model = next((cache / "spm").glob("*.model"))
-    vocab = model.with_suffix(".vocab").read_bytes()
+    models = {p: p.with_suffix(".vocab").read_bytes() for p in (cache / "spm").glob("*.model")}
     ids = npz_arrays(cache / "ids")
-    assert ids
-    broken = [model] if entry == "spm" else sorted((cache / "ids").glob("*.npz"))
+    assert models and ids
+    broken = list(models) if entry == "spm" else sorted((cache / "ids").glob("*.npz"))
     for path in broken:
         path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     argv = tiny_overrides(cache, f"hydra.run.dir={tmp_path / 'run'}", "trainer.max_steps=2")
@@ -199,32 +200,27 @@ def test_a_corrupt_cache_entry_is_rebuilt_and_said_so(
     assert result.code == 0, output(result)[-3000:]
     assert "Traceback" not in output(result)
     if entry == "spm":
-        warnings = re.findall(
-            rf"cached sentencepiece model {re.escape(str(model))} is corrupt \([^)]*\): "
-            "rebuilding it",
-            output(result),
+        warned = re.findall(
+            r"cached sentencepiece model (\S+) is corrupt \([^)]*\): rebuilding it", output(result)
         )
-        assert len(warnings) == 1, output(result)[-3000:]
+        assert len(warned) == 1 and Path(warned[0]) in models, output(result)[-3000:]
+        model = Path(warned[0])
         # the same vocabulary (the model's bytes differ in the temporary training path only)
-        assert model.with_suffix(".vocab").read_bytes() == vocab
+        assert model.with_suffix(".vocab").read_bytes() == models[model]
         fresh = spm.SentencePieceProcessor(model_file=str(model))
-        original = spm.SentencePieceProcessor(
-            model_file=str(next((shared_cache / "spm").glob("*.model")))
-        )
+        original = spm.SentencePieceProcessor(model_file=str(shared_cache / "spm" / model.name))
         sample = ["Ein Mann fährt Fahrrad.", "Zwei Hunde spielen im Schnee."]
         assert fresh.encode(sample) == original.encode(sample)
     else:
-        for path in broken:
-            assert re.search(
-                rf"cached token ids {re.escape(str(path))} are corrupt \(\w+: [^\n]*\): "
-                "rebuilding them",
-                output(result),
-            ), output(result)[-3000:]
+        warned = re.findall(
+            r"cached token ids (\S+) are corrupt \(\w+: [^\n]*\): rebuilding them", output(result)
+        )
+        assert len(warned) == 3, output(result)[-3000:]  # train, validation, test
+        assert {Path(w) for w in warned} <= set(broken)
         rebuilt = npz_arrays(cache / "ids")
-        assert rebuilt.keys() == ids.keys()
-        for name, arrays in ids.items():
-            for key, array in arrays.items():
-                np.testing.assert_array_equal(rebuilt[name][key], array)
+        for path in map(Path, warned):
+            for key, array in ids[path.name].items():
+                np.testing.assert_array_equal(rebuilt[path.name][key], array)
 
 
 # --------------------------------------------------------------------------- 7. silently wrong
