@@ -189,6 +189,12 @@ def test_a_corrupt_cache_entry_is_rebuilt_and_said_so(
     for each, and trains. (The session cache holds other tests' entries too: only the ones
     this run reads are rebuilt.)"""
     cache = Path(shutil.copytree(shared_cache, tmp_path / "cache"))
+    # entries another run would use (as other tests leave in the session cache)
+    first_ids = next((cache / "ids").glob("*.npz"))
+    shutil.copyfile(first_ids, cache / "ids" / "ids_of_another_run.npz")
+    first_model = next((cache / "spm").glob("*.model"))
+    for suffix in (".model", ".vocab"):
+        shutil.copyfile(first_model.with_suffix(suffix), cache / "spm" / f"spm_other{suffix}")
     models = {p: p.with_suffix(".vocab").read_bytes() for p in (cache / "spm").glob("*.model")}
     ids = npz_arrays(cache / "ids")
     assert models and ids
@@ -217,10 +223,10 @@ def test_a_corrupt_cache_entry_is_rebuilt_and_said_so(
         )
         assert len(warned) == 3, output(result)[-3000:]  # train, validation, test
         assert {Path(w) for w in warned} <= set(broken)
-        rebuilt = npz_arrays(cache / "ids")
-        for path in map(Path, warned):
-            for key, array in ids[path.name].items():
-                np.testing.assert_array_equal(rebuilt[path.name][key], array)
+        for path in map(Path, warned):  # the others stay broken: this run never read them
+            with np.load(path) as rebuilt:
+                for key, array in ids[path.name].items():
+                    np.testing.assert_array_equal(rebuilt[key], array)
 
 
 # --------------------------------------------------------------------------- 7. silently wrong
