@@ -127,14 +127,14 @@ def decode_options(**options: Any) -> Any:
     from omegaconf import OmegaConf
 
     from .config import DecodeConfig
-    from .validation import check_evaluate_config
+    from .validation import check_decode_options
 
     decode = OmegaConf.structured(DecodeConfig)
     for key, value in options.items():
         if key not in decode:
             raise ValueError(f"unknown decode option {key!r}; valid: {', '.join(decode)}")
         decode[key] = value
-    check_evaluate_config(OmegaConf.create({"run_dir": "-", "decode": decode}))
+    check_decode_options(decode)
     return decode
 
 

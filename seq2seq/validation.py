@@ -294,6 +294,13 @@ def check_train_config(cfg: Any) -> None:
     out.raise_if_any()
 
 
+def check_decode_options(decode: Any) -> None:
+    """Raise ConfigError for out-of-range ``decode.*`` options (the Python API's)."""
+    out = _Problems()
+    _check_decode(decode, out)
+    out.raise_if_any()
+
+
 def check_evaluate_config(cfg: Any) -> None:
     """Raise ConfigError for out-of-range decoding options of seq2seq-evaluate / -translate,
     or a missing ``run_dir``."""

@@ -5,7 +5,6 @@ A Hydra app, so ``-m decode.beam_size=1,5,10`` sweeps decoding settings on one c
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -13,7 +12,6 @@ import hydra
 from omegaconf import DictConfig
 
 from ..config import register_configs
-from ..errors import ConfigError
 from .common import report_user_errors
 from .precheck import precheck_evaluate_argv
 
@@ -25,13 +23,7 @@ CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 def main() -> None:
     """Check the command line first (one line per bad input: an unknown key, a ``+key`` the
     schema lacks, no ``run_dir``), then run Hydra."""
-    try:
-        precheck_evaluate_argv(sys.argv[1:], CONFIG_DIR)
-    except ConfigError as err:
-        if os.environ.get("SEQ2SEQ_DEBUG"):
-            raise
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(1)
+    report_user_errors(lambda: precheck_evaluate_argv(sys.argv[1:], CONFIG_DIR))
     hydra_main()
 
 

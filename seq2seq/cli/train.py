@@ -23,10 +23,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from ..config import register_configs, to_container
-from ..errors import ConfigError
 from ..training.rundir import clear_outputs
 from . import records, sweep
-from .common import USER_ERRORS
+from .common import USER_ERRORS, report_user_errors
 from .precheck import precheck_train_argv
 
 log = logging.getLogger("seq2seq")
@@ -40,13 +39,7 @@ def main() -> None:
     from ..runtime import keep_freed_memory
 
     keep_freed_memory()
-    try:
-        precheck_train_argv(sys.argv[1:], CONFIG_DIR)
-    except ConfigError as err:
-        if os.environ.get("SEQ2SEQ_DEBUG"):
-            raise
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(1)
+    report_user_errors(lambda: precheck_train_argv(sys.argv[1:], CONFIG_DIR))
     hydra_main()
 
 
@@ -62,8 +55,13 @@ def hydra_main(cfg: DictConfig) -> float | None:
             f"{resume_command(sys.argv[1:], Path(cfg.run_dir))}",
             file=sys.stderr,
         )
-        raise SystemExit(128 + int(metrics.get("signal") or signal.SIGTERM))
+        raise SystemExit(interrupted_exit_code(metrics))
     return metrics.get("val_bleu")
+
+
+def interrupted_exit_code(metrics: dict) -> int:
+    """128 + the signal's number, as a shell reports a process the signal ended (130, 143)."""
+    return 128 + int(metrics.get("signal") or signal.SIGTERM)
 
 
 def resume_command(argv: list[str], run_dir: Path) -> str:
@@ -178,7 +176,7 @@ def sweep_job(cfg: DictConfig) -> float | None:
                 f"{HydraConfig.get().sweep.dir}) again to skip the finished jobs and resume it",
                 file=sys.stderr,
             )
-            raise SystemExit(128 + int(metrics.get("signal") or signal.SIGTERM))
+            raise SystemExit(interrupted_exit_code(metrics))
     elif status == "failed":
         job.record("failed", str(metrics.get("error")))
     return metrics.get("val_bleu")

@@ -605,8 +605,7 @@ def _num(value, digits: int = 2) -> str:
 def _aer_cell(row: dict, key: str) -> str:
     if not row.get(f"{key}_n"):
         return ""
-    s = Summary(row[f"{key}_n"], row[f"{key}_mean"], row[f"{key}_sd"])
-    s = Summary(s.n, s.mean, s.sd, row[f"{key}_ci_low"], row[f"{key}_ci_high"])
+    s = Summary(*(row[f"{key}_{part}"] for part in ("n", "mean", "sd", "ci_low", "ci_high")))
     if s.n == 1:
         return f"{s.mean:.3f} (1)"
     return f"{_summary_cell(s, digits=3)} ({s.n})"

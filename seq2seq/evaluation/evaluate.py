@@ -47,26 +47,17 @@ def nbest_lines(tokenizer: Tokenizer, nbest: list[list], ids: Sequence[int] | No
             yield f"{i} ||| {text} ||| {hyp.score:.4f} ||| {hyp.log_prob:.4f}"
 
 
-class _NoBar:
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def __enter__(self) -> _NoBar:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        pass
-
-
 def progress_bar(total: int, enabled: bool | None, *, desc: str):
-    """A tqdm bar over ``total`` sentences on stderr; ``enabled`` None: only on a terminal."""
+    """A tqdm bar over ``total`` sentences on stderr; ``enabled`` None: only on a terminal
+    (a disabled bar prints nothing and counts nothing)."""
     import sys
 
-    if enabled is False or (enabled is None and not sys.stderr.isatty()):
-        return _NoBar()
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit="sent", dynamic_ncols=True, leave=False)
+    disable = enabled is False or (enabled is None and not sys.stderr.isatty())
+    return tqdm(
+        total=total, desc=desc, unit="sent", dynamic_ncols=True, leave=False, disable=disable
+    )
 
 
 def decode_ids(

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import ConfigError
+from .rundir import flatten
 
 
 class TrainLogger(Protocol):
@@ -74,15 +75,6 @@ def _require(module: str, extra: str) -> None:
             f"logger={extra} needs the {module} package: pip install 'seq2seq[{extra}]' "
             "(or choose logger=tensorboard)"
         )
-
-
-def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(node, dict):
-        return {prefix: node}
-    flat: dict[str, Any] = {}
-    for key, value in node.items():
-        flat.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
-    return flat
 
 
 class WandbLogger:
@@ -159,7 +151,7 @@ class MLflowLogger:
         self.run_id = self.client.create_run(
             experiment_id, run_name=run_name, tags=dict(tags)
         ).info.run_id
-        for key, value in _flat(config).items():
+        for key, value in flatten(config).items():
             self.client.log_param(self.run_id, key, str(value)[:500])  # MLflow's length limit
 
     def scalars(self, values: dict[str, float], step: int) -> None:

@@ -28,7 +28,7 @@ from ..runtime import seed_everything
 from ..validation import check_train_config
 from .loop import fit, resume
 from .rundir import RunDirError, RunLock, claim
-from .setup import TrainingParts, check_writable, setup_parts, setup_runtime
+from .setup import TrainingParts, check_writable, not_writable, setup_parts, setup_runtime
 from .state import Interrupted, Progress, Stop, StopReason, raise_on_signal
 
 log = logging.getLogger("seq2seq.train")
@@ -178,10 +178,7 @@ def take_run_dir(run_dir: Path, cfg: Any, dist) -> RunLock:
             refusal = str(err)
         except OSError as err:
             lock.release()
-            refusal = (
-                f"run directory {run_dir} is not writable ({err.strerror}); "
-                "choose hydra.run.dir=DIR"
-            )
+            refusal = str(not_writable(run_dir, err))
     if dist.enabled:
         verdict = [refusal]
         torch.distributed.broadcast_object_list(verdict, src=0)

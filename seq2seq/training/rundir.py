@@ -132,12 +132,13 @@ def saved_config(path: Path) -> tuple[dict, int | None]:
     return config, progress.get("step") if isinstance(progress, dict) else None
 
 
-def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
+def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested config dict as ``{"model.hidden_size": 256, ...}``."""
     if not isinstance(node, dict):
         return {prefix: node}
     flat: dict[str, Any] = {}
     for key, value in node.items():
-        flat.update(_flat(value, f"{prefix}{key}" if not prefix else f"{prefix}.{key}"))
+        flat.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
     return flat
 
 
@@ -151,7 +152,7 @@ def config_diff(
     """The differences between a run's saved config and another, in one line ('' if none):
     ``trainer.max_steps: 30 there, 40 here``. :data:`IGNORED_KEYS` are not compared, and with
     ``only`` just the keys under those prefixes; a key only one side has is a difference."""
-    there, here = _flat(saved), _flat(current)
+    there, here = flatten(saved), flatten(current)
     absent = object()
     keys = sorted(
         (

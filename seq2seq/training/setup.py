@@ -92,9 +92,13 @@ def check_writable(run_dir: Path) -> None:
         probe.write_bytes(b"\0" * 4096)
         probe.unlink()
     except OSError as err:
-        raise ConfigError(
-            f"run directory {run_dir} is not writable ({err.strerror}); choose hydra.run.dir=DIR"
-        ) from None
+        raise not_writable(run_dir, err) from None
+
+
+def not_writable(run_dir: Path, err: OSError) -> ConfigError:
+    return ConfigError(
+        f"run directory {run_dir} is not writable ({err.strerror}); choose hydra.run.dir=DIR"
+    )
 
 
 def setup_model(

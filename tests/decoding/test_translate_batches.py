@@ -201,11 +201,12 @@ def test_on_batch_counts_every_sentence_once(toy_model, workers):
 
 
 def test_progress_bar_shows_only_when_asked_or_on_a_terminal(capsys, monkeypatch):
-    from seq2seq.evaluation.evaluate import _NoBar, progress_bar
+    from seq2seq.evaluation.evaluate import progress_bar
 
-    assert isinstance(progress_bar(10, False, desc="decoding"), _NoBar)
+    assert progress_bar(10, False, desc="decoding").disable
     monkeypatch.setattr("sys.stderr.isatty", lambda: False)
-    assert isinstance(progress_bar(10, None, desc="decoding"), _NoBar)  # a pipe or a log file
+    assert progress_bar(10, None, desc="decoding").disable  # a pipe or a log file
+    assert capsys.readouterr().err == ""  # disabled bars print nothing
     with progress_bar(10, True, desc="decoding") as bar:
         bar.update(4)
         bar.update(6)
