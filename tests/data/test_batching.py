@@ -3,8 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from seq2seq.data.batching import BatchPlan, collate
+from seq2seq.data.batching import BatchPlan, collate, token_batches
 from seq2seq.data.pipeline import prepare_data
+from seq2seq.data.token_store import FlatIds
 from seq2seq.data.vocab import BOS_ID, EOS_ID, PAD_ID
 from tests.conftest import compose_config, needs_multi30k
 
@@ -69,6 +70,64 @@ def test_shards_are_disjoint_and_equal():
     assert not ids_a & ids_b
     total = BatchPlan(src, tgt, max_tokens=300, seed=1).num_batches(0)
     assert len(a) + len(b) >= total - 1
+
+
+def sequential_greedy_cut(src_lengths, tgt_lengths, max_tokens, seed, shuffle):
+    """The batcher's rule, one example at a time (as it was written before it was vectorised):
+    sort by (target, source) length with a seeded tie-break, then start a new batch when
+    adding the next example would make rows x longest row exceed max_tokens on a side."""
+    n = len(src_lengths)
+    order = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
+    order = order[np.lexsort((src_lengths[order], tgt_lengths[order]))]
+    batches, start, max_src, max_tgt = [], 0, 0, 0
+    for pos, idx in enumerate(order):
+        new_src, new_tgt = max(max_src, src_lengths[idx]), max(max_tgt, tgt_lengths[idx])
+        rows = pos - start + 1
+        if rows > 1 and (rows * new_src > max_tokens or rows * new_tgt > max_tokens):
+            batches.append(order[start:pos].tolist())
+            start, new_src, new_tgt = pos, src_lengths[idx], tgt_lengths[idx]
+        max_src, max_tgt = new_src, new_tgt
+    if start < n:
+        batches.append(order[start:].tolist())
+    return batches
+
+
+@pytest.mark.parametrize("max_tokens", [1, 7, 64, 300, 5000])
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_the_vectorised_cut_is_the_sequential_greedy_cut(max_tokens, shuffle):
+    rng = np.random.default_rng(max_tokens)
+    for n, high in ((0, 5), (1, 5), (400, 60), (300, 3)):  # 3: long runs of equal lengths
+        src, tgt = rng.integers(0, high, n), rng.integers(0, high, n)
+        if n:
+            src[rng.integers(n)] = 400  # one example over every budget
+        got = token_batches(src, tgt, max_tokens=max_tokens, seed=9, shuffle=shuffle)
+        assert [b.tolist() for b in got] == sequential_greedy_cut(src, tgt, max_tokens, 9, shuffle)
+
+
+@pytest.mark.parametrize("shards", [2, 3, 4])
+def test_ranks_read_disjoint_shards_that_cover_the_epoch(shards):
+    """Each rank takes every shards-th batch of the same epoch order: disjoint, equally many,
+    and together every example but those of at most shards - 1 left-out batches."""
+    src, tgt = random_corpus(700, seed=2)
+    src_ids, tgt_ids = FlatIds.from_sequences(src), FlatIds.from_sequences(tgt)
+    whole = BatchPlan(src_ids, tgt_ids, max_tokens=200, seed=5)
+    for epoch in range(2):
+        order = whole.epoch_indices(epoch)
+        ranks = [
+            BatchPlan(src_ids, tgt_ids, max_tokens=200, seed=5, num_shards=shards, shard_id=r)
+            for r in range(shards)
+        ]
+        taken = [np.concatenate(r.epoch_indices(epoch)).tolist() for r in ranks]
+        assert len({r.num_batches(epoch) for r in ranks}) == 1
+        seen = [i for t in taken for i in t]
+        assert len(seen) == len(set(seen))  # disjoint
+        usable = len(order) - len(order) % shards
+        assert sorted(seen) == sorted(np.concatenate(order[:usable]).tolist())
+        assert len(order) - usable < shards
+        for r, rank in enumerate(ranks):  # each rank reads only its own rows
+            assert [b.indices.tolist() for b in rank.epoch(epoch)] == [
+                b.tolist() for b in order[r:usable:shards]
+            ]
 
 
 def test_example_longer_than_max_tokens_gets_own_batch():
