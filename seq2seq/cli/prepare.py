@@ -13,6 +13,7 @@ from .common import compose_config, handle_info_flags, report_user_errors
 
 
 def prepare(overrides: list[str]) -> None:
+    from ..data.batching import sequence_lengths
     from ..data.pipeline import prepare_data
 
     cfg = compose_config("train", overrides)
@@ -22,8 +23,8 @@ def prepare(overrides: list[str]) -> None:
         f"corpus {cfg.data.name} {cfg.data.src}->{cfg.data.tgt} from {cfg.data.dir or cfg.data.hub_id}"
     )
     for name, split in data.splits.items():
-        n_src = sum(len(s) for s in split.src_ids)
-        n_tgt = sum(len(t) for t in split.tgt_ids)
+        n_src = int(sequence_lengths(split.src_ids).sum())
+        n_tgt = int(sequence_lengths(split.tgt_ids).sum())
         print(f"  {name:<10} {len(split):>7} pairs  {n_src:>8} src / {n_tgt:>8} tgt subwords")
     print(
         f"sentencepiece: {tok.src_model_path}" + ("" if tok.joint else f" and {tok.tgt_model_path}")

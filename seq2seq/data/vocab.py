@@ -6,11 +6,12 @@ Special ids are fixed for every model: pad=0, unk=1, bos=2, eos=3.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import sentencepiece as spm
@@ -22,19 +23,31 @@ log = logging.getLogger(__name__)
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
 
 
-def text_digest(*texts: Sequence[str]) -> str:
-    """sha256 over lists of sentences (a cache key component)."""
+def text_digest(*texts: Iterable[str]) -> str:
+    """sha256 over sequences of sentences, each followed by a newline, each sequence by a NUL
+    (a cache key component); read a block of sentences at a time."""
     digest = hashlib.sha256()
     for sentences in texts:
-        for sentence in sentences:
-            digest.update(sentence.encode("utf-8"))
-            digest.update(b"\n")
+        lines = iter(sentences)
+        while block := list(itertools.islice(lines, 10_000)):
+            digest.update(("\n".join(block) + "\n").encode("utf-8"))
         digest.update(b"\x00")
     return digest.hexdigest()
 
 
+class Concatenated:
+    """Sequences of sentences one after the other, iterable any number of times (the text of
+    a joint vocabulary, without a copy of either side)."""
+
+    def __init__(self, *parts: Iterable[str]) -> None:
+        self.parts = parts
+
+    def __iter__(self):
+        return itertools.chain.from_iterable(self.parts)
+
+
 def train_sentencepiece(
-    sentences: Sequence[str],
+    sentences: Iterable[str],
     *,
     cache_dir: str | Path,
     vocab_size: int = 8000,
@@ -43,7 +56,8 @@ def train_sentencepiece(
 ) -> Path:
     """Train (or reuse from ``cache_dir``) a sentencepiece model; return the ``.model`` path.
 
-    The cache key hashes the training sentences and every option, so a second run with the same
+    ``sentences`` is read twice at most (the key, then the training), never held: a list, or a
+    lazy sequence over a corpus of any size. The cache key hashes the training sentences and every option, so a second run with the same
     data reuses the model, and any change trains a new one. The model is written to a temporary
     prefix and renamed, so an interrupted training never leaves a half-written model behind.
     """
@@ -63,15 +77,16 @@ def train_sentencepiece(
         log.warning(
             "cached sentencepiece model %s is corrupt (%s): rebuilding it", model_path, problem
         )
-    non_empty = [s for s in sentences if s.strip()]
-    if not non_empty:
+    non_empty = (s for s in sentences if s.strip())
+    first = next(non_empty, None)
+    if first is None:
         raise DataError("empty corpus: no non-empty training sentence to train sentencepiece on")
     cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
         prefix = os.path.join(tmp, "spm")
         try:
             spm.SentencePieceTrainer.train(
-                sentence_iterator=iter(non_empty),
+                sentence_iterator=itertools.chain([first], non_empty),
                 model_prefix=prefix,
                 vocab_size=vocab_size,
                 model_type=model_type,
@@ -133,13 +148,13 @@ class Tokenizer:
     def tgt_vocab_size(self) -> int:
         return self.tgt.get_piece_size()
 
-    def encode_src(self, sentences: Sequence[str]) -> list[list[int]]:
-        """Subword ids of each sentence followed by EOS."""
-        return self.src.encode(list(sentences), out_type=int, add_eos=True)
+    def encode_src(self, sentences: Sequence[str], num_threads: int = -1) -> list[list[int]]:
+        """Subword ids of each sentence followed by EOS (``num_threads`` -1: every core)."""
+        return self.src.encode(list(sentences), out_type=int, add_eos=True, num_threads=num_threads)
 
-    def encode_tgt(self, sentences: Sequence[str]) -> list[list[int]]:
+    def encode_tgt(self, sentences: Sequence[str], num_threads: int = -1) -> list[list[int]]:
         """Subword ids of each sentence (no BOS/EOS: batching adds them)."""
-        return self.tgt.encode(list(sentences), out_type=int)
+        return self.tgt.encode(list(sentences), out_type=int, num_threads=num_threads)
 
     def decode_tgt(self, ids: Sequence[Sequence[int]]) -> list[str]:
         """Detokenize target ids (special ids are dropped)."""
@@ -153,8 +168,8 @@ class Tokenizer:
 
 
 def build_tokenizer(
-    train_src: Sequence[str],
-    train_tgt: Sequence[str],
+    train_src: Iterable[str],
+    train_tgt: Iterable[str],
     *,
     cache_dir: str | Path,
     vocab_size: int = 8000,
@@ -170,7 +185,7 @@ def build_tokenizer(
         character_coverage=character_coverage,
     )
     if joint:
-        return Tokenizer(train_sentencepiece(list(train_src) + list(train_tgt), **options))
+        return Tokenizer(train_sentencepiece(Concatenated(train_src, train_tgt), **options))
     return Tokenizer(
         train_sentencepiece(train_src, **options), train_sentencepiece(train_tgt, **options)
     )

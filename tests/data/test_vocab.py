@@ -73,7 +73,7 @@ def test_tokenized_cache_gives_same_ids(shared_cache):
     )
     first = prepare_data(cfg.data)
     second = prepare_data(cfg.data)
-    assert len(list((shared_cache / "ids").glob("*.npz"))) >= 3
+    assert len(list((shared_cache / "ids").glob("tok_*.json"))) >= 3
     for split in ("train", "validation", "test"):
         a, b = first.splits[split], second.splits[split]
         assert len(a) == len(b) == (500 if split == "train" else 50)

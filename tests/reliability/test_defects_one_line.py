@@ -29,6 +29,7 @@ from seq2seq.cli.common import config_error_line
 from seq2seq.config import DecodeConfig, TrainerConfig
 from seq2seq.data.batching import BatchPlan
 from seq2seq.data.pipeline import PreparedData, TokenizedSplit
+from seq2seq.data.token_store import entry_files
 from seq2seq.errors import CheckpointError, ConfigError
 from seq2seq.runtime import DistInfo
 from seq2seq.training import setup, train
@@ -171,12 +172,29 @@ def test_an_uncreatable_run_directory_is_one_line(shared_cache, tmp_path, capfd,
     assert not any((tmp_path / "locked").iterdir())  # the probe left nothing behind
 
 
-def npz_arrays(directory: Path) -> dict[str, dict[str, np.ndarray]]:
-    out = {}
-    for path in sorted(directory.glob("*.npz")):
-        with np.load(path) as data:
-            out[path.name] = {k: data[k] for k in data.files}
-    return out
+def token_entries(directory: Path) -> dict[Path, dict[str, bytes | None]]:
+    """Each token-cache entry's header -> the bytes of its header and four arrays (None: gone)."""
+    return {
+        header: {
+            name: path.read_bytes() if path.is_file() else None
+            for name, path in {"header": header, **entry_files(header)}.items()
+        }
+        for header in sorted(directory.glob("tok_*.json"))
+    }
+
+
+def break_entry(header: Path, how: int) -> None:
+    """Damage one entry, a different way by ``how``: cut an array in half, flip a byte of one
+    (same size), cut the header, or delete an array."""
+    files = entry_files(header)
+    target = [files["src_tokens"], files["tgt_offsets"], header, files["tgt_tokens"]][how % 4]
+    data = target.read_bytes()
+    if how % 4 == 1:
+        target.write_bytes(data[:-1] + bytes([data[-1] ^ 0xFF]))
+    elif how % 4 == 3:
+        target.unlink()
+    else:
+        target.write_bytes(data[: len(data) // 2])
 
 
 @needs_multi30k
@@ -185,22 +203,30 @@ def test_a_corrupt_cache_entry_is_rebuilt_and_said_so(
     entry, rnn_run, shared_cache, tmp_path, capfd, monkeypatch
 ):
     """rnn_run filled the session cache; in a copy every sentencepiece model (or every cached
-    token-ids entry) is cut in half, and the next run rebuilds the entries it uses, warns once
-    for each, and trains. (The session cache holds other tests' entries too: only the ones
-    this run reads are rebuilt.)"""
+    token-ids entry: an array cut, altered or deleted, or the header cut) is broken, and the
+    next run rebuilds the entries it uses, warns once for each, and trains. (The session cache
+    holds other tests' entries too: only the ones this run reads are rebuilt.)"""
     cache = Path(shutil.copytree(shared_cache, tmp_path / "cache"))
     # entries another run would use (as other tests leave in the session cache)
-    first_ids = next((cache / "ids").glob("*.npz"))
-    shutil.copyfile(first_ids, cache / "ids" / "ids_of_another_run.npz")
+    first_ids = next((cache / "ids").glob("tok_*.json"))
+    other = cache / "ids" / "tok_of_another_run.json"
+    shutil.copyfile(first_ids, other)
+    for name, path in entry_files(first_ids).items():
+        shutil.copyfile(path, entry_files(other)[name])
     first_model = next((cache / "spm").glob("*.model"))
     for suffix in (".model", ".vocab"):
         shutil.copyfile(first_model.with_suffix(suffix), cache / "spm" / f"spm_other{suffix}")
     models = {p: p.with_suffix(".vocab").read_bytes() for p in (cache / "spm").glob("*.model")}
-    ids = npz_arrays(cache / "ids")
+    ids = token_entries(cache / "ids")
     assert models and ids
-    broken = list(models) if entry == "spm" else sorted((cache / "ids").glob("*.npz"))
-    for path in broken:
-        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    if entry == "spm":
+        broken = list(models)
+        for path in broken:
+            path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    else:
+        broken = list(ids)
+        for how, header in enumerate(broken):
+            break_entry(header, how)
     argv = tiny_overrides(cache, f"hydra.run.dir={tmp_path / 'run'}", "trainer.max_steps=2")
     result = run_main("train", argv, capfd, monkeypatch)
     assert result.code == 0, output(result)[-3000:]
@@ -219,14 +245,17 @@ def test_a_corrupt_cache_entry_is_rebuilt_and_said_so(
         assert fresh.encode(sample) == original.encode(sample)
     else:
         warned = re.findall(
-            r"cached token ids (\S+) are corrupt \(\w+: [^\n]*\): rebuilding them", output(result)
+            r"cached token ids (\S+) are corrupt \(CorruptEntry: [^\n]*\): rebuilding them",
+            output(result),
         )
         assert len(warned) == 3, output(result)[-3000:]  # train, validation, test
         assert {Path(w) for w in warned} <= set(broken)
-        for path in map(Path, warned):  # the others stay broken: this run never read them
-            with np.load(path) as rebuilt:
-                for key, array in ids[path.name].items():
-                    np.testing.assert_array_equal(rebuilt[key], array)
+        after = token_entries(cache / "ids")
+        for header in broken:  # rebuilt byte for byte; the others stay broken, never read
+            if str(header) in warned:
+                assert after[header] == ids[header]
+            else:
+                assert after.get(header) != ids[header]
 
 
 # --------------------------------------------------------------------------- 7. silently wrong
