@@ -17,6 +17,7 @@ from ..data.corpus import DataError, read_lines
 from ..data.pipeline import load_split_texts
 from ..data.vocab import Tokenizer
 from ..decoding.precision import decoding_autocast, decoding_model
+from ..progress import progress_bar
 from ..runtime import autocast, pick_device
 from ..validation import check_evaluate_config
 from .bleu import corpus_scores
@@ -47,19 +48,6 @@ def nbest_lines(tokenizer: Tokenizer, nbest: list[list], ids: Sequence[int] | No
             yield f"{i} ||| {text} ||| {hyp.score:.4f} ||| {hyp.log_prob:.4f}"
 
 
-def progress_bar(total: int, enabled: bool | None, *, desc: str):
-    """A tqdm bar over ``total`` sentences on stderr; ``enabled`` None: only on a terminal
-    (a disabled bar prints nothing and counts nothing)."""
-    import sys
-
-    from tqdm import tqdm
-
-    disable = enabled is False or (enabled is None and not sys.stderr.isatty())
-    return tqdm(
-        total=total, desc=desc, unit="sent", dynamic_ncols=True, leave=False, disable=disable
-    )
-
-
 def decode_ids(
     model,
     tokenizer: Tokenizer,
@@ -81,7 +69,7 @@ def decode_ids(
     if decode["beam_size"] < 1:
         raise ValueError(f"decode.beam_size must be >= 1, got {decode['beam_size']}")
     nbest = int(decode.get("nbest") or 1)
-    bar = progress_bar(len(src_ids), decode.get("progress"), desc="decoding")
+    bar = progress_bar(len(src_ids), decode.get("progress"), desc="decoding", unit="sent")
     t0 = time.perf_counter()
     with autocast(device, amp_dtype), bar:
         hyps = translate_batches(
