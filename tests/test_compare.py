@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from seq2seq.compare import compare, variant_label
+from seq2seq.evaluation.alignments import words_of
 from tests.conftest import TINY, TINY_RNN, needs_multi30k
 
 
@@ -87,8 +88,9 @@ def test_multirun_sweep_and_failed_run_compare(shared_cache, tmp_path):
     (diverged / "metrics.json").write_text(json.dumps(metrics))
 
     out = tmp_path / "report"
-    rows = compare([sweep], out, n_bootstrap=50)
+    rows = compare([sweep], out, n_bootstrap=50, html=out / "comparison.html")
     for name in (
+        "comparison.html",
         "comparison.md",
         "comparison.csv",
         "runs.csv",
@@ -126,6 +128,24 @@ def test_multirun_sweep_and_failed_run_compare(shared_cache, tmp_path):
     assert "FAILED `additive` seed 1234" in md and "does not exist" in md
     assert "DIVERGED `none` seed 1234" in md and "DUPLICATE `none` seed 1234" in md
     assert "(n=1, no interval)" in md and "Budget: in updates" in md
+    # the page's viewer holds additive's real dump at word level (none has no weights)
+    page = (out / "comparison.html").read_text(encoding="utf-8")
+    viewer = json.loads(page.split('id="viewer-data">')[1].split("</script>")[0])
+    (panel,) = viewer["panels"]
+    with np.load(sweep / panel["run"] / "alignments" / "test.npz") as data:
+        dumped = {int(k): data[k].shape for k in data.files}
+    index = (sweep / panel["run"] / "alignments" / "test.jsonl").read_text().splitlines()
+    assert panel["variant"] == "additive" and len(dumped) == len(index) > 1
+    assert [s["id"] for s in viewer["sentences"]] == list(range(min(50, len(index))))
+    for line in index[:50]:
+        entry = json.loads(line)
+        matrix = panel["matrices"][str(entry["id"])]
+        assert dumped[entry["id"]] == (len(entry["tgt_tokens"]), len(entry["src_tokens"]))
+        assert (matrix["src"], matrix["tgt"]) == (
+            words_of(entry["src_tokens"]),
+            words_of(entry["tgt_tokens"]),
+        )
+        assert np.array(matrix["w"]).shape == (len(matrix["tgt"]), len(matrix["src"]))
 
 
 @needs_multi30k
@@ -167,15 +187,18 @@ TEST_REFERENCES = [
 ]
 
 
-@pytest.fixture
-def corpus(tmp_path) -> Path:
-    """A tiny local corpus whose test split the report reads its references from."""
-    root = tmp_path / "corpus"
+def write_corpus(root: Path) -> Path:
+    """A tiny local corpus in ``root`` whose test split the report reads its references from."""
     root.mkdir()
     for stem in ("train", "val", "test"):
         (root / f"{stem}.de").write_text("".join(s + "\n" for s in TEST_SOURCES))
         (root / f"{stem}.en").write_text("".join(s + "\n" for s in TEST_REFERENCES))
     return root
+
+
+@pytest.fixture
+def corpus(tmp_path) -> Path:
+    return write_corpus(tmp_path / "corpus")
 
 
 def fake_run(
@@ -190,12 +213,13 @@ def fake_run(
     bleu: float = 20.0,
     chrf: float = 40.0,
     history: list[dict] | None = None,
-    matrices: list[tuple[list[list[float]], list[str]]] | None = None,
+    matrices: list[tuple] | None = None,
     data_name: str = "toy",
     **metrics,
 ) -> Path:
     """A run directory as seq2seq-train leaves it: .hydra/config.yaml, metrics.json,
-    history.jsonl, hyps/test.txt and (``matrices``) alignments/test.npz + test.jsonl."""
+    history.jsonl, hyps/test.txt and (``matrices``: per sentence (weights, source pieces) or
+    (weights, source pieces, target pieces)) alignments/test.npz + test.jsonl."""
     import numpy as np
     from omegaconf import OmegaConf
 
@@ -256,7 +280,7 @@ def fake_run(
         (run / "alignments").mkdir()
         np.savez_compressed(
             run / "alignments" / "test.npz",
-            **{str(i): np.array(m, dtype=np.float32) for i, (m, _) in enumerate(matrices)},
+            **{str(i): np.array(m, dtype=np.float32) for i, (m, *_) in enumerate(matrices)},
         )
         (run / "alignments" / "test.jsonl").write_text(
             "".join(
@@ -264,12 +288,12 @@ def fake_run(
                     {
                         "id": i,
                         "src_tokens": src,
-                        "tgt_tokens": [f"t{j}" for j in range(len(m))],
+                        "tgt_tokens": tgt[0] if tgt else [f"t{j}" for j in range(len(m))],
                         "shape": [len(m), len(src)],
                     }
                 )
                 + "\n"
-                for i, (m, src) in enumerate(matrices)
+                for i, (m, src, *tgt) in enumerate(matrices)
             )
         )
     return run

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from omegaconf import OmegaConf
 
+from ..errors import ConfigError
 from .diagnostics import DIAGNOSTICS, attention_diagnostics
 from .plots import plot_alignment_grid, plot_bleu_by_length, plot_curves
 from .runs import (
@@ -31,6 +32,7 @@ from .runs import (
     load_record,
 )
 from .stats import Summary, ranking_stability, summarize
+from .viewer import DEFAULT_SENTENCES, load_viewer
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,11 @@ SIGNIFICANCE = 0.05
 UNSCORED = ("failed", "unfinished", "broken")
 # metrics.json's AER of the runs themselves -> column (shown when some variant has it)
 AER_COLUMNS = {"test_aer": "test AER", "gold_aer": "gold AER"}
+PLOTS = {
+    "curves.png": "validation loss and BLEU (curves.png)",
+    "bleu_by_length.png": "test BLEU by source length (bleu_by_length.png)",
+    "alignments.png": "test sentences' attention per variant (alignments.png)",
+}
 
 
 # --- test texts, hypotheses, BLEU ------------------------------------------------------------
@@ -311,6 +318,8 @@ def compare(
     alignment_ids: list[int] | None = None,
     aer_paths: list[str | Path] | None = None,
     gold: str | None = None,
+    html: str | Path | None = None,
+    html_sentences: int = DEFAULT_SENTENCES,
 ) -> list[dict[str, Any]]:
     """Write the comparison files into ``out_dir``; return the per-run rows (runs.csv).
 
@@ -320,7 +329,12 @@ def compare(
 
     ``gold``: the name of the ``seq2seq-evaluate ... gold_alignments=`` evaluation
     (``eval/<name>/``) whose AER is each run's gold AER; by default a run's only one.
+
+    ``html``: also write the report as one self-contained page there (tables, plots and an
+    attention viewer of up to ``html_sentences`` test sentences; see :mod:`.html_report`).
     """
+    if html is not None and html_sentences < 1:
+        raise ConfigError(f"html_sentences={html_sentences}: the viewer needs at least 1")
     records = [load_record(p) for p in discover_runs(paths)]
     variants = group_runs(records)
     base = choose_baseline(variants, baseline)
@@ -371,8 +385,7 @@ def compare(
             if run is not None and (value := _metric([run], "test_bleu")):
                 bleu_by_seed.setdefault(seed, {})[label] = value[0]
     stability = ranking_stability(bleu_by_seed)
-    _write_markdown(
-        out_dir / "comparison.md",
+    sections = _report_sections(
         records,
         variants,
         variant_rows,
@@ -383,6 +396,7 @@ def compare(
         problems=problems,
         aer_runs=aer_runs,
     )
+    (out_dir / "comparison.md").write_text(sections.markdown(), encoding="utf-8")
 
     plot_curves(
         {label: [r.history for r in v.scored if r.history] for label, v in variants.items()},
@@ -408,12 +422,27 @@ def compare(
         counts,
         out_dir / "bleu_by_length.png",
     )
-    panels = []
+    panels = []  # (title, variant, run directory): each variant's first seed with a dump
     for label, v in variants.items():
         dumped = [r for r in v.scored if (r.path / "alignments" / "test.npz").is_file()]
         if dumped:
-            panels.append((f"{label} (seed {dumped[0].seed})", dumped[0].path))
-    plot_alignment_grid(panels, out_dir / "alignments.png", alignment_ids or [0, 1])
+            panels.append((f"{label} (seed {dumped[0].seed})", label, dumped[0].path))
+    plot_alignment_grid(
+        [(title, run) for title, _, run in panels],
+        out_dir / "alignments.png",
+        alignment_ids or [0, 1],
+    )
+    if html is not None:
+        from .html_report import write_html
+
+        write_html(
+            Path(html),
+            sections,
+            plots=[(caption, out_dir / name) for name, caption in PLOTS.items()],
+            viewer=load_viewer(panels, html_sentences),
+            limit=html_sentences,
+            without_dump=[label for label in variants if label not in {p[1] for p in panels}],
+        )
     return run_rows
 
 
@@ -655,8 +684,39 @@ def _held_fixed(records: list[RunRecord], variants: dict[str, Variant]):
     return fixed, varying
 
 
-def _write_markdown(
-    path: Path,
+@dataclass
+class ReportSections:
+    """The report's text, rendered as markdown (comparison.md) or HTML (comparison.html): the
+    setup lines, the variant table, the speed table (column names, rows of cells) and notes
+    (markdown inline: `code` spans)."""
+
+    head: list[str]
+    columns: list[str]
+    rows: list[list[str]]
+    speed_columns: list[str]
+    speed_rows: list[list[str]]
+    notes: list[str]
+
+    SPEED_TITLE = "Speed (not a quality figure):"
+
+    def markdown(self) -> str:
+        def table(columns: list[str], rows: list[list[str]]) -> list[str]:
+            lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+            return lines + ["| " + " | ".join(cells) + " |" for cells in rows]
+
+        return (
+            "\n\n".join(self.head)
+            + "\n\n"
+            + "\n".join(table(self.columns, self.rows))
+            + "\n\n"
+            + "\n".join([self.SPEED_TITLE, "", *table(self.speed_columns, self.speed_rows)])
+            + "\n\n"
+            + "\n\n".join(self.notes)
+            + "\n"
+        )
+
+
+def _report_sections(
     records: list[RunRecord],
     variants: dict[str, Variant],
     rows: list[dict[str, Any]],
@@ -667,7 +727,7 @@ def _write_markdown(
     n_bootstrap: int,
     problems: list[str],
     aer_runs: AlignmentRuns,
-) -> None:
+) -> ReportSections:
     fixed, varying = _held_fixed(records, variants)
     aer_keys = [key for key in AER_COLUMNS if any(row[key] is not None for row in rows)]
     head = [
@@ -703,7 +763,7 @@ def _write_markdown(
         *[f"AER on {corpus}" for corpus in aer_runs.by_corpus],
         *varying,
     ]
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    table = []
     for row in rows:
         if row["baseline"]:
             diff_cell, sig = "baseline", ""
@@ -727,18 +787,16 @@ def _write_markdown(
             *[_aer_cell(row, AlignmentRuns.column(corpus)) for corpus in aer_runs.by_corpus],
             *[str(seeds_cell.get(k, row.get(k)) or "") for k in varying],
         ]
-        lines.append("| " + " | ".join(cells) + " |")
-    speed = [
-        "Speed (not a quality figure):",
-        "",
-        "| variant | train time (s), mean | tokens/s mean ± sd |",
-        "|---|---|---|",
-    ]
+        table.append(cells)
+    speed = []
     for row in rows:
         tokens = Summary(row["n"], row["tokens_per_s_mean"], row["tokens_per_s_sd"])
         speed.append(
-            f"| {row['variant']} | {_num(row['train_time_s_mean'], 1)} | "
-            f"{_summary_cell(tokens, interval=False, digits=1)} |"
+            [
+                row["variant"],
+                _num(row["train_time_s_mean"], 1),
+                _summary_cell(tokens, interval=False, digits=1),
+            ]
         )
 
     notes = [
@@ -814,14 +872,11 @@ def _write_markdown(
     )
     if signatures:
         notes.append("BLEU signature: " + "; ".join(f"`{s}`" for s in signatures))
-    path.write_text(
-        "\n\n".join(head)
-        + "\n\n"
-        + "\n".join(lines)
-        + "\n\n"
-        + "\n".join(speed)
-        + "\n\n"
-        + "\n\n".join(notes)
-        + "\n",
-        encoding="utf-8",
+    return ReportSections(
+        head=head,
+        columns=columns,
+        rows=table,
+        speed_columns=["variant", "train time (s), mean", "tokens/s mean ± sd"],
+        speed_rows=speed,
+        notes=notes,
     )
