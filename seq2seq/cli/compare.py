@@ -45,11 +45,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--html",
-        nargs="?",
-        const="",
-        metavar="FILE",
+        action="store_true",
         help="also write the report as one self-contained HTML page (tables, plots, attention "
-        "viewer; no network needed to view it) to FILE (default: <out>/comparison.html)",
+        "viewer; no network needed to view it): <out>/comparison.html",
     )
     parser.add_argument(
         "--html-sentences",
@@ -64,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
         "from which seq2seq-compare DIR rebuilds the report",
     )
     args = parser.parse_args(argv)
-    if args.html_sentences is not None and (args.html is None or args.html_sentences < 1):
+    if args.html_sentences is not None and (not args.html or args.html_sentences < 1):
         parser.error("--html-sentences N needs --html and N >= 1")
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
 
@@ -79,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
             return
 
         out = Path(args.out) if args.out else Path(args.dirs[0]) / "comparison"
-        html = None if args.html is None else Path(args.html or out / "comparison.html")
+        html = out / "comparison.html" if args.html else None
         rows = compare(
             args.dirs,
             out,
