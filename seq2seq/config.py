@@ -92,9 +92,19 @@ class Schedule(str, Enum):
 # --------------------------------------------------------------------------- data
 
 
-def default_data_dir(corpus: str) -> str | None:
+def default_data_dir(
+    corpus: str, hub_id: str | None = None, stands_in_for: str | None = None
+) -> str | None:
     """Local raw copy of ``corpus``: ``$SEQ2SEQ_DATA/<corpus>``, else ``../shared/data/<corpus>``
-    beside the project checkout (or the working directory) when it exists, else None (hub)."""
+    beside the project checkout (or the working directory) when it exists, else None (hub).
+
+    A preset's default ``dir`` is its local copy only while ``data.hub_id`` is the hub dataset
+    that copy stands for (``stands_in_for``; None for a corpus with no hub copy): an explicit
+    ``data.hub_id=OTHER`` then resolves ``dir`` to None, so the hub id is loaded, not ignored.
+    ``${local_corpus:multi30k,${.hub_id},bentrevett/multi30k}`` in configs/data/multi30k.yaml.
+    """
+    if hub_id is not None and hub_id != stands_in_for:
+        return None
     candidates = []
     if os.environ.get("SEQ2SEQ_DATA"):
         candidates.append(Path(os.environ["SEQ2SEQ_DATA"]) / corpus)
@@ -121,19 +131,63 @@ class VocabConfig:
     character_coverage: float = 1.0
 
 
+class DataFormat(str, Enum):
+    """Layouts of a local copy (``data.dir``); each split's file is named by ``data.files``."""
+
+    text = "text"  # {stem}.{lang}[.gz]: one sentence per line, line i of each file a pair
+    tsv = "tsv"  # {stem}.tsv[.gz]: `first<TAB>second` per line, no header (see DataConfig)
+    json = "json"  # {stem}.jsonl / {stem}.json[.gz], datasets' json builder; columns as on the hub
+    parquet = "parquet"  # {stem}.parquet, datasets' parquet builder; columns as on the hub
+
+
+@dataclass
+class CarveConfig:
+    """Validation/test cut out of train (for train-only corpora such as opus_books): a seeded
+    random choice of pairs, disjoint from each other and from what train keeps; train keeps its
+    order. A carved split is never read from the source, even where the source has one."""
+
+    validation: int = 0  # pairs; 0: not carved
+    test: int = 0
+    seed: int = 1
+
+
 @dataclass
 class DataConfig:
+    """Where a corpus comes from and how its rows become (source, target) pairs.
+
+    Precedence: ``dir`` (local files) wins over ``hub_id`` when both are set, and the log says
+    so in one line. A preset's default ``dir`` is its local copy only while ``hub_id`` is the
+    preset's own (``${local_corpus:NAME,${.hub_id},HUB_ID}``): ``data.hub_id=OTHER`` alone
+    loads OTHER from the hub; ``data.dir=null`` forces the hub for the preset's own id.
+    """
+
     name: str = MISSING
     src: str = MISSING
     tgt: str = MISSING
     languages: list[str] = field(default_factory=list)  # the languages the corpus has
-    dir: str | None = None  # local directory of raw {split}.{lang}[.gz] files; None -> hub_id
+    # local copy: a directory of files in `format`; wins over hub_id when both are set
+    dir: str | None = None
+    # text: {stem}.{lang}[.gz]; tsv: {stem}.tsv[.gz] with the columns named, in file order, by
+    # `languages` (default [src, tgt]); json / parquet: {stem}.jsonl|json[.gz] / {stem}.parquet
+    format: DataFormat = DataFormat.text
+    # hub dataset (datasets.load_dataset path): `owner/name`, or a local copy of a hub repo
     hub_id: str | None = None
+    hub_config: str | None = None  # the dataset's config name (load_dataset's `name`), e.g. de-en
+    revision: str | None = None  # branch, tag or commit, e.g. refs/convert/parquet; None: main
+    # offline copies of hub repos: hub_id owner/name loads DIR/owner/name (DIR/owner/name@REV
+    # for a revision), a directory laid out as the repo is (files, README.md configs)
+    hub_mirror: str | None = "${oc.env:SEQ2SEQ_HUB_MIRROR,null}"
+    # more keyword arguments of datasets.load_dataset, e.g. {data_dir: iwslt2017-de-en}
+    load_kwargs: dict[str, Any] = field(default_factory=dict)
+    # {src: COLUMN, tgt: COLUMN}; a field of a struct column as `translation.de`. Unset: the
+    # column named data.src (data.tgt), else that field of a `translation` column
+    columns: dict[str, str] = field(default_factory=dict)
     # split name in the code -> file stem in `dir` / split name on the hub
     files: dict[str, str] = field(default_factory=dict)
     hub_splits: dict[str, str] = field(
         default_factory=lambda: {"train": "train", "validation": "validation", "test": "test"}
     )
+    carve: CarveConfig = field(default_factory=CarveConfig)  # validation/test cut from train
     max_len: int = 100  # subword tokens; train-time filter only
     train_limit: int | None = None  # first N pairs (quick runs)
     eval_limit: int | None = None

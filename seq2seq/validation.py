@@ -160,6 +160,13 @@ def _check_data(cfg: Any, out: _Problems) -> None:
     out.at_least(data.vocab, "data.vocab", "size", 8)  # 4 special pieces + a few characters
     for key in ("train_limit", "eval_limit"):
         out.at_least(data, "data", key, 1, optional=True)
+    carve = data.get("carve")
+    if carve is not None:
+        for key in ("validation", "test"):
+            out.at_least(carve, "data.carve", key, 0)
+    unknown = sorted(set(data.get("columns") or {}) - {"src", "tgt"})
+    if unknown:
+        out.add(f"unknown key {unknown[0]!r} in data.columns; valid: src, tgt")
     vocab_coverage = data.vocab.get("character_coverage")
     if vocab_coverage is not None and not 0.0 < vocab_coverage <= 1.0:
         out.add(f"data.vocab.character_coverage must be in (0, 1], got {vocab_coverage}")

@@ -57,7 +57,10 @@ class ReferenceTexts:
     def __init__(self) -> None:
         self._cache: dict[str, tuple[list[str], list[str]] | None] = {}
 
-    TEST_FIELDS = ("name", "src", "tgt", "dir", "hub_id", "files", "hub_splits", "eval_limit")
+    TEST_FIELDS = (
+        *("name", "src", "tgt", "dir", "format", "files", "columns", "eval_limit", "carve"),
+        *("hub_id", "hub_config", "revision", "load_kwargs", "hub_splits"),
+    )
 
     @staticmethod
     def key(record: RunRecord) -> str | None:

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from ..config import option_value
-from .corpus import DataError, load_corpus
+from .corpus import DataError
+from .source import load_configured
 from .vocab import Tokenizer, build_tokenizer, text_digest
 
 log = logging.getLogger(__name__)
@@ -99,17 +100,7 @@ def tokenize_cached(
 
 
 def _load(data: Any, cache_dir: Path):
-    return load_corpus(
-        src=data.src,
-        tgt=data.tgt,
-        languages=list(data.languages),
-        name=data.name,
-        local_dir=data.dir,
-        hub_id=data.hub_id,
-        files=dict(data.files),
-        hub_splits=dict(data.hub_splits),
-        cache_dir=str(cache_dir / "hf"),
-    )
+    return load_configured(data, cache_dir=str(cache_dir / "hf"))
 
 
 def _split_texts(corpus, data: Any, split: str) -> tuple[list[str], list[str]]:

@@ -47,6 +47,7 @@ IGNORED_KEYS = (
     "trainer.heatmaps",
     "decode.workers",
     "data.dir",
+    "data.hub_mirror",
     "data.cache_dir",
 )
 

@@ -40,7 +40,8 @@ BAD_COMPOSITION = [
     ),
     (
         ["data=nope"],
-        "In 'train': Could not find 'data/nope'; valid: multi30k, reverse, tatoeba_en_fr",
+        "In 'train': Could not find 'data/nope'; valid: iwslt2017_de_en, multi30k, "
+        "opus_books_de_en, reverse, tatoeba_en_fr, wmt14_en_de, wmt16_en_de",
     ),
     (["model.foo=1"], f"unknown key 'model.foo' (RNNModelConfig); valid keys of model: {RNN_KEYS}"),
     (
