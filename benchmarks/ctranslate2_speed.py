@@ -167,7 +167,10 @@ def benchmark(args: argparse.Namespace) -> dict:
         base = args.export_dir or Path(tmp)
         engines = {"ours": ours_engine(run, src_ids, decode, device)}
         sizes = {}
-        for name, quantization in (("ctranslate2_float32", "none"), ("ctranslate2_int8", "int8")):
+        for name, quantization in (
+            ("ctranslate2_float32", "float32"),
+            ("ctranslate2_int8", "int8"),
+        ):
             path = export_run(
                 args.run_dir,
                 base / name,

@@ -401,7 +401,7 @@ class ExportFormat(str, Enum):
 class ExportQuantization(str, Enum):
     """CTranslate2's weight types (``ctranslate2.specs.model_spec.ACCEPTED_MODEL_TYPES``)."""
 
-    none = "none"  # the weights as trained (float32)
+    float32 = "float32"  # the weights as trained
     int8 = "int8"
     int8_float32 = "int8_float32"
     int8_float16 = "int8_float16"
@@ -409,7 +409,6 @@ class ExportQuantization(str, Enum):
     int16 = "int16"
     float16 = "float16"
     bfloat16 = "bfloat16"
-    float32 = "float32"
 
 
 @dataclass
@@ -421,7 +420,7 @@ class ExportConfig:
     out: str | None = None  # default: <run_dir>/export/<format>
     checkpoint: str = "best"  # best | last | any checkpoints/<name>.pt (avg_last5, step_N)
     # the weight type stored in model.bin; CTranslate2 converts again at load (compute_type=)
-    quantization: ExportQuantization = ExportQuantization.none
+    quantization: ExportQuantization = ExportQuantization.float32
     overwrite: bool = False  # replace an earlier export at out (never another directory)
 
 

@@ -1,4 +1,4 @@
-"""seq2seq-export run_dir=DIR [format=ctranslate2] [out=DIR] [quantization=none|int8|...]
+"""seq2seq-export run_dir=DIR [format=ctranslate2] [out=DIR] [quantization=float32|int8|...]
 [checkpoint=best] [overwrite=true]: a trained Transformer run as a CTranslate2 model directory.
 
     seq2seq-export run_dir=outputs/DATE/TIME_transformer quantization=int8

@@ -58,7 +58,7 @@ EXPORT_INFO = "seq2seq_export.json"  # where the export came from; marks a direc
 # the projection bias of the tokens our decoders never emit: float16-safe, and exp() of it next
 # to any real logit is exactly 0
 BANNED_LOGIT = -1.0e4
-# "none" keeps the float32 weights; the rest are CTranslate2's weight types
+# CTranslate2's weight types; float32 keeps the weights as trained
 QUANTIZATIONS = tuple(q.value for q in ExportQuantization)
 
 
@@ -227,7 +227,7 @@ def export_run(
     run_dir: str | Path,
     out: str | Path | None = None,
     *,
-    quantization: str = "none",
+    quantization: str = "float32",
     checkpoint: str = "best",
     overwrite: bool = False,
 ) -> Path:
@@ -257,7 +257,7 @@ def export_run(
     spec.register_file(tokenizer.src_model_path, SOURCE_SPM)
     spec.register_file(tokenizer.tgt_model_path, TARGET_SPM)
     spec.validate()
-    spec.optimize(quantization=None if quantization == "none" else quantization)
+    spec.optimize(quantization=quantization)
     info = export_info(run, quantization, ct2.__version__)
 
     out.parent.mkdir(parents=True, exist_ok=True)

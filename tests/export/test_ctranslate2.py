@@ -171,6 +171,25 @@ def test_exported_model_scores_like_ours(options, tmp_path):
 
 
 @needs_ct2
+def test_per_side_vocabularies_are_two_files_and_map_by_their_own_pieces(tmp_path):
+    import ctranslate2
+
+    src_vocab = VOCAB[:4] + [f"src{i}" for i in range(len(VOCAB) - 4)]
+    model = toy_model()
+    spec = transformer_spec(model, src_vocab, VOCAB)
+    spec.validate()
+    spec.optimize()
+    spec.save(str(tmp_path))
+    assert json.loads((tmp_path / "source_vocabulary.json").read_text()) == src_vocab
+    assert json.loads((tmp_path / "target_vocabulary.json").read_text()) == VOCAB
+    translator = ctranslate2.Translator(str(tmp_path), device="cpu")
+    (result,) = translator.score_batch([["src3", "src9"]], [["w5"]])
+    lp = banned_log_probs(model, [7, 13, EOS_ID], [BOS_ID, 9])
+    expected = lp[torch.arange(2), torch.tensor([9, EOS_ID])]
+    torch.testing.assert_close(torch.tensor(result.log_probs), expected, atol=1e-4, rtol=0)
+
+
+@needs_ct2
 def test_greedy_with_length_caps_and_banned_tokens_matches_ours(tmp_path):
     """A toy model that, unbanned, would emit PAD or BOS at every step, and never EOS: both
     decoders skip PAD/BOS the same way and stop at the same cap, token for token."""
@@ -284,7 +303,7 @@ def test_export_layout_and_record(learned_run, exported):
     assert vocab == [run.tokenizer.tgt.id_to_piece(i) for i in range(run.tokenizer.tgt_vocab_size)]
     info = json.loads((exported / EXPORT_INFO).read_text())
     assert info["checkpoint"] == "best.pt" and info["step"] == run.step
-    assert info["quantization"] == "none" and info["never_emitted"] == ["<pad>", "<s>"]
+    assert info["quantization"] == "float32" and info["never_emitted"] == ["<pad>", "<s>"]
 
 
 @needs_ct2
