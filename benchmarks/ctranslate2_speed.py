@@ -78,9 +78,10 @@ def ours_engine(run, src_ids: list[list[int]], decode: dict, device):
 
 
 def ct2_engine(translator, export_dir: Path, sources, src_ids, caps, plan, options: dict):
-    """indices -> CTranslate2's texts and output lengths (tokens + EOS) of those sources, in
-    the batches ours would make (``plan(lengths)``), one asynchronous translate_batch each so
-    that ``inter_threads`` of them run at once; each batch capped like ours."""
+    """indices -> CTranslate2's texts and output lengths (tokens + the EOS step where it
+    finished, as ours count) of those sources, in the batches ours would make
+    (``plan(lengths)``), one asynchronous translate_batch each so that ``inter_threads`` of
+    them run at once; each batch capped at its sentences' largest cap of ours."""
     import sentencepiece as spm
 
     sp_src = spm.SentencePieceProcessor(model_file=str(export_dir / SOURCE_SPM))
@@ -88,20 +89,22 @@ def ct2_engine(translator, export_dir: Path, sources, src_ids, caps, plan, optio
 
     def translate(indices: list[int]) -> tuple[list[str], list[int]]:
         batches = [[indices[j] for j in b] for b in plan([len(src_ids[i]) for i in indices])]
+        batch_caps = [max(caps[i] for i in batch) for batch in batches]
         pending = [
             translator.translate_batch(
                 [sp_src.encode(sources[i], out_type=str) for i in batch],
-                max_decoding_length=max(caps[i] for i in batch),
+                max_decoding_length=cap,
                 asynchronous=True,
                 **options,
             )
-            for batch in batches
+            for batch, cap in zip(batches, batch_caps, strict=True)
         ]
         out: dict[int, tuple[str, int]] = {}
-        for batch, results in zip(batches, pending, strict=True):
+        for batch, cap, results in zip(batches, batch_caps, pending, strict=True):
             for i, result in zip(batch, results, strict=True):
                 hyp = result.result().hypotheses[0]
-                out[i] = (sp_tgt.decode(hyp), len(hyp) + 1)  # + the EOS step, as ours count
+                finished = len(hyp) < cap  # an output cut at the cap has exactly cap tokens
+                out[i] = (sp_tgt.decode(hyp), len(hyp) + finished)
         return [out[i][0] for i in indices], [out[i][1] for i in indices]
 
     return translate
@@ -195,6 +198,7 @@ def benchmark(args: argparse.Namespace) -> dict:
             rows[name] = {
                 "seconds": round(seconds, 3),
                 "sentences_per_s": round(len(sources) / seconds, 1),
+                "output_tokens": sum(lengths),
                 "output_tokens_per_s": round(sum(lengths) / seconds, 1),
                 "bleu": scores["bleu"],
                 "chrf": scores["chrf"],

@@ -32,6 +32,7 @@ def test_one_run_reports_every_engine(learned_run, tmp_path, capsys):
     assert rows["ctranslate2_int8"]["speed_vs_ours"] == pytest.approx(expected, abs=0.01)
     # the learned pairs win every step by a wide margin: the same translations in float32
     assert rows["ctranslate2_float32"]["bleu"] == rows["ours"]["bleu"] > 50
+    assert rows["ctranslate2_float32"]["output_tokens"] == rows["ours"]["output_tokens"]
     assert (
         rows["ctranslate2_int8"]["model_bin_bytes"] < rows["ctranslate2_float32"]["model_bin_bytes"]
     )
