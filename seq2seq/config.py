@@ -448,6 +448,36 @@ class AlignBaselineConfig:
     out: str | None = None  # also write the table's rows as JSON here
 
 
+class ExportFormat(str, Enum):
+    ctranslate2 = "ctranslate2"  # a CTranslate2 model directory (Transformer runs)
+
+
+class ExportQuantization(str, Enum):
+    """CTranslate2's weight types (``ctranslate2.specs.model_spec.ACCEPTED_MODEL_TYPES``)."""
+
+    float32 = "float32"  # the weights as trained
+    int8 = "int8"
+    int8_float32 = "int8_float32"
+    int8_float16 = "int8_float16"
+    int8_bfloat16 = "int8_bfloat16"
+    int16 = "int16"
+    float16 = "float16"
+    bfloat16 = "bfloat16"
+
+
+@dataclass
+class ExportConfig:
+    """seq2seq-export: a trained run's model for another inference engine."""
+
+    run_dir: str = MISSING  # a training run's directory
+    format: ExportFormat = ExportFormat.ctranslate2
+    out: str | None = None  # default: <run_dir>/export/<format>
+    checkpoint: str = "best"  # best | last | any checkpoints/<name>.pt (avg_last5, step_N)
+    # the weight type stored in model.bin; CTranslate2 converts again at load (compute_type=)
+    quantization: ExportQuantization = ExportQuantization.float32
+    overwrite: bool = False  # replace an earlier export at out (never another directory)
+
+
 # group -> option -> schema of the fixed groups; schemas() adds the attention registry's as it is
 # when called (so it includes a variant registered after this module was imported).
 SCHEMAS: dict[str, dict[str, type]] = {
@@ -488,6 +518,7 @@ def register_configs() -> None:
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(name="evaluate_schema", node=EvaluateConfig)
     cs.store(name="align_baseline_schema", node=AlignBaselineConfig)
+    cs.store(name="export_schema", node=ExportConfig)
     for group, options in schemas().items():
         for name, node in options.items():
             cs.store(group=f"schema/{group}", name=name, node=node)
