@@ -351,6 +351,18 @@ class AlignmentConfig:
     gold_reversed: bool = False
 
 
+@dataclass
+class BleuConfig:
+    """How BLEU is scored: the same node for validation, the final test (seq2seq-train) and
+    seq2seq-evaluate; seq2seq-compare reads each run's from its record."""
+
+    # sacreBLEU's tokenizer (sacrebleu -tok): 13a (WMT's mteval-v13a) | intl | zh | char | none |
+    # ja-mecab (pip install "seq2seq[ja]") | ko-mecab ("seq2seq[ko]") | flores101 | flores200 |
+    # spm | spBLEU-1K (sentencepiece models sacreBLEU downloads into $SACREBLEU/models).
+    # seq2seq-evaluate: null (its default) scores with the run's own
+    tokenize: str | None = "13a"
+
+
 class LoggerName(str, Enum):
     tensorboard = "tensorboard"
     wandb = "wandb"  # pip install "seq2seq[wandb]"
@@ -383,6 +395,7 @@ class TrainConfig:
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     alignment: AlignmentConfig = field(default_factory=AlignmentConfig)
+    bleu: BleuConfig = field(default_factory=BleuConfig)
     dump_alignments: bool = False
     run_dir: str = "${job_output_dir:}"
 
@@ -394,11 +407,18 @@ class EvaluateConfig:
     split: str = "test"  # test | validation (ignored when src_file is given)
     src_file: str | None = None  # any source text, one sentence per line
     ref_file: str | None = None  # its references (BLEU/chrF when given)
-    name: str | None = None  # results go to run_dir/eval/<name>; default: <split or file>_beam<N>
+    # a sacreBLEU test set (sacrebleu -t, e.g. wmt14): its sources and references, read through
+    # sacreBLEU's dataset API from $SACREBLEU (default ~/.sacrebleu), downloaded when missing
+    test_set: str | None = None
+    langpair: str | None = None  # its pair (sacrebleu -l, e.g. en-de); null: data.src-data.tgt
+    # results go to run_dir/eval/<name>; default: <split, file or test set_pair>_beam<N>
+    name: str | None = None
     limit: int | None = None  # first N lines only
     device: Device = Device.auto
     precision: DecodePrecision = DecodePrecision.fp32
     decode: DecodeConfig = field(default_factory=DecodeConfig)
+    # BLEU's tokenizer; null: the run's own bleu.tokenize (13a for runs made before it existed)
+    bleu: BleuConfig = field(default_factory=lambda: BleuConfig(tokenize=None))
     dump_alignments: bool = False
     # gold links (format: alignment.gold_*): AER of the teacher-forced attention
     gold_alignments: str | None = None

@@ -361,9 +361,10 @@ def test_report_over_seeds_on_fake_runs(sweep, tmp_path, monkeypatch):
     calls = []
     real = report.paired_bootstrap
 
-    def spy(baseline, systems, references, n_samples):
+    def spy(baseline, systems, references, n_samples, tokenize):
+        assert tokenize == "13a"  # the runs' bleu_tokenize (runs before the option: 13a)
         calls.append((baseline[0], baseline[1][0], [(name, hyps[0]) for name, hyps in systems]))
-        return real(baseline, systems, references, n_samples=n_samples)
+        return real(baseline, systems, references, n_samples=n_samples, tokenize=tokenize)
 
     monkeypatch.setattr(report, "paired_bootstrap", spy)
     out = tmp_path / "report"
@@ -426,6 +427,7 @@ def test_report_over_seeds_on_fake_runs(sweep, tmp_path, monkeypatch):
         "budget: max_steps=4",
         "precision: fp32",
         "decode: beam=2, alpha=0.6",
+        "bleu: tokenize=13a",
     ):
         assert fixed in held
     # both variants' papers wire bahdanau; the scored seeds are 1 and 2 (additive's 3 failed)
@@ -680,3 +682,75 @@ def test_gold_aer_comes_from_the_runs_gold_evaluations(sweep, tmp_path):
         r["variant"]: r for r in csv.DictReader((tmp_path / "again" / "comparison.csv").open())
     }
     assert float(again["additive"]["gold_aer"]) == pytest.approx(0.45)
+
+
+def mixed_sweep(root: Path, corpus: Path, last_corpus: Path | None = None, **last) -> Path:
+    """none and additive at seeds 1 and 2; additive seed 2 made on ``last_corpus`` (default:
+    ``corpus``) with ``last``'s options."""
+    fake_run(root, "0_none_s1", corpus, attention="none", seed=1, bleu=20)
+    fake_run(root, "1_additive_s1", corpus, seed=1, bleu=24)
+    fake_run(root, "2_none_s2", corpus, attention="none", seed=2, bleu=22)
+    fake_run(root, "3_additive_s2", last_corpus or corpus, seed=2, bleu=30, **last)
+    return root
+
+
+def paired_calls(monkeypatch) -> list:
+    from seq2seq.compare import report
+
+    calls = []
+    real = report.paired_bootstrap
+
+    def spy(baseline, systems, references, n_samples, tokenize):
+        calls.append((baseline[1][0], [name for name, _ in systems], tokenize))
+        return real(baseline, systems, references, n_samples=n_samples, tokenize=tokenize)
+
+    monkeypatch.setattr(report, "paired_bootstrap", spy)
+    return calls
+
+
+def test_runs_scored_with_another_tokenizer_are_flagged_and_never_paired(
+    tmp_path, corpus, monkeypatch
+):
+    calls = paired_calls(monkeypatch)
+    zh = "nrefs:1|case:mixed|eff:no|tok:zh|smooth:exp|version:2.6.0"
+    sweep = mixed_sweep(tmp_path / "mixed", corpus, bleu_tokenize="zh", sacrebleu_signature=zh)
+    out = tmp_path / "report"
+    rows = compare([sweep], out, n_bootstrap=20)
+
+    md = (out / "comparison.md").read_text()
+    assert md.splitlines()[0] == (
+        "NOT COMPARABLE: test BLEU scored with different BLEU tokenizers (13a: 3 run(s), zh: 1 "
+        "run(s)); ΔBLEU and paired tests only between runs that share both"
+    )
+    held = md.splitlines()[2]
+    assert held.startswith("Held fixed: ") and "bleu:" not in held
+    header = next(line for line in md.splitlines() if line.startswith("| variant"))
+    assert header.endswith("| bleu |")  # the tokenizer is a column: it varies
+    assert "| tokenize=13a; tokenize=zh |" in md  # additive's runs
+    # seed 1 is paired (both 13a); seed 2's additive (zh) against none (13a) is not
+    table = {r["variant"]: r for r in csv.DictReader((out / "comparison.csv").open())}
+    assert table["additive"]["diff_per_seed"] == "1:4.0000"
+    assert table["additive"]["paired_seeds"] == "1"
+    assert calls == [("a dog none s1", ["additive"], "13a"), ("a dog none s2", [], "13a")]
+    assert [r["bleu"] for r in rows] == ["tokenize=13a"] * 3 + ["tokenize=zh"]
+
+
+def test_runs_against_other_test_references_are_flagged_and_never_paired(
+    tmp_path, corpus, monkeypatch
+):
+    calls = paired_calls(monkeypatch)
+    other = tmp_path / "other_corpus"
+    shutil.copytree(corpus, other)
+    (other / "test.en").write_text("".join(f"{r} again\n" for r in TEST_REFERENCES))
+    sweep = mixed_sweep(tmp_path / "mixed", corpus, other, data_name="toy2")
+    out = tmp_path / "report"
+    compare([sweep], out, n_bootstrap=20)
+
+    first = (out / "comparison.md").read_text().splitlines()[0]
+    assert first == (
+        "NOT COMPARABLE: test BLEU scored with 2 different test reference sets (toy de-en: 3 "
+        "run(s), toy2 de-en: 1 run(s)); ΔBLEU and paired tests only between runs that share both"
+    )
+    table = {r["variant"]: r for r in csv.DictReader((out / "comparison.csv").open())}
+    assert table["additive"]["diff_per_seed"] == "1:4.0000"
+    assert calls == [("a dog none s1", ["additive"], "13a"), ("a dog none s2", [], "13a")]

@@ -21,6 +21,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from ..errors import ConfigError
+from ..evaluation.bleu import DEFAULT_TOKENIZE, bleu_metric
 from .diagnostics import DIAGNOSTICS, attention_diagnostics
 from .plots import plot_alignment_grid, plot_bleu_by_length, plot_curves
 from .runs import (
@@ -105,17 +106,20 @@ def paired_bootstrap(
     systems: list[tuple[str, list[str]]],
     references: list[str],
     n_samples: int = 1000,
+    tokenize: str = DEFAULT_TOKENIZE,
 ) -> dict[str, float]:
-    """p-values of sacreBLEU's paired bootstrap resampling of each system against the baseline."""
+    """p-values of sacreBLEU's paired bootstrap resampling of each system against the baseline
+    (BLEU with ``tokenize``)."""
     from sacrebleu.metrics import BLEU
     from sacrebleu.significance import PairedTest
 
     if not systems:
         return {}
     named = [baseline, *systems]
+    bleu_metric(tokenize)  # a tokenizer that cannot be built is one line
     test = PairedTest(
         named,
-        {"BLEU": BLEU(references=[references])},
+        {"BLEU": BLEU(tokenize=tokenize, references=[references])},
         references=None,
         test_type="bs",
         n_samples=n_samples,
@@ -127,10 +131,11 @@ def paired_bootstrap(
     }
 
 
-def bleu_by_length(hyps: list[str], refs: list[str], sources: list[str]) -> list[float | None]:
-    from sacrebleu.metrics import BLEU
-
-    bleu = BLEU()
+def bleu_by_length(
+    hyps: list[str], refs: list[str], sources: list[str], tokenize: str = DEFAULT_TOKENIZE
+) -> list[float | None]:
+    """Corpus BLEU (with ``tokenize``) of each bucket of source lengths (None: empty bucket)."""
+    bleu = bleu_metric(tokenize)
     lengths = np.array([len(s.split()) for s in sources])
     out: list[float | None] = []
     for low, high in LENGTH_BUCKETS:
@@ -299,8 +304,9 @@ def _mean(values: list[float]) -> float | None:
 
 
 def _joined(values) -> str | None:
+    """The distinct values, sorted, ``; ``-separated (``|`` would split a markdown cell)."""
     distinct = sorted({v for v in values if v is not None}, key=str)
-    return " | ".join(map(str, distinct)) if distinct else None
+    return "; ".join(map(str, distinct)) if distinct else None
 
 
 def _has_weights(record: RunRecord) -> bool:
@@ -415,7 +421,9 @@ def compare(
     plot_bleu_by_length(
         {
             label: [
-                bleu_by_length(usable[r.path][0], usable[r.path][1][1], usable[r.path][1][0])
+                bleu_by_length(
+                    usable[r.path][0], usable[r.path][1][1], usable[r.path][1][0], r.tokenize
+                )
                 for r in v.scored
                 if r.path in usable
             ]
@@ -469,27 +477,60 @@ def _pair_with_baseline(
             for label, v in variants.items()
             if label != base and v.scored_at(seed) is not None
         ]
+        # BLEUs against other references or with another tokenizer are not paired
+        others = [(label, run) for label, run in others if scoring(run) == scoring(base_run)]
         for label, run in others:
             a, b = _metric([run], "test_bleu"), _metric([base_run], "test_bleu")
             if a and b:
                 diffs[label][seed] = a[0] - b[0]
         if n_bootstrap <= 0 or base_run.path not in usable:
             continue
-        key = ReferenceTexts.key(base_run)
-        tested = [
-            (label, run)
-            for label, run in others
-            if run.path in usable and ReferenceTexts.key(run) == key
-        ]
+        tested = [(label, run) for label, run in others if run.path in usable]
         p = paired_bootstrap(
             (base, usable[base_run.path][0]),
             [(label, usable[run.path][0]) for label, run in tested],
             usable[base_run.path][1][1],
             n_samples=n_bootstrap,
+            tokenize=base_run.tokenize,
         )
         for label, value in p.items():
             pvalues[label][seed] = value
     return diffs, pvalues
+
+
+def scoring(record: RunRecord) -> tuple[str, str | None]:
+    """What a test BLEU depends on besides the hypotheses: BLEU's tokenizer and the test
+    references (:meth:`ReferenceTexts.key`). Runs differing in it are never paired."""
+    return record.tokenize, ReferenceTexts.key(record)
+
+
+def mixed_scoring(records: list[RunRecord]) -> str | None:
+    """The one line flagging scored runs whose test BLEUs are not comparable (different
+    tokenizers or test references), None when they all share both."""
+    scored = [r for r in records if r.scored]
+
+    def counted(values: list[str]) -> str:
+        return ", ".join(f"{v}: {values.count(v)} run(s)" for v in dict.fromkeys(values))
+
+    mixed = []
+    tokenizers = [r.tokenize for r in scored]
+    if len(set(tokenizers)) > 1:
+        mixed.append(f"different BLEU tokenizers ({counted(tokenizers)})")
+    references = [ReferenceTexts.key(r) for r in scored]
+    if len(set(references)) > 1:
+        labels = [r.setup()["data"] or "unknown data" for r in scored]
+        named = counted(labels) if len(set(labels)) == len(set(references)) else None
+        mixed.append(
+            f"{len(set(references))} different test reference sets"
+            + (f" ({named})" if named else "")
+        )
+    if not mixed:
+        return None
+    return (
+        "NOT COMPARABLE: test BLEU scored with "
+        + " and ".join(mixed)
+        + "; ΔBLEU and paired tests only between runs that share both"
+    )
 
 
 def _diagnostics(records: list[RunRecord], problems: list[str]) -> dict[Path, dict]:
@@ -733,7 +774,11 @@ def _report_sections(
 ) -> ReportSections:
     fixed, varying = _held_fixed(records, variants)
     aer_keys = [key for key in AER_COLUMNS if any(row[key] is not None for row in rows)]
-    head = [
+    mixed = mixed_scoring(records)
+    if mixed:
+        log.warning("%s", mixed)
+    head = [mixed] if mixed else []
+    head += [
         "Held fixed: "
         + ("; ".join(f"{k}: {v}" for k, v in fixed.items()) if fixed else "nothing recorded"),
         "Budget: "
