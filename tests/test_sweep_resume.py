@@ -151,6 +151,11 @@ def test_an_option_added_after_a_run_was_saved_differs_only_off_its_default():
     tsv = newer | {"data": newer["data"] | {"format": "tsv"}}
     assert config_diff(CONFIG, tsv, only=("data",)) == 'data.format: (absent) there, "tsv" here'
     assert carve_defaults["carve.validation"] == 0  # what the first case relied on
+    with_bleu = CONFIG | {"bleu": {"tokenize": "13a"}}  # a node outside the config groups
+    assert config_diff(CONFIG, with_bleu, only=("bleu",)) == ""
+    assert config_diff(CONFIG, with_bleu | {"bleu": {"tokenize": "char"}}, only=("bleu",)) == (
+        'bleu.tokenize: (absent) there, "char" here'
+    )
 
 
 @pytest.mark.parametrize(

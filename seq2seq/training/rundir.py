@@ -34,8 +34,9 @@ LOCK_NAME = ".seq2seq.lock"
 RUN_OUTPUTS = ("checkpoints", "history.jsonl", "metrics.json", "tb", "hyps", "alignments", "vocab")
 RUN_OUTPUTS += ("wandb", "mlruns")  # logger=wandb|mlflow
 ENDED = ("finished", "diverged")  # metrics.json statuses of a run with results
-# what a resumed run must share with its checkpoint: the model, what it reads, batch order
-RESUME_KEYS = ("model", "attention", "data", "trainer.seed")
+# what a resumed run must share with its checkpoint: the model, what it reads, batch order,
+# and the BLEU that picks best.pt (one scale across the run's validations)
+RESUME_KEYS = ("model", "attention", "data", "trainer.seed", "bleu")
 # keys that may differ between two configs of one run: where it runs, what it logs
 IGNORED_KEYS = (
     "run_dir",
@@ -152,9 +153,12 @@ def schema_defaults(config: dict) -> dict[str, Any]:
     e.g. model.name=rnn -> RNNModelConfig): what an option added after a run was saved means."""
     from omegaconf import OmegaConf
 
-    from ..config import schemas
+    from ..config import TrainConfig, schemas
 
-    defaults: dict[str, Any] = {}
+    def structured(schema: type) -> dict:
+        return OmegaConf.to_container(OmegaConf.structured(schema), resolve=False, enum_to_str=True)
+
+    defaults = flatten(structured(TrainConfig))  # bleu, alignment, ...; the groups follow
     for group, options in schemas().items():
         node = config.get(group)
         name = node.get("name") if isinstance(node, dict) else None
@@ -258,7 +262,7 @@ def check_resumable(run_dir: Path, config: dict) -> None:
     if diff:
         raise RunDirError(
             f"cannot resume {run_dir}: its {path.name} was trained with other settings ({diff}); "
-            "nothing was changed: resume with the run's model, attention, data and seed, or "
+            "nothing was changed: resume with the run's model, attention, data, seed and bleu, or "
             "train into another hydra.run.dir"
         )
 
