@@ -92,9 +92,19 @@ class Schedule(str, Enum):
 # --------------------------------------------------------------------------- data
 
 
-def default_data_dir(corpus: str) -> str | None:
+def default_data_dir(
+    corpus: str, hub_id: str | None = None, stands_in_for: str | None = None
+) -> str | None:
     """Local raw copy of ``corpus``: ``$SEQ2SEQ_DATA/<corpus>``, else ``../shared/data/<corpus>``
-    beside the project checkout (or the working directory) when it exists, else None (hub)."""
+    beside the project checkout (or the working directory) when it exists, else None (hub).
+
+    A preset's default ``dir`` is its local copy only while ``data.hub_id`` is the hub dataset
+    that copy stands for (``stands_in_for``; None for a corpus with no hub copy): an explicit
+    ``data.hub_id=OTHER`` then resolves ``dir`` to None, so the hub id is loaded, not ignored.
+    ``${local_corpus:multi30k,${.hub_id},bentrevett/multi30k}`` in configs/data/multi30k.yaml.
+    """
+    if hub_id is not None and hub_id != stands_in_for:
+        return None
     candidates = []
     if os.environ.get("SEQ2SEQ_DATA"):
         candidates.append(Path(os.environ["SEQ2SEQ_DATA"]) / corpus)
@@ -121,19 +131,63 @@ class VocabConfig:
     character_coverage: float = 1.0
 
 
+class DataFormat(str, Enum):
+    """Layouts of a local copy (``data.dir``); each split's file is named by ``data.files``."""
+
+    text = "text"  # {stem}.{lang}[.gz]: one sentence per line, line i of each file a pair
+    tsv = "tsv"  # {stem}.tsv[.gz]: `first<TAB>second` per line, no header (see DataConfig)
+    json = "json"  # {stem}.jsonl / {stem}.json[.gz], datasets' json builder; columns as on the hub
+    parquet = "parquet"  # {stem}.parquet, datasets' parquet builder; columns as on the hub
+
+
+@dataclass
+class CarveConfig:
+    """Validation/test cut out of train (for train-only corpora such as opus_books): a seeded
+    random choice of pairs, disjoint from each other and from what train keeps; train keeps its
+    order. A carved split is never read from the source, even where the source has one."""
+
+    validation: int = 0  # pairs; 0: not carved
+    test: int = 0
+    seed: int = 1
+
+
 @dataclass
 class DataConfig:
+    """Where a corpus comes from and how its rows become (source, target) pairs.
+
+    Precedence: ``dir`` (local files) wins over ``hub_id`` when both are set, and the log says
+    so in one line. A preset's default ``dir`` is its local copy only while ``hub_id`` is the
+    preset's own (``${local_corpus:NAME,${.hub_id},HUB_ID}``): ``data.hub_id=OTHER`` alone
+    loads OTHER from the hub; ``data.dir=null`` forces the hub for the preset's own id.
+    """
+
     name: str = MISSING
     src: str = MISSING
     tgt: str = MISSING
     languages: list[str] = field(default_factory=list)  # the languages the corpus has
-    dir: str | None = None  # local directory of raw {split}.{lang}[.gz] files; None -> hub_id
+    # local copy: a directory of files in `format`; wins over hub_id when both are set
+    dir: str | None = None
+    # text: {stem}.{lang}[.gz]; tsv: {stem}.tsv[.gz] with the columns named, in file order, by
+    # `languages` (default [src, tgt]); json / parquet: {stem}.jsonl|json[.gz] / {stem}.parquet
+    format: DataFormat = DataFormat.text
+    # hub dataset (datasets.load_dataset path): `owner/name`, or a local copy of a hub repo
     hub_id: str | None = None
+    hub_config: str | None = None  # the dataset's config name (load_dataset's `name`), e.g. de-en
+    revision: str | None = None  # branch, tag or commit, e.g. refs/convert/parquet; None: main
+    # offline copies of hub repos: hub_id owner/name loads DIR/owner/name (DIR/owner/name@REV
+    # for a revision), a directory laid out as the repo is (files, README.md configs)
+    hub_mirror: str | None = "${oc.env:SEQ2SEQ_HUB_MIRROR,null}"
+    # more keyword arguments of datasets.load_dataset, e.g. {data_dir: iwslt2017-de-en}
+    load_kwargs: dict[str, Any] = field(default_factory=dict)
+    # {src: COLUMN, tgt: COLUMN}; a field of a struct column as `translation.de`. Unset: the
+    # column named data.src (data.tgt), else that field of a `translation` column
+    columns: dict[str, str] = field(default_factory=dict)
     # split name in the code -> file stem in `dir` / split name on the hub
     files: dict[str, str] = field(default_factory=dict)
     hub_splits: dict[str, str] = field(
         default_factory=lambda: {"train": "train", "validation": "validation", "test": "test"}
     )
+    carve: CarveConfig = field(default_factory=CarveConfig)  # validation/test cut from train
     max_len: int = 100  # subword tokens; train-time filter only
     train_limit: int | None = None  # first N pairs (quick runs)
     eval_limit: int | None = None
@@ -297,6 +351,18 @@ class AlignmentConfig:
     gold_reversed: bool = False
 
 
+@dataclass
+class BleuConfig:
+    """How BLEU is scored: the same node for validation, the final test (seq2seq-train) and
+    seq2seq-evaluate; seq2seq-compare reads each run's from its record."""
+
+    # sacreBLEU's tokenizer (sacrebleu -tok): 13a (WMT's mteval-v13a) | intl | zh | char | none |
+    # ja-mecab (pip install "seq2seq[ja]") | ko-mecab ("seq2seq[ko]") | flores101 | flores200 |
+    # spm | spBLEU-1K (sentencepiece models sacreBLEU downloads into $SACREBLEU/models).
+    # seq2seq-evaluate: null (its default) scores with the run's own
+    tokenize: str | None = "13a"
+
+
 class LoggerName(str, Enum):
     tensorboard = "tensorboard"
     wandb = "wandb"  # pip install "seq2seq[wandb]"
@@ -329,6 +395,7 @@ class TrainConfig:
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     alignment: AlignmentConfig = field(default_factory=AlignmentConfig)
+    bleu: BleuConfig = field(default_factory=BleuConfig)
     dump_alignments: bool = False
     run_dir: str = "${job_output_dir:}"
 
@@ -340,11 +407,18 @@ class EvaluateConfig:
     split: str = "test"  # test | validation (ignored when src_file is given)
     src_file: str | None = None  # any source text, one sentence per line
     ref_file: str | None = None  # its references (BLEU/chrF when given)
-    name: str | None = None  # results go to run_dir/eval/<name>; default: <split or file>_beam<N>
+    # a sacreBLEU test set (sacrebleu -t, e.g. wmt14): its sources and references, read through
+    # sacreBLEU's dataset API from $SACREBLEU (default ~/.sacrebleu), downloaded when missing
+    test_set: str | None = None
+    langpair: str | None = None  # its pair (sacrebleu -l, e.g. en-de); null: data.src-data.tgt
+    # results go to run_dir/eval/<name>; default: <split, file or test set_pair>_beam<N>
+    name: str | None = None
     limit: int | None = None  # first N lines only
     device: Device = Device.auto
     precision: DecodePrecision = DecodePrecision.fp32
     decode: DecodeConfig = field(default_factory=DecodeConfig)
+    # BLEU's tokenizer; null: the run's own bleu.tokenize (13a for runs made before it existed)
+    bleu: BleuConfig = field(default_factory=lambda: BleuConfig(tokenize=None))
     dump_alignments: bool = False
     # gold links (format: alignment.gold_*): AER of the teacher-forced attention
     gold_alignments: str | None = None
@@ -394,6 +468,36 @@ class AlignBaselineConfig:
     out: str | None = None  # also write the table's rows as JSON here
 
 
+class ExportFormat(str, Enum):
+    ctranslate2 = "ctranslate2"  # a CTranslate2 model directory (Transformer runs)
+
+
+class ExportQuantization(str, Enum):
+    """CTranslate2's weight types (``ctranslate2.specs.model_spec.ACCEPTED_MODEL_TYPES``)."""
+
+    float32 = "float32"  # the weights as trained
+    int8 = "int8"
+    int8_float32 = "int8_float32"
+    int8_float16 = "int8_float16"
+    int8_bfloat16 = "int8_bfloat16"
+    int16 = "int16"
+    float16 = "float16"
+    bfloat16 = "bfloat16"
+
+
+@dataclass
+class ExportConfig:
+    """seq2seq-export: a trained run's model for another inference engine."""
+
+    run_dir: str = MISSING  # a training run's directory
+    format: ExportFormat = ExportFormat.ctranslate2
+    out: str | None = None  # default: <run_dir>/export/<format>
+    checkpoint: str = "best"  # best | last | any checkpoints/<name>.pt (avg_last5, step_N)
+    # the weight type stored in model.bin; CTranslate2 converts again at load (compute_type=)
+    quantization: ExportQuantization = ExportQuantization.float32
+    overwrite: bool = False  # replace an earlier export at out (never another directory)
+
+
 # group -> option -> schema of the fixed groups; schemas() adds the attention registry's as it is
 # when called (so it includes a variant registered after this module was imported).
 SCHEMAS: dict[str, dict[str, type]] = {
@@ -434,6 +538,7 @@ def register_configs() -> None:
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(name="evaluate_schema", node=EvaluateConfig)
     cs.store(name="align_baseline_schema", node=AlignBaselineConfig)
+    cs.store(name="export_schema", node=ExportConfig)
     for group, options in schemas().items():
         for name, node in options.items():
             cs.store(group=f"schema/{group}", name=name, node=node)

@@ -11,3 +11,7 @@ class ConfigError(Seq2SeqError, ValueError):
 
 class CheckpointError(Seq2SeqError):
     """A checkpoint that is missing, truncated, or does not match the model."""
+
+
+class ExportError(Seq2SeqError):
+    """A run that cannot be exported as asked (model family, output directory, missing extra)."""

@@ -26,12 +26,14 @@ from .errors import ConfigError
 
 __all__ = [
     "attention_width_problem",
+    "bleu_tokenizers",
     "check_align_baseline_config",
     "check_alignment_options",
     "check_evaluate_config",
     "check_run_dir",
     "check_train_config",
     "index_or_mean",
+    "tokenize_problem",
 ]
 
 
@@ -160,6 +162,13 @@ def _check_data(cfg: Any, out: _Problems) -> None:
     out.at_least(data.vocab, "data.vocab", "size", 8)  # 4 special pieces + a few characters
     for key in ("train_limit", "eval_limit"):
         out.at_least(data, "data", key, 1, optional=True)
+    carve = data.get("carve")
+    if carve is not None:
+        for key in ("validation", "test"):
+            out.at_least(carve, "data.carve", key, 0)
+    unknown = sorted(set(data.get("columns") or {}) - {"src", "tgt"})
+    if unknown:
+        out.add(f"unknown key {unknown[0]!r} in data.columns; valid: src, tgt")
     vocab_coverage = data.vocab.get("character_coverage")
     if vocab_coverage is not None and not 0.0 < vocab_coverage <= 1.0:
         out.add(f"data.vocab.character_coverage must be in (0, 1], got {vocab_coverage}")
@@ -277,6 +286,44 @@ def check_alignment_options(alignment: Any, out: _Problems | None = None) -> Non
         out.raise_if_any()
 
 
+def bleu_tokenizers() -> tuple[str, ...]:
+    """The values ``bleu.tokenize`` takes: sacreBLEU's tokenizers, as its ``-tok`` lists them."""
+    from sacrebleu.metrics.bleu import BLEU
+
+    return tuple(BLEU.TOKENIZERS)
+
+
+def tokenize_problem(tokenize: Any) -> str | None:
+    """The line refusing a ``bleu.tokenize`` that is not one of sacreBLEU's, None if it is
+    (None itself: seq2seq-evaluate's "the run's own")."""
+    if tokenize is None or str(tokenize) in bleu_tokenizers():
+        return None
+    return f"bleu.tokenize must be one of {', '.join(bleu_tokenizers())}, got {tokenize!r}"
+
+
+def _check_bleu(cfg: Any, out: _Problems) -> None:
+    problem = tokenize_problem((cfg.get("bleu") or {}).get("tokenize"))
+    if problem:
+        out.add(problem)
+
+
+def _check_test_set(cfg: Any, out: _Problems) -> None:
+    """``test_set=`` brings its own sources and references; ``langpair=`` is its pair."""
+    langpair = cfg.get("langpair")
+    if not cfg.get("test_set"):
+        if langpair is not None:
+            out.add("langpair= is the pair of a sacreBLEU test set: give test_set=NAME with it")
+        return
+    given = [f"{key}=" for key in ("src_file", "ref_file", "gold_text") if cfg.get(key)]
+    if given:
+        out.add(
+            f"test_set= brings its own sources and references: give it or {', '.join(given)}, "
+            "not both"
+        )
+    if langpair is not None and not re.fullmatch(r"[^\s-]+-[^\s-]+", str(langpair)):
+        out.add(f"langpair must be SRC-TGT (e.g. en-de), got {langpair!r}")
+
+
 def check_train_config(cfg: Any) -> None:
     """Raise ConfigError naming every out-of-range value of a composed training config.
 
@@ -290,6 +337,7 @@ def check_train_config(cfg: Any) -> None:
     _check_decode(cfg.decode, out)
     _check_trainer(cfg, out)
     _check_optim(cfg, out)
+    _check_bleu(cfg, out)
     check_alignment_options(cfg.get("alignment"), out)
     out.raise_if_any()
 
@@ -314,6 +362,8 @@ def check_evaluate_config(cfg: Any) -> None:
     split = cfg.get("split")
     if split is not None and not cfg.get("src_file") and split not in ("test", "validation"):
         out.add(f"split must be test or validation, got {split!r} (or give src_file=PATH)")
+    _check_test_set(cfg, out)
+    _check_bleu(cfg, out)
     check_alignment_options(cfg.get("alignment"), out)
     out.raise_if_any()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,12 @@ TINY_TRANSFORMER = [
     "model.ff_size=64",
     "model.num_layers=1",
 ]
+
+
+def readme_python_block(heading: str) -> str:
+    """The first ```python block after ``heading`` in README.md (examples that tests run)."""
+    text = (Path(CONFIG_DIR).parent / "README.md").read_text(encoding="utf-8")
+    return re.search(r"```python\n(.*?)```", text[text.index(heading) :], re.S).group(1)
 
 
 def compose_config(*overrides: str, config_name: str = "train") -> DictConfig:

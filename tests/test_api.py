@@ -7,20 +7,15 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import needs_multi30k
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.conftest import needs_multi30k, readme_python_block
 
 
 def readme_example() -> str:
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    section = text[text.index("### Python API") :]
-    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    return readme_python_block("### Python API")
 
 
 @needs_multi30k

@@ -51,6 +51,7 @@ def test_every_console_script_answers_help(name):
         ("seq2seq-evaluate", ["run_dir=somewhere", "decode.beam_size=3"], "beam_size: 3"),
         ("seq2seq-prepare", ["data.src=en", "data.tgt=fr"], "tgt: fr"),
         ("seq2seq-translate", ["run_dir=somewhere", "decode.beam_size=3"], "beam_size: 3"),
+        ("seq2seq-export", ["run_dir=somewhere", "quantization=int8"], "quantization: int8"),
     ],
 )
 def test_cfg_job_prints_the_composed_config(name, args, expected):

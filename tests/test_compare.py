@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from seq2seq.compare import compare, variant_label
+from seq2seq.evaluation.alignments import words_of
 from tests.conftest import TINY, TINY_RNN, needs_multi30k
 
 
@@ -87,8 +88,9 @@ def test_multirun_sweep_and_failed_run_compare(shared_cache, tmp_path):
     (diverged / "metrics.json").write_text(json.dumps(metrics))
 
     out = tmp_path / "report"
-    rows = compare([sweep], out, n_bootstrap=50)
+    rows = compare([sweep], out, n_bootstrap=50, html=out / "comparison.html")
     for name in (
+        "comparison.html",
         "comparison.md",
         "comparison.csv",
         "runs.csv",
@@ -126,6 +128,24 @@ def test_multirun_sweep_and_failed_run_compare(shared_cache, tmp_path):
     assert "FAILED `additive` seed 1234" in md and "does not exist" in md
     assert "DIVERGED `none` seed 1234" in md and "DUPLICATE `none` seed 1234" in md
     assert "(n=1, no interval)" in md and "Budget: in updates" in md
+    # the page's viewer holds additive's real dump at word level (none has no weights)
+    page = (out / "comparison.html").read_text(encoding="utf-8")
+    viewer = json.loads(page.split('id="viewer-data">')[1].split("</script>")[0])
+    (panel,) = viewer["panels"]
+    with np.load(sweep / panel["run"] / "alignments" / "test.npz") as data:
+        dumped = {int(k): data[k].shape for k in data.files}
+    index = (sweep / panel["run"] / "alignments" / "test.jsonl").read_text().splitlines()
+    assert panel["variant"] == "additive" and len(dumped) == len(index) > 1
+    assert [s["id"] for s in viewer["sentences"]] == list(range(min(50, len(index))))
+    for line in index[:50]:
+        entry = json.loads(line)
+        matrix = panel["matrices"][str(entry["id"])]
+        assert dumped[entry["id"]] == (len(entry["tgt_tokens"]), len(entry["src_tokens"]))
+        assert (matrix["src"], matrix["tgt"]) == (
+            words_of(entry["src_tokens"]),
+            words_of(entry["tgt_tokens"]),
+        )
+        assert np.array(matrix["w"]).shape == (len(matrix["tgt"]), len(matrix["src"]))
 
 
 @needs_multi30k
@@ -167,15 +187,18 @@ TEST_REFERENCES = [
 ]
 
 
-@pytest.fixture
-def corpus(tmp_path) -> Path:
-    """A tiny local corpus whose test split the report reads its references from."""
-    root = tmp_path / "corpus"
+def write_corpus(root: Path) -> Path:
+    """A tiny local corpus in ``root`` whose test split the report reads its references from."""
     root.mkdir()
     for stem in ("train", "val", "test"):
         (root / f"{stem}.de").write_text("".join(s + "\n" for s in TEST_SOURCES))
         (root / f"{stem}.en").write_text("".join(s + "\n" for s in TEST_REFERENCES))
     return root
+
+
+@pytest.fixture
+def corpus(tmp_path) -> Path:
+    return write_corpus(tmp_path / "corpus")
 
 
 def fake_run(
@@ -190,12 +213,13 @@ def fake_run(
     bleu: float = 20.0,
     chrf: float = 40.0,
     history: list[dict] | None = None,
-    matrices: list[tuple[list[list[float]], list[str]]] | None = None,
+    matrices: list[tuple] | None = None,
     data_name: str = "toy",
     **metrics,
 ) -> Path:
     """A run directory as seq2seq-train leaves it: .hydra/config.yaml, metrics.json,
-    history.jsonl, hyps/test.txt and (``matrices``) alignments/test.npz + test.jsonl."""
+    history.jsonl, hyps/test.txt and (``matrices``: per sentence (weights, source pieces) or
+    (weights, source pieces, target pieces)) alignments/test.npz + test.jsonl."""
     import numpy as np
     from omegaconf import OmegaConf
 
@@ -256,7 +280,7 @@ def fake_run(
         (run / "alignments").mkdir()
         np.savez_compressed(
             run / "alignments" / "test.npz",
-            **{str(i): np.array(m, dtype=np.float32) for i, (m, _) in enumerate(matrices)},
+            **{str(i): np.array(m, dtype=np.float32) for i, (m, *_) in enumerate(matrices)},
         )
         (run / "alignments" / "test.jsonl").write_text(
             "".join(
@@ -264,12 +288,12 @@ def fake_run(
                     {
                         "id": i,
                         "src_tokens": src,
-                        "tgt_tokens": [f"t{j}" for j in range(len(m))],
+                        "tgt_tokens": tgt[0] if tgt else [f"t{j}" for j in range(len(m))],
                         "shape": [len(m), len(src)],
                     }
                 )
                 + "\n"
-                for i, (m, src) in enumerate(matrices)
+                for i, (m, src, *tgt) in enumerate(matrices)
             )
         )
     return run
@@ -337,9 +361,10 @@ def test_report_over_seeds_on_fake_runs(sweep, tmp_path, monkeypatch):
     calls = []
     real = report.paired_bootstrap
 
-    def spy(baseline, systems, references, n_samples):
+    def spy(baseline, systems, references, n_samples, tokenize):
+        assert tokenize == "13a"  # the runs' bleu_tokenize (runs before the option: 13a)
         calls.append((baseline[0], baseline[1][0], [(name, hyps[0]) for name, hyps in systems]))
-        return real(baseline, systems, references, n_samples=n_samples)
+        return real(baseline, systems, references, n_samples=n_samples, tokenize=tokenize)
 
     monkeypatch.setattr(report, "paired_bootstrap", spy)
     out = tmp_path / "report"
@@ -402,6 +427,7 @@ def test_report_over_seeds_on_fake_runs(sweep, tmp_path, monkeypatch):
         "budget: max_steps=4",
         "precision: fp32",
         "decode: beam=2, alpha=0.6",
+        "bleu: tokenize=13a",
     ):
         assert fixed in held
     # both variants' papers wire bahdanau; the scored seeds are 1 and 2 (additive's 3 failed)
@@ -656,3 +682,75 @@ def test_gold_aer_comes_from_the_runs_gold_evaluations(sweep, tmp_path):
         r["variant"]: r for r in csv.DictReader((tmp_path / "again" / "comparison.csv").open())
     }
     assert float(again["additive"]["gold_aer"]) == pytest.approx(0.45)
+
+
+def mixed_sweep(root: Path, corpus: Path, last_corpus: Path | None = None, **last) -> Path:
+    """none and additive at seeds 1 and 2; additive seed 2 made on ``last_corpus`` (default:
+    ``corpus``) with ``last``'s options."""
+    fake_run(root, "0_none_s1", corpus, attention="none", seed=1, bleu=20)
+    fake_run(root, "1_additive_s1", corpus, seed=1, bleu=24)
+    fake_run(root, "2_none_s2", corpus, attention="none", seed=2, bleu=22)
+    fake_run(root, "3_additive_s2", last_corpus or corpus, seed=2, bleu=30, **last)
+    return root
+
+
+def paired_calls(monkeypatch) -> list:
+    from seq2seq.compare import report
+
+    calls = []
+    real = report.paired_bootstrap
+
+    def spy(baseline, systems, references, n_samples, tokenize):
+        calls.append((baseline[1][0], [name for name, _ in systems], tokenize))
+        return real(baseline, systems, references, n_samples=n_samples, tokenize=tokenize)
+
+    monkeypatch.setattr(report, "paired_bootstrap", spy)
+    return calls
+
+
+def test_runs_scored_with_another_tokenizer_are_flagged_and_never_paired(
+    tmp_path, corpus, monkeypatch
+):
+    calls = paired_calls(monkeypatch)
+    zh = "nrefs:1|case:mixed|eff:no|tok:zh|smooth:exp|version:2.6.0"
+    sweep = mixed_sweep(tmp_path / "mixed", corpus, bleu_tokenize="zh", sacrebleu_signature=zh)
+    out = tmp_path / "report"
+    rows = compare([sweep], out, n_bootstrap=20)
+
+    md = (out / "comparison.md").read_text()
+    assert md.splitlines()[0] == (
+        "NOT COMPARABLE: test BLEU scored with different BLEU tokenizers (13a: 3 run(s), zh: 1 "
+        "run(s)); ΔBLEU and paired tests only between runs that share both"
+    )
+    held = md.splitlines()[2]
+    assert held.startswith("Held fixed: ") and "bleu:" not in held
+    header = next(line for line in md.splitlines() if line.startswith("| variant"))
+    assert header.endswith("| bleu |")  # the tokenizer is a column: it varies
+    assert "| tokenize=13a; tokenize=zh |" in md  # additive's runs
+    # seed 1 is paired (both 13a); seed 2's additive (zh) against none (13a) is not
+    table = {r["variant"]: r for r in csv.DictReader((out / "comparison.csv").open())}
+    assert table["additive"]["diff_per_seed"] == "1:4.0000"
+    assert table["additive"]["paired_seeds"] == "1"
+    assert calls == [("a dog none s1", ["additive"], "13a"), ("a dog none s2", [], "13a")]
+    assert [r["bleu"] for r in rows] == ["tokenize=13a"] * 3 + ["tokenize=zh"]
+
+
+def test_runs_against_other_test_references_are_flagged_and_never_paired(
+    tmp_path, corpus, monkeypatch
+):
+    calls = paired_calls(monkeypatch)
+    other = tmp_path / "other_corpus"
+    shutil.copytree(corpus, other)
+    (other / "test.en").write_text("".join(f"{r} again\n" for r in TEST_REFERENCES))
+    sweep = mixed_sweep(tmp_path / "mixed", corpus, other, data_name="toy2")
+    out = tmp_path / "report"
+    compare([sweep], out, n_bootstrap=20)
+
+    first = (out / "comparison.md").read_text().splitlines()[0]
+    assert first == (
+        "NOT COMPARABLE: test BLEU scored with 2 different test reference sets (toy de-en: 3 "
+        "run(s), toy2 de-en: 1 run(s)); ΔBLEU and paired tests only between runs that share both"
+    )
+    table = {r["variant"]: r for r in csv.DictReader((out / "comparison.csv").open())}
+    assert table["additive"]["diff_per_seed"] == "1:4.0000"
+    assert calls == [("a dog none s1", ["additive"], "13a"), ("a dog none s2", [], "13a")]

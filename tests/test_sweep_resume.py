@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from seq2seq.cli.sweep import SweepJob, count, plan_job, read_outcomes, summary_line
-from seq2seq.training.rundir import config_diff, saved_config
+from seq2seq.config import CarveConfig
+from seq2seq.training.rundir import config_diff, flatten, saved_config
 from tests.conftest import TINY, TINY_RNN, needs_multi30k
 
 # --------------------------------------------------------------------------- helpers
@@ -136,6 +138,24 @@ def test_config_diff_names_the_differences_and_ignores_placement():
         "trainer.max_steps: 4 there, 6 here; trainer.seed: 1 there, 2 here"
     )
     assert config_diff(CONFIG, other(patience=3)) == "trainer.patience: (absent) there, 3 here"
+
+
+def test_an_option_added_after_a_run_was_saved_differs_only_off_its_default():
+    """A run saved before data.format/data.carve existed resumes under their defaults."""
+    newer = CONFIG | {
+        "data": CONFIG["data"] | {"format": "text", "carve": {"validation": 0, "test": 0}}
+    }
+    carve_defaults = flatten({"carve": OmegaConf.to_container(OmegaConf.structured(CarveConfig))})
+    assert config_diff(CONFIG, newer, only=("data",)) == ""
+    assert config_diff(newer, CONFIG, only=("data",)) == ""  # either side may be the older
+    tsv = newer | {"data": newer["data"] | {"format": "tsv"}}
+    assert config_diff(CONFIG, tsv, only=("data",)) == 'data.format: (absent) there, "tsv" here'
+    assert carve_defaults["carve.validation"] == 0  # what the first case relied on
+    with_bleu = CONFIG | {"bleu": {"tokenize": "13a"}}  # a node outside the config groups
+    assert config_diff(CONFIG, with_bleu, only=("bleu",)) == ""
+    assert config_diff(CONFIG, with_bleu | {"bleu": {"tokenize": "char"}}, only=("bleu",)) == (
+        'bleu.tokenize: (absent) there, "char" here'
+    )
 
 
 @pytest.mark.parametrize(

@@ -12,10 +12,7 @@ Needs the optional extra: ``pip install "seq2seq[align]"``.
 
 from __future__ import annotations
 
-import logging
-import sys
-
-from .common import compose_config, handle_info_flags, report_user_errors
+from .common import compose_config, run_composed
 
 
 def align_baseline(overrides: list[str]) -> dict:
@@ -32,16 +29,12 @@ def align_baseline(overrides: list[str]) -> dict:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    overrides = report_user_errors(
-        lambda: handle_info_flags(
-            sys.argv[1:],
-            doc=__doc__,
-            config_name="align_baseline",
-            example="data.src=en data.tgt=cs gold_text=F gold_alignments=F run_dirs=[DIR]",
-        )
+    run_composed(
+        align_baseline,
+        doc=__doc__,
+        config_name="align_baseline",
+        example="data.src=en data.tgt=cs gold_text=F gold_alignments=F run_dirs=[DIR]",
     )
-    report_user_errors(lambda: align_baseline(overrides))
 
 
 if __name__ == "__main__":

@@ -120,6 +120,24 @@ def handle_info_flags(argv: list[str], *, doc: str, config_name: str, example: s
     return overrides
 
 
+def run_composed(
+    command: Callable[[list[str]], object],
+    *,
+    doc: str,
+    config_name: str,
+    example: str,
+    log_level: int = logging.WARNING,
+) -> None:
+    """The ``main`` of a console script that composes ``config_name`` outside a Hydra app:
+    the info flags first (:func:`handle_info_flags`), then ``command(overrides)``, a user error
+    in either as one line."""
+    logging.basicConfig(level=log_level, format="%(message)s")
+    overrides = report_user_errors(
+        lambda: handle_info_flags(sys.argv[1:], doc=doc, config_name=config_name, example=example)
+    )
+    report_user_errors(lambda: command(overrides))
+
+
 def not_implemented(command: str) -> Callable[[], None]:
     def main() -> None:
         print(f"{command}: not implemented yet", file=sys.stderr)

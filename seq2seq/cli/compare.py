@@ -1,5 +1,6 @@
 """seq2seq-compare DIR [DIR ...] [--out OUT]: variants over seeds (mean, sd, 95% interval, paired
-differences against a baseline) from run directories or multirun sweeps; tables and plots."""
+differences against a baseline) from run directories or multirun sweeps; tables and plots, and
+with --html one self-contained page of them with an attention viewer."""
 
 from __future__ import annotations
 
@@ -43,12 +44,26 @@ def main(argv: list[str] | None = None) -> None:
         "gold AER column (default: each run's only one)",
     )
     parser.add_argument(
+        "--html",
+        action="store_true",
+        help="also write the report as one self-contained HTML page (tables, plots, attention "
+        "viewer; no network needed to view it): <out>/comparison.html",
+    )
+    parser.add_argument(
+        "--html-sentences",
+        type=int,
+        metavar="N",
+        help="test sentences the page's attention viewer embeds, at most (default: 50)",
+    )
+    parser.add_argument(
         "--export",
         metavar="DIR",
         help="instead of a report: write small summaries of the runs (no checkpoints) into DIR, "
         "from which seq2seq-compare DIR rebuilds the report",
     )
     args = parser.parse_args(argv)
+    if args.html_sentences is not None and (not args.html or args.html_sentences < 1):
+        parser.error("--html-sentences N needs --html and N >= 1")
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
 
     def run() -> None:
@@ -62,6 +77,7 @@ def main(argv: list[str] | None = None) -> None:
             return
 
         out = Path(args.out) if args.out else Path(args.dirs[0]) / "comparison"
+        html = out / "comparison.html" if args.html else None
         rows = compare(
             args.dirs,
             out,
@@ -70,8 +86,12 @@ def main(argv: list[str] | None = None) -> None:
             alignment_ids=args.sentences,
             aer_paths=args.aer_runs,
             gold=args.gold,
+            html=html,
+            **({} if args.html_sentences is None else {"html_sentences": args.html_sentences}),
         )
         print((out / "comparison.md").read_text(encoding="utf-8"))
+        if html is not None:
+            print(f"HTML report -> {html}")
         counts = {
             s: sum(r["status"] == s for r in rows) for s in dict.fromkeys(r["status"] for r in rows)
         }

@@ -14,6 +14,7 @@ from hydra.types import RunMode
 
 from ..config import register_configs
 from ..errors import ConfigError
+from ..evaluation.bleu import check_tokenize
 from ..validation import check_evaluate_config, check_run_dir, check_train_config
 from .common import config_error_line
 
@@ -133,6 +134,8 @@ def precheck_evaluate_argv(argv: Sequence[str], config_dir: str | os.PathLike) -
     cfg = _compose_checked(argv, config_dir, "evaluate")
     if cfg is not None:
         check_evaluate_config(cfg)
+        if cfg.bleu.tokenize is not None:  # a missing extra: before the model is loaded
+            check_tokenize(cfg.bleu.tokenize)
 
 
 def precheck_train_argv(
@@ -155,6 +158,7 @@ def precheck_train_argv(
     multirun = cfg.hydra.get("mode") == RunMode.MULTIRUN
     if not multirun:  # a sweep's jobs override the base config: each job checks its own
         check_train_config(cfg)
+        check_tokenize(cfg.bleu.tokenize)  # a missing extra: before Hydra makes the run dir
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
     try:
         run_dir = cfg.hydra.sweep.dir if multirun else cfg.hydra.run.dir

@@ -7,9 +7,8 @@ prepares exactly what ``seq2seq-train`` with the same overrides will use.
 from __future__ import annotations
 
 import logging
-import sys
 
-from .common import compose_config, handle_info_flags, report_user_errors
+from .common import compose_config, run_composed
 
 
 def prepare(overrides: list[str]) -> None:
@@ -32,16 +31,13 @@ def prepare(overrides: list[str]) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    overrides = report_user_errors(
-        lambda: handle_info_flags(
-            sys.argv[1:],
-            doc=__doc__,
-            config_name="train",
-            example="data=tatoeba_en_fr data.vocab.size=16000",
-        )
+    run_composed(
+        prepare,
+        doc=__doc__,
+        config_name="train",
+        example="data=tatoeba_en_fr data.vocab.size=16000",
+        log_level=logging.INFO,
     )
-    report_user_errors(lambda: prepare(overrides))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ and writes:
     bleu_by_length.png  test BLEU by source length bucket: mean over seeds, band min..max
     alignments.png    the same test sentences' heatmaps side by side, one column per variant
                       (its first seed with a dump)
+    comparison.html   with ``html=``: all of it in one self-contained page (no network), with
+                      an attention viewer: pick a test sentence, see every variant's matrix
 """
 
 from __future__ import annotations

@@ -4,12 +4,13 @@ same test sentences' heatmaps side by side, one column per variant)."""
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from ..evaluation.alignments import read_alignments
 
 
 class _Figures:
@@ -142,21 +143,12 @@ def plot_alignment_grid(
     plt = _pyplot()
     panels = []
     for title, run_dir in panels_from:
-        npz, index = run_dir / "alignments" / "test.npz", run_dir / "alignments" / "test.jsonl"
-        if not (npz.is_file() and index.is_file()):
-            continue
         try:
-            entries = {
-                e["id"]: e for e in map(json.loads, index.read_text(encoding="utf-8").splitlines())
-            }
-            with np.load(npz) as data:
-                matrices = {
-                    i: (data[str(i)], entries[i])
-                    for i in sentence_ids
-                    if str(i) in data.files and i in entries
-                }
+            matrices = read_alignments(run_dir / "alignments", ids=sentence_ids)
         except (OSError, ValueError, KeyError):
             continue  # the report's notes say which dumps could not be read
+        if matrices is None:
+            continue
         panels.append((title, matrices))
     if not panels:
         fig, ax = plt.subplots(figsize=(4, 1.5), dpi=100)

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 from omegaconf import OmegaConf
 
+from ..errors import ConfigError
+from ..evaluation.bleu import DEFAULT_TOKENIZE, bleu_metric
 from .diagnostics import DIAGNOSTICS, attention_diagnostics
 from .plots import plot_alignment_grid, plot_bleu_by_length, plot_curves
 from .runs import (
@@ -31,6 +33,7 @@ from .runs import (
     load_record,
 )
 from .stats import Summary, ranking_stability, summarize
+from .viewer import DEFAULT_SENTENCES, load_viewer
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,11 @@ SIGNIFICANCE = 0.05
 UNSCORED = ("failed", "unfinished", "broken")
 # metrics.json's AER of the runs themselves -> column (shown when some variant has it)
 AER_COLUMNS = {"test_aer": "test AER", "gold_aer": "gold AER"}
+PLOTS = {
+    "curves.png": "validation loss and BLEU (curves.png)",
+    "bleu_by_length.png": "test BLEU by source length (bleu_by_length.png)",
+    "alignments.png": "test sentences' attention per variant (alignments.png)",
+}
 
 
 # --- test texts, hypotheses, BLEU ------------------------------------------------------------
@@ -50,7 +58,10 @@ class ReferenceTexts:
     def __init__(self) -> None:
         self._cache: dict[str, tuple[list[str], list[str]] | None] = {}
 
-    TEST_FIELDS = ("name", "src", "tgt", "dir", "hub_id", "files", "hub_splits", "eval_limit")
+    TEST_FIELDS = (
+        *("name", "src", "tgt", "dir", "format", "files", "columns", "eval_limit", "carve"),
+        *("hub_id", "hub_config", "revision", "load_kwargs", "hub_splits"),
+    )
 
     @staticmethod
     def key(record: RunRecord) -> str | None:
@@ -95,17 +106,20 @@ def paired_bootstrap(
     systems: list[tuple[str, list[str]]],
     references: list[str],
     n_samples: int = 1000,
+    tokenize: str = DEFAULT_TOKENIZE,
 ) -> dict[str, float]:
-    """p-values of sacreBLEU's paired bootstrap resampling of each system against the baseline."""
+    """p-values of sacreBLEU's paired bootstrap resampling of each system against the baseline
+    (BLEU with ``tokenize``)."""
     from sacrebleu.metrics import BLEU
     from sacrebleu.significance import PairedTest
 
     if not systems:
         return {}
     named = [baseline, *systems]
+    bleu_metric(tokenize)  # a tokenizer that cannot be built is one line
     test = PairedTest(
         named,
-        {"BLEU": BLEU(references=[references])},
+        {"BLEU": BLEU(tokenize=tokenize, references=[references])},
         references=None,
         test_type="bs",
         n_samples=n_samples,
@@ -117,10 +131,11 @@ def paired_bootstrap(
     }
 
 
-def bleu_by_length(hyps: list[str], refs: list[str], sources: list[str]) -> list[float | None]:
-    from sacrebleu.metrics import BLEU
-
-    bleu = BLEU()
+def bleu_by_length(
+    hyps: list[str], refs: list[str], sources: list[str], tokenize: str = DEFAULT_TOKENIZE
+) -> list[float | None]:
+    """Corpus BLEU (with ``tokenize``) of each bucket of source lengths (None: empty bucket)."""
+    bleu = bleu_metric(tokenize)
     lengths = np.array([len(s.split()) for s in sources])
     out: list[float | None] = []
     for low, high in LENGTH_BUCKETS:
@@ -289,8 +304,9 @@ def _mean(values: list[float]) -> float | None:
 
 
 def _joined(values) -> str | None:
+    """The distinct values, sorted, ``; ``-separated (``|`` would split a markdown cell)."""
     distinct = sorted({v for v in values if v is not None}, key=str)
-    return " | ".join(map(str, distinct)) if distinct else None
+    return "; ".join(map(str, distinct)) if distinct else None
 
 
 def _has_weights(record: RunRecord) -> bool:
@@ -311,6 +327,8 @@ def compare(
     alignment_ids: list[int] | None = None,
     aer_paths: list[str | Path] | None = None,
     gold: str | None = None,
+    html: str | Path | None = None,
+    html_sentences: int = DEFAULT_SENTENCES,
 ) -> list[dict[str, Any]]:
     """Write the comparison files into ``out_dir``; return the per-run rows (runs.csv).
 
@@ -320,7 +338,12 @@ def compare(
 
     ``gold``: the name of the ``seq2seq-evaluate ... gold_alignments=`` evaluation
     (``eval/<name>/``) whose AER is each run's gold AER; by default a run's only one.
+
+    ``html``: also write the report as one self-contained page there (tables, plots and an
+    attention viewer of up to ``html_sentences`` test sentences; see :mod:`.html_report`).
     """
+    if html is not None and html_sentences < 1:
+        raise ConfigError(f"html_sentences={html_sentences}: the viewer needs at least 1")
     records = [load_record(p) for p in discover_runs(paths)]
     variants = group_runs(records)
     base = choose_baseline(variants, baseline)
@@ -371,8 +394,7 @@ def compare(
             if run is not None and (value := _metric([run], "test_bleu")):
                 bleu_by_seed.setdefault(seed, {})[label] = value[0]
     stability = ranking_stability(bleu_by_seed)
-    _write_markdown(
-        out_dir / "comparison.md",
+    sections = _report_sections(
         records,
         variants,
         variant_rows,
@@ -383,6 +405,7 @@ def compare(
         problems=problems,
         aer_runs=aer_runs,
     )
+    (out_dir / "comparison.md").write_text(sections.markdown(), encoding="utf-8")
 
     plot_curves(
         {label: [r.history for r in v.scored if r.history] for label, v in variants.items()},
@@ -398,7 +421,9 @@ def compare(
     plot_bleu_by_length(
         {
             label: [
-                bleu_by_length(usable[r.path][0], usable[r.path][1][1], usable[r.path][1][0])
+                bleu_by_length(
+                    usable[r.path][0], usable[r.path][1][1], usable[r.path][1][0], r.tokenize
+                )
                 for r in v.scored
                 if r.path in usable
             ]
@@ -408,12 +433,27 @@ def compare(
         counts,
         out_dir / "bleu_by_length.png",
     )
-    panels = []
+    panels = []  # (title, variant, run directory): each variant's first seed with a dump
     for label, v in variants.items():
         dumped = [r for r in v.scored if (r.path / "alignments" / "test.npz").is_file()]
         if dumped:
-            panels.append((f"{label} (seed {dumped[0].seed})", dumped[0].path))
-    plot_alignment_grid(panels, out_dir / "alignments.png", alignment_ids or [0, 1])
+            panels.append((f"{label} (seed {dumped[0].seed})", label, dumped[0].path))
+    plot_alignment_grid(
+        [(title, run) for title, _, run in panels],
+        out_dir / "alignments.png",
+        alignment_ids or [0, 1],
+    )
+    if html is not None:
+        from .html_report import write_html
+
+        write_html(
+            Path(html),
+            sections,
+            plots=[(caption, out_dir / name) for name, caption in PLOTS.items()],
+            viewer=load_viewer(panels, html_sentences),
+            limit=html_sentences,
+            without_dump=[label for label in variants if label not in {p[1] for p in panels}],
+        )
     return run_rows
 
 
@@ -437,27 +477,60 @@ def _pair_with_baseline(
             for label, v in variants.items()
             if label != base and v.scored_at(seed) is not None
         ]
+        # BLEUs against other references or with another tokenizer are not paired
+        others = [(label, run) for label, run in others if scoring(run) == scoring(base_run)]
         for label, run in others:
             a, b = _metric([run], "test_bleu"), _metric([base_run], "test_bleu")
             if a and b:
                 diffs[label][seed] = a[0] - b[0]
         if n_bootstrap <= 0 or base_run.path not in usable:
             continue
-        key = ReferenceTexts.key(base_run)
-        tested = [
-            (label, run)
-            for label, run in others
-            if run.path in usable and ReferenceTexts.key(run) == key
-        ]
+        tested = [(label, run) for label, run in others if run.path in usable]
         p = paired_bootstrap(
             (base, usable[base_run.path][0]),
             [(label, usable[run.path][0]) for label, run in tested],
             usable[base_run.path][1][1],
             n_samples=n_bootstrap,
+            tokenize=base_run.tokenize,
         )
         for label, value in p.items():
             pvalues[label][seed] = value
     return diffs, pvalues
+
+
+def scoring(record: RunRecord) -> tuple[str, str | None]:
+    """What a test BLEU depends on besides the hypotheses: BLEU's tokenizer and the test
+    references (:meth:`ReferenceTexts.key`). Runs differing in it are never paired."""
+    return record.tokenize, ReferenceTexts.key(record)
+
+
+def mixed_scoring(records: list[RunRecord]) -> str | None:
+    """The one line flagging scored runs whose test BLEUs are not comparable (different
+    tokenizers or test references), None when they all share both."""
+    scored = [r for r in records if r.scored]
+
+    def counted(values: list[str]) -> str:
+        return ", ".join(f"{v}: {values.count(v)} run(s)" for v in dict.fromkeys(values))
+
+    mixed = []
+    tokenizers = [r.tokenize for r in scored]
+    if len(set(tokenizers)) > 1:
+        mixed.append(f"different BLEU tokenizers ({counted(tokenizers)})")
+    references = [ReferenceTexts.key(r) for r in scored]
+    if len(set(references)) > 1:
+        labels = [r.setup()["data"] or "unknown data" for r in scored]
+        named = counted(labels) if len(set(labels)) == len(set(references)) else None
+        mixed.append(
+            f"{len(set(references))} different test reference sets"
+            + (f" ({named})" if named else "")
+        )
+    if not mixed:
+        return None
+    return (
+        "NOT COMPARABLE: test BLEU scored with "
+        + " and ".join(mixed)
+        + "; ΔBLEU and paired tests only between runs that share both"
+    )
 
 
 def _diagnostics(records: list[RunRecord], problems: list[str]) -> dict[Path, dict]:
@@ -655,8 +728,39 @@ def _held_fixed(records: list[RunRecord], variants: dict[str, Variant]):
     return fixed, varying
 
 
-def _write_markdown(
-    path: Path,
+@dataclass
+class ReportSections:
+    """The report's text, rendered as markdown (comparison.md) or HTML (comparison.html): the
+    setup lines, the variant table, the speed table (column names, rows of cells) and notes
+    (markdown inline: `code` spans)."""
+
+    head: list[str]
+    columns: list[str]
+    rows: list[list[str]]
+    speed_columns: list[str]
+    speed_rows: list[list[str]]
+    notes: list[str]
+
+    SPEED_TITLE = "Speed (not a quality figure):"
+
+    def markdown(self) -> str:
+        def table(columns: list[str], rows: list[list[str]]) -> list[str]:
+            lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+            return lines + ["| " + " | ".join(cells) + " |" for cells in rows]
+
+        return (
+            "\n\n".join(self.head)
+            + "\n\n"
+            + "\n".join(table(self.columns, self.rows))
+            + "\n\n"
+            + "\n".join([self.SPEED_TITLE, "", *table(self.speed_columns, self.speed_rows)])
+            + "\n\n"
+            + "\n\n".join(self.notes)
+            + "\n"
+        )
+
+
+def _report_sections(
     records: list[RunRecord],
     variants: dict[str, Variant],
     rows: list[dict[str, Any]],
@@ -667,10 +771,14 @@ def _write_markdown(
     n_bootstrap: int,
     problems: list[str],
     aer_runs: AlignmentRuns,
-) -> None:
+) -> ReportSections:
     fixed, varying = _held_fixed(records, variants)
     aer_keys = [key for key in AER_COLUMNS if any(row[key] is not None for row in rows)]
-    head = [
+    mixed = mixed_scoring(records)
+    if mixed:
+        log.warning("%s", mixed)
+    head = [mixed] if mixed else []
+    head += [
         "Held fixed: "
         + ("; ".join(f"{k}: {v}" for k, v in fixed.items()) if fixed else "nothing recorded"),
         "Budget: "
@@ -703,7 +811,7 @@ def _write_markdown(
         *[f"AER on {corpus}" for corpus in aer_runs.by_corpus],
         *varying,
     ]
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    table = []
     for row in rows:
         if row["baseline"]:
             diff_cell, sig = "baseline", ""
@@ -727,18 +835,16 @@ def _write_markdown(
             *[_aer_cell(row, AlignmentRuns.column(corpus)) for corpus in aer_runs.by_corpus],
             *[str(seeds_cell.get(k, row.get(k)) or "") for k in varying],
         ]
-        lines.append("| " + " | ".join(cells) + " |")
-    speed = [
-        "Speed (not a quality figure):",
-        "",
-        "| variant | train time (s), mean | tokens/s mean ± sd |",
-        "|---|---|---|",
-    ]
+        table.append(cells)
+    speed = []
     for row in rows:
         tokens = Summary(row["n"], row["tokens_per_s_mean"], row["tokens_per_s_sd"])
         speed.append(
-            f"| {row['variant']} | {_num(row['train_time_s_mean'], 1)} | "
-            f"{_summary_cell(tokens, interval=False, digits=1)} |"
+            [
+                row["variant"],
+                _num(row["train_time_s_mean"], 1),
+                _summary_cell(tokens, interval=False, digits=1),
+            ]
         )
 
     notes = [
@@ -814,14 +920,11 @@ def _write_markdown(
     )
     if signatures:
         notes.append("BLEU signature: " + "; ".join(f"`{s}`" for s in signatures))
-    path.write_text(
-        "\n\n".join(head)
-        + "\n\n"
-        + "\n".join(lines)
-        + "\n\n"
-        + "\n".join(speed)
-        + "\n\n"
-        + "\n\n".join(notes)
-        + "\n",
-        encoding="utf-8",
+    return ReportSections(
+        head=head,
+        columns=columns,
+        rows=table,
+        speed_columns=["variant", "train time (s), mean", "tokens/s mean ± sd"],
+        speed_rows=speed,
+        notes=notes,
     )

@@ -9,11 +9,13 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from ..evaluation.bleu import run_tokenize
+
 # finished | diverged (stopped on non-finite losses, still scored on its best checkpoint) |
 # failed (metrics.json says so) | unfinished (no metrics.json: running or killed) |
 # broken (a file of the run cannot be read)
 STATUS_RANK = {"finished": 0, "diverged": 1, "failed": 2, "unfinished": 3, "broken": 4}
-SETUP = ("data", "model", "wiring", "budget", "precision", "decode")
+SETUP = ("data", "model", "wiring", "budget", "precision", "decode", "bleu")
 MODEL_SIZES = (
     "cell",
     "emb_size",
@@ -52,6 +54,10 @@ class RunRecord:
 
     def setup(self) -> dict[str, str | None]:
         return run_setup(self.config, self.metrics)
+
+    @property
+    def tokenize(self) -> str:
+        return scored_tokenize(self.config, self.metrics)
 
 
 def variant_label(config: dict) -> str:
@@ -200,7 +206,8 @@ def _describe(node: dict, keys: tuple[str, ...]) -> str:
 def run_setup(config: dict, metrics: dict | None = None) -> dict[str, str | None]:
     """What a comparison holds fixed or varies, as short strings (None where the saved config
     does not say): data (name, pair, limits), model (family and sizes), wiring (the attention's
-    or its paper's default; the Transformer's own), budget, precision, decode (beam, alpha)."""
+    or its paper's default; the Transformer's own), budget, precision, decode (beam, alpha),
+    bleu (the tokenizer of the test BLEU)."""
     metrics = metrics or {}
     data = config.get("data") or {}
     model = config.get("model") or {}
@@ -234,7 +241,15 @@ def run_setup(config: dict, metrics: dict | None = None) -> dict[str, str | None
             },
             ("beam", "alpha"),
         )
+    if metrics or config.get("bleu"):
+        out["bleu"] = f"tokenize={scored_tokenize(config, metrics)}"
     return out
+
+
+def scored_tokenize(config: dict, metrics: dict) -> str:
+    """BLEU's tokenizer of a run's test scores: metrics.json's, else the saved config's (13a for
+    runs made before the option, which all used it)."""
+    return str(metrics.get("bleu_tokenize") or run_tokenize(config))
 
 
 def _wiring(model: dict, attention: dict) -> str | None:

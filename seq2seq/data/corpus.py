@@ -1,14 +1,14 @@
-"""Parallel corpora through the `datasets` library, from a local raw copy or the hub.
+"""Parallel text files and the one layout every source is put into.
 
-Whatever the source, the result is a ``datasets.DatasetDict`` with splits named
-``train`` / ``validation`` / ``test`` and two string columns ``src`` and ``tgt``.
-
-Two hub layouts are understood (:func:`to_parallel`): one column per language (e.g.
-``bentrevett/multi30k``) and a ``translation`` column of ``{lang: text}`` (wmt14, iwslt2017,
-opus_books). A local copy (``{stem}.{lang}[.gz]``, one sentence per line) is checked line by
-line (missing file, non-UTF-8 bytes, line-count mismatch, empty corpus), loaded with the
-``text`` builder and put into the one-column-per-language layout, so it goes through the same
-:func:`to_parallel` code as the hub.
+Whatever the source (seq2seq/data/source.py picks it), the result is a ``datasets.DatasetDict``
+with splits named ``train`` / ``validation`` / ``test`` and two string columns ``src`` and
+``tgt``, made by :func:`to_parallel` from any of the layouts datasets give: one column per
+language (e.g. ``bentrevett/multi30k``), a ``translation`` column of ``{lang: text}`` (wmt14,
+iwslt2017, opus_books), or columns named by ``data.columns``. A local copy in the ``text``
+layout (``{stem}.{lang}[.gz]``, one sentence per line) is checked line by line (missing file,
+non-UTF-8 bytes, line-count mismatch, empty corpus), loaded with the ``text`` builder and put
+into the one-column-per-language layout, so it goes through the same :func:`to_parallel` as
+the hub.
 """
 
 from __future__ import annotations
@@ -27,14 +27,18 @@ log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
-def quiet_progress():
-    """``datasets``' progress bars off while inside ("Generating ... split" bars would surround
-    error lines), as they were after: importing seq2seq changes nothing global."""
+def quiet_datasets():
+    """``datasets``' progress bars and log lines off while inside ("Generating ... split" bars,
+    "Failed to load JSON" lines would surround the one error line a failed load becomes), as
+    they were after: importing seq2seq changes nothing global."""
     was_disabled = datasets.are_progress_bars_disabled()
+    verbosity = datasets.logging.get_verbosity()
     datasets.disable_progress_bars()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)
     try:
         yield
     finally:
+        datasets.logging.set_verbosity(verbosity)
         if not was_disabled:
             datasets.enable_progress_bars()
 
@@ -107,6 +111,19 @@ def check_languages(src: str, tgt: str, languages: Sequence[str], corpus: str) -
             )
 
 
+def check_local_dir(directory: str | Path, files: Mapping[str, str]) -> Path:
+    """``directory`` as a Path; DataError when it is missing or ``files`` names an unknown split."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DataError(f"data directory {directory} does not exist (set data.dir=PATH)")
+    unknown = set(files) - set(SPLITS)
+    if unknown:
+        raise DataError(
+            f"unknown split {sorted(unknown)[0]!r} in data.files; valid: {', '.join(SPLITS)}"
+        )
+    return directory
+
+
 def load_local(
     directory: str | Path,
     *,
@@ -121,14 +138,7 @@ def load_local(
         directory: holds ``{stem}.{lang}[.gz]`` for every stem in ``files``.
         files: split name (train/validation/test) -> file stem (e.g. ``test_2016_flickr``).
     """
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise DataError(f"data directory {directory} does not exist (set data.dir=PATH)")
-    unknown = set(files) - set(SPLITS)
-    if unknown:
-        raise DataError(
-            f"unknown split {sorted(unknown)[0]!r} in data.files; valid: {', '.join(SPLITS)}"
-        )
+    directory = check_local_dir(directory, files)
     paths: dict[str, dict[str, Path]] = {}
     for split, stem in files.items():
         src_path, tgt_path = find_file(directory, stem, src), find_file(directory, stem, tgt)
@@ -144,7 +154,7 @@ def load_local(
 
     columns = {}
     for lang in (src, tgt):
-        with quiet_progress():
+        with quiet_datasets():
             loaded = datasets.load_dataset(
                 "text",
                 data_files={split: str(p[lang]) for split, p in paths.items()},
@@ -165,80 +175,80 @@ def load_local(
     )
 
 
-def load_hub(hub_id: str, *, cache_dir: str | None = None) -> datasets.DatasetDict:
-    """Load a hub dataset (needs network); layouts are resolved later by :func:`to_parallel`."""
-    try:
-        with quiet_progress():
-            return datasets.load_dataset(hub_id, cache_dir=cache_dir)
-    except Exception as err:  # noqa: BLE001 - any hub failure gets the same advice
+def one_line(err: BaseException, limit: int = 400) -> str:
+    """``Type: message`` of an exception on one line (datasets' messages span several)."""
+    message = " ".join(str(err).split())
+    if len(message) > limit:
+        message = message[: limit - 3] + "..."
+    return f"{type(err).__name__}: {message}" if message else type(err).__name__
+
+
+def _pick_column(names: Sequence[str], side: str, lang: str, columns: Mapping[str, str]) -> str:
+    """The (flattened) column holding ``side``: ``columns[side]``, else ``lang`` or
+    ``translation.<lang>``; DataError naming what the split has."""
+    if side in columns:
+        if columns[side] in names:
+            return columns[side]
         raise DataError(
-            f"cannot load {hub_id!r} from the Hugging Face hub ({type(err).__name__}); "
-            "without network, set data.dir to a local copy of the raw files"
-        ) from err
+            f"data.columns.{side}={columns[side]!r} is not a column; the columns: "
+            f"{', '.join(sorted(names))}"
+        )
+    for name in (lang, f"translation.{lang}"):
+        if name in names:
+            return name
+    raise DataError(
+        f"language {lang!r} is not a column; the columns: {', '.join(sorted(names))} "
+        f"(name the {side} column with data.columns.{side}=COLUMN)"
+    )
 
 
 def to_parallel(
-    dataset: datasets.DatasetDict, *, src: str, tgt: str, split_names: Mapping[str, str]
+    dataset: datasets.DatasetDict,
+    *,
+    src: str,
+    tgt: str,
+    split_names: Mapping[str, str],
+    columns: Mapping[str, str] | None = None,
 ) -> datasets.DatasetDict:
-    """Normalise either layout to splits train/validation/test with columns ``src``, ``tgt``.
+    """Normalise any layout to splits train/validation/test with string columns ``src``, ``tgt``.
 
     Args:
         split_names: our split name -> the dataset's split name.
+        columns: ``{src: COLUMN, tgt: COLUMN}``, a struct's field as ``translation.de``; a side
+            left out is the column named by its language, else ``translation.<lang>``.
     """
+    columns = dict(columns or {})
+    unknown = set(columns) - {"src", "tgt"}
+    if unknown:
+        raise DataError(f"unknown key {sorted(unknown)[0]!r} in data.columns; valid: src, tgt")
     out = {}
     for split, name in split_names.items():
         if name not in dataset:
             raise DataError(
-                f"split {name!r} (for {split}) not found; the dataset has {', '.join(dataset)}"
+                f"split {name!r} (for {split}) not found; the dataset has {', '.join(dataset)} "
+                f"(map {split} in data.hub_splits or data.files, or cut it from train with "
+                f"data.carve.{split}=N)"
             )
-        part = dataset[name]
-        if "translation" in part.column_names:  # {lang: text} structs -> one column per language
-            part = part.flatten()
-            part = part.rename_columns(
-                {
-                    c: c.removeprefix("translation.")
-                    for c in part.column_names
-                    if c.startswith("translation.")
-                }
-            )
-        for lang in (src, tgt):
-            if lang not in part.column_names:
-                have = ", ".join(sorted(part.column_names))
-                raise DataError(f"language {lang!r} not in the {split} split; its columns: {have}")
-        part = part.select_columns([src, tgt]).rename_columns({src: "src", tgt: "tgt"})
+        part = dataset[name].flatten()  # struct columns -> `translation.de`, `translation.en`
+        try:
+            chosen = {
+                side: _pick_column(part.column_names, side, lang, columns)
+                for side, lang in (("src", src), ("tgt", tgt))
+            }
+        except DataError as err:
+            raise DataError(f"the {split} split: {err}") from None
+        if chosen["src"] == chosen["tgt"]:
+            raise DataError(f"source and target are both the column {chosen['src']!r}")
+        for side, column in chosen.items():
+            dtype = getattr(part.features[column], "dtype", None)
+            if dtype not in ("string", "large_string"):
+                raise DataError(
+                    f"the {split} split's {side} column {column!r} holds {part.features[column]}, "
+                    "not text: choose another with data.columns"
+                )
+        part = part.select_columns([chosen["src"], chosen["tgt"]])
+        part = part.rename_columns({chosen["src"]: "src", chosen["tgt"]: "tgt"})
         if len(part) == 0:
             raise DataError(f"empty corpus: the {split} split has no pairs")
         out[split] = part
     return datasets.DatasetDict(out)
-
-
-def load_corpus(
-    *,
-    src: str,
-    tgt: str,
-    languages: Sequence[str] = (),
-    name: str = "corpus",
-    local_dir: str | None = None,
-    hub_id: str | None = None,
-    files: Mapping[str, str] | None = None,
-    hub_splits: Mapping[str, str] | None = None,
-    cache_dir: str | None = None,
-) -> datasets.DatasetDict:
-    """Load a parallel corpus as splits train/validation/test with columns ``src``, ``tgt``.
-
-    ``local_dir`` wins when given; otherwise ``hub_id`` is loaded from the hub.
-    """
-    check_languages(src, tgt, languages, name)
-    if local_dir:
-        if not files:
-            raise DataError(
-                f"data.files is empty for {name}: map train/validation/test to file stems"
-            )
-        raw = load_local(local_dir, src=src, tgt=tgt, files=files, cache_dir=cache_dir)
-        split_names = {split: split for split in files}
-    elif hub_id:
-        raw = load_hub(hub_id, cache_dir=cache_dir)
-        split_names = dict(hub_splits or {s: s for s in SPLITS})
-    else:
-        raise DataError(f"no source for {name}: set data.dir=PATH (local raw files) or data.hub_id")
-    return to_parallel(raw, src=src, tgt=tgt, split_names=split_names)

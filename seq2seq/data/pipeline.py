@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from ..config import option_value
-from .corpus import DataError, load_corpus
+from .corpus import DataError
+from .source import load_configured
 from .texts import PairTexts
 from .token_store import CorruptEntry, EntryWriter, FlatIds, load_entry, token_dtype
 from .vocab import Tokenizer, build_tokenizer, text_digest
@@ -88,17 +89,7 @@ def tokenize_cached(
 
 
 def _load(data: Any, cache_dir: Path):
-    return load_corpus(
-        src=data.src,
-        tgt=data.tgt,
-        languages=list(data.languages),
-        name=data.name,
-        local_dir=data.dir,
-        hub_id=data.hub_id,
-        files=dict(data.files),
-        hub_splits=dict(data.hub_splits),
-        cache_dir=str(cache_dir / "hf"),
-    )
+    return load_configured(data, cache_dir=str(cache_dir / "hf"))
 
 
 def _split_texts(corpus, data: Any, split: str) -> PairTexts:

@@ -123,15 +123,13 @@ def translate_batches(
 
     device = torch.device(device)
     results: list = [None] * len(src_ids)
-    lengths = [len(s) for s in src_ids]
-    batches = make_batches(lengths, batch_size=batch_size, max_tokens=max_tokens)
-    num_workers = decode_workers(workers, device, len(batches))
-    if num_workers > 1 and batch_size is not None:
-        # as many batches per stream: 200 sentences in batches of <= 64 on 2 streams are
-        # 4 x 50, not 64 + 64 against 64 + 8
-        rounds = math.ceil(len(batches) / num_workers)
-        even_size = math.ceil(len(src_ids) / (rounds * num_workers))
-        batches = make_batches(lengths, batch_size=even_size, max_tokens=max_tokens)
+    batches, num_workers = plan_batches(
+        [len(s) for s in src_ids],
+        batch_size=batch_size,
+        max_tokens=max_tokens,
+        workers=workers,
+        device=device,
+    )
 
     def decode(batch: list[int]) -> None:
         src, src_mask = pad_batch([src_ids[i] for i in batch], model.pad_id, device)
@@ -166,6 +164,27 @@ def translate_batches(
     finally:
         model.train(was_training)
     return results
+
+
+def plan_batches(
+    lengths: Sequence[int],
+    *,
+    batch_size: int | None,
+    max_tokens: int | None,
+    workers: int | None,
+    device: torch.device,
+) -> tuple[list[list[int]], int]:
+    """The batches :func:`translate_batches` decodes (sentence indices, longest first) and the
+    number of streams that decode them (see ``workers`` there)."""
+    batches = make_batches(lengths, batch_size=batch_size, max_tokens=max_tokens)
+    num_workers = decode_workers(workers, device, len(batches))
+    if num_workers > 1 and batch_size is not None:
+        # as many batches per stream: 200 sentences in batches of <= 64 on 2 streams are
+        # 4 x 50, not 64 + 64 against 64 + 8
+        rounds = math.ceil(len(batches) / num_workers)
+        even_size = math.ceil(len(lengths) / (rounds * num_workers))
+        batches = make_batches(lengths, batch_size=even_size, max_tokens=max_tokens)
+    return batches, num_workers
 
 
 def decode_workers(requested: int | None, device: torch.device, num_batches: int) -> int:

@@ -341,6 +341,27 @@ def dump_alignments(
     return {"dumped": len(index), "dir": str(align_dir), "plots": plotted}
 
 
+def read_alignments(
+    align_dir: str | Path, name: str = "test", ids: Iterable[int] | None = None
+) -> dict[int, tuple[np.ndarray, dict]] | None:
+    """Sentence id -> (its (tgt pieces, src pieces) matrix, its index entry) from the dump that
+    :func:`dump_alignments` wrote (``{name}.npz`` + ``{name}.jsonl``): the sentences in both
+    files (of ``ids`` only, when given; None: all). No dump (either file missing): None. An
+    unreadable one raises OSError, ValueError or KeyError."""
+    npz, index = Path(align_dir) / f"{name}.npz", Path(align_dir) / f"{name}.jsonl"
+    if not (npz.is_file() and index.is_file()):
+        return None
+    entries = {
+        e["id"]: e
+        for e in map(json.loads, index.read_text(encoding="utf-8").splitlines())
+        if isinstance(e, dict)
+    }
+    with np.load(npz) as data:
+        stored = {int(key) for key in data.files if key.isdigit()} & set(entries)
+        wanted = sorted(stored if ids is None else stored & set(ids))
+        return {i: (data[str(i)], entries[i]) for i in wanted}
+
+
 def choose_attention(
     weights: np.ndarray,
     *,

@@ -17,13 +17,18 @@ from ..data.corpus import DataError, read_lines
 from ..data.pipeline import load_split_texts
 from ..data.vocab import Tokenizer
 from ..decoding.precision import decoding_autocast, decoding_model
+from ..progress import progress_bar
 from ..runtime import autocast, pick_device
 from ..validation import check_evaluate_config
-from .bleu import corpus_scores
+from .bleu import DEFAULT_TOKENIZE, check_tokenize, corpus_scores, run_tokenize
 from .gold import check_extraction
 from .run import LoadedRun, load_run
+from .testsets import TestSet, load_test_set
 
 log = logging.getLogger("seq2seq.evaluate")
+
+# what a scored decoding adds to its metrics
+SCORE_KEYS = ("bleu", "chrf", "bleu_lc", "bleu_tokenize", "signature", "chrf_signature")
 
 
 @dataclass
@@ -47,19 +52,6 @@ def nbest_lines(tokenizer: Tokenizer, nbest: list[list], ids: Sequence[int] | No
             yield f"{i} ||| {text} ||| {hyp.score:.4f} ||| {hyp.log_prob:.4f}"
 
 
-def progress_bar(total: int, enabled: bool | None, *, desc: str):
-    """A tqdm bar over ``total`` sentences on stderr; ``enabled`` None: only on a terminal
-    (a disabled bar prints nothing and counts nothing)."""
-    import sys
-
-    from tqdm import tqdm
-
-    disable = enabled is False or (enabled is None and not sys.stderr.isatty())
-    return tqdm(
-        total=total, desc=desc, unit="sent", dynamic_ncols=True, leave=False, disable=disable
-    )
-
-
 def decode_ids(
     model,
     tokenizer: Tokenizer,
@@ -81,7 +73,7 @@ def decode_ids(
     if decode["beam_size"] < 1:
         raise ValueError(f"decode.beam_size must be >= 1, got {decode['beam_size']}")
     nbest = int(decode.get("nbest") or 1)
-    bar = progress_bar(len(src_ids), decode.get("progress"), desc="decoding")
+    bar = progress_bar(len(src_ids), decode.get("progress"), desc="decoding", unit="sent")
     t0 = time.perf_counter()
     with autocast(device, amp_dtype), bar:
         hyps = translate_batches(
@@ -142,11 +134,14 @@ def evaluate_model(
     dump_dir: Path | None = None,
     dump_name: str = "test",
     alignment: Mapping | None = None,
+    tokenize: str = DEFAULT_TOKENIZE,
+    test_set: TestSet | None = None,
 ) -> tuple[Decoded, dict]:
     """Decode, dump alignments under ``dump_dir`` (when given) and score against
-    ``references`` (when given): the part seq2seq-evaluate and the end of training share.
-    Returns the decoded sentences and the metrics (``decode_s``; BLEU, chrF, bleu_lc and their
-    signatures with references; ``alignments`` with a dump)."""
+    ``references`` (when given; a sacreBLEU ``test_set`` adds its further references and its
+    name to the signatures) with BLEU's ``tokenize``: the part seq2seq-evaluate and the end of
+    training share. Returns the decoded sentences and the metrics (``decode_s``; BLEU, chrF,
+    bleu_lc, the tokenizer and the signatures with references; ``alignments`` with a dump)."""
     decoded = decode_ids(
         model,
         tokenizer,
@@ -158,10 +153,15 @@ def evaluate_model(
     )
     metrics: dict = {"decode_s": round(decoded.seconds, 2)}
     if references is not None:
-        scores = corpus_scores(decoded.texts, references)
-        metrics |= {
-            k: scores[k] for k in ("bleu", "chrf", "bleu_lc", "signature", "chrf_signature")
-        }
+        scores = corpus_scores(
+            decoded.texts,
+            references,
+            tokenize=tokenize,
+            more_references=test_set.references[1:] if test_set is not None else (),
+            test_set=test_set.name if test_set is not None else None,
+            langpair=test_set.langpair if test_set is not None else None,
+        )
+        metrics |= {k: scores[k] for k in SCORE_KEYS}
     if dump_dir is not None:
         from .alignments import dump_alignments
 
@@ -349,11 +349,45 @@ def describe_setup(setup: Mapping) -> str:
     )
 
 
-def evaluation_name(cfg: DictConfig) -> str:
+def sacrebleu_test_set(cfg: DictConfig, run_config) -> TestSet | None:
+    """``test_set=NAME`` (``langpair=`` or the run's data.src-data.tgt) through sacreBLEU's
+    dataset API; None without it."""
+    if not cfg.get("test_set"):
+        return None
+    data = run_config.get("data") or {}
+    direction = f"{data.get('src')}-{data.get('tgt')}"
+    langpair = str(cfg.get("langpair") or direction)
+    if langpair != direction:
+        log.warning(
+            "langpair=%s but the run translates %s: its model reads the test set's %s sources",
+            langpair,
+            direction,
+            langpair.split("-")[0],
+        )
+    return load_test_set(str(cfg.test_set), langpair)
+
+
+def reference_label(cfg: DictConfig, run_config, test_set: TestSet | None) -> str:
+    """What a BLEU was scored against: ``sacrebleu:wmt14:en-de``, a file, or the run's split
+    (``multi30k de-en test``), with the line limit when one was set."""
+    if test_set is not None:
+        label = test_set.label
+    elif cfg.get("gold_text") or cfg.get("ref_file"):
+        label = str(Path(cfg.get("gold_text") or cfg.ref_file).resolve())
+    else:
+        data = run_config.get("data") or {}
+        label = f"{data.get('name')} {data.get('src')}-{data.get('tgt')} {cfg.split}"
+    return label + (f" (first {cfg.limit})" if cfg.limit is not None else "")
+
+
+def evaluation_name(cfg: DictConfig, test_set: TestSet | None = None) -> str:
     if cfg.name:
         return str(cfg.name)
     text_file = cfg.src_file or cfg.get("gold_text")
-    base = Path(text_file).name.split(".")[0] if text_file else cfg.split
+    if test_set is not None:  # wmt14_en-de; wmt21/dev -> wmt21_dev_en-de
+        base = f"{test_set.name.replace('/', '_')}_{test_set.langpair}"
+    else:
+        base = Path(text_file).name.split(".")[0] if text_file else cfg.split
     precision = option_value(cfg.precision)
     suffix = "" if precision == "fp32" else f"_{precision}"  # fp32 keeps the historical name
     return f"{base}_beam{cfg.decode.beam_size}{suffix}"
@@ -367,8 +401,14 @@ def evaluate(cfg: DictConfig) -> dict:
     amp_dtype = decoding_autocast(cfg.precision, device)
     run = load_run(cfg.run_dir, checkpoint=cfg.checkpoint, device=device)
     run.model = decoding_model(run.model, cfg.precision)
+    tokenize = cfg.bleu.tokenize or run_tokenize(run.config)
+    check_tokenize(tokenize)  # a missing extra fails before decoding
+    test_set = sacrebleu_test_set(cfg, run.config)
     pairs = gold_pairs(cfg)
-    if pairs is not None:
+    if test_set is not None:
+        test_set = test_set.first(cfg.limit)
+        sources, references = test_set.sources, test_set.references[0]
+    elif pairs is not None:
         sources, references = pairs
     elif cfg.src_file:
         sources = read_lines(cfg.src_file)
@@ -398,7 +438,7 @@ def evaluate(cfg: DictConfig) -> dict:
             precision=cfg.precision,
             checkpoint=cfg.checkpoint,
         )
-    out_dir = Path(cfg.run_dir) / "eval" / evaluation_name(cfg)
+    out_dir = Path(cfg.run_dir) / "eval" / evaluation_name(cfg, test_set)
     out_dir.mkdir(parents=True, exist_ok=True)
 
     decoded, scores = evaluate_model(
@@ -411,8 +451,10 @@ def evaluate(cfg: DictConfig) -> dict:
         device=device,
         amp_dtype=amp_dtype,
         dump_dir=out_dir if cfg.dump_alignments else None,
-        dump_name="file" if cfg.src_file or cfg.get("gold_text") else cfg.split,
+        dump_name="file" if cfg.src_file or cfg.get("gold_text") or test_set else cfg.split,
         alignment=cfg.alignment,
+        tokenize=tokenize,
+        test_set=test_set,
     )
     seconds, hyps = decoded.seconds, decoded.hyps
     (out_dir / "hyps.txt").write_text("".join(t + "\n" for t in decoded.texts), encoding="utf-8")
@@ -422,7 +464,9 @@ def evaluate(cfg: DictConfig) -> dict:
     metrics = {
         "run_dir": str(cfg.run_dir),
         "checkpoint": str(run.checkpoint),
-        "source": str(cfg.src_file or cfg.get("gold_text") or cfg.split),
+        "source": test_set.label
+        if test_set is not None
+        else str(cfg.src_file or cfg.get("gold_text") or cfg.split),
         "sentences": len(sources),
         "beam_size": cfg.decode.beam_size,
         "alpha": cfg.decode.alpha,
@@ -431,6 +475,8 @@ def evaluate(cfg: DictConfig) -> dict:
         "sentences_per_s": round(len(sources) / max(seconds, 1e-9), 1),
         "output_tokens_per_s": round(sum(len(h.tokens) + 1 for h in hyps) / max(seconds, 1e-9), 1),
     } | scores
+    if references is not None:  # what the BLEU is against: compare refuses to mix them
+        metrics["references"] = reference_label(cfg, run.config, test_set)
     if gold is not None:  # AER of the attention read while forcing the reference
         gold_scores = gold_alignment_scores(
             run.model,

@@ -12,13 +12,13 @@ import contextlib
 import json
 import logging
 import signal
-import sys
 import time
 from typing import Any
 
 import torch
 
 from ..checkpoint import STEP_PREFIX, load_checkpoint, save_checkpoint, step_checkpoints
+from ..progress import progress_bar
 from ..runtime import any_rank, autocast, broadcast_flag
 from .loss import output_losses
 from .setup import TrainingParts
@@ -240,7 +240,14 @@ def fit(
         "clip_grad_norm": optim_cfg.clip_grad_norm,
     }
     validation = {"trainer_cfg": tcfg, "decode": decode, "max_tokens": max_tokens}
-    bar = _progress_bar(dist.is_main, tcfg)
+    bar = progress_bar(
+        tcfg.max_steps,
+        None if dist.is_main else False,
+        desc="training",
+        unit="step",
+        initial=p.step,
+        leave=True,
+    )
     window = _Window()
     bad_steps = 0
     # a resumed run that had ended (e.g. interrupted in its final test) ends again
@@ -275,8 +282,7 @@ def fit(
                 window.add(tokens * dist.world_size, elapsed, loss)
                 if dist.is_main and p.step % tcfg.log_every == 0:
                     _log_train(parts, p, window, grad_norm, bar)
-                if bar is not None:
-                    bar.update(1)
+                bar.update(1)
                 if p.step % tcfg.val_every == 0:
                     t_val = time.perf_counter()
                     validate_and_checkpoint(parts, p, **validation)
@@ -295,8 +301,7 @@ def fit(
                 p.epoch += 1
                 p.batch_in_epoch = 0
                 stop = budget_stop(tcfg, p)
-    if bar is not None:
-        bar.close()
+    bar.close()
     if (
         stop.reason is not StopReason.interrupted
         and p.step % tcfg.val_every != 0
@@ -355,17 +360,9 @@ def _log_train(parts: TrainingParts, p: Progress, window: _Window, grad_norm: fl
         },
         p.step,
     )
-    if bar is not None:
+    if not bar.disable:
         bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tok_s:.0f}", lr=f"{lr:.2e}")
     else:
         log.info(
             "step %d epoch %d loss %.3f lr %.2e tokens/s %.0f", p.step, p.epoch, loss, lr, tok_s
         )
-
-
-def _progress_bar(is_main: bool, tcfg):
-    if not is_main or not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=tcfg.max_steps, unit="step", dynamic_ncols=True)

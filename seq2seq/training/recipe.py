@@ -22,6 +22,7 @@ from ..config import NO_JOB_DIR, option_value, run_label, to_container
 from ..data.corpus import DataError, read_lines
 from ..data.pipeline import prepare_data
 from ..errors import ConfigError
+from ..evaluation.bleu import check_tokenize, run_tokenize
 from ..evaluation.evaluate import evaluate_model, gold_alignment_scores, load_reverse_run
 from ..evaluation.gold import check_extraction, load_gold
 from ..runtime import seed_everything
@@ -54,6 +55,7 @@ def test_best(parts: TrainingParts, cfg: Any) -> dict:
         dump_dir=parts.run_dir if cfg.dump_alignments else None,
         dump_name="test",
         alignment=cfg.alignment,
+        tokenize=run_tokenize(cfg),
     )
     (parts.run_dir / "hyps").mkdir(parents=True, exist_ok=True)
     (parts.run_dir / "hyps" / "test.txt").write_text(
@@ -121,6 +123,7 @@ def run_metrics(
         "test_bleu": test["bleu"],
         "test_chrf": test["chrf"],
         "test_bleu_lc": test["bleu_lc"],
+        "bleu_tokenize": test["bleu_tokenize"],
         "sacrebleu_signature": test["signature"],
         "chrf_signature": test["chrf_signature"],
         "beam_size": cfg.decode.beam_size,
@@ -143,6 +146,7 @@ def _start(cfg: Any) -> tuple[TrainingParts, RunLock]:
     """Checks, runtime, the run directory's claim and lock, seed, data, parts: in this order.
     Nothing is written into a directory that holds a run before its claim succeeded."""
     check_train_config(cfg)  # ranges and relations, before any data or device work
+    check_tokenize(run_tokenize(cfg))  # a missing extra fails now, not at the first validation
     if cfg.run_dir == NO_JOB_DIR:
         raise ConfigError("run_dir is not set: outside seq2seq-train pass run_dir=DIR")
     runtime = setup_runtime(cfg.trainer)

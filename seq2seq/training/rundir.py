@@ -34,8 +34,9 @@ LOCK_NAME = ".seq2seq.lock"
 RUN_OUTPUTS = ("checkpoints", "history.jsonl", "metrics.json", "tb", "hyps", "alignments", "vocab")
 RUN_OUTPUTS += ("wandb", "mlruns")  # logger=wandb|mlflow
 ENDED = ("finished", "diverged")  # metrics.json statuses of a run with results
-# what a resumed run must share with its checkpoint: the model, what it reads, batch order
-RESUME_KEYS = ("model", "attention", "data", "trainer.seed")
+# what a resumed run must share with its checkpoint: the model, what it reads, batch order,
+# and the BLEU that picks best.pt (one scale across the run's validations)
+RESUME_KEYS = ("model", "attention", "data", "trainer.seed", "bleu")
 # keys that may differ between two configs of one run: where it runs, what it logs
 IGNORED_KEYS = (
     "run_dir",
@@ -47,6 +48,7 @@ IGNORED_KEYS = (
     "trainer.heatmaps",
     "decode.workers",
     "data.dir",
+    "data.hub_mirror",
     "data.cache_dir",
 )
 
@@ -146,21 +148,51 @@ def _under(key: str, prefixes: tuple[str, ...]) -> bool:
     return any(key == k or key.startswith(k + ".") for k in prefixes)
 
 
+def schema_defaults(config: dict) -> dict[str, Any]:
+    """Flat schema defaults of ``config``'s groups (each group's schema chosen by its ``name``,
+    e.g. model.name=rnn -> RNNModelConfig): what an option added after a run was saved means."""
+    from omegaconf import OmegaConf
+
+    from ..config import TrainConfig, schemas
+
+    def structured(schema: type) -> dict:
+        return OmegaConf.to_container(OmegaConf.structured(schema), resolve=False, enum_to_str=True)
+
+    defaults = flatten(structured(TrainConfig))  # bleu, alignment, ...; the groups follow
+    for group, options in schemas().items():
+        node = config.get(group)
+        name = node.get("name") if isinstance(node, dict) else None
+        schema = options.get(name) if name in options else options.get("base")
+        if schema is not None:
+            values = OmegaConf.to_container(
+                OmegaConf.structured(schema), resolve=False, enum_to_str=True
+            )
+            defaults.update(flatten(values, group))
+    return defaults
+
+
 def config_diff(
     saved: dict, current: dict, *, only: tuple[str, ...] | None = None, limit: int = 3
 ) -> str:
     """The differences between a run's saved config and another, in one line ('' if none):
     ``trainer.max_steps: 30 there, 40 here``. :data:`IGNORED_KEYS` are not compared, and with
-    ``only`` just the keys under those prefixes; a key only one side has is a difference."""
+    ``only`` just the keys under those prefixes. A key only one side has is a difference,
+    unless the other side's value is its schema default (an option added by a later version
+    of seq2seq, which keeps the old behaviour at its default)."""
     there, here = flatten(saved), flatten(current)
-    absent = object()
+    defaults = schema_defaults(current)
+
+    def differs(key: str) -> bool:
+        if key not in there or key not in here:
+            present = here if key in here else there
+            return key not in defaults or present[key] != defaults[key]
+        return there[key] != here[key]
+
     keys = sorted(
         (
             k
             for k in there.keys() | here.keys()
-            if not _under(k, IGNORED_KEYS)
-            and (only is None or _under(k, only))
-            and there.get(k, absent) != here.get(k, absent)
+            if not _under(k, IGNORED_KEYS) and (only is None or _under(k, only)) and differs(k)
         ),
         key=lambda k: (not k.endswith(".name"), k),  # a different model or attention first
     )
@@ -230,7 +262,7 @@ def check_resumable(run_dir: Path, config: dict) -> None:
     if diff:
         raise RunDirError(
             f"cannot resume {run_dir}: its {path.name} was trained with other settings ({diff}); "
-            "nothing was changed: resume with the run's model, attention, data and seed, or "
+            "nothing was changed: resume with the run's model, attention, data, seed and bleu, or "
             "train into another hydra.run.dir"
         )
 

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from ..data.batching import BatchPlan
-from ..evaluation.bleu import corpus_scores
+from ..evaluation.bleu import corpus_scores, run_tokenize
 from ..evaluation.evaluate import decode_ids
 from ..runtime import autocast
 from .loss import token_losses
@@ -39,7 +39,8 @@ def validate(
     parts: TrainingParts, *, step: int, decode: Any, trainer_cfg: Any, max_tokens: int
 ) -> dict:
     """Loss, perplexity and greedy BLEU/chrF on the validation split (main process only; BLEU
-    on the first ``trainer.val_bleu_limit`` sentences when that is set).
+    with the run's ``bleu.tokenize``, on the first ``trainer.val_bleu_limit`` sentences when that
+    is set).
 
     Greedy decoding with the ``decode`` batch settings, stopping at ``trainer.val_max_len_ratio``
     times the source length. Draws ``trainer.heatmaps`` sentences' attention to the logger at ``step``.
@@ -65,7 +66,9 @@ def validate(
         amp_dtype=parts.runtime.amp_dtype,
         need_attn=heatmaps > 0,
     )
-    scores = corpus_scores(decoded.texts, split.tgt_text[:limit])
+    scores = corpus_scores(
+        decoded.texts, split.tgt_text[:limit], tokenize=run_tokenize(parts.config)
+    )
     if heatmaps > 0 and parts.logger.enabled:
         draw_heatmaps(parts, decoded.hyps[:heatmaps], step=step)
     return {

@@ -6,7 +6,8 @@ from pathlib import Path
 import datasets
 import pytest
 
-from seq2seq.data.corpus import DataError, load_corpus, load_local, to_parallel
+from seq2seq.data.corpus import DataError, load_local, to_parallel
+from seq2seq.data.source import load_corpus
 from tests.conftest import MULTI30K, TATOEBA, needs_multi30k
 
 MULTI30K_FILES = {"train": "train", "validation": "val", "test": "test_2016_flickr"}
@@ -97,7 +98,11 @@ def test_hub_layout_missing_language_and_split():
     raw = datasets.DatasetDict(
         {"train": datasets.Dataset.from_dict({"translation": [{"de": "Hallo", "en": "Hello"}]})}
     )
-    with pytest.raises(DataError, match="language 'fr' not in the train split"):
+    with pytest.raises(
+        DataError,
+        match=r"the train split: language 'fr' is not a column; the columns: translation.de, "
+        r"translation.en \(name the tgt column with data.columns.tgt=COLUMN\)",
+    ):
         to_parallel(raw, src="en", tgt="fr", split_names={"train": "train"})
     with pytest.raises(DataError, match="split 'validation' .* not found; the dataset has train"):
         to_parallel(

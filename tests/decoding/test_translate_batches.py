@@ -198,18 +198,3 @@ def test_on_batch_counts_every_sentence_once(toy_model, workers):
         toy_model, sources, beam_size=2, batch_size=4, workers=workers, on_batch=count
     )
     assert sum(calls) == 23 and len(calls) == 6 and max(calls) <= 4
-
-
-def test_progress_bar_shows_only_when_asked_or_on_a_terminal(capsys, monkeypatch):
-    from seq2seq.evaluation.evaluate import progress_bar
-
-    assert progress_bar(10, False, desc="decoding").disable
-    monkeypatch.setattr("sys.stderr.isatty", lambda: False)
-    assert progress_bar(10, None, desc="decoding").disable  # a pipe or a log file
-    assert capsys.readouterr().err == ""  # disabled bars print nothing
-    with progress_bar(10, True, desc="decoding") as bar:
-        bar.update(4)
-        bar.update(6)
-        assert bar.n == bar.total == 10
-    err = capsys.readouterr().err
-    assert "decoding:" in err and "/10 [" in err  # on stderr, with the total

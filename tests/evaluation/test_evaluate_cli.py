@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -32,13 +33,16 @@ def tiny_run(tmp_path_factory, shared_cache) -> Path:
     return run_dir
 
 
-def cli(command: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+def cli(
+    command: str, *args: str, stdin: str | None = None, env: dict | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", f"seq2seq.cli.{command}", *args],
         input=stdin,
         capture_output=True,
         text=True,
         timeout=300,
+        env=env,
     )
 
 
@@ -238,3 +242,55 @@ def test_nbest_above_the_beam_is_one_line(tiny_run):
     )
     assert result.returncode == 1
     assert result.stderr.strip() == "error: decode.nbest must be <= decode.beam_size=2, got 3"
+
+
+@pytest.mark.slow
+def test_evaluate_on_a_sacrebleu_test_set(tiny_run, tmp_path, monkeypatch):
+    """test_set=wmt14 (langpair: the run's de-en): sources and references from sacreBLEU's cache
+    ($SACREBLEU, filled offline), scored as sacreBLEU's CLI scores -t wmt14 -l de-en."""
+    from seq2seq.evaluation.evaluate import evaluate
+    from tests.conftest import compose_config
+    from tests.evaluation.sacrebleu_fixtures import DE, sacrebleu_cli, write_wmt14_cache
+
+    cache = write_wmt14_cache(tmp_path / "sacrebleu")
+    env = dict(os.environ, SACREBLEU=str(cache))
+    args = (
+        f"run_dir={tiny_run}",
+        "test_set=wmt14",
+        "device=cpu",
+        "decode.beam_size=2",
+        "decode.max_len_ratio=1.0",  # the tiny model's news translations are long garbage
+    )
+    result = cli("evaluate", *args, "bleu.tokenize=char", env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = tiny_run / "eval" / "wmt14_de-en_beam2"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["source"] == metrics["references"] == "sacrebleu:wmt14:de-en"
+    assert metrics["sentences"] == len(DE) and metrics["bleu_tokenize"] == "char"
+    assert "test:wmt14|lang:de-en|" in metrics["signature"] and "tok:char" in metrics["signature"]
+    hyps = out / "hyps.txt"
+    assert len(hyps.read_text(encoding="utf-8").splitlines()) == len(DE)
+    for metric, key in (("bleu", "bleu"), ("chrf", "chrf")):
+        extra = ["-tok", "char"] if metric == "bleu" else []
+        sacre = sacrebleu_cli(
+            "-t",
+            "wmt14",
+            "-l",
+            "de-en",
+            "-i",
+            str(hyps),
+            "-m",
+            metric,
+            *extra,
+            "-b",
+            "-w",
+            "4",
+            env=env,
+        )
+        assert metrics[key] == pytest.approx(float(sacre.stdout), abs=0.005 + 5e-5), metric
+
+    # in-process, $SACREBLEU set after sacreBLEU was imported; no bleu.tokenize: the run's 13a
+    monkeypatch.setenv("SACREBLEU", str(cache))
+    again = evaluate(compose_config(*args, "name=wmt14_13a", "limit=2", config_name="evaluate"))
+    assert again["sentences"] == 2 and again["bleu_tokenize"] == "13a"
+    assert again["references"] == "sacrebleu:wmt14:de-en (first 2)"

@@ -109,7 +109,7 @@ def test_resume_with_another_vocabulary(
         result,
         f"cannot resume {run}: its last.pt was trained with other settings "
         "(data.vocab.size: 300 there, 280 here); nothing was changed: resume with the run's "
-        "model, attention, data and seed, or train into another hydra.run.dir",
+        "model, attention, data, seed and bleu, or train into another hydra.run.dir",
     )
     assert snapshot(run) == before
 

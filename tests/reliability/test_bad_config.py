@@ -6,6 +6,7 @@ one test starts real processes to prove the same lines come out of ``python -m``
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ from seq2seq.cli.common import config_error_line
 from seq2seq.cli.precheck import precheck_train_argv
 from seq2seq.errors import ConfigError
 from seq2seq.validation import (
+    bleu_tokenizers,
     check_evaluate_config,
     check_run_dir,
     check_train_config,
@@ -31,6 +33,8 @@ RNN_KEYS = "bidirectional, cell, dropout, emb_size, hidden_size, name, num_layer
 ATTENTION_OPTIONS = ", ".join(
     sorted(p.stem for p in (Path(__file__).parents[2] / "configs" / "attention").glob("*.yaml"))
 )
+# sacreBLEU's tokenizers, as bleu.tokenize lists them
+TOKENIZERS = ", ".join(bleu_tokenizers())
 # (overrides, the exact error line after "error: ")
 # composition: unknown group option, unknown key, wrong type, value outside an enum
 BAD_COMPOSITION = [
@@ -40,7 +44,8 @@ BAD_COMPOSITION = [
     ),
     (
         ["data=nope"],
-        "In 'train': Could not find 'data/nope'; valid: multi30k, reverse, tatoeba_en_fr",
+        "In 'train': Could not find 'data/nope'; valid: iwslt2017_de_en, multi30k, "
+        "opus_books_de_en, reverse, tatoeba_en_fr, wmt14_en_de, wmt16_en_de",
     ),
     (["model.foo=1"], f"unknown key 'model.foo' (RNNModelConfig); valid keys of model: {RNN_KEYS}"),
     (
@@ -50,8 +55,8 @@ BAD_COMPOSITION = [
     ),
     (
         ["modell.x=1"],
-        "unknown key 'modell' (TrainConfig); valid keys: alignment, attention, data, decode, "
-        "dump_alignments, logger, model, optim, run_dir, trainer",
+        "unknown key 'modell' (TrainConfig); valid keys: alignment, attention, bleu, data, "
+        "decode, dump_alignments, logger, model, optim, run_dir, trainer",
     ),
     (
         ["model.emb_size=abc"],
@@ -130,6 +135,7 @@ BAD_VALUES = [
     (["trainer.max_bad_steps=0"], "trainer.max_bad_steps must be >= 1, got 0"),
     (["data.tgt=de"], "data.src and data.tgt are both 'de': choose two different languages"),
     (["data.src=xx"], "data.src='xx' is not a language of multi30k; valid: en, de, fr, cs"),
+    (["bleu.tokenize=moses"], f"bleu.tokenize must be one of {TOKENIZERS}, got 'moses'"),
     # several problems: all of them, on one line
     (
         ["model.emb_size=0", "decode.beam_size=0"],
@@ -203,6 +209,20 @@ def test_a_sweep_without_multirun_is_one_line():
             ["split=train"],
             "split must be test or validation, got 'train' (or give src_file=PATH)",
         ),
+        (["bleu.tokenize=moses"], f"bleu.tokenize must be one of {TOKENIZERS}, got 'moses'"),
+        (
+            ["test_set=wmt14", "src_file=a.de", "ref_file=a.en"],
+            "test_set= brings its own sources and references: give it or src_file=, "
+            "ref_file=, not both",
+        ),
+        (
+            ["langpair=en-de"],
+            "langpair= is the pair of a sacreBLEU test set: give test_set=NAME with it",
+        ),
+        (
+            ["test_set=wmt14", "langpair=ende"],
+            "langpair must be SRC-TGT (e.g. en-de), got 'ende'",
+        ),
     ],
 )
 def test_check_evaluate_config_messages(overrides, expected):
@@ -211,6 +231,9 @@ def test_check_evaluate_config_messages(overrides, expected):
         check_evaluate_config(cfg)
     assert str(err.value) == expected
     check_evaluate_config(compose_config("run_dir=x", "limit=3", config_name="evaluate"))
+    check_evaluate_config(
+        compose_config("run_dir=x", "test_set=wmt14", "langpair=en-de", config_name="evaluate")
+    )
 
 
 def test_decoding_precision_is_a_closed_set_with_int8():
@@ -260,3 +283,21 @@ def test_real_processes_print_the_same_single_line(shared_cache, tmp_path):
         assert err == f"error: {expected}\n" and "Traceback" not in out
     assert not any(tmp_path.iterdir())
     assert time.perf_counter() - start < 60
+
+
+@needs_multi30k
+@pytest.mark.skipif(
+    importlib.util.find_spec("mecab_ko") is not None, reason="MeCab-ko is installed here"
+)
+def test_a_tokenizer_without_its_extra_is_one_line_before_anything_is_created(
+    shared_cache, tmp_path, capfd, monkeypatch
+):
+    run_dir = tmp_path / "run"
+    argv = tiny_overrides(shared_cache, f"hydra.run.dir={run_dir}", "bleu.tokenize=ko-mecab")
+    result = run_main("train", argv, capfd, monkeypatch)
+    assert_one_error_line(
+        result,
+        'bleu.tokenize=ko-mecab needs MeCab and its dictionary: pip install "seq2seq[ko]" '
+        "(sacreBLEU's sacrebleu[ko])",
+    )
+    assert not run_dir.exists()

@@ -202,6 +202,8 @@ def test_a_typo_into_a_finished_run_keeps_its_records_for_evaluate(
             'attention.name: "additive" there, "multiplicative" here',
         ),
         ("model.hidden_size=32", "model.hidden_size: 24 there, 32 here"),
+        # validation BLEU on another scale would pick best.pt against the earlier validations
+        ("bleu.tokenize=char", 'bleu.tokenize: "13a" there, "char" here'),
     ],
 )
 def test_a_failed_resume_changes_nothing(
@@ -216,7 +218,7 @@ def test_a_failed_resume_changes_nothing(
     )
     line = result.error_lines[0]
     assert diff in line and line.endswith(
-        "); nothing was changed: resume with the run's model, attention, data and seed, or train "
+        "); nothing was changed: resume with the run's model, attention, data, seed and bleu, or train "
         "into another hydra.run.dir"
     )
     assert tree(unfinished) == before  # no metrics.json "failed", the .hydra/ records kept

@@ -268,3 +268,30 @@ def test_val_bleu_limit_scores_a_fixed_validation_subset(shared_cache, tmp_path,
     monkeypatch.setattr(validate_module, "decode_ids", counting)
     train(tiny(shared_cache, tmp_path, "trainer.val_bleu_limit=5"))
     assert decoded_counts == [5, 5]  # validations at steps 2 and 4
+
+
+@pytest.mark.slow
+def test_bleu_tokenize_scores_validation_and_test(shared_cache, tmp_path, monkeypatch):
+    """bleu.tokenize=char: validation BLEU and the final test both score with it, and
+    metrics.json records it with sacreBLEU's signature; the test BLEU is what sacreBLEU gives
+    the saved hypotheses with that tokenizer."""
+    from seq2seq.data.pipeline import load_split_texts
+    from seq2seq.evaluation.bleu import corpus_scores
+    from seq2seq.training import validate as validate_module
+
+    used = []
+    real = validate_module.corpus_scores
+
+    def spy(hyps, refs, **kwargs):
+        used.append(kwargs.get("tokenize"))
+        return real(hyps, refs, **kwargs)
+
+    monkeypatch.setattr(validate_module, "corpus_scores", spy)
+    cfg = tiny(shared_cache, tmp_path, "bleu.tokenize=char")
+    metrics = train(cfg)
+    assert used == ["char", "char"]  # the validations at steps 2 and 4
+    assert metrics["bleu_tokenize"] == "char" and "|tok:char|" in metrics["sacrebleu_signature"]
+    hyps = (tmp_path / "hyps" / "test.txt").read_text(encoding="utf-8").splitlines()
+    _, refs = load_split_texts(cfg.data, "test")
+    expected = corpus_scores(hyps, refs, tokenize="char")
+    assert metrics["test_bleu"] == expected["bleu"] and metrics["test_chrf"] == expected["chrf"]
