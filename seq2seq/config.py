@@ -198,6 +198,7 @@ class DataConfig:
     test_alignments: str | None = None
     vocab: VocabConfig = field(default_factory=VocabConfig)
     cache_dir: str = "${oc.env:SEQ2SEQ_CACHE,data/cache}"
+    progress: bool | None = None  # a bar while splits are tokenized; None: only on a terminal
 
 
 # --------------------------------------------------------------------------- models

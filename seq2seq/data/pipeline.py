@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..config import option_value
+from ..progress import progress_bar
 from .corpus import DataError
 from .source import load_configured
 from .texts import PairTexts
@@ -56,10 +57,16 @@ def encode_threads() -> int:
 
 
 def tokenize_cached(
-    tokenizer: Tokenizer, texts: PairTexts, cache_dir: Path
+    tokenizer: Tokenizer,
+    texts: PairTexts,
+    cache_dir: Path,
+    *,
+    desc: str = "tokenizing",
+    progress: bool | None = False,
 ) -> tuple[FlatIds, FlatIds]:
     """Encode a split chunk by chunk, or load it from ``cache_dir`` when the same text and
-    models were seen; an entry that fails its checks is rebuilt, with a warning."""
+    models were seen; an entry that fails its checks is rebuilt, with a warning. ``progress``:
+    a bar over the pairs encoded (None: only on a terminal)."""
     models = hashlib.sha256()
     for path in (tokenizer.src_model_path, tokenizer.tgt_model_path):
         models.update(Path(path).read_bytes())
@@ -81,9 +88,11 @@ def tokenize_cached(
         "tgt": token_dtype(tokenizer.tgt_vocab_size),
     }
     threads = encode_threads()
-    with EntryWriter(header, dtypes) as writer:
+    bar = progress_bar(len(texts), progress, desc=desc, unit="pair")
+    with bar, EntryWriter(header, dtypes) as writer:
         for src, tgt in texts.chunks():
             writer.add(tokenizer.encode_src(src, threads), tokenizer.encode_tgt(tgt, threads))
+            bar.update(len(src))
         writer.commit()
     return load_entry(header, len(texts))
 
@@ -154,7 +163,13 @@ def prepare_data(
         if split not in texts:
             raise DataError(f"split {split!r} is not configured in data.files for {data.name}")
         split_texts = texts[split]
-        src_ids, tgt_ids = tokenize_cached(tokenizer, split_texts, cache_dir / "ids")
+        src_ids, tgt_ids = tokenize_cached(
+            tokenizer,
+            split_texts,
+            cache_dir / "ids",
+            desc=f"tokenizing {split}",
+            progress=data.get("progress"),
+        )
         if split != "train":
             prepared[split] = TokenizedSplit(*split_texts.lists(), src_ids, tgt_ids)
             continue

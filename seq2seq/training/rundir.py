@@ -50,6 +50,7 @@ IGNORED_KEYS = (
     "data.dir",
     "data.hub_mirror",
     "data.cache_dir",
+    "data.progress",
 )
 
 

@@ -170,3 +170,17 @@ def test_a_corrupt_or_truncated_token_cache_is_rebuilt(corpus, caplog, damage, p
     with caplog.at_level(logging.WARNING, logger="seq2seq.data.pipeline"):
         prepare_data(cfg.data, splits=("train",))
     assert caplog.messages == []  # the rebuilt entry is read as it is
+
+
+def test_tokenizing_shows_a_bar_over_each_split_only_when_asked(corpus, capsys):
+    cfg, _ = corpus
+    cfg.data.progress = True
+    prepare_data(cfg.data)
+    err = capsys.readouterr().err
+    for split in ("train", "validation", "test"):
+        assert f"tokenizing {split}:" in err
+    assert f"/{SIZES['test']} [" in err  # with the total (pairs)
+    cfg.data.progress = False  # encoded again (a new cache), silently
+    cfg.data.cache_dir = str(Path(cfg.data.cache_dir).parent / "cache2")
+    prepare_data(cfg.data)
+    assert "tokenizing" not in capsys.readouterr().err
