@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -264,10 +263,10 @@ def test_check_run_dir(tmp_path):
 
 @needs_multi30k
 def test_real_processes_print_the_same_single_line(shared_cache, tmp_path):
-    """``python -m seq2seq.cli.train``: exit 1, one line on stderr, no traceback, in ~1 s."""
+    """``python -m seq2seq.cli.train``: exit 1, one line on stderr, no traceback, nothing
+    written (no wall-clock limit: a loaded machine must not fail it)."""
     cases = [*BAD_COMPOSITION[:3], *BAD_VALUES[:1], *BAD_VALUES[-3:]]
     procs = []
-    start = time.perf_counter()
     for i, (overrides, expected) in enumerate(cases):
         argv = tiny_overrides(shared_cache, f"hydra.run.dir={tmp_path / str(i)}", *overrides)
         proc = subprocess.Popen(
@@ -282,7 +281,6 @@ def test_real_processes_print_the_same_single_line(shared_cache, tmp_path):
         assert proc.returncode == 1, err
         assert err == f"error: {expected}\n" and "Traceback" not in out
     assert not any(tmp_path.iterdir())
-    assert time.perf_counter() - start < 60
 
 
 @needs_multi30k
