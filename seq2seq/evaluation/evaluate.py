@@ -388,8 +388,13 @@ def evaluation_name(cfg: DictConfig, test_set: TestSet | None = None) -> str:
         base = f"{test_set.name.replace('/', '_')}_{test_set.langpair}"
     else:
         base = Path(text_file).name.split(".")[0] if text_file else cfg.split
+    # best.pt, fp32 and every line keep the historical name; anything else is in it, so that
+    # evaluating another checkpoint or a part never replaces an earlier record
     precision = option_value(cfg.precision)
-    suffix = "" if precision == "fp32" else f"_{precision}"  # fp32 keeps the historical name
+    suffix = "" if precision == "fp32" else f"_{precision}"
+    checkpoint = Path(str(cfg.checkpoint)).name.removesuffix(".pt")
+    suffix += "" if checkpoint == "best" else f"_{checkpoint}"
+    suffix += "" if cfg.limit is None else f"_first{cfg.limit}"
     return f"{base}_beam{cfg.decode.beam_size}{suffix}"
 
 
