@@ -192,8 +192,13 @@ def benchmark(args: argparse.Namespace) -> dict:
             engines[name] = ct2_engine(translator, path, sources, src_ids, caps, plan, options)
         warm_up = plan([len(s) for s in src_ids])[0]
         for name in ENGINES:
+            # a CTranslate2 Translator sets the OpenMP thread count the process shares with
+            # torch (intra_threads=1 left ours on 1 of 2 threads, at half speed): ours runs
+            # with the threads it was given
+            torch.set_num_threads(threads)
             engines[name](warm_up)
             (texts, lengths), seconds = timed(lambda name=name: engines[name](everything))
+            torch_threads = torch.get_num_threads()  # what ours decoded with
             scores = corpus_scores(texts, references)
             rows[name] = {
                 "seconds": round(seconds, 3),
@@ -203,6 +208,7 @@ def benchmark(args: argparse.Namespace) -> dict:
                 "bleu": scores["bleu"],
                 "chrf": scores["chrf"],
                 "model_bin_bytes": sizes.get(name),
+                **({"torch_threads": torch_threads} if name == "ours" else {}),
             }
     for row in rows.values():
         row["speed_vs_ours"] = round(

@@ -13,13 +13,15 @@ from benchmarks.ctranslate2_speed import ENGINES, main
 pytestmark = [
     pytest.mark.skipif(importlib.util.find_spec("ctranslate2") is None, reason="no ctranslate2"),
     pytest.mark.slow,
-    pytest.mark.usefixtures("one_thread"),  # --threads 1 sets torch's; the fixture restores it
+    pytest.mark.usefixtures("one_thread"),  # --threads sets torch's; the fixture restores it
 ]
 
 
 def test_one_run_reports_every_engine(learned_run, tmp_path, capsys):
     out = tmp_path / "bench.json"
-    result = main([str(learned_run), "--limit", "4", "--threads", "1", "--out", str(out)])
+    result = main(
+        [str(learned_run), "--limit", "4", "--batch-size", "2", "--threads", "2", "--out", str(out)]
+    )
     assert json.loads(out.read_text()) == result
     rows = result["results"]
     assert list(rows) == list(ENGINES)
@@ -28,6 +30,8 @@ def test_one_run_reports_every_engine(learned_run, tmp_path, capsys):
         assert row["sentences_per_s"] > 0 and row["output_tokens_per_s"] > 0
         assert 0 <= row["bleu"] <= 100
     assert rows["ours"]["speed_vs_ours"] == 1.0
+    # the Translators (intra_threads=1) share torch's OpenMP count: ours kept its 2 threads
+    assert result["threads"] == rows["ours"]["torch_threads"] == 2
     expected = rows["ctranslate2_int8"]["output_tokens_per_s"] / rows["ours"]["output_tokens_per_s"]
     assert rows["ctranslate2_int8"]["speed_vs_ours"] == pytest.approx(expected, abs=0.01)
     # the learned pairs win every step by a wide margin: the same translations in float32
