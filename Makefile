@@ -59,7 +59,7 @@ tensorboard: install ## TensorBoard over runs in outputs/ and sweeps in multirun
 	$(VENV)/bin/tensorboard --logdir_spec runs:outputs,sweeps:multirun
 
 test: install ## run the test suite (fast tests and slow ones)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 test-shuffled: install ## the whole suite in a random order (SEED=N repeats one order)
 	$(PY) -m pytest -q -p no:cacheprovider --random-order-bucket=global $(if $(SEED),--random-order-seed=$(SEED))
