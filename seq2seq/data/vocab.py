@@ -21,6 +21,11 @@ from .corpus import DataError
 log = logging.getLogger(__name__)
 
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
+# sentencepiece trains on at most this many sentences; a larger corpus is sampled by us, with
+# a fixed seed (sentencepiece's own sampling differs between processes: DDP ranks and a resume
+# elsewhere would train different vocabularies under one cache key)
+SPM_SAMPLE = 2_000_000
+SPM_SAMPLE_SEED = 1
 
 
 def text_digest(*texts: Iterable[str]) -> str:
@@ -46,6 +51,18 @@ class Concatenated:
         return itertools.chain.from_iterable(self.parts)
 
 
+def _seeded_sample(count: int):
+    """A boolean mask choosing :data:`SPM_SAMPLE` of ``count`` sentences with a fixed seed
+    (RandomState's stream is frozen across numpy releases), or None when all of them fit."""
+    if count <= SPM_SAMPLE:
+        return None
+    import numpy as np
+
+    mask = np.zeros(count, dtype=bool)
+    mask[np.random.RandomState(SPM_SAMPLE_SEED).choice(count, SPM_SAMPLE, replace=False)] = True
+    return mask
+
+
 def train_sentencepiece(
     sentences: Iterable[str],
     *,
@@ -56,8 +73,9 @@ def train_sentencepiece(
 ) -> Path:
     """Train (or reuse from ``cache_dir``) a sentencepiece model; return the ``.model`` path.
 
-    ``sentences`` is read twice at most (the key, then the training), never held: a list, or a
-    lazy sequence over a corpus of any size. The cache key hashes the training sentences and every option, so a second run with the same
+    ``sentences`` is read three times at most (a count, the key, the training), never held: a
+    list, or a lazy sequence over a corpus of any size. Above :data:`SPM_SAMPLE` sentences a
+    seeded sample is trained on, so every process makes the same model. The cache key hashes the training sentences and every option, so a second run with the same
     data reuses the model, and any change trains a new one. The model is written to a temporary
     prefix and renamed, so an interrupted training never leaves a half-written model behind.
     """
@@ -66,6 +84,10 @@ def train_sentencepiece(
     if vocab_size < 8:
         raise ValueError(f"vocab size {vocab_size} is too small; use at least 8")
     options = f"{vocab_size}|{model_type}|{character_coverage}"
+    count = sum(1 for s in sentences if s.strip())
+    sample = _seeded_sample(count)
+    if sample is not None:  # a model of another sampling never stands in for this one
+        options += f"|sample{SPM_SAMPLE}-seed{SPM_SAMPLE_SEED}"
     key = hashlib.sha256((text_digest(sentences) + options).encode()).hexdigest()[:16]
     cache_dir = Path(cache_dir)
     model_path = cache_dir / f"spm_{model_type}{vocab_size}_{key}.model"
@@ -78,6 +100,14 @@ def train_sentencepiece(
             "cached sentencepiece model %s is corrupt (%s): rebuilding it", model_path, problem
         )
     non_empty = (s for s in sentences if s.strip())
+    if sample is not None:
+        log.info(
+            "sentencepiece trains on %d of %d sentences (a sample, seed %d)",
+            SPM_SAMPLE,
+            count,
+            SPM_SAMPLE_SEED,
+        )
+        non_empty = (s for i, s in enumerate(non_empty) if sample[i])
     first = next(non_empty, None)
     if first is None:
         raise DataError("empty corpus: no non-empty training sentence to train sentencepiece on")
@@ -95,7 +125,7 @@ def train_sentencepiece(
                 unk_id=UNK_ID,
                 bos_id=BOS_ID,
                 eos_id=EOS_ID,
-                input_sentence_size=2_000_000,
+                input_sentence_size=SPM_SAMPLE,
                 shuffle_input_sentence=True,
                 num_threads=os.cpu_count() or 1,
                 minloglevel=2,

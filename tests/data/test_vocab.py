@@ -79,3 +79,41 @@ def test_tokenized_cache_gives_same_ids(shared_cache):
         assert len(a) == len(b) == (500 if split == "train" else 50)
         assert all((x == y).all() for x, y in zip(a.src_ids, b.src_ids, strict=True))
         assert all((x == y).all() for x, y in zip(a.tgt_ids, b.tgt_ids, strict=True))
+
+
+SAMPLED_TRAINING = """
+import hashlib, random, sys
+import seq2seq.data.vocab as vocab
+vocab.SPM_SAMPLE = 300  # a corpus larger than the sample: the sampled path
+rng = random.Random(3)
+words = [f"w{i}" for i in range(400)]
+lines = [" ".join(rng.choice(words) for _ in range(rng.randint(2, 12))) for _ in range(3000)]
+path = vocab.train_sentencepiece(lines, cache_dir=sys.argv[1], vocab_size=120)
+# the pieces and their scores (the file's bytes also hold the temporary training prefix)
+sp = vocab.spm.SentencePieceProcessor(model_file=str(path))
+pieces = [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())]
+print(path.name, hashlib.sha256(repr(pieces).encode()).hexdigest())
+"""
+
+
+def test_a_sampled_vocabulary_is_the_same_in_every_process(tmp_path, caplog):
+    """Above SPM_SAMPLE sentences each process (a DDP rank, a resume elsewhere) trains the same
+    model: the sample is ours and seeded (sentencepiece's own sampling differs per process)."""
+    import subprocess
+    import sys
+
+    outputs = [
+        subprocess.run(
+            [sys.executable, "-c", SAMPLED_TRAINING, str(tmp_path / f"cache{i}")],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        for i in range(2)
+    ]
+    assert outputs[0] == outputs[1]  # same cache name, same pieces (they differed before)
+    import seq2seq.data.vocab as vocab
+
+    assert vocab._seeded_sample(300) is None  # what fits is never sampled
+    mask = vocab._seeded_sample(vocab.SPM_SAMPLE + 5)
+    assert mask.sum() == vocab.SPM_SAMPLE and len(mask) == vocab.SPM_SAMPLE + 5
