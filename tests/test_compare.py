@@ -754,3 +754,29 @@ def test_runs_against_other_test_references_are_flagged_and_never_paired(
     table = {r["variant"]: r for r in csv.DictReader((out / "comparison.csv").open())}
     assert table["additive"]["diff_per_seed"] == "1:4.0000"
     assert calls == [("a dog none s1", ["additive"], "13a"), ("a dog none s2", [], "13a")]
+
+
+def test_a_run_saved_before_the_data_spec_shares_the_test_references_of_a_new_one():
+    """Runs of one sweep before and after an upgrade are paired: fields the old config lacks
+    count as their defaults, and where the local copy lies is not part of the key."""
+    from types import SimpleNamespace
+
+    from seq2seq.compare.report import ReferenceTexts
+
+    old = {"name": "multi30k", "src": "de", "tgt": "en", "dir": "${local_corpus:multi30k}"}
+    old |= {"files": {"test": "test_2016_flickr"}, "eval_limit": None, "hub_id": "x/m30k"}
+    new = old | {
+        "dir": "${local_corpus:multi30k,${.hub_id},x/m30k}",
+        "format": "text",
+        "columns": {},
+        "carve": {"validation": 0, "test": 0, "seed": 1},
+        "load_kwargs": {},
+        "hub_config": None,
+        "revision": None,
+    }
+    key = ReferenceTexts.key
+    assert key(SimpleNamespace(config={"data": old})) == key(SimpleNamespace(config={"data": new}))
+    carved = new | {"carve": {"validation": 0, "test": 500, "seed": 1}}
+    assert key(SimpleNamespace(config={"data": carved})) != key(
+        SimpleNamespace(config={"data": new})
+    )

@@ -10,6 +10,7 @@ files are described in seq2seq/compare/__init__.py.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import logging
 import math
@@ -52,25 +53,39 @@ PLOTS = {
 # --- test texts, hypotheses, BLEU ------------------------------------------------------------
 
 
+@functools.cache
+def _data_defaults() -> dict:
+    from omegaconf import OmegaConf
+
+    from ..config import DataConfig
+
+    return OmegaConf.to_container(OmegaConf.structured(DataConfig), resolve=False, enum_to_str=True)
+
+
 class ReferenceTexts:
     """(sources, references) of the test split per distinct data config, loaded once each."""
 
     def __init__(self) -> None:
         self._cache: dict[str, tuple[list[str], list[str]] | None] = {}
 
+    # not dir: where a copy lies (ignored on resume too; its default is an interpolation)
     TEST_FIELDS = (
-        *("name", "src", "tgt", "dir", "format", "files", "columns", "eval_limit", "carve"),
+        *("name", "src", "tgt", "format", "files", "columns", "eval_limit", "carve"),
         *("hub_id", "hub_config", "revision", "load_kwargs", "hub_splits"),
     )
 
     @staticmethod
     def key(record: RunRecord) -> str | None:
-        """What decides the test split (not the cache, vocabulary or training limits)."""
+        """What decides the test split (not the cache, vocabulary or training limits); a field
+        a run saved before it existed counts as its schema default."""
         data = record.config.get("data")
         if not data:
             return None
+        defaults = _data_defaults()
         return json.dumps(
-            {k: data.get(k) for k in ReferenceTexts.TEST_FIELDS}, sort_keys=True, default=str
+            {k: data.get(k, defaults.get(k)) for k in ReferenceTexts.TEST_FIELDS},
+            sort_keys=True,
+            default=str,
         )
 
     def get(self, record: RunRecord) -> tuple[list[str], list[str]] | None:

@@ -211,6 +211,8 @@ def load_entry(header: Path, pairs: int) -> tuple[FlatIds, FlatIds]:
         version, count, recorded = meta["version"], meta["pairs"], meta["files"]
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise CorruptEntry(f"unreadable header {header.name}: {err}") from None
+    if not isinstance(recorded, dict) or not all(isinstance(v, dict) for v in recorded.values()):
+        raise CorruptEntry(f"unreadable header {header.name}: its files are not a mapping")
     if version != FORMAT_VERSION or count != pairs:
         raise CorruptEntry(f"header says version {version}, {count} pairs; expected {pairs}")
     arrays = {}

@@ -380,7 +380,9 @@ def reference_label(cfg: DictConfig, run_config, test_set: TestSet | None) -> st
     return label + (f" (first {cfg.limit})" if cfg.limit is not None else "")
 
 
-def evaluation_name(cfg: DictConfig, test_set: TestSet | None = None) -> str:
+def evaluation_name(
+    cfg: DictConfig, test_set: TestSet | None = None, run_tokenizer: str | None = None
+) -> str:
     if cfg.name:
         return str(cfg.name)
     text_file = cfg.src_file or cfg.get("gold_text")
@@ -388,13 +390,16 @@ def evaluation_name(cfg: DictConfig, test_set: TestSet | None = None) -> str:
         base = f"{test_set.name.replace('/', '_')}_{test_set.langpair}"
     else:
         base = Path(text_file).name.split(".")[0] if text_file else cfg.split
-    # best.pt, fp32 and every line keep the historical name; anything else is in it, so that
-    # evaluating another checkpoint or a part never replaces an earlier record
+    # best.pt, fp32, every line and the run's BLEU tokenizer keep the historical name; anything
+    # else is in it, so that evaluating another checkpoint, part or score never replaces an
+    # earlier record
     precision = option_value(cfg.precision)
     suffix = "" if precision == "fp32" else f"_{precision}"
     checkpoint = Path(str(cfg.checkpoint)).name.removesuffix(".pt")
     suffix += "" if checkpoint == "best" else f"_{checkpoint}"
     suffix += "" if cfg.limit is None else f"_first{cfg.limit}"
+    tokenize = cfg.bleu.tokenize
+    suffix += "" if tokenize in (None, run_tokenizer) else f"_tok-{tokenize}"
     return f"{base}_beam{cfg.decode.beam_size}{suffix}"
 
 
@@ -443,7 +448,7 @@ def evaluate(cfg: DictConfig) -> dict:
             precision=cfg.precision,
             checkpoint=cfg.checkpoint,
         )
-    out_dir = Path(cfg.run_dir) / "eval" / evaluation_name(cfg, test_set)
+    out_dir = Path(cfg.run_dir) / "eval" / evaluation_name(cfg, test_set, run_tokenize(run.config))
     out_dir.mkdir(parents=True, exist_ok=True)
 
     decoded, scores = evaluate_model(

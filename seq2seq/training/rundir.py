@@ -238,7 +238,8 @@ def claim(run_dir: Path, *, resume: bool, overwrite: bool, config: dict) -> Cont
         return contents
     if overwrite and holds in (Holds.finished, Holds.unfinished):
         log.warning("trainer.overwrite=true: removing the run in %s (%s)", run_dir, contents.detail)
-        clear_outputs(run_dir, (*RUN_OUTPUTS, "eval"))
+        # what seq2seq-evaluate and seq2seq-export made of the old weights goes too
+        clear_outputs(run_dir, (*RUN_OUTPUTS, "eval", "export"))
     elif holds is Holds.failed:
         log.info("%s: %s; training from scratch", run_dir, contents.detail)
         clear_outputs(run_dir)

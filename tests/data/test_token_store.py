@@ -67,6 +67,11 @@ def _flip_last_byte(path):
     path.write_bytes(bytes(data))
 
 
+def _files_of_another_type(path):
+    """Valid JSON of the wrong shape (a hand edit, another tool's file)."""
+    path.write_text(json.dumps(json.loads(path.read_text()) | {"files": None}))
+
+
 @pytest.mark.parametrize(
     "damage,file,message",
     [
@@ -75,6 +80,7 @@ def _flip_last_byte(path):
         (_flip_last_byte, "src_offsets", r"src_offsets\.npy does not match its checksum"),
         (lambda path: path.unlink(), "tgt_offsets", r"tgt_offsets\.npy is missing"),
         (_truncate, "header", r"unreadable header tok_x\.json"),
+        (_files_of_another_type, "header", r"unreadable header tok_x\.json: its files are not"),
     ],
 )
 def test_a_damaged_entry_is_refused_naming_the_file(tmp_path, damage, file, message):

@@ -9,7 +9,7 @@ from seq2seq.evaluation.evaluate import evaluation_name
 
 def named(**options) -> str:
     cfg = OmegaConf.merge(OmegaConf.structured(EvaluateConfig), {"run_dir": "r", **options})
-    return evaluation_name(cfg)
+    return evaluation_name(cfg, run_tokenizer="13a")
 
 
 @pytest.mark.parametrize(
@@ -21,6 +21,8 @@ def named(**options) -> str:
         ({"checkpoint": "last", "limit": 10}, "test_beam5_last_first10"),
         ({"precision": "int8", "split": "validation"}, "validation_beam5_int8"),
         ({"checkpoint": "avg_last5", "name": "mine"}, "mine"),  # an explicit name wins
+        ({"bleu": {"tokenize": "13a"}}, "test_beam5"),  # the run's own tokenizer
+        ({"bleu": {"tokenize": "intl"}}, "test_beam5_tok-intl"),
     ],
 )
 def test_the_name_says_what_was_decoded(options, name):

@@ -20,12 +20,24 @@ pytestmark = [
 def test_one_run_reports_every_engine(learned_run, tmp_path, capsys):
     out = tmp_path / "bench.json"
     result = main(
-        [str(learned_run), "--limit", "4", "--batch-size", "2", "--threads", "2", "--out", str(out)]
+        [
+            str(learned_run),
+            "--limit",
+            "4",
+            "--batch-size",
+            "2",
+            "--beam-size",
+            "1",
+            "--threads",
+            "2",
+            "--out",
+            str(out),
+        ]
     )
     assert json.loads(out.read_text()) == result
     rows = result["results"]
     assert list(rows) == list(ENGINES)
-    assert result["sentences"] == 4 and result["beam_size"] == 5
+    assert result["sentences"] == 4 and result["beam_size"] == 1
     for row in rows.values():
         assert row["sentences_per_s"] > 0 and row["output_tokens_per_s"] > 0
         assert 0 <= row["bleu"] <= 100
@@ -34,7 +46,8 @@ def test_one_run_reports_every_engine(learned_run, tmp_path, capsys):
     assert result["threads"] == rows["ours"]["torch_threads"] == 2
     expected = rows["ctranslate2_int8"]["output_tokens_per_s"] / rows["ours"]["output_tokens_per_s"]
     assert rows["ctranslate2_int8"]["speed_vs_ours"] == pytest.approx(expected, abs=0.01)
-    # the learned pairs win every step by a wide margin: the same translations in float32
+    # greedy (beam ranking differs between the two by design): the learned pairs win every
+    # step by a wide margin, so float32 gives the same translations
     assert rows["ctranslate2_float32"]["bleu"] == rows["ours"]["bleu"] > 50
     assert rows["ctranslate2_float32"]["output_tokens"] == rows["ours"]["output_tokens"]
     assert (

@@ -107,6 +107,8 @@ def test_overwrite_replaces_a_finished_run_without_mixing_the_two(
 ):
     (finished / "eval").mkdir()
     (finished / "eval" / "old.json").write_text("{}")
+    (finished / "export" / "ctranslate2").mkdir(parents=True)  # seq2seq-export's default out
+    (finished / "export" / "ctranslate2" / "model.bin").write_bytes(b"old weights")
     result = train_cli(
         finished, shared_cache, capfd, monkeypatch, "trainer.overwrite=true", "trainer.max_steps=6"
     )
@@ -115,6 +117,7 @@ def test_overwrite_replaces_a_finished_run_without_mixing_the_two(
     assert history_steps(finished) == [2, 4, 6]  # the new run's validations only
     assert json.loads((finished / "metrics.json").read_text())["steps"] == 6
     assert not (finished / "eval").exists() and not (finished / LOCK_NAME).exists()
+    assert not (finished / "export").exists()  # no export of the replaced model is left
 
 
 def test_an_unfinished_run_is_refused_without_resume(unfinished, shared_cache, capfd, monkeypatch):
