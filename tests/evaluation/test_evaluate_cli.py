@@ -121,7 +121,8 @@ def test_int8_decoding_from_the_command_line(tiny_run):
         "evaluate", f"run_dir={tiny_run}", "device=cpu", "precision=int8", "limit=10", "split=test"
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    metrics = json.loads((tiny_run / "eval" / "test_beam5_int8" / "metrics.json").read_text())
+    record = tiny_run / "eval" / "test_beam5_int8_first10" / "metrics.json"
+    metrics = json.loads(record.read_text())
     assert metrics["precision"] == "int8" and metrics["sentences"] == 10
     assert 0.0 <= metrics["bleu"] <= 100.0
     result = cli(
