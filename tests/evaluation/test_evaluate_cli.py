@@ -264,7 +264,7 @@ def test_evaluate_on_a_sacrebleu_test_set(tiny_run, tmp_path, monkeypatch):
     )
     result = cli("evaluate", *args, "bleu.tokenize=char", env=env)
     assert result.returncode == 0, result.stderr[-2000:]
-    out = tiny_run / "eval" / "wmt14_de-en_beam2"
+    out = tiny_run / "eval" / "wmt14_de-en_beam2_tok-char"  # not the run's 13a: its own record
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["source"] == metrics["references"] == "sacrebleu:wmt14:de-en"
     assert metrics["sentences"] == len(DE) and metrics["bleu_tokenize"] == "char"
