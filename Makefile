@@ -8,6 +8,8 @@ TORCH_SPEC ?= torch==2.13.0
 SEQ2SEQ_DATA ?= $(abspath ../shared/data)
 export SEQ2SEQ_DATA
 ARGS ?=
+# pytest-xdist processes for make test (one per core here; 0 runs in this process)
+TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: help install data train evaluate sweep compare tensorboard bench bench-peers fault-drill test test-shuffled test-fast lint clean
 
@@ -58,8 +60,8 @@ fault-drill: install ## hit a tiny training run with 20 faults (SIGTERM/SIGKILL/
 tensorboard: install ## TensorBoard over runs in outputs/ and sweeps in multirun/
 	$(VENV)/bin/tensorboard --logdir_spec runs:outputs,sweeps:multirun
 
-test: install ## run the test suite (fast tests and slow ones)
-	$(PY) -m pytest -q --durations=25
+test: install ## run the test suite (fast tests and slow ones), in $(TEST_WORKERS) processes
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --durations=25
 
 test-shuffled: install ## the whole suite in a random order (SEED=N repeats one order)
 	$(PY) -m pytest -q -p no:cacheprovider --random-order-bucket=global $(if $(SEED),--random-order-seed=$(SEED))

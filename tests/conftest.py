@@ -13,6 +13,17 @@ from omegaconf import DictConfig
 
 from seq2seq.config import default_data_dir, register_configs
 
+
+def pytest_configure(config) -> None:
+    """Under pytest-xdist (make test: one worker per core) each worker's torch gets its share
+    of the cores, so that the workers' intra-op threads do not outnumber them."""
+    import os
+
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers > 1:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 MULTI30K = default_data_dir("multi30k")
 TATOEBA = default_data_dir("tatoeba_eng_fra")
