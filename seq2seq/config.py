@@ -14,6 +14,8 @@ turn them into flat keyword arguments.
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 from dataclasses import dataclass, field
 from enum import Enum
@@ -577,3 +579,14 @@ if not OmegaConf.has_resolver("job_output_dir"):
 def to_container(cfg: Any) -> dict:
     """Resolved plain-dict copy of a config (enums as their string values)."""
     return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+
+
+@functools.cache
+def _schema_values(schema: type) -> dict:
+    return OmegaConf.to_container(OmegaConf.structured(schema), resolve=False, enum_to_str=True)
+
+
+def schema_values(schema: type) -> dict:
+    """A schema's default values as a plain dict (enums as strings, interpolations kept): what
+    an option means in a config saved before the option existed. A copy: callers may change it."""
+    return copy.deepcopy(_schema_values(schema))

@@ -10,7 +10,6 @@ files are described in seq2seq/compare/__init__.py.
 from __future__ import annotations
 
 import csv
-import functools
 import json
 import logging
 import math
@@ -53,15 +52,6 @@ PLOTS = {
 # --- test texts, hypotheses, BLEU ------------------------------------------------------------
 
 
-@functools.cache
-def _data_defaults() -> dict:
-    from omegaconf import OmegaConf
-
-    from ..config import DataConfig
-
-    return OmegaConf.to_container(OmegaConf.structured(DataConfig), resolve=False, enum_to_str=True)
-
-
 class ReferenceTexts:
     """(sources, references) of the test split per distinct data config, loaded once each."""
 
@@ -81,7 +71,9 @@ class ReferenceTexts:
         data = record.config.get("data")
         if not data:
             return None
-        defaults = _data_defaults()
+        from ..config import DataConfig, schema_values
+
+        defaults = schema_values(DataConfig)
         return json.dumps(
             {k: data.get(k, defaults.get(k)) for k in ReferenceTexts.TEST_FIELDS},
             sort_keys=True,

@@ -152,23 +152,15 @@ def _under(key: str, prefixes: tuple[str, ...]) -> bool:
 def schema_defaults(config: dict) -> dict[str, Any]:
     """Flat schema defaults of ``config``'s groups (each group's schema chosen by its ``name``,
     e.g. model.name=rnn -> RNNModelConfig): what an option added after a run was saved means."""
-    from omegaconf import OmegaConf
+    from ..config import TrainConfig, schema_values, schemas
 
-    from ..config import TrainConfig, schemas
-
-    def structured(schema: type) -> dict:
-        return OmegaConf.to_container(OmegaConf.structured(schema), resolve=False, enum_to_str=True)
-
-    defaults = flatten(structured(TrainConfig))  # bleu, alignment, ...; the groups follow
+    defaults = flatten(schema_values(TrainConfig))  # bleu, alignment, ...; the groups follow
     for group, options in schemas().items():
         node = config.get(group)
         name = node.get("name") if isinstance(node, dict) else None
         schema = options.get(name) if name in options else options.get("base")
         if schema is not None:
-            values = OmegaConf.to_container(
-                OmegaConf.structured(schema), resolve=False, enum_to_str=True
-            )
-            defaults.update(flatten(values, group))
+            defaults.update(flatten(schema_values(schema), group))
     return defaults
 
 
