@@ -73,10 +73,11 @@ def train_sentencepiece(
 ) -> Path:
     """Train (or reuse from ``cache_dir``) a sentencepiece model; return the ``.model`` path.
 
-    ``sentences`` is read three times at most (a count, the key, the training), never held: a
+    ``sentences`` is read twice at most (the key and a count, then the training), never held: a
     list, or a lazy sequence over a corpus of any size. Above :data:`SPM_SAMPLE` sentences a
-    seeded sample is trained on, so every process makes the same model. The cache key hashes the training sentences and every option, so a second run with the same
-    data reuses the model, and any change trains a new one. The model is written to a temporary
+    seeded sample is trained on, so every process makes the same model. The cache key hashes
+    the training sentences and every option, so a second run with the same data reuses the
+    model, and any change trains a new one. The model is written to a temporary
     prefix and renamed, so an interrupted training never leaves a half-written model behind.
     """
     if model_type not in ("bpe", "unigram"):
@@ -84,11 +85,19 @@ def train_sentencepiece(
     if vocab_size < 8:
         raise ValueError(f"vocab size {vocab_size} is too small; use at least 8")
     options = f"{vocab_size}|{model_type}|{character_coverage}"
-    count = sum(1 for s in sentences if s.strip())
+    count = 0  # the non-empty sentences, counted in the digest's pass over the text
+
+    def counted():
+        nonlocal count
+        for sentence in sentences:
+            count += bool(sentence.strip())
+            yield sentence
+
+    digest = text_digest(counted())
     sample = _seeded_sample(count)
     if sample is not None:  # a model of another sampling never stands in for this one
         options += f"|sample{SPM_SAMPLE}-seed{SPM_SAMPLE_SEED}"
-    key = hashlib.sha256((text_digest(sentences) + options).encode()).hexdigest()[:16]
+    key = hashlib.sha256((digest + options).encode()).hexdigest()[:16]
     cache_dir = Path(cache_dir)
     model_path = cache_dir / f"spm_{model_type}{vocab_size}_{key}.model"
     if model_path.is_file():
