@@ -279,6 +279,9 @@ class TrainerConfig:
     val_every: int = 500  # steps
     val_max_len_ratio: float = 1.5  # greedy validation stops at this x source length
     patience: int | None = 10  # validations without BLEU improvement; None disables
+    # the BLEU a validation must gain over the one that last reset the patience count, to reset
+    # it again (best.pt follows every gain; a run ended by patience is `converged: true`)
+    min_delta: float = 0.0
     log_every: int = 50
     resume: bool = False  # continue the run in hydra.run.dir from its checkpoints/last.pt
     overwrite: bool = False  # replace a finished or unfinished run in hydra.run.dir
@@ -401,6 +404,9 @@ class TrainConfig:
     bleu: BleuConfig = field(default_factory=BleuConfig)
     dump_alignments: bool = False
     run_dir: str = "${job_output_dir:}"
+    # a sweep's exported summaries (seq2seq-compare --export DIR): a job whose summary lies in
+    # DIR/<sweep dir name>/<job dir name>, trained by this commit with this config, is skipped
+    exported_runs: str | None = None
 
 
 @dataclass

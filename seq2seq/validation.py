@@ -211,6 +211,7 @@ def _check_trainer(cfg: Any, out: _Problems) -> None:
     for key in ("val_every", "log_every", "max_bad_steps"):
         out.at_least(t, "trainer", key, 1)
     out.at_least(t, "trainer", "patience", 1, optional=True)
+    out.at_least(t, "trainer", "min_delta", 0)
     out.at_least(t, "trainer", "num_threads", 1, optional=True)
     out.at_least(t, "trainer", "heatmaps", 0)
     out.at_least(t, "trainer", "val_bleu_limit", 1, optional=True)

@@ -30,7 +30,14 @@ FORBIDDEN = {
 MODELS_CONTRACT = {"seq2seq.models", "seq2seq.models.base"} | {
     f"seq2seq.models.base.{name}" for name in ("Seq2Seq", "RowOrder", "StepOutput", "DecodingState")
 }  # decoding/ runs on any model through models/base.py alone
-NEUTRAL = {"config", "errors", "runtime", "checkpoint", "validation"}  # below every part
+NEUTRAL = {
+    "config",
+    "errors",
+    "runtime",
+    "checkpoint",
+    "validation",
+    "provenance",
+}  # below every part
 
 
 def _part(module: str) -> str | None:

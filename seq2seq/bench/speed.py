@@ -12,49 +12,27 @@ which only a checkout sets up (``make bench-peers``), and no user code imports i
 
 from __future__ import annotations
 
-import os
-import platform
+import copy
 import resource
+import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 import torch
+from omegaconf import open_dict
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..data.batching import BatchPlan
 from ..data.pipeline import PreparedData
 from ..models.base import Seq2Seq
-from ..runtime import autocast
-from ..training.loss import output_losses
-from ..training.optim import build_optimizer
+from ..runtime import DistInfo, autocast
+from ..training import loop
+from ..training.setup import Runtime, setup_parts
 
 
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far (MiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def machine() -> dict:
-    """The CPU the figures belong to: model name, torch's vector ISA, native bf16 (AVX512-BF16 or
-    AMX; without it bf16 is emulated and slower than fp32), and the logical CPU count."""
-    name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": name,
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "native_bf16": bool(
-            torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-        ),
-        "logical_cpus": os.cpu_count(),
-        "torch": torch.__version__,
-    }
 
 
 def matmul_peak(
@@ -93,54 +71,45 @@ class TrainSpeed:
     peak_rss_mb: float
 
 
-def train_step_fn(model: Seq2Seq, optimizer: torch.optim.Optimizer, amp_dtype: torch.dtype | None):
-    device = torch.device("cpu")
-
-    def step(batch) -> None:  # the Trainer's step (loss as in Trainer.train_step)
-        with autocast(device, amp_dtype):
-            out = model(batch.src, batch.src_mask, batch.tgt_in, batch.tgt_mask, features_only=True)
-            loss, _ = output_losses(
-                out.features, model.output_layer, batch.tgt_out, label_smoothing=0.1
-            )
-        (loss / batch.num_tgt_tokens).backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    return step
-
-
 def measure_training(
-    model: Seq2Seq,
-    data: PreparedData,
-    *,
-    max_tokens: int,
-    amp_dtype: torch.dtype | None,
-    warmup: int,
-    steps: int,
-    seed: int = 1,
-) -> TrainSpeed:
-    """Train ``warmup`` + ``steps`` steps on Multi30k batches; time the last ``steps``."""
-    model.train()
-    optimizer = build_optimizer(model, name="adam", lr=1e-4, betas=(0.9, 0.98), weight_decay=0.0)
-    step = train_step_fn(model, optimizer, amp_dtype)
-    train = data.splits["train"]
-    plan = BatchPlan(train.src_ids, train.tgt_ids, max_tokens=max_tokens, seed=seed)
-    batches = plan.epoch(0)
-    for _ in range(warmup):
-        step(next(batches))
-    timed = [next(batches) for _ in range(steps)]
-    with FlopCounterMode(display=False) as counter:
-        step(timed[0])
-    flops = counter.get_total_flops()
-    start = time.perf_counter()
-    for batch in timed:
-        step(batch)
-    seconds = time.perf_counter() - start
+    cfg: Any, data: PreparedData, *, amp_dtype: torch.dtype | None, warmup: int, steps: int
+) -> tuple[TrainSpeed, Seq2Seq]:
+    """Train ``warmup`` + ``steps`` steps of the run ``cfg`` describes on its training batches;
+    time the last ``steps``. The parts come from the training's own :func:`setup_parts` and each
+    step is the training loop's :func:`seq2seq.training.loop.train_step` (optimizer, clipping,
+    grad scaler, auxiliary losses and all), so a change to the step shows here. Returns the
+    figures and the trained model."""
+    cfg = copy.deepcopy(cfg)
+    with tempfile.TemporaryDirectory(prefix="seq2seq-bench-") as run_dir, open_dict(cfg):
+        cfg.run_dir = run_dir
+        cfg.logger.name = "off"
+        runtime = Runtime(torch.device("cpu"), amp_dtype, DistInfo(), torch.get_num_threads())
+        parts = setup_parts(cfg, runtime, data)
+        options = {
+            "label_smoothing": cfg.trainer.label_smoothing,
+            "clip_grad_norm": cfg.optim.clip_grad_norm,
+        }
+        batches = parts.plan.epoch(0)
+
+        def step(batch) -> None:
+            loop.train_step(parts, [batch], **options)  # looked up here: the real one
+
+        for _ in range(warmup):
+            step(next(batches))
+        timed = [next(batches) for _ in range(steps)]
+        with FlopCounterMode(display=False) as counter:
+            step(timed[0])
+        flops = counter.get_total_flops()
+        start = time.perf_counter()
+        for batch in timed:
+            step(batch)
+        seconds = time.perf_counter() - start
+        parts.logger.close()
     tokens = sum(b.num_tgt_tokens for b in timed)
-    return TrainSpeed(
+    speed = TrainSpeed(
         tokens / seconds, tokens / steps, seconds / steps, float(flops), peak_rss_mb()
     )
+    return speed, parts.model
 
 
 @dataclass

@@ -42,14 +42,10 @@ def compose(overrides: list[str]):
 def run(args: argparse.Namespace, overrides: list[str]) -> dict:
     import torch
 
-    from ..bench.speed import (
-        machine,
-        matmul_peak,
-        measure_training,
-        model_matmul_shapes,
-    )
+    from ..bench.speed import matmul_peak, measure_training, model_matmul_shapes
     from ..data.pipeline import prepare_data
     from ..decoding.quantize import int8_engine, quantize_int8
+    from ..provenance import machine
     from ..training.setup import setup_model
 
     torch.set_num_threads(args.threads)
@@ -82,30 +78,25 @@ def run(args: argparse.Namespace, overrides: list[str]) -> dict:
         cfg = compose([*VARIANTS[variant], *overrides])
         for precision in args.precisions:
             torch.manual_seed(0)
-            model = setup_model(
-                cfg.model,
-                cfg.attention,
-                src_vocab_size=tok.src_vocab_size,
-                tgt_vocab_size=tok.tgt_vocab_size,
-            )
             if precision == "int8":  # decoding only: an int8 copy of the (untrained) model
+                model = setup_model(
+                    cfg.model,
+                    cfg.attention,
+                    src_vocab_size=tok.src_vocab_size,
+                    tgt_vocab_size=tok.tgt_vocab_size,
+                )
                 row = {"variant": variant, "precision": precision, "params": model.num_parameters()}
                 row.update(decode_row(args, quantize_int8(model.eval()), test_src, None))
                 results["runs"].append(row)
                 print(json.dumps(row), flush=True)
                 continue
             amp = dtypes[precision]
+            train, model = measure_training(
+                cfg, data, amp_dtype=amp, warmup=args.warmup, steps=args.steps
+            )
             if precision not in peaks:
                 shapes = model_matmul_shapes(model, cfg.data.max_tokens)
                 peaks[precision] = matmul_peak(shapes, amp or torch.float32)
-            train = measure_training(
-                model,
-                data,
-                max_tokens=cfg.data.max_tokens,
-                amp_dtype=amp,
-                warmup=args.warmup,
-                steps=args.steps,
-            )
             row = {
                 "variant": variant,
                 "precision": precision,

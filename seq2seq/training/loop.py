@@ -170,11 +170,7 @@ def validate_and_checkpoint(
         scores = validate(
             parts, step=p.step, decode=decode, trainer_cfg=trainer_cfg, max_tokens=max_tokens
         )
-        improved = scores["val_bleu"] > p.best_bleu
-        if improved:
-            p.best_bleu, p.best_step, p.bad_validations = scores["val_bleu"], p.step, 0
-        else:
-            p.bad_validations += 1
+        improved = p.validated(scores["val_bleu"], trainer_cfg.min_delta)
         parts.schedule.validated(scores["val_bleu"])
         entry = {
             "step": p.step,
@@ -185,6 +181,7 @@ def validate_and_checkpoint(
             "val_bleu": scores["val_bleu"],
             "val_chrf": scores["val_chrf"],
             "lr": parts.schedule.lr,
+            "val_time": round(time.perf_counter() - t0, 2),  # what validating costs
         }
         p.history.append(entry)
         with open(parts.run_dir / "history.jsonl", "a", encoding="utf-8") as handle:
@@ -209,10 +206,10 @@ def validate_and_checkpoint(
         )
     if runtime.dist.enabled:
         # every rank keeps the same early-stopping and plateau state
-        state = [p.bad_validations, p.best_step, parts.schedule.state_dict()]
+        state = [p.bad_validations, p.best_step, p.patience_bleu, parts.schedule.state_dict()]
         torch.distributed.broadcast_object_list(state, src=0)
-        p.bad_validations, p.best_step = state[0], state[1]
-        parts.schedule.load_state_dict(state[2])
+        p.bad_validations, p.best_step, p.patience_bleu = state[:3]
+        parts.schedule.load_state_dict(state[3])
         parts.schedule.step(p.step + 1)
 
 
@@ -290,7 +287,7 @@ def fit(
                     if tcfg.patience is not None and broadcast_flag(
                         p.bad_validations >= tcfg.patience, dist
                     ):
-                        stop = early_stop(tcfg.patience)
+                        stop = early_stop(tcfg.patience, tcfg.min_delta)
                 if signals.signal is not None or any_rank(signals.signal is not None, dist):
                     stop = signal_stop(signals.signal or signal.SIGTERM)
                     break
@@ -326,7 +323,7 @@ def _patience_stop(trainer_cfg: Any, progress: Progress) -> Stop | None:
     final test decoding) must not train on."""
     patience = trainer_cfg.patience
     if patience is not None and progress.bad_validations >= patience:
-        return early_stop(patience)
+        return early_stop(patience, trainer_cfg.min_delta)
     return None
 
 

@@ -25,12 +25,13 @@ from ..errors import ConfigError
 from ..evaluation.bleu import check_tokenize, run_tokenize
 from ..evaluation.evaluate import evaluate_model, gold_alignment_scores, load_reverse_run
 from ..evaluation.gold import check_extraction, load_gold
+from ..provenance import run_provenance
 from ..runtime import seed_everything
 from ..validation import check_train_config
 from .loop import fit, resume
 from .rundir import RunDirError, RunLock, claim
 from .setup import TrainingParts, check_writable, not_writable, setup_parts, setup_runtime
-from .state import Interrupted, Progress, Stop, StopReason, raise_on_signal
+from .state import Interrupted, Progress, Stop, StopReason, converged, raise_on_signal
 
 log = logging.getLogger("seq2seq.train")
 
@@ -118,6 +119,8 @@ def run_metrics(
         "params": parts.model.num_parameters(),
         "steps": p.step,
         "epochs": p.epoch + p.batch_in_epoch / max(1, parts.plan.num_batches(p.epoch)),
+        "train_tokens": p.train_tokens,
+        "converged": converged(stop, cfg.trainer.patience),
         "val_bleu": p.best_bleu,
         "best_step": p.best_step,
         "test_bleu": test["bleu"],
@@ -139,6 +142,7 @@ def run_metrics(
         "wall_time_s": round(wall_s, 1),
         "device": str(parts.runtime.device),
         "precision": parts.runtime.precision,
+        **run_provenance(parts.runtime.device),
     }
 
 

@@ -33,12 +33,26 @@ class Progress:
     train_tokens: int = 0  # real target tokens seen
     best_bleu: float = -1.0
     best_step: int = 0
-    bad_validations: int = 0  # validations since the best one (early stopping)
+    bad_validations: int = 0  # validations since the last gain of trainer.min_delta (patience)
+    patience_bleu: float = -1.0  # the validation BLEU that last reset bad_validations
     skipped_steps: int = 0  # non-finite losses skipped
     history: list[dict] = field(default_factory=list)  # one entry per validation
     # why training ended (a StopReason value), kept for a run resumed in its final test: a
     # diverged run must not train on; None while training or after an interrupt
     ended: str | None = None
+
+    def validated(self, bleu: float, min_delta: float) -> bool:
+        """Count a validation's BLEU at the current step: best.pt follows every gain (returns
+        whether this is one), the patience count resets only on a gain of at least ``min_delta``
+        over the BLEU that reset it last (so slow creeping gains add up, noise does not)."""
+        improved = bleu > self.best_bleu
+        if improved:
+            self.best_bleu, self.best_step = bleu, self.step
+        if bleu >= self.patience_bleu + min_delta and bleu > self.patience_bleu:
+            self.patience_bleu, self.bad_validations = bleu, 0
+        else:
+            self.bad_validations += 1
+        return improved
 
 
 class StopReason(str, Enum):
@@ -84,10 +98,27 @@ def diverged_stop(bad_steps: int) -> Stop:
     )
 
 
-def early_stop(patience: int) -> Stop:
+def early_stop(patience: int, min_delta: float = 0.0) -> Stop:
+    gain = f" of {min_delta:g}" if min_delta > 0 else ""
     return Stop(
-        StopReason.early_stopping, f"early stopping (no BLEU gain in {patience} validations)"
+        StopReason.early_stopping,
+        f"early stopping (no BLEU gain{gain} in {patience} validations)",
     )
+
+
+CAPS = (StopReason.max_steps, StopReason.max_epochs, StopReason.max_time)
+
+
+def converged(stop: Stop, patience: int | None) -> bool | None:
+    """Whether the run ended at convergence: True when the convergence rule (``trainer.patience``
+    validations without a gain of ``trainer.min_delta``) stopped it; False when a cap
+    (max_steps, max_epochs, max_time) or divergence ended it first; None when no rule was set
+    (``trainer.patience=null``: the run was never meant to converge)."""
+    if stop.reason is StopReason.early_stopping:
+        return True
+    if patience is None and stop.reason in CAPS:
+        return None
+    return False
 
 
 def signal_stop(signum: int) -> Stop:
