@@ -16,8 +16,16 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from seq2seq.cli.sweep import SweepJob, count, plan_job, read_outcomes, summary_line
+from seq2seq.cli.sweep import (
+    SweepJob,
+    count,
+    exported_plan,
+    plan_job,
+    read_outcomes,
+    summary_line,
+)
 from seq2seq.config import CarveConfig
+from seq2seq.provenance import code_commit
 from seq2seq.training.rundir import config_diff, flatten, saved_config
 from tests.conftest import TINY, TINY_RNN, needs_multi30k
 
@@ -302,3 +310,74 @@ def test_killed_in_the_final_test_decoding_then_a_different_run(shared_cache, tm
         "remove it or choose another hydra.sweep.dir"
     ]
     assert files(run_dir) == before  # .hydra/ records included
+
+
+# --------------------------------------------------------------------------- exported summaries
+
+
+def exported_summary(exported: Path, run_dir: Path, config: dict, **metrics) -> Path:
+    """A summary as seq2seq-compare --export writes it, for the job directory ``run_dir``."""
+    summary = exported / run_dir.parent.name / run_dir.name
+    (summary / ".hydra").mkdir(parents=True)
+    OmegaConf.save(OmegaConf.create(config), summary / ".hydra" / "config.yaml")
+    record = {"status": "finished", "steps": 30, "test_bleu": 12.5, "commit": code_commit()}
+    (summary / "metrics.json").write_text(json.dumps(record | metrics))
+    return summary
+
+
+def test_a_job_exported_by_this_commit_with_its_config_is_skipped(tmp_path):
+    run_dir = tmp_path / "grid" / "3_seed2_rnn_additive"
+    exported_summary(tmp_path / "docs", run_dir, CONFIG)
+    plan = exported_plan(run_dir, CONFIG, tmp_path / "docs")
+    assert plan.action == "skip" and "test BLEU 12.50): skipped" in plan.reason
+    assert "exported to" in plan.reason and not run_dir.exists()  # nothing to train or read
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"commit": "0" * 40}, "was trained by commit 0000000000000000000000000000000000000000"),
+        ({"commit": None}, "was trained by commit None"),
+        ({"config": {"trainer": {"max_steps": 40}}}, "holds the summary of a different run"),
+    ],
+)
+def test_a_summary_of_another_commit_or_config_refuses_the_job(tmp_path, change, words):
+    run_dir = tmp_path / "grid" / "0_seed1_rnn_none"
+    saved = OmegaConf.to_container(
+        OmegaConf.merge(OmegaConf.create(CONFIG), change.pop("config", {}))
+    )
+    exported_summary(tmp_path / "docs", run_dir, saved, **change)
+    plan = exported_plan(run_dir, CONFIG, tmp_path / "docs")
+    assert plan.action == "refuse" and words in plan.reason
+
+
+def test_no_summary_or_an_unfinished_one_leaves_the_job_to_its_directory(tmp_path):
+    run_dir = tmp_path / "grid" / "0_seed1_rnn_none"
+    assert exported_plan(run_dir, CONFIG, tmp_path / "docs") is None
+    exported_summary(tmp_path / "docs", run_dir, CONFIG, status="failed")
+    assert exported_plan(run_dir, CONFIG, tmp_path / "docs") is None
+
+
+@needs_multi30k
+@pytest.mark.slow
+def test_a_sweep_in_a_fresh_checkout_skips_the_jobs_whose_summaries_are_committed(
+    shared_cache, tmp_path
+):
+    """The grid over sittings: a sweep's finished runs are exported; the same sweep in an empty
+    sweep directory (another sitting, another machine) trains none of them again."""
+    from seq2seq.compare.export import export_runs
+
+    args = overrides(
+        shared_cache, trainer__seed="1,2", trainer__max_steps="4", trainer__patience="null"
+    )
+    first = tmp_path / "sitting1" / "grid"
+    assert run_sweep(first, args).returncode == 0
+    exported = tmp_path / "docs"
+    export_runs([first], exported)
+    second = tmp_path / "sitting2" / "grid"
+    result = run_sweep(second, [*args, f"exported_runs={exported}"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert last_line(result) == "2 finished, 0 resumed, 0 failed"
+    for name in ("0_seed1_rnn_additive", "1_seed2_rnn_additive"):
+        assert f"{name}: finished, exported to {exported / 'grid' / name}" in result.stderr
+        assert not (second / name / "checkpoints").exists()  # not trained again

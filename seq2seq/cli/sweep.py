@@ -148,6 +148,51 @@ def plan_job(run_dir: Path, config: dict) -> Plan:
     return Plan("scratch", "new")
 
 
+def exported_plan(run_dir: Path, config: dict, exported: Path) -> Plan | None:
+    """The plan of a job whose summary was exported (``seq2seq-compare --export``) to
+    ``exported/<sweep dir name>/<job dir name>``: ``skip`` when it is this job's (its saved
+    config is the job's, and this code's commit trained it), ``refuse`` when it holds another
+    run; None when there is no summary of a finished or diverged run there.
+
+    A grid built over several sittings and machines commits each finished run's summary; the
+    next sitting's sweep, in a fresh checkout of the same commit, goes on with the rest."""
+    from omegaconf import OmegaConf
+
+    from ..provenance import code_commit
+
+    summary = exported / run_dir.parent.name / run_dir.name
+    metrics = _read_metrics(summary)
+    status = metrics.get("status")
+    if status not in ENDED:
+        return None
+    try:
+        saved = OmegaConf.to_container(OmegaConf.load(summary / ".hydra" / "config.yaml"))
+    except Exception as err:  # noqa: BLE001 - any unreadable record: the job is refused
+        return Plan("refuse", f"{summary}: cannot read its .hydra/config.yaml ({err})")
+    diff = config_diff(saved, config)
+    if diff:
+        return Plan(
+            "refuse",
+            f"{summary} holds the summary of a different run ({diff}): "
+            "remove it or choose another exported_runs",
+        )
+    commit, trained_by = code_commit(), metrics.get("commit")
+    if commit is None or trained_by != commit:
+        return Plan(
+            "refuse",
+            f"{summary} was trained by commit {trained_by}, this code is {commit}: one "
+            "comparison is trained by one commit (run the sweep from a checkout of that commit, "
+            "or choose another exported_runs)",
+        )
+    bleu = metrics.get("test_bleu")
+    scores = f", test BLEU {bleu:.2f}" if isinstance(bleu, int | float) else ""
+    return Plan(
+        "skip",
+        f"{status}, exported to {summary} (step {metrics.get('steps')}{scores}): skipped",
+        val_bleu=metrics.get("val_bleu"),
+    )
+
+
 # --------------------------------------------------------------------------- the records
 
 

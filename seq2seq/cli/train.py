@@ -127,7 +127,10 @@ def sweep_job(cfg: DictConfig) -> float | None:
     job = sweep.SweepJob.of(HydraConfig.get().sweep.dir, run_dir)
     job.record("started", "")
     try:
-        plan = sweep.plan_job(run_dir, to_container(cfg))
+        config = to_container(cfg)
+        exported = cfg.get("exported_runs")
+        plan = exported and sweep.exported_plan(run_dir, config, Path(exported))
+        plan = plan or sweep.plan_job(run_dir, config)
     except Exception as err:  # noqa: BLE001 - an unreadable directory fails this job only
         if os.environ.get("SEQ2SEQ_DEBUG"):
             raise

@@ -40,6 +40,7 @@ RESUME_KEYS = ("model", "attention", "data", "trainer.seed", "bleu")
 # keys that may differ between two configs of one run: where it runs, what it logs
 IGNORED_KEYS = (
     "run_dir",
+    "exported_runs",
     "trainer.resume",
     "trainer.overwrite",
     "trainer.device",

@@ -153,6 +153,8 @@ class MultiplicativeAttentionConfig(AttentionConfig):
     presets={
         "dot": {"score": "dot", "model.split_directions": True},
         "general": {"score": "general"},
+        # general's form at scaled_dot's temperature: form against temperature
+        "general_sqrt": {"score": "general", "scale": "sqrt"},
         "scaled_dot": {"score": "scaled_dot", "model.split_directions": True},
     },
 )
