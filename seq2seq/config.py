@@ -404,8 +404,9 @@ class TrainConfig:
     bleu: BleuConfig = field(default_factory=BleuConfig)
     dump_alignments: bool = False
     run_dir: str = "${job_output_dir:}"
-    # a sweep's exported summaries (seq2seq-compare --export DIR): a job whose summary lies in
-    # DIR/<sweep dir name>/<job dir name>, trained by this commit with this config, is skipped
+    # a sweep kept in step with a folder of summaries (seq2seq-compare --export's layout): a job
+    # whose summary lies in DIR/<sweep dir name>/<job dir name>, trained by this commit with this
+    # config, is skipped; a job that finishes writes its summary there
     exported_runs: str | None = None
 
 

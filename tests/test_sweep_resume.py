@@ -363,19 +363,23 @@ def test_no_summary_or_an_unfinished_one_leaves_the_job_to_its_directory(tmp_pat
 def test_a_sweep_in_a_fresh_checkout_skips_the_jobs_whose_summaries_are_committed(
     shared_cache, tmp_path
 ):
-    """The grid over sittings: a sweep's finished runs are exported; the same sweep in an empty
-    sweep directory (another sitting, another machine) trains none of them again."""
-    from seq2seq.compare.export import export_runs
-
+    """The grid over sittings: each finished job exports its summary to exported_runs; the same
+    sweep in an empty sweep directory (another sitting, another machine) trains none again."""
+    exported = tmp_path / "docs"
     args = overrides(
         shared_cache, trainer__seed="1,2", trainer__max_steps="4", trainer__patience="null"
     )
+    args.append(f"exported_runs={exported}")
     first = tmp_path / "sitting1" / "grid"
     assert run_sweep(first, args).returncode == 0
-    exported = tmp_path / "docs"
-    export_runs([first], exported)
+    summaries = sorted(p.name for p in (exported / "grid").iterdir())
+    assert summaries == ["0_seed1_rnn_additive", "1_seed2_rnn_additive"]  # nothing half-built
+    for name in summaries:
+        metrics = json.loads((exported / "grid" / name / "metrics.json").read_text())
+        assert metrics["status"] == "finished" and metrics["commit"] == code_commit()
+        assert (exported / "grid" / name / "hyps" / "test.txt").is_file()
     second = tmp_path / "sitting2" / "grid"
-    result = run_sweep(second, [*args, f"exported_runs={exported}"])
+    result = run_sweep(second, args)
     assert result.returncode == 0, result.stderr[-3000:]
     assert last_line(result) == "2 finished, 0 resumed, 0 failed"
     for name in ("0_seed1_rnn_additive", "1_seed2_rnn_additive"):

@@ -168,6 +168,14 @@ def sweep_job(cfg: DictConfig) -> float | None:
     status = metrics.get("status")
     if status in sweep.ENDED:
         outcome = "resumed" if plan.action == "resume" else "finished"
+        if exported:
+            from ..compare.export import export_finished_job
+
+            try:
+                summary = export_finished_job(run_dir, Path(exported))
+                log.info("%s: summary exported to %s", job.key, summary)
+            except OSError as err:  # the run stands; seq2seq-compare --export can redo it
+                log.error("error: %s: could not export its summary (%s)", job.key, err)
         job.record(outcome, f"{status} at step {metrics.get('steps')}")
     elif status == "interrupted":
         detail = f"interrupted at step {metrics.get('steps')}: run the sweep again to resume it"

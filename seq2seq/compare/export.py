@@ -55,6 +55,24 @@ def export_run(run_dir: Path, out_dir: Path, *, keep_matrices: int = 3) -> Path:
     return out_dir
 
 
+def export_finished_job(run_dir: Path, exported: Path) -> Path:
+    """A sweep job's summary, written whole or not at all to
+    ``exported/<sweep dir name>/<job dir name>`` (the place :func:`seq2seq.cli.sweep.exported_plan`
+    looks): built beside it, then renamed into place, so a reader (or a ``git add`` of the
+    folder) never sees half of one. An earlier summary there is replaced."""
+    target = exported / run_dir.parent.name / run_dir.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    building = target.with_name(f".{target.name}.building")
+    shutil.rmtree(building, ignore_errors=True)
+    export_run(run_dir, building)
+    old = target.with_name(f".{target.name}.old")
+    if target.exists():
+        target.rename(old)
+    building.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
 def export_runs(
     paths: list[str | Path], out_dir: str | Path, *, keep_matrices: int = 3
 ) -> list[Path]:
