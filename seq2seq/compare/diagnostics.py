@@ -7,8 +7,17 @@ writes them. Every row of every sentence counts once (pooled over the test set):
 
     entropy     entropy of the row made a distribution (divided by its sum) over log(src_len):
                 0 = all mass on one source piece, 1 = uniform; 0 for a one-piece source
+    window_entropy  the same entropy over log(the row's support), the pieces with a weight
+                > 0: a windowed variant (local-m, local-p) is measured within its window; for
+                a global softmax it equals ``entropy``
+    row_sum     the row's total weight (1 for a softmax; below 1 where local-p's Gaussian
+                truncates its window)
     max_weight  the row's largest weight
     saturated   share of rows whose largest weight is > 0.99
+    collapse    share of rows whose argmax is the sentence's most-attended source piece (the
+                column with the largest summed weight): 1 when every target step attends the
+                same piece (collapse), 1/length for a diagonal; sharp rows (saturated) that
+                move along the source stay low
     eos_mass    the row's weight on the last source piece when it is the source EOS ``</s>``
                 (sentences whose source does not end with ``</s>`` are left out of this one)
 
@@ -25,24 +34,48 @@ import numpy as np
 from ..evaluation.alignments import EOS_PIECE
 
 SATURATED = 0.99
-DIAGNOSTICS = ("entropy", "max_weight", "saturated", "eos_mass")
+DIAGNOSTICS = (
+    "entropy",
+    "window_entropy",
+    "row_sum",
+    "max_weight",
+    "saturated",
+    "collapse",
+    "eos_mass",
+)
+ROW_KEYS = ("entropy", "window_entropy", "row_sum", "max_weight", "on_top_column", "last")
+
+
+def _normalised(entropy: np.ndarray, support: np.ndarray) -> np.ndarray:
+    """entropy / log(support), 0 where the support is one piece."""
+    logs = np.log(np.maximum(support, 1))
+    return np.divide(entropy, logs, out=np.zeros_like(entropy), where=support > 1)
 
 
 def matrix_rows(matrix: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-row normalised entropy, max weight and last-column weight of one matrix."""
+    """Per row of one (tgt_steps, src_len) matrix: normalised entropy over the source and over
+    the row's support, row sum, max weight, whether its argmax is the matrix's most-attended
+    column, and the last column's weight."""
     weights = np.asarray(matrix, dtype=np.float64)
     if weights.ndim != 2:
         raise ValueError(f"an alignment matrix has two dimensions, got shape {weights.shape}")
     weights = weights[weights.sum(axis=1) > 0]
     src_len = weights.shape[1]
     if not len(weights) or not src_len:
-        empty = np.zeros(0)
-        return {"entropy": empty, "max_weight": empty, "last": empty}
-    p = weights / weights.sum(axis=1, keepdims=True)
+        return {key: np.zeros(0) for key in ROW_KEYS}
+    row_sum = weights.sum(axis=1)
+    p = weights / row_sum[:, None]
     logs = np.log(p, out=np.zeros_like(p), where=p > 0)
     entropy = -(p * logs).sum(axis=1)
-    normalised = entropy / np.log(src_len) if src_len > 1 else np.zeros(len(p))
-    return {"entropy": normalised, "max_weight": weights.max(axis=1), "last": weights[:, -1]}
+    top_column = int(weights.sum(axis=0).argmax())
+    return {
+        "entropy": _normalised(entropy, np.full(len(p), src_len)),
+        "window_entropy": _normalised(entropy, (p > 0).sum(axis=1)),
+        "row_sum": row_sum,
+        "max_weight": weights.max(axis=1),
+        "on_top_column": (weights.argmax(axis=1) == top_column).astype(np.float64),
+        "last": weights[:, -1],
+    }
 
 
 def attention_diagnostics(align_dir: Path, name: str = "test") -> dict[str, float | None] | None:
@@ -61,24 +94,27 @@ def attention_diagnostics(align_dir: Path, name: str = "test") -> dict[str, floa
             if line.strip():
                 entry = json.loads(line)
                 src_tokens[str(entry["id"])] = entry["src_tokens"]
-    entropy, max_weight, eos = [], [], []
+    pooled: dict[str, list[np.ndarray]] = {key: [] for key in ROW_KEYS}
+    eos = []
     with np.load(npz) as data:
         for key in data.files:
             rows = matrix_rows(data[key])
-            entropy.append(rows["entropy"])
-            max_weight.append(rows["max_weight"])
+            for name in ROW_KEYS:
+                pooled[name].append(rows[name])
             tokens = src_tokens.get(key)
             if tokens and tokens[-1] == EOS_PIECE and len(tokens) == data[key].shape[1]:
                 eos.append(rows["last"])
-    entropy_all = np.concatenate(entropy) if entropy else np.zeros(0)
-    max_all = np.concatenate(max_weight) if max_weight else np.zeros(0)
+    every = {k: np.concatenate(v) if v else np.zeros(0) for k, v in pooled.items()}
     eos_all = np.concatenate(eos) if eos else np.zeros(0)
-    if not len(entropy_all):
+    if not len(every["entropy"]):
         return {key: None for key in DIAGNOSTICS} | {"rows": 0}
     return {
-        "entropy": float(entropy_all.mean()),
-        "max_weight": float(max_all.mean()),
-        "saturated": float((max_all > SATURATED).mean()),
+        "entropy": float(every["entropy"].mean()),
+        "window_entropy": float(every["window_entropy"].mean()),
+        "row_sum": float(every["row_sum"].mean()),
+        "max_weight": float(every["max_weight"].mean()),
+        "saturated": float((every["max_weight"] > SATURATED).mean()),
+        "collapse": float(every["on_top_column"].mean()),
         "eos_mass": float(eos_all.mean()) if len(eos_all) else None,
-        "rows": int(len(entropy_all)),
+        "rows": int(len(every["entropy"])),
     }

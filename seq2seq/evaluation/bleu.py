@@ -105,6 +105,10 @@ def corpus_scores(
         "bleu": round(bleu_score.score, 2),
         "chrf": round(chrf_score.score, 2),
         "bleu_lc": round(bleu_lc.corpus_score(hyps, streams).score, 2),
+        # most of the spread between seeds is output length: BLEU's brevity penalty and the
+        # hypothesis/reference length ratio (tokenized as BLEU counts them)
+        "bp": round(bleu_score.bp, 4),
+        "length_ratio": round(bleu_score.sys_len / max(1, bleu_score.ref_len), 4),
         "bleu_detail": str(bleu_score),
         "bleu_tokenize": tokenize,
         "signature": signatures[0],

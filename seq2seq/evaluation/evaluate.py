@@ -28,7 +28,8 @@ from .testsets import TestSet, load_test_set
 log = logging.getLogger("seq2seq.evaluate")
 
 # what a scored decoding adds to its metrics
-SCORE_KEYS = ("bleu", "chrf", "bleu_lc", "bleu_tokenize", "signature", "chrf_signature")
+SCORE_KEYS = ("bleu", "chrf", "bleu_lc", "bp", "length_ratio", "bleu_tokenize", "signature")
+SCORE_KEYS += ("chrf_signature",)
 
 
 @dataclass

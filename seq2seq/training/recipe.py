@@ -126,6 +126,8 @@ def run_metrics(
         "test_bleu": test["bleu"],
         "test_chrf": test["chrf"],
         "test_bleu_lc": test["bleu_lc"],
+        "test_bp": test["bp"],
+        "test_length_ratio": test["length_ratio"],
         "bleu_tokenize": test["bleu_tokenize"],
         "sacrebleu_signature": test["signature"],
         "chrf_signature": test["chrf_signature"],

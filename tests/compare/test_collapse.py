@@ -1,0 +1,57 @@
+"""Attention diagnostics that tell collapse (every target step on one source piece) from a
+sharp alignment that moves (seq2seq.compare.diagnostics)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from seq2seq.compare.diagnostics import attention_diagnostics, matrix_rows
+
+
+def pooled(matrix) -> dict[str, float]:
+    return {key: float(np.mean(values)) for key, values in matrix_rows(matrix).items()}
+
+
+def test_a_matrix_stuck_on_one_column_is_collapse():
+    stuck = np.full((6, 8), 0.01 / 7)
+    stuck[:, 5] = 0.99  # every target step on the source "."
+    rows = pooled(stuck)
+    assert rows["on_top_column"] == 1.0
+    assert rows["max_weight"] == pytest.approx(0.99)  # as saturated as a sharp diagonal
+
+
+@pytest.mark.parametrize("length", [4, 9, 20])
+def test_a_diagonal_is_not_collapse(length):
+    diagonal = np.eye(length) * 0.995 + (1 - np.eye(length)) * 0.005 / (length - 1)
+    rows = pooled(diagonal)
+    assert rows["on_top_column"] == pytest.approx(1 / length)
+    assert rows["max_weight"] == pytest.approx(0.995)  # just as sharp as the stuck one
+
+
+def test_a_windowed_row_is_measured_within_its_window_with_its_row_sum():
+    # local-p: a Gaussian-weighted window of 3 pieces out of 10, mass 0.9 in all
+    row = np.zeros(10)
+    row[4:7] = [0.3, 0.3, 0.3]
+    rows = pooled([row])
+    assert rows["window_entropy"] == pytest.approx(1.0)  # uniform inside the window
+    assert rows["entropy"] == pytest.approx(np.log(3) / np.log(10))  # over the whole source
+    assert rows["row_sum"] == pytest.approx(0.9)
+
+
+def test_a_run_pools_collapse_over_its_test_sentences(tmp_path):
+    align = tmp_path / "alignments"
+    align.mkdir()
+    stuck = np.zeros((3, 4))
+    stuck[:, 1] = 1.0
+    np.savez(align / "test.npz", **{"0": stuck, "1": np.eye(5)})
+    (align / "test.jsonl").write_text(
+        json.dumps({"id": 0, "src_tokens": list("abc") + ["</s>"], "tgt_tokens": list("xyz")})
+        + "\n"
+    )
+    got = attention_diagnostics(align)
+    # 3 rows of the stuck sentence on its top column, 1 of the diagonal's 5
+    assert got["collapse"] == pytest.approx((3 + 1) / 8) and got["rows"] == 8
+    assert got["saturated"] == 1.0 and got["row_sum"] == pytest.approx(1.0)
