@@ -485,8 +485,10 @@ def test_kendall_tau_b_by_hand():
 def test_mean_sd_and_t_interval():
     from seq2seq.compare import summarize, t_975
 
-    assert t_975(1) == 12.7062 and t_975(4) == 2.7764
-    assert t_975(60) == pytest.approx(2.000298, abs=1e-4)  # past the table: Cornish-Fisher
+    # the printed tables' 4-digit values (scipy's quantiles, exact)
+    assert t_975(1) == pytest.approx(12.7062, abs=5e-5)
+    assert t_975(4) == pytest.approx(2.7764, abs=5e-5)
+    assert t_975(60) == pytest.approx(2.000298, abs=1e-6)
     s = summarize([20, 22, 27])
     assert s.n == 3 and s.mean == 23 and s.sd == pytest.approx(13**0.5)
     assert s.high - s.mean == pytest.approx(4.3027 * 13**0.5 / 3**0.5)

@@ -1,36 +1,40 @@
-"""The few statistics a comparison needs, without scipy: mean, sd and a Student t interval of the
-mean, and Kendall's tau-b between two rankings."""
+"""The statistics of a comparison over seeds, on scipy.stats (the library a reviewer trusts).
+
+A variant is a training procedure: its replicates are training runs (seeds), so every test
+here takes one number per run. Differences are paired by seed (the same data order and
+initial draw for every variant of a seed). Where a family of comparisons is tested, p values
+are adjusted by Holm's step-down method, and an omnibus test (Friedman, blocked by seed) comes
+before any pairwise claim.
+
+- :func:`summarize`: mean, sd and the Student t interval of the mean.
+- :func:`paired_test`: the paired t test of two variants over their common seeds.
+- :func:`holm`: Holm-adjusted p values of a family.
+- :func:`friedman`: the Friedman test across variants, with Kendall's W.
+- :func:`pairwise`: every pair of variants (mean difference, p, Holm over the pairs).
+- :func:`minimal_detectable_difference`: the smallest difference a paired t test over n seeds
+  finds with the given power at the observed spread.
+- :func:`kendall_tau_b`, :func:`ranking_stability`: how the ranking moves between seeds.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
+from typing import TypeVar
 
-# two-sided 95%: the 0.975 quantile of Student's t with df = 1..30 degrees of freedom
-_T975 = (
-    12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281,
-    2.2010, 2.1788, 2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860,
-    2.0796, 2.0739, 2.0687, 2.0639, 2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423,
-)  # fmt: skip
-_Z975 = 1.959963984540054
+from scipy import stats
+
+ALPHA = 0.05
+K = TypeVar("K", bound=Hashable)
 
 
 def t_975(df: int) -> float:
-    """The 0.975 quantile of Student's t with ``df`` degrees of freedom (a table up to 30, then
-    the Cornish-Fisher expansion around the normal quantile, within 1e-4 of the exact value)."""
+    """The 0.975 quantile of Student's t with ``df`` degrees of freedom."""
     if df < 1:
         raise ValueError(f"degrees of freedom must be >= 1, got {df}")
-    if df <= len(_T975):
-        return _T975[df - 1]
-    z, v = _Z975, float(df)
-    return (
-        z
-        + (z**3 + z) / (4 * v)
-        + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * v**2)
-        + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * v**3)
-    )
+    return float(stats.t.ppf(0.975, df))
 
 
 @dataclass(frozen=True)
@@ -58,25 +62,140 @@ def summarize(values: Sequence[float]) -> Summary:
     return Summary(n, mean, sd, mean - half, mean + half)
 
 
-def _sign(v: float) -> int:
-    return (v > 0) - (v < 0)
+@dataclass(frozen=True)
+class PairedTest:
+    """A against B over n common seeds: the mean of the per-seed differences A - B, their sd,
+    the 95% t interval of the mean difference, and the two-sided paired t test's statistic and
+    p (None below 2 seeds, or when every difference is the same)."""
+
+    n: int
+    mean: float | None
+    sd: float | None
+    low: float | None
+    high: float | None
+    t: float | None
+    p: float | None
+
+
+def paired_test(a: Sequence[float], b: Sequence[float]) -> PairedTest:
+    """The paired t test of ``a`` against ``b`` (one value per seed, in the same seed order)."""
+    if len(a) != len(b):
+        raise ValueError(f"{len(a)} values against {len(b)}")
+    diffs = summarize([x - y for x, y in zip(a, b, strict=True)])
+    if diffs.n < 2 or not diffs.sd:
+        return PairedTest(diffs.n, diffs.mean, diffs.sd, diffs.low, diffs.high, None, None)
+    result = stats.ttest_rel(a, b)
+    return PairedTest(
+        diffs.n,
+        diffs.mean,
+        diffs.sd,
+        diffs.low,
+        diffs.high,
+        float(result.statistic),
+        float(result.pvalue),
+    )
+
+
+def holm(pvalues: Mapping[K, float | None]) -> dict[K, float | None]:
+    """Holm's step-down adjustment over the family ``pvalues`` (None: not tested, left out of
+    the family): the i-th smallest of m p values becomes max over j <= i of min(1, (m - j + 1)
+    p_(j)). Rejecting where the adjusted p is below alpha controls the family-wise error."""
+    tested = sorted((p, key) for key, p in pvalues.items() if p is not None)
+    m = len(tested)
+    adjusted: dict[K, float | None] = {key: None for key in pvalues}
+    running = 0.0
+    for i, (p, key) in enumerate(tested):
+        running = max(running, min(1.0, (m - i) * p))
+        adjusted[key] = running
+    return adjusted
+
+
+def direction(mean_difference: float | None, p_adjusted: float | None, alpha=ALPHA) -> str:
+    """``better`` / ``worse`` where the adjusted p supports a difference of that sign, else ''."""
+    if mean_difference is None or p_adjusted is None or p_adjusted >= alpha:
+        return ""
+    return "better" if mean_difference > 0 else "worse"
+
+
+@dataclass(frozen=True)
+class Omnibus:
+    """The Friedman test of k variants over the blocks (seeds) that scored all of them, and
+    Kendall's W of the seeds' rankings (the Friedman statistic over blocks * (k - 1))."""
+
+    statistic: float
+    p: float
+    variants: tuple
+    blocks: tuple
+    kendall_w: float
+
+
+def friedman(scores: Mapping[Hashable, Mapping[K, float]], variants: Sequence[K]) -> Omnibus | None:
+    """``scores``: seed -> variant -> score. Only seeds that scored every variant are blocks;
+    None with fewer than 3 variants or 2 such seeds (scipy's test needs them)."""
+    blocks = tuple(s for s in sorted(scores) if all(v in scores[s] for v in variants))
+    if len(variants) < 3 or len(blocks) < 2:
+        return None
+    columns = [[scores[s][v] for s in blocks] for v in variants]
+    result = stats.friedmanchisquare(*columns)
+    w = float(result.statistic) / (len(blocks) * (len(variants) - 1))
+    return Omnibus(float(result.statistic), float(result.pvalue), tuple(variants), blocks, w)
+
+
+@dataclass(frozen=True)
+class PairCell:
+    """Row variant minus column variant over their common seeds; p of the paired t test and
+    its Holm adjustment over every pair of the matrix."""
+
+    test: PairedTest
+    p_holm: float | None
+
+
+def pairwise(
+    scores: Mapping[K, Mapping[Hashable, float]], variants: Sequence[K]
+) -> dict[tuple[K, K], PairCell]:
+    """``scores``: variant -> seed -> score. Every ordered pair (a, b), a != b, gets a - b;
+    the family for Holm is the unordered pairs."""
+    tests: dict[tuple[K, K], PairedTest] = {}
+    for a, b in combinations(variants, 2):
+        seeds = sorted(set(scores[a]) & set(scores[b]))
+        tests[(a, b)] = paired_test([scores[a][s] for s in seeds], [scores[b][s] for s in seeds])
+    adjusted = holm({pair: test.p for pair, test in tests.items()})
+    cells = {}
+    for (a, b), test in tests.items():
+        cells[(a, b)] = PairCell(test, adjusted[(a, b)])
+        flipped = PairedTest(
+            test.n,
+            None if test.mean is None else -test.mean,
+            test.sd,
+            None if test.high is None else -test.high,
+            None if test.low is None else -test.low,
+            None if test.t is None else -test.t,
+            test.p,
+        )
+        cells[(b, a)] = PairCell(flipped, adjusted[(a, b)])
+    return cells
+
+
+def minimal_detectable_difference(
+    sd_difference: float | None, n: int, *, alpha: float = ALPHA, power: float = 0.8
+) -> float | None:
+    """The smallest true mean difference a two-sided paired t test over ``n`` seeds detects
+    with probability ``power`` at level ``alpha``, when per-seed differences spread with
+    ``sd_difference``: (t_{1-alpha/2, n-1} + t_{power, n-1}) * sd / sqrt(n) (the usual
+    approximation that ignores the noncentral t's skew). None below 2 seeds."""
+    if sd_difference is None or n < 2:
+        return None
+    quantiles = stats.t.ppf(1 - alpha / 2, n - 1) + stats.t.ppf(power, n - 1)
+    return float(quantiles * sd_difference / math.sqrt(n))
 
 
 def kendall_tau_b(x: Sequence[float], y: Sequence[float]) -> float | None:
-    """Kendall's tau-b of two paired samples: sum over pairs i < j of
-    sign(x_i - x_j) * sign(y_i - y_j), over sqrt(pairs untied in x * pairs untied in y).
-    None when either side has no untied pair (fewer than two items, or all tied)."""
+    """Kendall's tau-b of two paired samples; None when either side has no untied pair."""
     if len(x) != len(y):
         raise ValueError(f"{len(x)} values against {len(y)}")
-    s = untied_x = untied_y = 0
-    for i, j in combinations(range(len(x)), 2):
-        a, b = _sign(x[i] - x[j]), _sign(y[i] - y[j])
-        s += a * b
-        untied_x += a != 0
-        untied_y += b != 0
-    if not untied_x or not untied_y:
+    if len(x) < 2 or len(set(x)) < 2 or len(set(y)) < 2:
         return None
-    return s / math.sqrt(untied_x * untied_y)
+    return float(stats.kendalltau(x, y).statistic)
 
 
 @dataclass(frozen=True)

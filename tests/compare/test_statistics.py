@@ -1,0 +1,121 @@
+"""The comparison's statistics (seq2seq.compare.stats) against hand-worked examples and scipy."""
+
+from __future__ import annotations
+
+import pytest
+from scipy import stats
+
+from seq2seq.compare.stats import (
+    direction,
+    friedman,
+    holm,
+    kendall_tau_b,
+    minimal_detectable_difference,
+    paired_test,
+    pairwise,
+    ranking_stability,
+    summarize,
+    t_975,
+)
+
+
+def test_holm_against_a_hand_worked_example():
+    # sorted: .005 x4 = .02; .01 x3 = .03; .03 x2 = .06; .04 x1 = .04 -> .06 (monotone)
+    adjusted = holm({"a": 0.01, "b": 0.04, "c": 0.03, "d": 0.005, "e": None})
+    assert adjusted == pytest.approx({"a": 0.03, "b": 0.06, "c": 0.06, "d": 0.02, "e": None})
+
+
+def test_holm_caps_at_one_and_keeps_order():
+    adjusted = holm({"x": 0.6, "y": 0.5, "z": 0.001})
+    assert adjusted == pytest.approx({"x": 1.0, "y": 1.0, "z": 0.003})
+
+
+def test_the_readme_family_of_nine_needs_p_below_alpha_over_nine():
+    # the smallest of 9 p values survives Holm at 0.05 only below 0.05 / 9 = 0.0056
+    family = {i: 0.5 for i in range(8)}
+    assert holm(family | {"t": 0.0099})["t"] == pytest.approx(0.0891)
+    assert holm(family | {"t": 0.005})["t"] < 0.05
+
+
+def test_paired_test_equals_scipy_ttest_rel():
+    a, b = [31.2, 30.1, 32.4, 29.8], [30.0, 29.9, 31.0, 30.2]
+    got = paired_test(a, b)
+    want = stats.ttest_rel(a, b)
+    assert got.t == pytest.approx(want.statistic) and got.p == pytest.approx(want.pvalue)
+    assert got.mean == pytest.approx(0.6) and got.n == 4  # 1.2, 0.2, 1.4, -0.4
+    half = t_975(3) * got.sd / 2
+    assert (got.low, got.high) == pytest.approx((0.6 - half, 0.6 + half))
+
+
+def test_paired_test_without_spread_or_replicates_has_no_p():
+    assert paired_test([1.0, 2.0], [0.0, 1.0]).p is None  # every difference is 1
+    assert paired_test([1.0], [0.0]).p is None
+
+
+def test_friedman_equals_scipy_and_w_is_its_statistic_over_blocks_times_k_minus_1():
+    scores = {
+        1: {"a": 30.0, "b": 28.0, "c": 25.0, "d": 20.0},
+        2: {"a": 29.0, "b": 29.5, "c": 24.0, "d": 21.0},
+        3: {"a": 31.0, "b": 27.0, "c": 26.0, "d": 19.0},
+        4: {"a": 30.5, "b": 28.0},  # incomplete: not a block
+    }
+    got = friedman(scores, ["a", "b", "c", "d"])
+    want = stats.friedmanchisquare(
+        [30.0, 29.0, 31.0], [28.0, 29.5, 27.0], [25.0, 24.0, 26.0], [20.0, 21.0, 19.0]
+    )
+    assert got.statistic == pytest.approx(want.statistic) and got.p == pytest.approx(want.pvalue)
+    assert got.blocks == (1, 2, 3)
+    assert got.kendall_w == pytest.approx(want.statistic / (3 * 3))
+    # identical rankings in every seed but one swap: W near 1
+    assert 0.8 < got.kendall_w <= 1.0
+
+
+def test_friedman_needs_three_variants_and_two_complete_seeds():
+    assert friedman({1: {"a": 1, "b": 2}, 2: {"a": 1, "b": 3}}, ["a", "b"]) is None
+    assert friedman({1: {"a": 1, "b": 2, "c": 3}}, ["a", "b", "c"]) is None
+
+
+@pytest.mark.parametrize(
+    ("mean", "p", "expected"),
+    [(1.5, 0.01, "better"), (-1.5, 0.01, "worse"), (1.5, 0.2, ""), (None, None, "")],
+)
+def test_direction_needs_the_adjusted_p(mean, p, expected):
+    assert direction(mean, p) == expected
+
+
+def test_pairwise_matrix_is_antisymmetric_with_holm_over_the_pairs():
+    scores = {
+        "a": {1: 30.0, 2: 31.0, 3: 29.5},
+        "b": {1: 28.0, 2: 28.5, 3: 27.0},
+        "c": {1: 20.0, 2: 21.0, 3: 19.0, 4: 22.0},
+    }
+    cells = pairwise(scores, ["a", "b", "c"])
+    assert len(cells) == 6
+    ab, ba = cells[("a", "b")], cells[("b", "a")]
+    assert ab.test.mean == pytest.approx(2.333333) and ba.test.mean == pytest.approx(-2.333333)
+    assert ab.test.p == ba.test.p and ab.p_holm == ba.p_holm
+    assert (ba.test.low, ba.test.high) == pytest.approx((-ab.test.high, -ab.test.low))
+    assert cells[("a", "c")].test.n == 3  # common seeds only
+    family = {pair: cells[pair].test.p for pair in [("a", "b"), ("a", "c"), ("b", "c")]}
+    assert {pair: cells[pair].p_holm for pair in family} == pytest.approx(holm(family))
+
+
+def test_minimal_detectable_difference_with_three_seeds():
+    # (t_.975,2 + t_.8,2) * sd / sqrt(3) = (4.303 + 1.061) / 1.732 = 3.097 sd
+    assert minimal_detectable_difference(1.0, 3) == pytest.approx(3.0969, abs=1e-3)
+    assert minimal_detectable_difference(1.0, 10) < minimal_detectable_difference(1.0, 3)
+    assert minimal_detectable_difference(1.0, 1) is None
+
+
+def test_kendall_tau_b_equals_scipy_and_ties_have_no_ranking():
+    x, y = [1, 2, 3, 4, 5], [2, 1, 4, 3, 5]
+    assert kendall_tau_b(x, y) == pytest.approx(stats.kendalltau(x, y).statistic)
+    assert kendall_tau_b([1, 1], [1, 2]) is None
+    stability = ranking_stability({1: {"a": 1, "b": 2, "c": 3}, 2: {"a": 1, "b": 3, "c": 2}})
+    assert stability.mean == pytest.approx(1 / 3)
+
+
+def test_summary_interval_uses_student_t():
+    s = summarize([1.0, 2.0, 3.0])
+    assert (s.mean, s.sd) == pytest.approx((2.0, 1.0))
+    assert s.high - s.mean == pytest.approx(stats.t.ppf(0.975, 2) / 3**0.5)
