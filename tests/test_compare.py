@@ -491,7 +491,8 @@ def test_mean_sd_and_t_interval():
     assert t_975(60) == pytest.approx(2.000298, abs=1e-6)
     s = summarize([20, 22, 27])
     assert s.n == 3 and s.mean == 23 and s.sd == pytest.approx(13**0.5)
-    assert s.high - s.mean == pytest.approx(4.3027 * 13**0.5 / 3**0.5)
+    assert s.high - s.mean == pytest.approx(t_975(2) * 13**0.5 / 3**0.5)
+    assert t_975(2) == pytest.approx(4.3027, abs=5e-5)
     one = summarize([5.0])
     assert (one.n, one.mean, one.sd, one.low, one.high) == (1, 5.0, None, None, None)
     assert summarize([]).n == 0
