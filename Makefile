@@ -11,7 +11,7 @@ ARGS ?=
 # pytest-xdist processes for make test (one per core here; 0 runs in this process)
 TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: help install data train evaluate sweep compare tensorboard bench bench-peers fault-drill test test-shuffled test-fast lint clean
+.PHONY: help install data train evaluate sweep compare compare-converged tensorboard bench bench-peers fault-drill test test-shuffled test-fast lint clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -45,6 +45,18 @@ compare: install ## every RNN score under one wiring + the Transformer, 3 seeds 
 	$(VENV)/bin/seq2seq-compare $(COMPARE_DIR)/scores $(COMPARE_DIR)/transformer --export docs/comparison/runs
 	$(VENV)/bin/seq2seq-compare $(COMPARE_DIR)/reversal --export docs/comparison/reversal
 	$(VENV)/bin/seq2seq-compare docs/comparison/runs --aer-runs docs/comparison/reversal --out docs/comparison
+
+CONVERGED_DIR ?= multirun/converged
+CONVERGED_EXPORT ?= docs/comparison/converged
+JOBS ?= 2
+# the lr checks' variants (the best and the worst attention of the grid's seed 1), e.g. content,dot
+LR_VARIANTS ?=
+CONVERGED_SWEEP = hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS) trainer.num_threads=1 exported_runs=$(abspath $(CONVERGED_EXPORT))
+compare-converged: install ## the comparison at convergence (README): 10 RNN scores + the Transformer, 3 seeds each (+ the lr checks with LR_VARIANTS=a,b); $(JOBS) jobs x 1 thread; each finished run's summary goes to docs/comparison/converged (commit it), jobs whose summary is there are skipped; then the report
+	-$(VENV)/bin/seq2seq-train experiment=compare_converged $(CONVERGED_SWEEP) hydra.sweep.dir=$(CONVERGED_DIR)/rnn $(ARGS)
+	-$(VENV)/bin/seq2seq-train experiment=compare_converged_transformer $(CONVERGED_SWEEP) hydra.sweep.dir=$(CONVERGED_DIR)/transformer $(ARGS)
+	$(if $(LR_VARIANTS),-$(VENV)/bin/seq2seq-train experiment=compare_converged_lr variant=$(LR_VARIANTS) $(CONVERGED_SWEEP) hydra.sweep.dir=$(CONVERGED_DIR)/lr $(ARGS),@echo "lr checks skipped: set LR_VARIANTS=best,worst (the grid's best and worst attention)")
+	$(VENV)/bin/seq2seq-compare $(CONVERGED_EXPORT)/rnn $(CONVERGED_EXPORT)/transformer --out docs/comparison/converged-report --html
 
 PEERS_INSTALLED := $(and $(wildcard build/peers/opennmt-venv/.peer-installed),$(wildcard build/peers/joeynmt-venv/.peer-installed))
 
