@@ -1,24 +1,27 @@
-"""Test hypotheses against their references: which runs' test BLEUs are comparable, the test
-texts of each run, sacreBLEU's paired bootstrap of each variant against the baseline seed by
-seed, and BLEU by source length."""
+"""Test hypotheses against their references: the texts a run directory holds, which runs' test
+BLEUs are comparable, sacreBLEU's paired bootstrap of each variant against the baseline seed by
+seed, and BLEU by source length.
+
+A run's final test leaves ``hyps/test.txt`` (the hypotheses) beside ``hyps/test.src.txt`` and
+``hyps/test.ref.txt`` (the test split's source and reference lines it was scored against), one
+line each per test sentence: the report reads those, never the corpus.
+"""
 
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from omegaconf import OmegaConf
 
 from ..evaluation.bleu import DEFAULT_TOKENIZE, bleu_metric
 from .runs import RunRecord
 from .variants import Variant, metric_values
 
-log = logging.getLogger(__name__)
-
 HYPS = "hyps/test.txt"
+SOURCES = "hyps/test.src.txt"
+REFERENCES = "hyps/test.ref.txt"
 LENGTH_BUCKETS = [(1, 8), (9, 12), (13, 16), (17, 20), (21, 10_000)]
 SIGNIFICANCE = 0.05
 
@@ -46,44 +49,33 @@ def _lines(path: Path) -> list[str] | None:
         return None
 
 
-def _load_test_texts(record: RunRecord) -> tuple[list[str], list[str]] | None:
-    from .. import config as _registers_resolvers  # noqa: F401 - ${local_corpus:...} in saved configs
-    from ..data.pipeline import load_split_texts
-
-    try:
-        return load_split_texts(OmegaConf.create(record.config["data"]), "test")
-    except Exception as err:  # noqa: BLE001 - a missing corpus costs the bootstrap and the length plot
-        log.warning("cannot load the test split of %s (%s)", record.path, err)
-        return None
-
-
 def read_texts(records: list[RunRecord], problems: list[str]) -> dict[Path, RunTexts]:
-    """Run directory -> its test texts, for every scored run whose hypotheses line up with the
-    test split of its data config (loaded once per :func:`reference_key`); each other scored
-    run adds a line to ``problems``."""
-    loaded: dict[str, tuple[list[str], list[str]] | None] = {}
+    """Run directory -> its test texts, for every scored run whose hypotheses line up with its
+    test references; each other scored run adds a line to ``problems``."""
     usable: dict[Path, RunTexts] = {}
     for r in records:
         if not r.scored:
             continue
-        hyps, key = _lines(r.path / HYPS), reference_key(r)
-        if key is not None and key not in loaded:
-            loaded[key] = _load_test_texts(r)
-        pair = loaded[key] if key is not None else None
+        where = f"`{r.label}` seed {r.seed} ({r.name})"
+        hyps = _lines(r.path / HYPS)
+        sources, references = _lines(r.path / SOURCES), _lines(r.path / REFERENCES)
         if hyps is None:
-            problems.append(f"`{r.label}` seed {r.seed} ({r.name}): no {HYPS}")
-        elif pair is None:
+            problems.append(f"{where}: no {HYPS}")
+        elif sources is None or references is None:
             problems.append(
-                f"`{r.label}` seed {r.seed} ({r.name}): test references not loadable "
+                f"{where}: {SOURCES} or {REFERENCES} missing or unreadable "
                 "(no paired bootstrap, no BLEU by length)"
             )
-        elif len(hyps) != len(pair[1]):
+        elif len(hyps) != len(references):
             problems.append(
-                f"`{r.label}` seed {r.seed} ({r.name}): {len(hyps)} hypotheses for "
-                f"{len(pair[1])} test references"
+                f"{where}: {len(hyps)} hypotheses for {len(references)} test references"
+            )
+        elif len(sources) != len(references):
+            problems.append(
+                f"{where}: {len(sources)} test sources for {len(references)} test references"
             )
         else:
-            usable[r.path] = RunTexts(hyps, *pair)
+            usable[r.path] = RunTexts(hyps, sources, references)
     return usable
 
 

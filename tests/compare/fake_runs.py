@@ -4,6 +4,7 @@ training), so the report's numbers can be computed by hand."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 TEST_SOURCES = [
@@ -25,7 +26,8 @@ TEST_REFERENCES = [
 
 
 def write_corpus(root: Path) -> Path:
-    """A tiny local corpus in ``root`` whose test split the report reads its references from."""
+    """A tiny local corpus in ``root``: a fake run's test split (its sources and references are
+    copied beside the run's hypotheses, as the final test writes them)."""
     root.mkdir()
     for stem in ("train", "val", "test"):
         (root / f"{stem}.de").write_text("".join(s + "\n" for s in TEST_SOURCES))
@@ -50,7 +52,7 @@ def fake_run(
     **metrics,
 ) -> Path:
     """A run directory as seq2seq-train leaves it: .hydra/config.yaml, metrics.json,
-    history.jsonl, hyps/test.txt and (``matrices``: per sentence (weights, source pieces) or
+    history.jsonl, hyps/test.txt (with the corpus's test.src.txt and test.ref.txt) and (``matrices``: per sentence (weights, source pieces) or
     (weights, source pieces, target pieces)) alignments/test.npz + test.jsonl."""
     import numpy as np
     from omegaconf import OmegaConf
@@ -105,6 +107,8 @@ def fake_run(
         hyps = [f"{ref} {attention} s{seed}" for ref in TEST_REFERENCES]
         (run / "hyps").mkdir()
         (run / "hyps" / "test.txt").write_text("".join(h + "\n" for h in hyps))
+        for name, lang in (("test.src.txt", "de"), ("test.ref.txt", "en")):
+            shutil.copyfile(corpus / f"test.{lang}", run / "hyps" / name)
     (run / "metrics.json").write_text(json.dumps(record))
     if history is not None:
         (run / "history.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))

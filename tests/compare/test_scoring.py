@@ -107,3 +107,23 @@ def test_a_run_saved_before_the_data_spec_shares_the_test_references_of_a_new_on
     assert key(SimpleNamespace(config={"data": carved})) != key(
         SimpleNamespace(config={"data": new})
     )
+
+
+def test_a_run_without_its_test_references_is_noted_and_never_tested(sweep, tmp_path, monkeypatch):
+    """Runs made before the final test wrote hyps/test.src.txt and test.ref.txt: their BLEU
+    differences are paired, but no bootstrap and no BLEU by length (compare never reads the
+    corpus)."""
+    calls = paired_calls(monkeypatch)
+    (sweep / "3_additive_s2" / "hyps" / "test.ref.txt").unlink()
+    out = tmp_path / "report"
+    compare([sweep], out, n_bootstrap=20)
+
+    md = (out / "comparison.md").read_text()
+    assert (
+        "`additive` seed 2 (3_additive_s2): hyps/test.src.txt or hyps/test.ref.txt missing or "
+        "unreadable (no paired bootstrap, no BLEU by length)"
+    ) in md
+    assert calls == [("a dog none s1", ["additive"], "13a"), ("a dog none s2", [], "13a")]
+    table = {r["variant"]: r for r in csv.DictReader((out / "comparison.csv").open())}
+    assert table["additive"]["diff_per_seed"] == "1:4.0000 2:5.0000"
+    assert table["additive"]["tested_seeds"] == "1"
