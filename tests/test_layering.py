@@ -26,6 +26,9 @@ FORBIDDEN = {
     "data": {"models", "training", "evaluation", "decoding", "cli"},
     "training": {"cli"},
     "export": {"training", "cli"},  # a run loads through evaluation/, like seq2seq-evaluate
+    # run directories -> a report: BLEU and alignment files from evaluation/, variant labels from
+    # the attention registry; the test references come from the run directories, not the corpus
+    "compare": {"data", "training", "models", "decoding", "export", "bench", "cli"},
 }
 MODELS_CONTRACT = {"seq2seq.models", "seq2seq.models.base"} | {
     f"seq2seq.models.base.{name}" for name in ("Seq2Seq", "RowOrder", "StepOutput", "DecodingState")
@@ -132,6 +135,7 @@ def _loaded_after_import(module: str) -> list[str]:
         ("seq2seq.training", ("seq2seq.training.loop", "seq2seq.data", "seq2seq.cli")),
         ("seq2seq.checkpoint", ("seq2seq.training", "seq2seq.models")),
         ("seq2seq.export.ctranslate2", ("seq2seq.training", "seq2seq.cli")),
+        ("seq2seq.compare", ("seq2seq.data", "seq2seq.training", "seq2seq.models", "seq2seq.cli")),
     ],
 )
 def test_importing_a_part_loads_nothing_it_must_not(module, never):

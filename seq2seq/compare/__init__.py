@@ -30,17 +30,11 @@ and writes:
 from __future__ import annotations
 
 from .diagnostics import attention_diagnostics, matrix_rows
-from .report import (
-    LENGTH_BUCKETS,
-    Variant,
-    bleu_by_length,
-    choose_baseline,
-    compare,
-    group_runs,
-    paired_bootstrap,
-)
+from .report import compare
 from .runs import RunRecord, discover_runs, is_run_dir, load_record, run_setup, variant_label
+from .scoring import LENGTH_BUCKETS, bleu_by_length, paired_bootstrap
 from .stats import Summary, kendall_tau_b, ranking_stability, summarize, t_975
+from .variants import Variant, choose_baseline, group_runs
 
 __all__ = [
     "LENGTH_BUCKETS",

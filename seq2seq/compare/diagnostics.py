@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..evaluation.alignments import EOS_PIECE
+from .runs import RunRecord, has_weights
 
 SATURATED = 0.99
 DIAGNOSTICS = (
@@ -118,3 +119,21 @@ def attention_diagnostics(align_dir: Path, name: str = "test") -> dict[str, floa
         "eos_mass": float(eos_all.mean()) if len(eos_all) else None,
         "rows": int(len(every["entropy"])),
     }
+
+
+def run_diagnostics(records: list[RunRecord], problems: list[str]) -> dict[Path, dict]:
+    """The diagnostics of every scored run with weights and a dump, by run directory; an
+    unreadable dump adds a line to ``problems``."""
+    diagnostics: dict[Path, dict] = {}
+    for r in records:
+        if r.scored and has_weights(r):
+            try:
+                found = attention_diagnostics(r.path / "alignments")
+            except Exception as err:  # noqa: BLE001 - an unreadable dump costs its cells only
+                problems.append(
+                    f"`{r.label}` seed {r.seed} ({r.name}): alignments/test.npz unreadable ({err})"
+                )
+                continue
+            if found is not None:
+                diagnostics[r.path] = found
+    return diagnostics

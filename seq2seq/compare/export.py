@@ -2,9 +2,11 @@
 without checkpoints (docs/comparison/runs/ holds the README comparison's).
 
 Per run: ``.hydra/config.yaml`` and ``overrides.yaml``, ``metrics.json``, ``history.jsonl``,
-``hyps/test.txt``, and of the alignment dump the diagnostics computed from every test sentence
-(``alignments/test.diagnostics.json``, which the report reads instead of the matrices) plus the
-first ``keep_matrices`` sentences' matrices (``test.npz`` / ``test.jsonl``, for alignments.png).
+``hyps/test.txt`` with the test sources and references it was scored against
+(``hyps/test.src.txt``, ``hyps/test.ref.txt``), and of the alignment dump the diagnostics
+computed from every test sentence (``alignments/test.diagnostics.json``, which the report reads
+instead of the matrices) plus the first ``keep_matrices`` sentences' matrices (``test.npz`` /
+``test.jsonl``, for alignments.png).
 Checkpoints, TensorBoard files and the vocabulary are left out.
 """
 
@@ -18,9 +20,10 @@ import numpy as np
 
 from .diagnostics import attention_diagnostics
 from .runs import discover_runs, gold_evaluations
+from .scoring import HYPS, REFERENCES, SOURCES
 
 COPIED = (".hydra/config.yaml", ".hydra/overrides.yaml", "metrics.json", "history.jsonl")
-COPIED += ("hyps/test.txt",)
+COPIED += (HYPS, SOURCES, REFERENCES)
 
 
 def export_run(run_dir: Path, out_dir: Path, *, keep_matrices: int = 3) -> Path:

@@ -16,7 +16,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from .report import ReportSections
+from .markdown import ReportSections
 from .viewer import ViewerData
 
 # nothing but this page's own inline style and script, and data: images

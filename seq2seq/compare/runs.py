@@ -79,6 +79,17 @@ def variant_label(config: dict) -> str:
     return label
 
 
+def has_weights(record: RunRecord) -> bool:
+    """The run's model has attention weights (the Transformer, every variant but ``none``; an
+    unknown variant counts as having them)."""
+    if (record.config.get("model") or {}).get("name") == "transformer":
+        return True
+    from ..modules.attention import ATTENTIONS
+
+    variant = ATTENTIONS.get((record.config.get("attention") or {}).get("name") or "")
+    return variant is None or bool(variant.has_weights)
+
+
 def is_run_dir(path: Path) -> bool:
     return (path / ".hydra" / "config.yaml").is_file() or (path / "metrics.json").is_file()
 
@@ -192,6 +203,24 @@ def gold_evaluations(run_dir: Path) -> dict[str, float]:
         if isinstance(metrics, dict) and isinstance(metrics.get("aer"), int | float):
             found[path.parent.name] = float(metrics["aer"])
     return found
+
+
+def set_gold_aer(record: RunRecord, gold: str | None, problems: list[str]) -> None:
+    """``metrics["gold_aer"]`` from the run's gold evaluation: the one named ``gold``, else its
+    only one; a missing or ambiguous one adds a line to ``problems``."""
+    found = record.gold_evaluations
+    if not found or "gold_aer" in record.metrics:
+        return
+    where = f"`{record.label}` seed {record.seed} ({record.name})"
+    if gold is not None:
+        if gold in found:
+            record.metrics["gold_aer"] = found[gold]
+        else:
+            problems.append(f"{where}: no gold evaluation eval/{gold} (it has {', '.join(found)})")
+    elif len(found) == 1:
+        record.metrics["gold_aer"] = next(iter(found.values()))
+    else:
+        problems.append(f"{where}: several gold evaluations ({', '.join(found)}): pass --gold NAME")
 
 
 def _first_line(err: BaseException) -> str:

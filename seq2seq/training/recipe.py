@@ -38,7 +38,9 @@ log = logging.getLogger("seq2seq.train")
 
 def test_best(parts: TrainingParts, cfg: Any) -> dict:
     """Decode the test split with best.pt (beam search, ``cfg.decode``); write hyps/test.txt
-    and, with ``dump_alignments``, the alignments; return the scores and ``test_decode_s``."""
+    beside the test sources and references it is scored against (hyps/test.src.txt,
+    hyps/test.ref.txt: what seq2seq-compare reads, never the corpus) and, with
+    ``dump_alignments``, the alignments; return the scores and ``test_decode_s``."""
     best = parts.ckpt_dir / "best.pt"
     if best.is_file():
         weights = load_checkpoint(best, map_location=parts.runtime.device)["model"]
@@ -59,9 +61,14 @@ def test_best(parts: TrainingParts, cfg: Any) -> dict:
         tokenize=run_tokenize(cfg),
     )
     (parts.run_dir / "hyps").mkdir(parents=True, exist_ok=True)
-    (parts.run_dir / "hyps" / "test.txt").write_text(
-        "".join(h + "\n" for h in decoded.texts), encoding="utf-8"
-    )
+    for name, lines in (
+        ("test.txt", decoded.texts),
+        ("test.src.txt", test.src_text),
+        ("test.ref.txt", test.tgt_text),
+    ):
+        (parts.run_dir / "hyps" / name).write_text(
+            "".join(line + "\n" for line in lines), encoding="utf-8"
+        )
     scores["test_decode_s"] = scores.pop("decode_s")
     if cfg.data.get("test_alignments") and parts.model.has_alignment:
         scores |= test_alignment_scores(parts, cfg)

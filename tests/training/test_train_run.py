@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from seq2seq.checkpoint import load_checkpoint
+from seq2seq.data.pipeline import load_split_texts
 from seq2seq.modules.attention import ATTENTIONS as ATTENTION_CLASSES
 from seq2seq.training import train
 from tests.conftest import TINY, TINY_RNN, TINY_TRANSFORMER, compose_config, needs_multi30k
@@ -61,6 +62,13 @@ def test_tiny_run_leaves_every_artifact(overrides, shared_cache, tmp_path):
     assert 0 <= saved["test_bleu"] <= 100 and saved["sacrebleu_signature"].startswith("nrefs:1")
     hyps = (tmp_path / "hyps" / "test.txt").read_text(encoding="utf-8").split("\n")
     assert len(hyps) == 16 + 1 and hyps[-1] == ""  # one line per test sentence
+    # beside them the test sources and references they were scored against (compare reads them)
+    sources, references = load_split_texts(cfg.data, "test")
+    for name, lines in (("test.src.txt", sources), ("test.ref.txt", references)):
+        assert (tmp_path / "hyps" / name).read_text(encoding="utf-8") == "".join(
+            line + "\n" for line in lines
+        )
+    assert len(references) == 16
     assert (tmp_path / "checkpoints" / "best.pt").is_file() and (
         tmp_path / "checkpoints" / "last.pt"
     ).is_file()

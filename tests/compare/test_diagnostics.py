@@ -1,5 +1,5 @@
-"""Attention diagnostics that tell collapse (every target step on one source piece) from a
-sharp alignment that moves (seq2seq.compare.diagnostics)."""
+"""Attention diagnostics of hand-made matrices; collapse (every target step on one source
+piece) told from a sharp alignment that moves."""
 
 from __future__ import annotations
 
@@ -9,6 +9,29 @@ import numpy as np
 import pytest
 
 from seq2seq.compare.diagnostics import attention_diagnostics, matrix_rows
+from tests.compare.fake_runs import ONE_HOT, UNIFORM, fake_run
+
+
+def test_attention_diagnostics_of_hand_made_matrices(tmp_path, corpus):
+    rows = matrix_rows([[1, 0, 0], [0, 1, 0]])
+    assert rows["entropy"].tolist() == [0, 0] and rows["max_weight"].tolist() == [1, 1]
+    assert matrix_rows([[0.5, 0.5]])["entropy"].tolist() == pytest.approx([1.0])
+    run = fake_run(tmp_path, "run", corpus, matrices=[ONE_HOT, UNIFORM])
+    # pooled over the 5 rows: entropies 0 0 0 1 1, max 1 1 1 .25 .25, EOS weights 0 0 1 .25 .25;
+    # on the most-attended column: 1 of ONE_HOT's 3 rows (a diagonal), both of UNIFORM's
+    assert attention_diagnostics(run / "alignments") == pytest.approx(
+        {
+            "entropy": 0.4,
+            "window_entropy": 0.4,
+            "row_sum": 1.0,
+            "max_weight": 0.7,
+            "saturated": 0.6,
+            "collapse": 0.6,
+            "eos_mass": 0.3,
+            "rows": 5,
+        }
+    )
+    assert attention_diagnostics(tmp_path / "nowhere") is None
 
 
 def pooled(matrix) -> dict[str, float]:

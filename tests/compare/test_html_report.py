@@ -18,7 +18,7 @@ from PIL import Image
 
 from seq2seq.cli.compare import main as compare_cli
 from seq2seq.compare import compare
-from tests.test_compare import fake_run, write_corpus
+from tests.compare.fake_runs import fake_run, write_corpus
 
 # (weights (target pieces x source pieces), source pieces, target pieces) per test sentence
 SENT0_SRC = ["▁ein", "▁hu", "nd", "</s>"]  # words: ein, hund
