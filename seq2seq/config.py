@@ -80,6 +80,11 @@ class DecodePrecision(str, Enum):
     int8 = "int8"  # CPU: Linear layers dynamically quantized (seq2seq/decoding/quantize.py)
 
 
+class StopMetric(str, Enum):
+    bleu = "bleu"
+    loss = "loss"
+
+
 class OptimizerName(str, Enum):
     adam = "adam"
     adamw = "adamw"
@@ -278,9 +283,12 @@ class TrainerConfig:
     label_smoothing: float = 0.1
     val_every: int = 500  # steps
     val_max_len_ratio: float = 1.5  # greedy validation stops at this x source length
-    patience: int | None = 10  # validations without BLEU improvement; None disables
-    # the BLEU a validation must gain over the one that last reset the patience count, to reset
-    # it again (best.pt follows every gain; a run ended by patience is `converged: true`)
+    patience: int | None = 10  # validations without improvement of stop_on; None disables
+    # what patience watches: validation BLEU (up) or validation loss (down; smoother than greedy
+    # BLEU); best.pt follows validation BLEU either way
+    stop_on: StopMetric = StopMetric.bleu
+    # the gain (BLEU points, or nats of loss) a validation must make over the one that last
+    # reset the patience count, to reset it again (a run ended by patience is converged: true)
     min_delta: float = 0.0
     log_every: int = 50
     resume: bool = False  # continue the run in hydra.run.dir from its checkpoints/last.pt

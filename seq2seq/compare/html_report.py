@@ -171,6 +171,11 @@ def write_html(
         *(f"<p>{inline_markdown(line)}</p>" for line in sections.head),
         '<h2 id="variants">Variants</h2>',
         _table(sections.columns, sections.rows),
+        *(
+            part
+            for title, columns, rows in sections.tables
+            for part in (f"<p>{html.escape(title)}</p>", _table(columns, rows))
+        ),
         f"<p>{html.escape(sections.SPEED_TITLE)}</p>",
         _table(sections.speed_columns, sections.speed_rows),
         '<h2 id="plots">Plots</h2>',

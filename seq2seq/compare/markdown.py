@@ -6,12 +6,24 @@ comparison.md and by :mod:`.html_report` as comparison.html."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from .notes import (
+    COLLAPSE,
+    baseline_notes,
+    describe_aer_runs,
+    first,
+    missing_runs,
+    omnibus_lines,
+    p_cell,
+    pairwise_table,
+    stability_note,
+)
 from .runs import RunRecord
-from .scoring import SIGNIFICANCE, mixed_scoring
-from .stats import RankingStability, Summary
+from .scoring import mixed_scoring
+from .significance import Significance
+from .stats import Summary
 from .variants import AlignmentRuns, Variant, held_fixed
 
 log = logging.getLogger(__name__)
@@ -55,21 +67,6 @@ def _row_summary(row: dict, name: str) -> Summary:
     )
 
 
-def describe_aer_runs(aer_runs: AlignmentRuns) -> list[str]:
-    """One note per corpus of the AER runs: what its runs held fixed."""
-    notes = []
-    for corpus, found in aer_runs.by_corpus.items():
-        records = [r for v in found.values() for r in v.runs]
-        fixed, _ = held_fixed(records, found)
-        notes.append(
-            f"AER on {corpus}: test_aer (mean ± sd [95% CI] (n seeds)) of {len(records)} run(s) of the "
-            f"same variants trained on that corpus, not on the data above; their BLEU is not "
-            f"compared. Their setup: "
-            + "; ".join(f"{k}: {v}" for k, v in fixed.items() if k != "data")
-        )
-    return notes
-
-
 @dataclass
 class ReportSections:
     """The report's text, rendered as markdown (comparison.md) or HTML (comparison.html): the
@@ -82,6 +79,8 @@ class ReportSections:
     speed_columns: list[str]
     speed_rows: list[list[str]]
     notes: list[str]
+    # further tables after the variants' (e.g. the pairwise matrix): (title, columns, rows)
+    tables: list[tuple[str, list[str], list[list[str]]]] = field(default_factory=list)
 
     SPEED_TITLE = "Speed (not a quality figure):"
 
@@ -90,12 +89,15 @@ class ReportSections:
             lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
             return lines + ["| " + " | ".join(cells) + " |" for cells in rows]
 
+        titled = [(t, c, r) for t, c, r in self.tables] + [
+            (self.SPEED_TITLE, self.speed_columns, self.speed_rows)
+        ]
         return (
             "\n\n".join(self.head)
             + "\n\n"
             + "\n".join(table(self.columns, self.rows))
             + "\n\n"
-            + "\n".join([self.SPEED_TITLE, "", *table(self.speed_columns, self.speed_rows)])
+            + "\n\n".join("\n".join([title, "", *table(c, r)]) for title, c, r in titled)
             + "\n\n"
             + "\n\n".join(self.notes)
             + "\n"
@@ -109,7 +111,7 @@ def report_sections(
     *,
     base: str | None,
     axis: str,
-    stability: RankingStability,
+    tests: Significance,
     n_bootstrap: int,
     problems: list[str],
     aer_runs: AlignmentRuns,
@@ -137,16 +139,24 @@ def report_sections(
             else " (not recorded)"
         ),
     ]
+    head += omnibus_lines(tests)
     columns = [
         "variant",
         "n",
         "test BLEU mean ± sd [95% CI]",
         "chrF mean ± sd",
+        "BP",
+        "length ratio",
         f"ΔBLEU vs {base or 'baseline'} [95% CI]",
-        "sig. seeds",
+        "p (t over seeds; Holm)",
+        f"vs {base or 'baseline'}",
+        "converged",
+        "epochs",
         "steps",
+        "params",
         "entropy",
-        "max weight",
+        "row sum",
+        "collapse",
         "saturated",
         "EOS mass",
         *[AER_COLUMNS[key] for key in aer_keys],
@@ -156,21 +166,28 @@ def report_sections(
     table = []
     for row in rows:
         if row["baseline"]:
-            diff_cell, sig = "baseline", ""
+            diff_cell, p_text = "baseline", ""
         else:
             diff_cell = _summary_cell(_row_summary(row, "diff_vs_baseline"))
-            sig = f"{row['significant_seeds']}/{row['tested_seeds']}" if row["tested_seeds"] else ""
+            p_text = p_cell(row["p_t_vs_baseline"], row["p_holm_vs_baseline"])
         seeds_cell = {"seeds": row["seeds"]}
         cells = [
             row["variant"],
             str(row["n"]),
             _summary_cell(_row_summary(row, "test_bleu")),
             _summary_cell(_row_summary(row, "test_chrf"), interval=False),
+            _num(row["test_bp_mean"], 3),
+            _num(row["test_length_ratio_mean"], 3),
             diff_cell,
-            sig,
+            p_text,
+            row["direction_vs_baseline"] or "",
+            row["converged"] or "",
+            _num(row["epochs_mean"], 1),
             _num(row["steps_mean"], 0),
-            _num(row["entropy"], 3),
-            _num(row["max_weight"], 3),
+            row["params"] or "",
+            _num(first(row["window_entropy"], row["entropy"]), 3),
+            _num(row["row_sum"], 3),
+            _num(row["collapse"], 3),
             _num(row["saturated"], 3),
             _num(row["eos_mass"], 3),
             *[_num(row[key], 3) for key in aer_keys],
@@ -195,41 +212,31 @@ def report_sections(
         "degrees of freedom; n=1 has no interval.",
     ]
     if base is not None:
-        notes.append(
-            f"Baseline: `{base}`. ΔBLEU: mean over the seeds s both have of test BLEU(variant@s) - "
-            f"test BLEU({base}@s), with its 95% t interval over seeds. sig. seeds: seeds where "
-            f"sacreBLEU's paired bootstrap resampling ({n_bootstrap} samples) of variant@s against "
-            f"{base}@s gives p < {SIGNIFICANCE}, over the seeds tested."
-            + (" Paired bootstrap disabled (0 samples)." if n_bootstrap <= 0 else "")
-        )
-        pv = [
-            f"`{row['variant']}` {row['p_per_seed']}"
-            for row in rows
-            if row["p_per_seed"] and not row["baseline"]
-        ]
-        if pv:
-            notes.append("p-values per seed (seed:p): " + "; ".join(pv))
-    if stability.taus:
-        notes.append(
-            f"Ranking stability: Kendall's tau-b between the rankings of the variants by test "
-            f"BLEU of two seeds: mean {stability.mean:.3f}, min {stability.min:.3f} over "
-            f"{len(stability.taus)} seed pair(s) ("
-            + ", ".join(f"{s}-{t}: {tau:.3f}" for (s, t), tau in stability.taus.items())
-            + ")."
-        )
-    else:
-        notes.append(
-            "Ranking stability: not computed (needs two seeds that both scored at least two "
-            "variants with different test BLEU)."
-        )
+        notes += baseline_notes(rows, base, tests, n_bootstrap)
+    notes.append(stability_note(tests))
+    notes.append(
+        "Length: BP = BLEU's brevity penalty and length ratio = hypothesis / reference length "
+        "(BLEU's tokens) of the test translations, mean over seeds. converged: runs the "
+        "convergence rule stopped, of those that record it; epochs and steps at the stop."
+    )
     notes.append(
         "Attention diagnostics (alignments/test.npz of each scored seed, the test hypotheses; "
-        "mean over rows, then over seeds): entropy = row entropy / log(source length), max "
-        "weight = the row's largest weight, saturated = share of rows with max weight > 0.99, "
-        "EOS mass = weight on the source EOS. Empty: no weights (`none`) or no dump. AER: "
-        "metrics.json's test_aer, and gold AER from seq2seq-evaluate gold_alignments= "
+        "mean over rows, then over seeds): entropy = row entropy / log(the row's support: the "
+        "whole source for a softmax, the window for local-m/local-p), row sum = the row's total "
+        "weight (below 1 where local-p's Gaussian truncates its window), collapse = share of "
+        "target steps whose argmax is the sentence's most-attended source piece (1: every step "
+        "on one piece, which is COLLAPSE; 1/length for a diagonal), saturated = share of rows "
+        "with max weight > 0.99 (sharp: collapsed or a sharp moving alignment alike), EOS mass "
+        "= weight on the source EOS. Empty: no weights (`none`) or no dump. AER: metrics.json's "
+        "test_aer, and gold AER from seq2seq-evaluate gold_alignments= "
         "(eval/<name>/metrics.json), mean over seeds."
     )
+    notes += [
+        f"COLLAPSE `{row['variant']}`: {row['collapse']:.0%} of its target steps attend the "
+        "sentence's most-attended source piece"
+        for row in rows
+        if row["collapse"] is not None and row["collapse"] >= COLLAPSE
+    ]
     notes += describe_aer_runs(aer_runs)
     words = {
         "failed": "FAILED",
@@ -256,6 +263,13 @@ def report_sections(
             )
         for r in v.unseeded:
             notes.append(f"NO SEED `{label}` ({r.path}): no trainer.seed; counted, never paired")
+        for r in v.scored:
+            if r.metrics.get("converged") is False:
+                notes.append(
+                    f"NOT CONVERGED `{label}` seed {r.seed} ({r.path}): stopped by "
+                    f"{r.metrics.get('stop_reason')} before the convergence rule did"
+                )
+    notes += missing_runs(variants)
     notes += problems
     signatures = sorted(
         {r.metrics.get("sacrebleu_signature") for r in records if r.scored} - {None}
@@ -269,4 +283,5 @@ def report_sections(
         speed_columns=["variant", "train time (s), mean", "tokens/s mean ± sd"],
         speed_rows=speed,
         notes=notes,
+        tables=pairwise_table(tests),
     )

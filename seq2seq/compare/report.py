@@ -28,9 +28,9 @@ from .scoring import (
     pair_with_baseline,
     read_texts,
 )
-from .stats import RankingStability, ranking_stability
+from .significance import Significance, significance
 from .tables import aer_row, run_rows, variant_row, write_csv
-from .variants import AlignmentRuns, Variant, bleu_by_seed, choose_baseline, group_runs
+from .variants import AlignmentRuns, Variant, choose_baseline, group_runs
 from .viewer import DEFAULT_SENTENCES, load_viewer
 
 PLOTS = {
@@ -54,14 +54,14 @@ class Runs:
 
 @dataclass
 class Scores:
-    """Per variant, seed -> paired difference and p-value against the baseline; the test texts
-    and diagnostics by run directory; the ranking's stability across seeds."""
+    """Per variant, seed -> paired difference and bootstrap p-value against the baseline; the
+    test texts and diagnostics by run directory; the tests over seeds (:mod:`.significance`)."""
 
     texts: dict[Path, RunTexts]
     diffs: dict[str, dict[int, float]]
     pvalues: dict[str, dict[int, float]]
     diagnostics: dict[Path, dict]
-    stability: RankingStability
+    significance: Significance
 
 
 def load_runs(
@@ -84,8 +84,8 @@ def score_runs(runs: Runs, n_bootstrap: int) -> Scores:
     texts = read_texts(runs.records, runs.problems)
     diffs, pvalues = pair_with_baseline(runs.variants, runs.base, texts, n_bootstrap)
     diagnostics = run_diagnostics(runs.records, runs.problems)
-    stability = ranking_stability(bleu_by_seed(runs.variants))
-    return Scores(texts, diffs, pvalues, diagnostics, stability)
+    tests = significance(runs.variants, runs.base)
+    return Scores(texts, diffs, pvalues, diagnostics, tests)
 
 
 def compare(
@@ -144,7 +144,14 @@ def write_report(
     records, variants, base = runs.records, runs.variants, runs.base
     rows = run_rows(records, variants, base, scores.pvalues, scores.diagnostics)
     variant_rows = [
-        variant_row(v, base, scores.diffs[label], scores.pvalues[label], scores.diagnostics)
+        variant_row(
+            v,
+            base,
+            scores.diffs[label],
+            scores.pvalues[label],
+            scores.diagnostics,
+            scores.significance,
+        )
         | aer_row(runs.aer_runs, label)
         for label, v in variants.items()
     ]
@@ -158,7 +165,7 @@ def write_report(
         variant_rows,
         base=base,
         axis=axis,
-        stability=scores.stability,
+        tests=scores.significance,
         n_bootstrap=n_bootstrap,
         problems=runs.problems,
         aer_runs=runs.aer_runs,

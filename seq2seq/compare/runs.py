@@ -59,6 +59,12 @@ class RunRecord:
     def tokenize(self) -> str:
         return scored_tokenize(self.config, self.metrics)
 
+    @property
+    def commit(self) -> str | None:
+        """The commit of the code that trained the run (None for runs made before it was
+        recorded)."""
+        return self.metrics.get("commit")
+
 
 def variant_label(config: dict) -> str:
     """A short name for a run's model choice, e.g. ``additive``, ``local-m/general``, ``transformer``."""

@@ -95,38 +95,42 @@ def reference_key(record: RunRecord) -> str | None:
     )
 
 
-def scoring(record: RunRecord) -> tuple[str, str | None]:
-    """What a test BLEU depends on besides the hypotheses: BLEU's tokenizer and the test
-    references (:func:`reference_key`). Runs differing in it are never paired."""
-    return record.tokenize, reference_key(record)
+def scoring(record: RunRecord) -> tuple[str, str | None, str | None]:
+    """What a test BLEU depends on besides the attention: BLEU's tokenizer, the test references
+    (:func:`reference_key`) and the commit of the code that trained the run (one comparison,
+    one commit). Runs differing in any are never paired."""
+    return record.tokenize, reference_key(record), record.commit
 
 
 def mixed_scoring(records: list[RunRecord]) -> str | None:
     """The one line flagging scored runs whose test BLEUs are not comparable (different
-    tokenizers or test references), None when they all share both."""
+    tokenizers, test references or code commits), None when they all share them."""
     scored = [r for r in records if r.scored]
 
     def counted(values: list[str]) -> str:
         return ", ".join(f"{v}: {values.count(v)} run(s)" for v in dict.fromkeys(values))
 
-    mixed = []
+    scored_with = []
     tokenizers = [r.tokenize for r in scored]
     if len(set(tokenizers)) > 1:
-        mixed.append(f"different BLEU tokenizers ({counted(tokenizers)})")
+        scored_with.append(f"different BLEU tokenizers ({counted(tokenizers)})")
     references = [reference_key(r) for r in scored]
     if len(set(references)) > 1:
         labels = [r.setup()["data"] or "unknown data" for r in scored]
         named = counted(labels) if len(set(labels)) == len(set(references)) else None
-        mixed.append(
+        scored_with.append(
             f"{len(set(references))} different test reference sets"
             + (f" ({named})" if named else "")
         )
-    if not mixed:
+    parts = [f"scored with {' and '.join(scored_with)}"] if scored_with else []
+    commits = [(r.commit or "not recorded")[:12] for r in scored]
+    if len(set(commits)) > 1:
+        parts.append(f"of runs trained by different code commits ({counted(commits)})")
+    if not parts:
         return None
     return (
-        "NOT COMPARABLE: test BLEU scored with "
-        + " and ".join(mixed)
-        + "; ΔBLEU and paired tests only between runs that share both"
+        f"NOT COMPARABLE: test BLEU {', and '.join(parts)}; ΔBLEU and paired tests only between "
+        "runs that share tokenizer, references and commit"
     )
 
 

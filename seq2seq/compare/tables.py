@@ -11,6 +11,7 @@ from typing import Any
 from .diagnostics import DIAGNOSTICS
 from .runs import SETUP, STATUS_RANK, RunRecord
 from .scoring import SIGNIFICANCE
+from .significance import Significance
 from .stats import summarize
 from .variants import AlignmentRuns, Variant, mean, metric_values
 
@@ -62,11 +63,18 @@ def run_rows(
                 "status": r.status,
                 "params": m.get("params"),
                 "steps": m.get("steps"),
+                "best_step": m.get("best_step"),
+                "epochs": round_value(m.get("epochs"), 2),
+                "train_tokens": m.get("train_tokens"),
+                "stopped_by": m.get("stopped_by"),
+                "converged": m.get("converged"),
                 "train_time_s": m.get("train_time_s"),
                 "tokens_per_s": m.get("train_tokens_per_sec"),
                 "val_bleu": m.get("val_bleu"),
                 "test_bleu": m.get("test_bleu"),
                 "test_chrf": m.get("test_chrf"),
+                "test_bp": m.get("test_bp"),
+                "test_length_ratio": m.get("test_length_ratio"),
                 "beam": m.get("beam_size"),
                 "p_vs_baseline": round_value(p),
                 "test_aer": m.get("test_aer"),
@@ -74,6 +82,9 @@ def run_rows(
                 **{key: round_value(diag.get(key)) for key in DIAGNOSTICS},
                 **r.setup(),
                 "signature": m.get("sacrebleu_signature"),
+                "commit": m.get("commit"),
+                "cpu": m.get("cpu"),
+                "device": m.get("device"),
                 "error": r.error,
                 "run_dir": str(r.path),
             }
@@ -95,9 +106,12 @@ def variant_row(
     diffs: dict[int, float],
     pvalues: dict[int, float],
     diagnostics: dict[Path, dict],
+    tests: Significance,
 ) -> dict[str, Any]:
     """comparison.csv's row of one variant: its summaries over seeds, its paired differences
-    and p-values against the baseline, diagnostics, setups and the seeds by status."""
+    against the baseline with the paired t test over seeds (p, Holm's p, the direction they
+    support) and the per-seed bootstrap p-values (test-set noise), length and convergence,
+    diagnostics, setups and the seeds by status."""
     scored = v.scored
     bleu, chrf = v.summary("test_bleu"), v.summary("test_chrf")
     diff = summarize([diffs[s] for s in sorted(diffs)])
@@ -129,6 +143,22 @@ def variant_row(
             None if is_base or not pvalues else sum(p < SIGNIFICANCE for p in pvalues.values())
         ),
         "tested_seeds": None if is_base or not pvalues else len(pvalues),
+    }
+    test = tests.against_base.get(v.label)
+    chrf_test = tests.chrf_against_base.get(v.label)
+    row |= {
+        "p_t_vs_baseline": round_value(test.p) if test else None,
+        "p_holm_vs_baseline": round_value(tests.p_holm.get(v.label)),
+        "direction_vs_baseline": tests.direction(v.label) or None,
+        "chrf_diff_vs_baseline_mean": round_value(chrf_test.mean) if chrf_test else None,
+        "bleu_chrf_disagree": _disagree(test, chrf_test),
+        "test_bp_mean": round_value(mean(metric_values(scored, "test_bp"))),
+        "test_length_ratio_mean": round_value(mean(metric_values(scored, "test_length_ratio"))),
+        "params": _joined(r.metrics.get("params") for r in scored),
+        "epochs_mean": round_value(mean(metric_values(scored, "epochs")), 2),
+        "train_tokens_mean": round_value(mean(metric_values(scored, "train_tokens")), 0),
+        "converged": _converged(scored),
+        "stopped_by": _joined(r.metrics.get("stopped_by") for r in scored),
         "steps_mean": round_value(mean(metric_values(scored, "steps")), 1),
         "train_time_s_mean": round_value(mean(metric_values(scored, "train_time_s")), 1),
         "tokens_per_s_mean": round_value(speed.mean, 1),
@@ -145,6 +175,19 @@ def variant_row(
     for status in ("diverged", *UNSCORED):
         row[f"{status}_seeds"] = _seeds_with(v, status) or None
     return row
+
+
+def _disagree(bleu, chrf) -> bool | None:
+    """Whether the mean ΔBLEU and ΔchrF against the baseline have opposite signs."""
+    if bleu is None or chrf is None or bleu.mean is None or chrf.mean is None:
+        return None
+    return bleu.mean * chrf.mean < 0
+
+
+def _converged(scored: list[RunRecord]) -> str | None:
+    """``k/n``: the scored runs the convergence rule stopped, of those that record it."""
+    known = [r.metrics["converged"] for r in scored if r.metrics.get("converged") is not None]
+    return f"{sum(known)}/{len(known)}" if known else None
 
 
 def aer_row(aer_runs: AlignmentRuns, label: str) -> dict[str, Any]:

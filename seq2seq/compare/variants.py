@@ -86,17 +86,6 @@ def choose_baseline(variants: dict[str, Variant], baseline: str | None) -> str |
     return "none" if "none" in scored else scored[0]
 
 
-def bleu_by_seed(variants: dict[str, Variant]) -> dict[int, dict[str, float]]:
-    """seed -> variant -> test BLEU of the scored run of that seed (for the ranking stability)."""
-    found: dict[int, dict[str, float]] = {}
-    for label, v in variants.items():
-        for seed in v.seeds:
-            run = v.scored_at(seed)
-            if run is not None and (value := metric_values([run], "test_bleu")):
-                found.setdefault(seed, {})[label] = value[0]
-    return found
-
-
 def held_fixed(records: list[RunRecord], variants: dict[str, Variant]):
     """(fixed: column -> value, varying: columns) over the runs' setups, seeds included."""
     setups = [r.setup() for r in records]

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from ..checkpoint import STEP_PREFIX, load_checkpoint, save_checkpoint, step_checkpoints
+from ..config import option_value
 from ..progress import progress_bar
 from ..runtime import any_rank, autocast, broadcast_flag
 from .loss import output_losses
@@ -170,7 +171,12 @@ def validate_and_checkpoint(
         scores = validate(
             parts, step=p.step, decode=decode, trainer_cfg=trainer_cfg, max_tokens=max_tokens
         )
-        improved = p.validated(scores["val_bleu"], trainer_cfg.min_delta)
+        improved = p.validated(
+            scores["val_bleu"],
+            scores["val_loss"],
+            stop_on=option_value(trainer_cfg.stop_on),
+            min_delta=trainer_cfg.min_delta,
+        )
         parts.schedule.validated(scores["val_bleu"])
         entry = {
             "step": p.step,
@@ -206,9 +212,9 @@ def validate_and_checkpoint(
         )
     if runtime.dist.enabled:
         # every rank keeps the same early-stopping and plateau state
-        state = [p.bad_validations, p.best_step, p.patience_bleu, parts.schedule.state_dict()]
+        state = [p.bad_validations, p.best_step, p.patience_ref, parts.schedule.state_dict()]
         torch.distributed.broadcast_object_list(state, src=0)
-        p.bad_validations, p.best_step, p.patience_bleu = state[:3]
+        p.bad_validations, p.best_step, p.patience_ref = state[:3]
         parts.schedule.load_state_dict(state[3])
         parts.schedule.step(p.step + 1)
 
@@ -287,7 +293,7 @@ def fit(
                     if tcfg.patience is not None and broadcast_flag(
                         p.bad_validations >= tcfg.patience, dist
                     ):
-                        stop = early_stop(tcfg.patience, tcfg.min_delta)
+                        stop = _patience_stop(tcfg, p)
                 if signals.signal is not None or any_rank(signals.signal is not None, dist):
                     stop = signal_stop(signals.signal or signal.SIGTERM)
                     break
@@ -323,7 +329,8 @@ def _patience_stop(trainer_cfg: Any, progress: Progress) -> Stop | None:
     final test decoding) must not train on."""
     patience = trainer_cfg.patience
     if patience is not None and progress.bad_validations >= patience:
-        return early_stop(patience, trainer_cfg.min_delta)
+        stop_on = option_value(trainer_cfg.stop_on)
+        return early_stop(patience, stop_on=stop_on, min_delta=trainer_cfg.min_delta)
     return None
 
 

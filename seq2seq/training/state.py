@@ -34,22 +34,26 @@ class Progress:
     best_bleu: float = -1.0
     best_step: int = 0
     bad_validations: int = 0  # validations since the last gain of trainer.min_delta (patience)
-    patience_bleu: float = -1.0  # the validation BLEU that last reset bad_validations
+    # the value of trainer.stop_on's metric (val BLEU or val loss) that last reset bad_validations
+    patience_ref: float | None = None
     skipped_steps: int = 0  # non-finite losses skipped
     history: list[dict] = field(default_factory=list)  # one entry per validation
     # why training ended (a StopReason value), kept for a run resumed in its final test: a
     # diverged run must not train on; None while training or after an interrupt
     ended: str | None = None
 
-    def validated(self, bleu: float, min_delta: float) -> bool:
-        """Count a validation's BLEU at the current step: best.pt follows every gain (returns
-        whether this is one), the patience count resets only on a gain of at least ``min_delta``
-        over the BLEU that reset it last (so slow creeping gains add up, noise does not)."""
+    def validated(self, bleu: float, loss: float, *, stop_on: str, min_delta: float) -> bool:
+        """Count a validation at the current step: best.pt follows every BLEU gain (returns
+        whether this is one); the patience count resets only when ``stop_on``'s metric (``bleu``
+        up, or ``loss`` down) gains at least ``min_delta`` on the value that reset it last, so
+        slow creeping gains add up and noise does not."""
         improved = bleu > self.best_bleu
         if improved:
             self.best_bleu, self.best_step = bleu, self.step
-        if bleu >= self.patience_bleu + min_delta and bleu > self.patience_bleu:
-            self.patience_bleu, self.bad_validations = bleu, 0
+        value, sign = (loss, -1.0) if stop_on == "loss" else (bleu, 1.0)
+        gain = None if self.patience_ref is None else sign * (value - self.patience_ref)
+        if gain is None or (gain > 0 and gain >= min_delta):
+            self.patience_ref, self.bad_validations = value, 0
         else:
             self.bad_validations += 1
         return improved
@@ -98,11 +102,12 @@ def diverged_stop(bad_steps: int) -> Stop:
     )
 
 
-def early_stop(patience: int, min_delta: float = 0.0) -> Stop:
-    gain = f" of {min_delta:g}" if min_delta > 0 else ""
+def early_stop(patience: int, *, stop_on: str = "bleu", min_delta: float = 0.0) -> Stop:
+    gain = "val loss drop" if stop_on == "loss" else "BLEU gain"
+    size = f" of {min_delta:g}" if min_delta > 0 else ""
     return Stop(
         StopReason.early_stopping,
-        f"early stopping (no BLEU gain{gain} in {patience} validations)",
+        f"early stopping (no {gain}{size} in {patience} validations)",
     )
 
 
@@ -111,7 +116,7 @@ CAPS = (StopReason.max_steps, StopReason.max_epochs, StopReason.max_time)
 
 def converged(stop: Stop, patience: int | None) -> bool | None:
     """Whether the run ended at convergence: True when the convergence rule (``trainer.patience``
-    validations without a gain of ``trainer.min_delta``) stopped it; False when a cap
+    validations without a gain of ``trainer.min_delta`` in ``trainer.stop_on``) stopped it; False when a cap
     (max_steps, max_epochs, max_time) or divergence ended it first; None when no rule was set
     (``trainer.patience=null``: the run was never meant to converge)."""
     if stop.reason is StopReason.early_stopping:

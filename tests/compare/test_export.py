@@ -70,7 +70,7 @@ def test_exported_runs_rebuild_the_report_with_no_corpus_and_no_dataset_cache(
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,
         cwd=empty,  # data/cache, the default cache, is not there either
         env=env | {"SEQ2SEQ_CACHE": str(empty), "SEQ2SEQ_DATA": str(tmp_path / "no_data")},
     )

@@ -165,10 +165,12 @@ def test_html_page_is_self_contained_and_holds_the_report(viewer_sweep, tmp_path
     assert embedded == [
         (out / name).read_bytes() for name in ("curves.png", "bleu_by_length.png", "alignments.png")
     ]
-    # the markdown report's two tables, cell for cell
+    # the markdown report's tables, cell for cell: the variants, the attention scores'
+    # pairwise matrix, speed
     md = (out / "comparison.md").read_text(encoding="utf-8")
     assert page.tables[0] == markdown_rows(md, "| variant | n |")
-    assert page.tables[1] == markdown_rows(md, "| variant | train time")
+    assert page.tables[1] == markdown_rows(md, "| row - column |")
+    assert page.tables[2] == markdown_rows(md, "| variant | train time")
     assert [row[0] for row in page.tables[0][1:]] == ["none", "additive", "multiplicative/dot"]
 
     # the viewer's data: common sentences first, then additive's sentence 2, marked

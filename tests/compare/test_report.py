@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import stats
 from PIL import Image
 
 from seq2seq.compare import compare
@@ -198,6 +199,11 @@ def test_report_over_seeds_on_fake_runs(sweep, tmp_path, monkeypatch):
     pvalues = dict(item.split(":") for item in additive["p_per_seed"].split())
     assert sorted(pvalues) == ["1", "2"] and all(0 < float(p) <= 1 for p in pvalues.values())
     assert int(additive["significant_seeds"]) == sum(float(p) < 0.05 for p in pvalues.values())
+    # the paired t test over the two seeds (differences 4 and 5), a family of one for Holm
+    t_test = stats.ttest_rel([24.0, 27.0], [20.0, 22.0])
+    assert float(additive["p_t_vs_baseline"]) == pytest.approx(t_test.pvalue, abs=1e-4)
+    assert additive["p_holm_vs_baseline"] == additive["p_t_vs_baseline"]
+    assert additive["direction_vs_baseline"] == ""  # two variants: no omnibus, no claim
     # diagnostics: mean over seeds of (one-hot, uniform)
     assert float(additive["entropy"]) == pytest.approx(0.5, abs=1e-4)
     assert float(additive["max_weight"]) == pytest.approx(0.625, abs=1e-4)
@@ -224,13 +230,16 @@ def test_report_over_seeds_on_fake_runs(sweep, tmp_path, monkeypatch):
     assert "Budget: in updates" in md
     header = next(line for line in md.splitlines() if line.startswith("| variant"))
     assert header.endswith("| EOS mass | test AER |")  # nothing differs; no run has gold_aer
-    assert "| none | 2 | 21.00 ± 1.41 [8.29, 33.71] | 42.00 ± 2.83 | baseline |" in md
+    assert "| none | 2 | 21.00 ± 1.41 [8.29, 33.71] | 42.00 ± 2.83 |  |  | baseline |  |  |" in md
+    p = f"{t_test.pvalue:.3f}"
     assert (
-        "| additive | 2 | 25.50 ± 2.12 [6.44, 44.56] | 51.00 ± 1.41 | 4.50 ± 0.71 [-1.85, 10.85] |"
-        in md
+        "| additive | 2 | 25.50 ± 2.12 [6.44, 44.56] | 51.00 ± 1.41 |  |  | "
+        f"4.50 ± 0.71 [-1.85, 10.85] | {p}; {p} |  |" in md
     )
     assert "FAILED `additive` seed 3" in md and ": boom" in md
-    assert "Kendall's tau-b" in md and "mean 1.000, min 1.000 over 1 seed pair(s)" in md
+    assert "MISSING `none` seed(s) 3: no run directory" in md
+    # one attention score (`none` has no weights): no ranking among the scores, no omnibus
+    assert "Ranking stability: not computed" in md and "Omnibus over every variant: not" in md
     assert "Speed (not a quality figure)" in md and "BLEU signature" in md
     for name in ("curves.png", "bleu_by_length.png", "alignments.png"):
         with Image.open(out / name) as image:

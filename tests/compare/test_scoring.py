@@ -47,7 +47,8 @@ def test_runs_scored_with_another_tokenizer_are_flagged_and_never_paired(
     md = (out / "comparison.md").read_text()
     assert md.splitlines()[0] == (
         "NOT COMPARABLE: test BLEU scored with different BLEU tokenizers (13a: 3 run(s), zh: 1 "
-        "run(s)); ΔBLEU and paired tests only between runs that share both"
+        "run(s)); ΔBLEU and paired tests only between runs that share tokenizer, references "
+        "and commit"
     )
     held = md.splitlines()[2]
     assert held.startswith("Held fixed: ") and "bleu:" not in held
@@ -76,7 +77,8 @@ def test_runs_against_other_test_references_are_flagged_and_never_paired(
     first = (out / "comparison.md").read_text().splitlines()[0]
     assert first == (
         "NOT COMPARABLE: test BLEU scored with 2 different test reference sets (toy de-en: 3 "
-        "run(s), toy2 de-en: 1 run(s)); ΔBLEU and paired tests only between runs that share both"
+        "run(s), toy2 de-en: 1 run(s)); ΔBLEU and paired tests only between runs that share "
+        "tokenizer, references and commit"
     )
     table = {r["variant"]: r for r in csv.DictReader((out / "comparison.csv").open())}
     assert table["additive"]["diff_per_seed"] == "1:4.0000"

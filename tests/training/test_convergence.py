@@ -17,12 +17,18 @@ from seq2seq.training.state import Progress, Stop, StopReason, converged
 from tests.conftest import TINY, TINY_RNN, compose_config, needs_multi30k
 
 
-def feed(progress: Progress, bleus: list[float], min_delta: float) -> list[tuple[bool, int]]:
-    """(best.pt saved, bad_validations) after each validation, one step apart."""
+def feed(
+    progress: Progress, bleus: list[float], min_delta: float, losses: list[float] | None = None
+) -> list[tuple[bool, int]]:
+    """(best.pt saved, bad_validations) after each validation, one step apart; patience on
+    BLEU, or on the loss when ``losses`` are given."""
     out = []
-    for bleu in bleus:
+    for i, bleu in enumerate(bleus):
         progress.step += 1
-        out.append((progress.validated(bleu, min_delta), progress.bad_validations))
+        loss = losses[i] if losses else 1.0
+        stop_on = "loss" if losses else "bleu"
+        improved = progress.validated(bleu, loss, stop_on=stop_on, min_delta=min_delta)
+        out.append((improved, progress.bad_validations))
     return out
 
 
@@ -30,7 +36,7 @@ def test_every_gain_is_best_but_only_a_gain_of_min_delta_resets_patience():
     p = Progress()
     got = feed(p, [10.0, 12.0, 12.05, 11.0, 12.08, 12.09], min_delta=0.1)
     assert got == [(True, 0), (True, 0), (True, 1), (False, 2), (True, 3), (True, 4)]
-    assert (p.best_bleu, p.best_step, p.patience_bleu) == (12.09, 6, 12.0)
+    assert (p.best_bleu, p.best_step, p.patience_ref) == (12.09, 6, 12.0)
 
 
 def test_small_gains_that_add_up_to_min_delta_reset_patience():
@@ -38,7 +44,18 @@ def test_small_gains_that_add_up_to_min_delta_reset_patience():
     got = feed(p, [10.0, 10.06, 10.12, 10.13], min_delta=0.1)
     # 10.12 is 0.12 above 10.0, the BLEU that last reset the count: a gain of min_delta
     assert [bad for _, bad in got] == [0, 1, 0, 1]
-    assert p.patience_bleu == 10.12
+    assert p.patience_ref == 10.12
+
+
+def test_patience_on_the_loss_counts_drops_and_best_pt_still_follows_bleu():
+    """Greedy BLEU jumps by a point between validations while the loss still falls: with
+    stop_on=loss the count resets on every drop of min_delta, best.pt on every BLEU gain."""
+    p = Progress()
+    bleus = [20.0, 22.0, 21.0, 21.5, 22.5, 22.4]
+    losses = [3.0, 2.9, 2.85, 2.849, 2.851, 2.80]
+    got = feed(p, bleus, min_delta=0.005, losses=losses)
+    assert got == [(True, 0), (True, 0), (False, 0), (False, 1), (True, 2), (False, 0)]
+    assert (p.best_bleu, p.best_step, p.patience_ref) == (22.5, 5, 2.80)
 
 
 def test_without_min_delta_any_gain_resets_and_a_tie_does_not():
@@ -110,6 +127,30 @@ def test_early_stopping_stops_at_the_right_validation_and_keeps_the_best(
     history = [json.loads(x) for x in (tmp_path / "history.jsonl").read_text().splitlines()]
     assert [h["val_bleu"] for h in history] == [10.0, 12.0, 12.05, 11.0, 12.08]
     assert all(h["val_time"] >= 0 for h in history)
+
+
+@needs_multi30k
+def test_early_stopping_on_the_validation_loss(shared_cache, tmp_path, monkeypatch):
+    losses = iter([5.0, 4.0, 3.99, 3.995, 3.992, 1.0])
+
+    def fake_validate(parts, *, step, **kwargs):
+        return {"val_loss": next(losses), "val_ppl": 1.0, "val_bleu": float(step), "val_chrf": 1.0}
+
+    monkeypatch.setattr(loop, "validate", fake_validate)
+    metrics = train(
+        tiny(
+            shared_cache,
+            tmp_path,
+            "trainer.max_steps=100",
+            "trainer.val_every=2",
+            "trainer.patience=3",
+            "trainer.stop_on=loss",
+            "trainer.min_delta=0.02",
+        )
+    )
+    # 3.99, 3.995 and 3.992 are not 0.02 below 4.0: stopped at the 5th validation, BLEU rising
+    assert metrics["stop_reason"] == "early stopping (no val loss drop of 0.02 in 3 validations)"
+    assert metrics["steps"] == 10 and metrics["best_step"] == 10 and metrics["converged"] is True
 
 
 @needs_multi30k
