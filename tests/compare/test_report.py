@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy import stats
 from PIL import Image
+from scipy import stats
 
 from seq2seq.compare import compare
 from seq2seq.evaluation.alignments import words_of
