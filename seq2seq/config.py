@@ -94,6 +94,7 @@ class Schedule(str, Enum):
     constant = "constant"
     plateau = "plateau"  # reduce on plateau of validation BLEU
     noam = "noam"  # inverse square root with linear warm-up
+    cosine = "cosine"  # linear warm-up, then a cosine down to min_lr at decay_steps
 
 
 # --------------------------------------------------------------------------- data
@@ -263,7 +264,8 @@ class OptimConfig:
     betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
     weight_decay: float = 0.0
     schedule: Schedule = Schedule.constant
-    warmup_steps: int = 4000  # noam
+    warmup_steps: int = 4000  # noam, cosine
+    decay_steps: int | None = None  # cosine: the update at which the lr reaches min_lr
     plateau_factor: float = 0.5
     plateau_patience: int = 2  # validations without improvement before the lr is cut
     min_lr: float = 1e-6

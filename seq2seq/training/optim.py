@@ -38,6 +38,10 @@ class Schedule:
       (Vaswani et al. 2017, Eq. 3, with the peak set directly).
     - plateau: multiply by ``factor`` when validation BLEU has not improved for ``patience``
       validations, down to ``min_lr``.
+    - cosine: linear warm-up to ``lr`` over ``warmup_steps``, then
+      ``min_lr + (lr - min_lr) * (1 + cos(pi * (step - warmup) / (decay_steps - warmup))) / 2``
+      down to ``min_lr`` at ``decay_steps`` and ``min_lr`` after (Loshchilov & Hutter 2017,
+      without restarts): the decay sized to the updates a run is expected to need.
     """
 
     def __init__(
@@ -50,13 +54,23 @@ class Schedule:
         factor: float,
         patience: int,
         min_lr: float,
+        decay_steps: int | None = None,
     ) -> None:
         self.kind = option_value(kind)
-        if self.kind not in ("constant", "noam", "plateau"):
-            raise ConfigError(f"unknown schedule {self.kind!r}; valid: constant, noam, plateau")
-        if self.kind == "noam" and warmup_steps < 1:
-            raise ConfigError(f"optim.warmup_steps must be >= 1 for noam, got {warmup_steps}")
+        kinds = ("constant", "noam", "plateau", "cosine")
+        if self.kind not in kinds:
+            raise ConfigError(f"unknown schedule {self.kind!r}; valid: {', '.join(kinds)}")
+        if self.kind in ("noam", "cosine") and warmup_steps < 1:
+            raise ConfigError(
+                f"optim.warmup_steps must be >= 1 for {self.kind}, got {warmup_steps}"
+            )
+        if self.kind == "cosine" and (decay_steps is None or decay_steps <= warmup_steps):
+            raise ConfigError(
+                f"optim.decay_steps must be set above optim.warmup_steps={warmup_steps} for "
+                f"cosine, got {decay_steps}"
+            )
         self.optimizer, self.base_lr, self.warmup = optimizer, lr, warmup_steps
+        self.decay_steps = decay_steps
         self.factor, self.patience, self.min_lr = factor, patience, min_lr
         self.scale = 1.0  # plateau reductions so far
         self.best: float | None = None
@@ -72,6 +86,14 @@ class Schedule:
         if self.kind == "noam":
             step = max(step, 1)
             lr = self.base_lr * min(step / self.warmup, math.sqrt(self.warmup / step))
+        elif self.kind == "cosine":
+            step = max(step, 1)
+            if step <= self.warmup:
+                lr = self.base_lr * step / self.warmup
+            else:
+                done = min(1.0, (step - self.warmup) / (self.decay_steps - self.warmup))
+                cosine = (1 + math.cos(math.pi * done)) / 2
+                lr = self.min_lr + (self.base_lr - self.min_lr) * cosine
         else:
             lr = max(self.base_lr * self.scale, self.min_lr)
         for group in self.optimizer.param_groups:

@@ -123,6 +123,7 @@ def setup_optimizer(model: nn.Module, optim_cfg: Any) -> tuple[torch.optim.Optim
         factor=o.plateau_factor,
         patience=o.plateau_patience,
         min_lr=o.min_lr,
+        decay_steps=o.decay_steps,
     )
     return optimizer, schedule
 

@@ -82,6 +82,39 @@ def test_noam_schedule_values():
     assert values[400] == pytest.approx(1e-3 * math.sqrt(100 / 400))
 
 
+def test_cosine_schedule_warms_up_then_decays_to_min_lr_at_decay_steps():
+    model = torch.nn.Linear(2, 2)
+    opt = build_optimizer(model, name="adam", lr=1e-3, betas=[0.9, 0.98], weight_decay=0.0)
+    sched = Schedule(
+        opt,
+        kind="cosine",
+        lr=1e-3,
+        warmup_steps=100,
+        factor=0.5,
+        patience=1,
+        min_lr=1e-5,
+        decay_steps=1100,
+    )
+    values = {}
+    for step in (50, 100, 600, 1100, 5000):
+        sched.step(step)
+        values[step] = sched.lr
+    assert values[50] == pytest.approx(5e-4) and values[100] == pytest.approx(1e-3)
+    assert values[600] == pytest.approx(1e-5 + (1e-3 - 1e-5) / 2)  # half way: cos = 0
+    assert values[1100] == pytest.approx(1e-5) and values[5000] == pytest.approx(1e-5)
+    with pytest.raises(ConfigError, match="optim.decay_steps must be set above"):
+        Schedule(
+            opt,
+            kind="cosine",
+            lr=1e-3,
+            warmup_steps=100,
+            factor=0.5,
+            patience=1,
+            min_lr=0,
+            decay_steps=100,
+        )
+
+
 def test_plateau_schedule_halves_after_patience():
     opt = build_optimizer(
         torch.nn.Linear(2, 2), name="adamw", lr=1e-3, betas=[0.9, 0.98], weight_decay=0.01
