@@ -97,6 +97,96 @@ def speed(args: argparse.Namespace) -> dict:
     }
 
 
+# torch.profiler op names -> where a training step's time goes
+ARITHMETIC = {
+    "matmuls": ("aten::mm", "aten::addmm", "aten::addmm_", "aten::bmm", "aten::baddbmm"),
+    "softmax and loss": ("aten::_log_softmax", "aten::exp_", "aten::exp", "aten::_softmax"),
+    "elementwise (tanh, sigmoid, add, mul, ...)": (
+        "aten::tanh",
+        "aten::tanh_",
+        "aten::sigmoid",
+        "aten::sigmoid_",
+        "aten::add",
+        "aten::add_",
+        "aten::mul",
+        "aten::mul_",
+        "aten::sub",
+        "aten::sub_",
+        "aten::lerp",
+        "aten::tanh_backward",
+        "aten::sigmoid_backward",
+        "aten::sum",
+    ),
+    "optimizer (fused Adam, clipping)": ("aten::_fused_adam_", "aten::_foreach_norm"),
+}
+
+
+def profile(args: argparse.Namespace) -> dict:
+    """Where one training step's time goes: torch.profiler's self CPU time of each op over
+    ``--steps`` real steps (loop.train_step), grouped; what no op accounts for is Python and
+    dispatch overhead."""
+    import tempfile
+    import time
+
+    import torch
+    from omegaconf import open_dict
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    from seq2seq.cli.common import compose_config
+    from seq2seq.data.pipeline import prepare_data
+    from seq2seq.provenance import code_commit, machine
+    from seq2seq.runtime import DistInfo
+    from seq2seq.training import loop
+    from seq2seq.training.setup import Runtime, setup_parts
+
+    torch.set_num_threads(args.threads)
+    overrides = [*BASE, "logger=off", *args.overrides]
+    with tempfile.TemporaryDirectory() as run_dir:
+        cfg = compose_config("train", [*overrides, f"run_dir={run_dir}"])
+        with open_dict(cfg):
+            cfg.trainer.num_threads = args.threads
+        data = prepare_data(cfg.data, splits=("train",))
+        torch.manual_seed(0)
+        parts = setup_parts(cfg, Runtime(torch.device("cpu"), None, DistInfo(), args.threads), data)
+        batches = parts.plan.epoch(0)
+        options = {"label_smoothing": cfg.trainer.label_smoothing, "clip_grad_norm": 1.0}
+        for _ in range(args.warmup):
+            loop.train_step(parts, [next(batches)], **options)
+        timed = [next(batches) for _ in range(args.steps)]
+        with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+            start = time.perf_counter()
+            for batch in timed:
+                loop.train_step(parts, [batch], **options)
+            wall = time.perf_counter() - start
+    events = prof.key_averages()
+    self_s = {e.key: e.self_cpu_time_total / 1e6 for e in events}
+    total_op = sum(self_s.values())
+    groups = {name: sum(self_s.get(op, 0.0) for op in ops) for name, ops in ARITHMETIC.items()}
+    groups["other ops (copies, cat, fill, index, views, allocation)"] = total_op - sum(
+        groups.values()
+    )
+    groups["Python and dispatch (wall time no op accounts for)"] = max(0.0, wall - total_op)
+    loss = next((e for e in events if e.key == "_LinearCrossEntropy"), None)
+    return {
+        "machine": machine(),
+        "commit": code_commit(),
+        "overrides": overrides,
+        "steps": args.steps,
+        "s_per_update": round(wall / args.steps, 3),
+        "output_layer_and_loss_share": round(loss.cpu_time_total / 1e6 / wall, 3) if loss else None,
+        "shares": {name: round(seconds / wall, 3) for name, seconds in groups.items()},
+        "top_ops": [
+            {
+                "op": e.key,
+                "calls": e.count,
+                "self_s_per_update": round(e.self_cpu_time_total / 1e6 / args.steps, 4),
+            }
+            for e in sorted(events, key=lambda e: -e.self_cpu_time_total)[:12]
+        ],
+    }
+
+
 def run_row(name: str, run_dir: Path, speed_rows: dict[str, dict]) -> dict:
     """One converged run's cost and result, from its metrics.json and history.jsonl."""
     metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
@@ -161,6 +251,14 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--rounds", type=int, default=2)
     s.add_argument("--threads", type=int, default=1)
     s.add_argument("--out", required=True)
+    pr = sub.add_parser("profile", help="where a training step's time goes (torch.profiler)")
+    pr.add_argument(
+        "overrides", nargs="*", help="overrides of the preset, e.g. data.vocab.size=4000"
+    )
+    pr.add_argument("--steps", type=int, default=10)
+    pr.add_argument("--warmup", type=int, default=3)
+    pr.add_argument("--threads", type=int, default=1)
+    pr.add_argument("--out")
     r = sub.add_parser("runs", help="cost and BLEU of each lever's converged run")
     r.add_argument("run", nargs="+", type=lambda t: tuple(t.split("=", 1)), help="NAME=RUN_DIR")
     r.add_argument("--speed", help="the speed part's JSON (predicted core-minutes)")
@@ -172,6 +270,14 @@ def main(argv: list[str] | None = None) -> None:
         columns += ["s_per_update", "ms_per_1k_tokens", "vs_first", "updates_per_epoch"]
         columns += ["minutes_per_epoch"]
         print_rows(result["levers"], columns)
+    elif args.part == "profile":
+        result = profile(args)
+        print(
+            f"{result['s_per_update']} s per update; output layer + loss "
+            f"{result['output_layer_and_loss_share']:.0%} of it"
+        )
+        for name, share in result["shares"].items():
+            print(f"  {share:6.1%}  {name}")
     else:
         result = runs(args)
         columns = ["lever", "updates", "best_step", "epochs", "stopped_by", "converged"]
