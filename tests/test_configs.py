@@ -384,3 +384,23 @@ def test_run_directories_name_what_was_trained(overrides, label):
     subdir = OmegaConf.to_container(cfg.hydra.sweep)["subdir"]  # ${hydra.job.num} is unset here
     assert subdir.endswith("_${run_label:${model.name},${attention.name}}")
     assert config.run_label(cfg.model.name, cfg.attention.name) == label
+
+
+def test_the_converged_transformer_matches_the_rnns_parameter_count():
+    """experiment=compare_converged_transformer is sized to the RNN grid (issue: a Transformer
+    matched to the RNNs' parameter count): within the RNNs' own range, +-5%."""
+
+    def n_params(*overrides: str) -> int:
+        cfg = compose_cfg(*overrides)
+        size = cfg.data.vocab.size
+        model = build_model(cfg.model, cfg.attention, src_vocab_size=size, tgt_vocab_size=size)
+        return sum(p.numel() for p in model.parameters())
+
+    rnn_counts = [
+        n_params("experiment=compare_converged", f"variant={name}")
+        for name in ("none", "dot", "additive", "local_p")
+    ]
+    transformer = n_params("experiment=compare_converged_transformer")
+    assert 0.95 * min(rnn_counts) <= transformer <= 1.05 * max(rnn_counts), (rnn_counts, transformer)
+    both = [compose_cfg(f"experiment={e}") for e in ("compare_converged", "compare_converged_transformer")]
+    assert both[0].optim == both[1].optim and both[0].trainer == both[1].trainer
