@@ -55,7 +55,7 @@ BAD_COMPOSITION = [
     (
         ["modell.x=1"],
         "unknown key 'modell' (TrainConfig); valid keys: alignment, attention, bleu, data, "
-        "decode, dump_alignments, logger, model, optim, run_dir, trainer",
+        "decode, dump_alignments, exported_runs, logger, model, optim, run_dir, trainer",
     ),
     (
         ["model.emb_size=abc"],
