@@ -56,7 +56,7 @@ compare-converged: install ## the comparison at convergence (README): 10 RNN sco
 	-$(VENV)/bin/seq2seq-train experiment=compare_converged $(CONVERGED_SWEEP) hydra.sweep.dir=$(CONVERGED_DIR)/rnn $(ARGS)
 	-$(VENV)/bin/seq2seq-train experiment=compare_converged_transformer $(CONVERGED_SWEEP) hydra.sweep.dir=$(CONVERGED_DIR)/transformer $(ARGS)
 	$(if $(LR_VARIANTS),-$(VENV)/bin/seq2seq-train experiment=compare_converged_lr variant=$(LR_VARIANTS) $(CONVERGED_SWEEP) hydra.sweep.dir=$(CONVERGED_DIR)/lr $(ARGS),@echo "lr checks skipped: set LR_VARIANTS=best,worst (the grid's best and worst attention)")
-	$(VENV)/bin/seq2seq-compare $(CONVERGED_EXPORT)/rnn $(CONVERGED_EXPORT)/transformer --out docs/comparison/converged-report --html
+	$(VENV)/bin/seq2seq-compare $(CONVERGED_EXPORT) --out docs/comparison/converged-report --html
 
 PEERS_INSTALLED := $(and $(wildcard build/peers/opennmt-venv/.peer-installed),$(wildcard build/peers/joeynmt-venv/.peer-installed))
 

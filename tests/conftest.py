@@ -55,9 +55,14 @@ TINY_TRANSFORMER = [
 
 
 def readme_python_block(heading: str) -> str:
-    """The first ```python block after ``heading`` in README.md (examples that tests run)."""
-    text = (Path(CONFIG_DIR).parent / "README.md").read_text(encoding="utf-8")
-    return re.search(r"```python\n(.*?)```", text[text.index(heading) :], re.S).group(1)
+    """The first ```python block after ``heading`` in README.md or docs/*.md (examples that
+    tests run)."""
+    root = Path(CONFIG_DIR).parent
+    for page in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        text = page.read_text(encoding="utf-8")
+        if heading in text:
+            return re.search(r"```python\n(.*?)```", text[text.index(heading) :], re.S).group(1)
+    raise KeyError(f"no heading {heading!r} in README.md or docs/*.md")
 
 
 def compose_config(*overrides: str, config_name: str = "train") -> DictConfig:

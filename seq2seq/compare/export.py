@@ -1,5 +1,6 @@
 """Small, committable summaries of finished runs, from which seq2seq-compare rebuilds the report
-without checkpoints (docs/comparison/runs/ holds the README comparison's).
+without checkpoints (docs/comparison/runs/ holds the early-training study's,
+docs/comparison/converged/ the converged grid's).
 
 Per run: ``.hydra/config.yaml`` and ``overrides.yaml``, ``metrics.json``, ``history.jsonl``,
 ``hyps/test.txt`` with the test sources and references it was scored against

@@ -336,7 +336,7 @@ def test_int8_export_is_smaller_and_decodes_the_clear_cases_like_ours(
 @needs_ct2
 @pytest.mark.slow
 def test_the_readme_snippet_loads_the_export(exported):
-    code = readme_python_block("### Export to CTranslate2")
+    code = readme_python_block("# Export to CTranslate2")
     assert '"outputs/DATE/TIME_transformer/export/ctranslate2"' in code
     code = code.replace('"outputs/DATE/TIME_transformer/export/ctranslate2"', repr(str(exported)))
     result = subprocess.run(
