@@ -159,7 +159,9 @@ class RecurrentCore(nn.Module):
 
     ``rnn`` (an nn.GRU/LSTM over the E-dim embeddings) holds every weight except the feed part
     of layer 0's input matrix, ``weight_feed`` (G, feed_size). Without a feed (feed_size 0),
-    ``rnn`` alone is the recurrence and can run a whole sequence in one call.
+    ``rnn`` alone is the recurrence and can run a whole sequence in one call, and there is no
+    ``weight_feed`` at all: a parameter that no forward uses makes DDP fail at its second step
+    ("Expected to have finished reduction in the prior iteration").
     """
 
     def __init__(
@@ -182,11 +184,21 @@ class RecurrentCore(nn.Module):
         )
         gates = self.rnn.weight_hh_l0.size(0)  # G = 3H (GRU) or 4H (LSTM)
         bound = hidden_size**-0.5  # nn.GRU/LSTM's default init
-        self.weight_feed = nn.Parameter(torch.empty(gates, feed_size).uniform_(-bound, bound))
+        if feed_size > 0:
+            self.weight_feed = nn.Parameter(torch.empty(gates, feed_size).uniform_(-bound, bound))
+        else:
+            self.register_parameter("weight_feed", None)
         self.cell_fn = _CELL_FUNCTIONS[cell]
         self.state_names = _STATE_NAMES[cell]
         self.num_layers = num_layers
         self.dropout = Dropout(dropout if num_layers > 1 else 0.0)  # between layers
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        """Checkpoints written before ``weight_feed`` was optional hold an empty (G, 0) one."""
+        key = f"{prefix}weight_feed"
+        if self.weight_feed is None and key in state_dict and state_dict[key].numel() == 0:
+            del state_dict[key]
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def embed_part(self, emb: Tensor) -> Tensor:
         """(..., E) -> (..., G): W_ih^(emb) x + b_ih of layer 0 (hoisted out of the loop)."""
@@ -204,7 +216,7 @@ class RecurrentCore(nn.Module):
         weights: list[list[Tensor]],
     ) -> list[LayerState]:
         """One time step through all layers -> the new per-layer states."""
-        gi = pre0 + F.linear(feed, self.weight_feed)  # (B, G)
+        gi = pre0 if self.weight_feed is None else pre0 + F.linear(feed, self.weight_feed)
         new: list[LayerState] = []
         for index, (state, (w_ih, w_hh, b_ih, b_hh)) in enumerate(
             zip(layers, weights, strict=True)
