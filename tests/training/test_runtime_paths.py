@@ -61,8 +61,12 @@ def test_each_rank_takes_its_own_generator_states():
     states = [{"torch": torch.tensor([rank])} for rank in range(2)]
     saved = {"torch": torch.tensor([0]), "ranks": states}
     assert checkpoint.rank_rng_state(saved, 1) is states[1]
-    assert checkpoint.rank_rng_state(saved, 2) is None  # more ranks than saved: its own seeded stream
-    assert checkpoint.rank_rng_state({"torch": torch.tensor([0])}, 0) is not None  # older checkpoints
+    assert (
+        checkpoint.rank_rng_state(saved, 2) is None
+    )  # more ranks than saved: its own seeded stream
+    assert (
+        checkpoint.rank_rng_state({"torch": torch.tensor([0])}, 0) is not None
+    )  # older checkpoints
     assert checkpoint.rank_rng_state({"torch": torch.tensor([0])}, 1) is None
 
 
