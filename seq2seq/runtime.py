@@ -112,9 +112,11 @@ def autocast_dtype(
 
 
 def bf16_is_fast(device: torch.device) -> bool:
-    """Native bf16 matmuls: CUDA with bf16 support, or a CPU with AVX512-BF16 / AMX."""
+    """Native bf16 matmuls: a CUDA GPU with bf16 tensor cores (Ampere on; not the emulation
+    that ``torch.cuda.is_bf16_supported()`` also counts on older GPUs), or a CPU with
+    AVX512-BF16 / AMX."""
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+        return torch.cuda.is_bf16_supported(including_emulation=False)
     if device.type == "cpu":
         checks = [
             getattr(torch.cpu, name, None)
@@ -122,6 +124,18 @@ def bf16_is_fast(device: torch.device) -> bool:
         ]
         return any(check() for check in checks if check is not None)
     return False
+
+
+def set_tf32(device: torch.device, amp_dtype: torch.dtype | None) -> None:
+    """One TF32 rule for training and decoding on CUDA: allowed under autocast (bf16/fp16: the
+    fp32 parts, e.g. the recurrent layers, run on tensor cores), off for fp32, where fp32 means
+    fp32 for the matmuls and the cuDNN RNNs alike (cuDNN allows TF32 by default, the matmuls
+    do not: a mix that made GPU results drift from the CPU's). A no-op off CUDA."""
+    if device.type != "cuda":
+        return
+    allowed = amp_dtype is not None
+    torch.backends.cuda.matmul.allow_tf32 = allowed
+    torch.backends.cudnn.allow_tf32 = allowed
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None):

@@ -137,3 +137,41 @@ def test_an_fp16_step_the_scaler_skips_advances_nothing(shared_cache, tmp_path):
     _, fresh = setup_optimizer(parts.model, cfg.optim)
     fresh.step(3)  # the lr of the 3rd update: two were applied
     assert parts.schedule.lr == fresh.lr
+
+
+def test_precision_auto_skips_emulated_bf16(monkeypatch):
+    """Pre-Ampere GPUs emulate bf16 (torch.cuda.is_bf16_supported() counts that): auto must
+    take fp32 there, not a slow emulated bf16."""
+    monkeypatch.setattr(
+        torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation
+    )
+    assert runtime.autocast_dtype("auto", torch.device("cuda", 0)) is None
+
+
+@pytest.fixture
+def tf32_flags():
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+@pytest.mark.usefixtures("tf32_flags")
+def test_one_tf32_rule_for_matmuls_and_cudnn():
+    """fp32 on CUDA is fp32 for matmuls and cuDNN RNNs alike (cuDNN allows TF32 by default,
+    matmuls do not); under autocast both may use TF32 (the fp32 recurrence, cheaply)."""
+    cuda = torch.device("cuda", 0)
+    runtime.set_tf32(cuda, None)
+    assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == (False,) * 2
+    runtime.set_tf32(cuda, torch.bfloat16)
+    assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == (True,) * 2
+    runtime.set_tf32(torch.device("cpu"), None)  # nothing changes off CUDA
+    assert torch.backends.cudnn.allow_tf32
+
+
+@pytest.mark.usefixtures("tf32_flags")
+def test_decoding_follows_trainings_tf32_rule():
+    from seq2seq.decoding.precision import decoding_autocast
+
+    torch.backends.cudnn.allow_tf32 = True
+    assert decoding_autocast("fp32", torch.device("cuda", 0)) is None
+    assert not torch.backends.cudnn.allow_tf32
