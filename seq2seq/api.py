@@ -142,9 +142,10 @@ def load(run_dir: str | Path, *, checkpoint: str = "best", device: str = "auto")
     """The run in ``run_dir`` (its ``checkpoints/<checkpoint>.pt`` and vocabulary), on
     ``device`` (auto: cuda, then mps, then cpu)."""
     from .evaluation.run import load_run
-    from .runtime import pick_device
+    from .runtime import pick_device, set_tf32
 
     target = pick_device(device, key="device")
+    set_tf32(target, None)  # it decodes in fp32: true fp32 on a GPU too (training's rule)
     return Run(load_run(run_dir, checkpoint=checkpoint, device=target), target)
 
 

@@ -101,16 +101,39 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 
 def rng_state() -> dict[str, Any]:
+    """This process's generators: the CPU one and its own GPU's (not every GPU's: under DDP each
+    rank saves and restores the GPU it trains on)."""
     state = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda_device"] = torch.cuda.get_rng_state()  # the current device's
     return state
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    """Restore :func:`rng_state`'s states into this process. The tensors may come from any
+    device (they are moved to the CPU, where torch wants them); a checkpoint from a machine
+    with GPUs loads on one without, and on fewer GPUs than it was saved with."""
+    torch.set_rng_state(state["torch"].cpu())
+    if not torch.cuda.is_available():
+        return
+    if "cuda_device" in state:
+        torch.cuda.set_rng_state(state["cuda_device"].cpu())
+    elif "cuda" in state:  # older checkpoints: every GPU's state, from rank 0's process
+        saved = state["cuda"]
+        index = torch.cuda.current_device()
+        if index < len(saved):
+            torch.cuda.set_rng_state(saved[index].cpu())
+
+
+def rank_rng_state(saved: dict[str, Any], rank: int) -> dict[str, Any] | None:
+    """Rank ``rank``'s generator states in a checkpoint's ``rng`` entry: its own where the run
+    saved one per rank (``ranks``), rank 0's top-level states for rank 0, None for a rank the
+    checkpoint has none for (a resume on more processes than saved it: that rank keeps its own
+    seeded stream)."""
+    ranks = saved.get("ranks")
+    if ranks:
+        return ranks[rank] if rank < len(ranks) else None
+    return saved if rank == 0 else None
 
 
 STEP_PREFIX = "step_"  # checkpoints/step_<N>.pt: the weights at validation step N

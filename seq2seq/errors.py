@@ -15,3 +15,8 @@ class CheckpointError(Seq2SeqError):
 
 class ExportError(Seq2SeqError):
     """A run that cannot be exported as asked (model family, output directory, missing extra)."""
+
+
+class PeerFailed(Seq2SeqError):
+    """Another DDP rank failed (rank 0 in its validation or checkpoint): this one stops too,
+    with that rank's reason, instead of waiting for it."""

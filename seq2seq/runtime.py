@@ -4,9 +4,11 @@ precision (autocast), threads, seeds, malloc tuning, distributed (torchrun)."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import random
 from dataclasses import dataclass
+from datetime import timedelta
 
 import numpy as np
 import torch
@@ -14,6 +16,8 @@ import torch.distributed as dist
 
 from .config import option_value
 from .errors import ConfigError
+
+log = logging.getLogger("seq2seq")
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters (malloc.h)
 MMAP_THRESHOLD = 32 << 20  # glibc's largest allowed value
@@ -54,19 +58,38 @@ def pick_device(requested: str, key: str = "trainer.device") -> torch.device:
     requested = option_value(requested)
     if requested == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+            return torch.device("cuda", cuda_index())
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
     if requested == "cuda":
         if not torch.cuda.is_available():
             raise ConfigError(f"{key}=cuda but no CUDA device is available; use {key}=auto or cpu")
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        return torch.device("cuda", cuda_index())
     if requested == "mps" and not (
         getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
     ):
         raise ConfigError(f"{key}=mps but MPS is not available; use {key}=auto or cpu")
     return torch.device(requested)
+
+
+def cuda_index() -> int:
+    """This process's GPU: LOCAL_RANK's own where the node shows a GPU per rank (torchrun on a
+    multi-GPU node); device 0 where the process sees one GPU (SLURM ``--gpus-per-task=1`` gives
+    every task its own, as device 0, whatever its LOCAL_RANK). More ranks than visible GPUs
+    share them round-robin (only the gloo backend allows that: SEQ2SEQ_DIST_BACKEND=gloo)."""
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    count = torch.cuda.device_count()
+    if count <= 1:
+        return 0
+    if local_rank >= count:
+        log.warning(
+            "LOCAL_RANK %d but %d GPUs visible: sharing GPU %d",
+            local_rank,
+            count,
+            local_rank % count,
+        )
+    return local_rank % count
 
 
 def autocast_dtype(
@@ -89,9 +112,11 @@ def autocast_dtype(
 
 
 def bf16_is_fast(device: torch.device) -> bool:
-    """Native bf16 matmuls: CUDA with bf16 support, or a CPU with AVX512-BF16 / AMX."""
+    """Native bf16 matmuls: a CUDA GPU with bf16 tensor cores (Ampere on; not the emulation
+    that ``torch.cuda.is_bf16_supported()`` also counts on older GPUs), or a CPU with
+    AVX512-BF16 / AMX."""
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+        return torch.cuda.is_bf16_supported(including_emulation=False)
     if device.type == "cpu":
         checks = [
             getattr(torch.cpu, name, None)
@@ -99,6 +124,18 @@ def bf16_is_fast(device: torch.device) -> bool:
         ]
         return any(check() for check in checks if check is not None)
     return False
+
+
+def set_tf32(device: torch.device, amp_dtype: torch.dtype | None) -> None:
+    """One TF32 rule for training and decoding on CUDA: allowed under autocast (bf16/fp16: the
+    fp32 parts, e.g. the recurrent layers, run on tensor cores), off for fp32, where fp32 means
+    fp32 for the matmuls and the cuDNN RNNs alike (cuDNN allows TF32 by default, the matmuls
+    do not: a mix that made GPU results drift from the CPU's). A no-op off CUDA."""
+    if device.type != "cuda":
+        return
+    allowed = amp_dtype is not None
+    torch.backends.cuda.matmul.allow_tf32 = allowed
+    torch.backends.cudnn.allow_tf32 = allowed
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None):
@@ -111,6 +148,22 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+RANK_SEED_STRIDE = 1_000_003  # a prime: rank r's stream starts at seed + r * stride
+
+
+def rank_seed(seed: int, rank: int) -> int:
+    """The seed of DDP rank ``rank``'s training randomness (dropout masks, teacher-forcing and
+    sampling coins, hard attention's draws): rank 0 keeps ``seed`` (a one-process run is
+    unchanged), the others get their own streams, so no two ranks draw the same masks."""
+    return seed + rank * RANK_SEED_STRIDE
+
+
+def seed_rank(seed: int, rank: int) -> None:
+    """Re-seed this process for training after the shared set-up (data, initial weights)."""
+    if rank > 0:
+        seed_everything(rank_seed(seed, rank))
 
 
 def set_threads(num_threads: int | None) -> int:
@@ -130,6 +183,7 @@ class DistInfo:
     rank: int = 0
     world_size: int = 1
     device: torch.device = torch.device("cpu")  # where collective tensors live (nccl: cuda)
+    backend: str = ""
 
     @property
     def is_main(self) -> bool:
@@ -140,16 +194,36 @@ class DistInfo:
         return self.world_size > 1
 
 
+DIST_TIMEOUT_S = 1800.0  # a collective that waits this long raises (SEQ2SEQ_DIST_TIMEOUT_S)
+
+
+def dist_backend(device: torch.device) -> str:
+    """nccl on CUDA, gloo on CPU; SEQ2SEQ_DIST_BACKEND=gloo on CUDA lets ranks share a GPU."""
+    chosen = os.environ.get("SEQ2SEQ_DIST_BACKEND")
+    if chosen:
+        return chosen
+    return "nccl" if device.type == "cuda" else "gloo"
+
+
 def init_distributed(device: torch.device) -> DistInfo:
-    """Join the process group when launched by torchrun (WORLD_SIZE > 1): gloo on CPU, nccl on CUDA."""
+    """Join the process group when launched by torchrun or srun (WORLD_SIZE > 1): nccl on CUDA,
+    gloo on CPU. The GPU is set before the group starts (NCCL binds to the current device) and
+    a collective that waits longer than SEQ2SEQ_DIST_TIMEOUT_S seconds (default 1800: a long
+    validation on rank 0 must fit) raises instead of waiting forever."""
     world_size = int(os.environ.get("WORLD_SIZE", 1))
     if world_size <= 1:
         return DistInfo()
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    return DistInfo(rank=dist.get_rank(), world_size=dist.get_world_size(), device=device)
+    backend = dist_backend(device)
+    if not dist.is_initialized():
+        timeout = float(os.environ.get("SEQ2SEQ_DIST_TIMEOUT_S", DIST_TIMEOUT_S))
+        dist.init_process_group(backend=backend, timeout=timedelta(seconds=timeout))
+    # gloo's collectives take CPU tensors (its CUDA support is partial); nccl's CUDA ones
+    flags_device = device if backend == "nccl" else torch.device("cpu")
+    return DistInfo(
+        rank=dist.get_rank(), world_size=dist.get_world_size(), device=flags_device, backend=backend
+    )
 
 
 def any_rank(flag: bool, info: DistInfo) -> bool:

@@ -105,7 +105,7 @@ def train_or_fail(cfg: DictConfig, *, multirun: bool) -> dict:
             failure["untouched"] = True
             if not multirun:
                 records.restore(run_dir)
-        else:
+        elif int(os.environ.get("RANK", 0)) == 0:  # DDP: rank 0 records the run's failure
             write_failure(run_dir / "metrics.json", failure)
         user_error = isinstance(err, USER_ERRORS) or "out of memory" in message
         if os.environ.get("SEQ2SEQ_DEBUG") or (not multirun and not user_error):

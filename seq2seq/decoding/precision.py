@@ -7,12 +7,13 @@ import torch
 
 from ..config import option_value
 from ..errors import ConfigError
-from ..runtime import autocast_dtype
+from ..runtime import autocast_dtype, set_tf32
 
 
 def decoding_autocast(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype a decoding ``precision`` runs under (None for fp32 and int8); raises
-    ConfigError for a precision the device cannot decode in, before any work."""
+    ConfigError for a precision the device cannot decode in, before any work. On CUDA it sets
+    training's TF32 rule for that precision (:func:`seq2seq.runtime.set_tf32`)."""
     if option_value(precision) == "int8":
         if device.type != "cpu":
             raise ConfigError(
@@ -20,7 +21,9 @@ def decoding_autocast(precision: str, device: torch.device) -> torch.dtype | Non
                 "use device=cpu, or precision=bf16/fp16 on a GPU"
             )
         return None
-    return autocast_dtype(precision, device, key="precision")
+    dtype = autocast_dtype(precision, device, key="precision")
+    set_tf32(device, dtype)
+    return dtype
 
 
 def decoding_model(model, precision: str):

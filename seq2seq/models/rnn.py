@@ -29,6 +29,7 @@ context size, G = gates * H, V target vocab.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -57,6 +58,21 @@ def _cpu_autocast_without_native_bf16(x: Tensor) -> bool:
         and torch.is_autocast_enabled("cpu")
         and not (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
     )
+
+
+def recurrence_in_fp32(x: Tensor) -> bool:
+    """Whether nn.GRU/LSTM must run in fp32 here: under CUDA autocast, whose cuDNN RNN wrapper
+    casts to fp16 whatever the autocast dtype, so bf16 training would run the recurrence in fp16
+    with no gradient scaler (the encoder's gradients, about 1e-5..1e-7 once divided by the
+    tokens, flush to zero). In fp32 it uses TF32 tensor cores (runtime.set_matmul_precision
+    allows them under autocast), which costs little on a GPU."""
+    return x.device.type == "cuda" and torch.is_autocast_enabled("cuda")
+
+
+def _fp32_state(hx: tuple[Tensor, ...]) -> Tensor | tuple[Tensor, ...]:
+    """(h,) or (h, c) in fp32, as nn.GRU (a tensor) or nn.LSTM (a tuple) takes it."""
+    hx = tuple(h.float() for h in hx)
+    return hx if len(hx) > 1 else hx[0]
 
 
 # --------------------------------------------------------------------------- encoder
@@ -115,8 +131,12 @@ class Encoder(nn.Module):
         K = dirs*H_d."""
         batch, src_len = src.shape
         emb = self.dropout(self.embedding(src))  # (B, S, E)
-        packed = pack_padded_sequence(emb, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        outputs, finals = self.rnn(packed)
+        fp32 = recurrence_in_fp32(emb)
+        packed = pack_padded_sequence(
+            emb.float() if fp32 else emb, lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        with torch.autocast("cuda", enabled=False) if fp32 else contextlib.nullcontext():
+            outputs, finals = self.rnn(packed)
         outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=src_len)
         finals = finals if isinstance(finals, tuple) else (finals,)
         # (L*dirs, B, H) -> (L, dirs, B, H) -> (B, L, dirs, H) -> (B, L, dirs*H)
@@ -159,7 +179,9 @@ class RecurrentCore(nn.Module):
 
     ``rnn`` (an nn.GRU/LSTM over the E-dim embeddings) holds every weight except the feed part
     of layer 0's input matrix, ``weight_feed`` (G, feed_size). Without a feed (feed_size 0),
-    ``rnn`` alone is the recurrence and can run a whole sequence in one call.
+    ``rnn`` alone is the recurrence and can run a whole sequence in one call, and there is no
+    ``weight_feed`` at all: a parameter that no forward uses makes DDP fail at its second step
+    ("Expected to have finished reduction in the prior iteration").
     """
 
     def __init__(
@@ -182,11 +204,21 @@ class RecurrentCore(nn.Module):
         )
         gates = self.rnn.weight_hh_l0.size(0)  # G = 3H (GRU) or 4H (LSTM)
         bound = hidden_size**-0.5  # nn.GRU/LSTM's default init
-        self.weight_feed = nn.Parameter(torch.empty(gates, feed_size).uniform_(-bound, bound))
+        if feed_size > 0:
+            self.weight_feed = nn.Parameter(torch.empty(gates, feed_size).uniform_(-bound, bound))
+        else:
+            self.register_parameter("weight_feed", None)
         self.cell_fn = _CELL_FUNCTIONS[cell]
         self.state_names = _STATE_NAMES[cell]
         self.num_layers = num_layers
         self.dropout = Dropout(dropout if num_layers > 1 else 0.0)  # between layers
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        """Checkpoints written before ``weight_feed`` was optional hold an empty (G, 0) one."""
+        key = f"{prefix}weight_feed"
+        if self.weight_feed is None and key in state_dict and state_dict[key].numel() == 0:
+            del state_dict[key]
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def embed_part(self, emb: Tensor) -> Tensor:
         """(..., E) -> (..., G): W_ih^(emb) x + b_ih of layer 0 (hoisted out of the loop)."""
@@ -204,7 +236,7 @@ class RecurrentCore(nn.Module):
         weights: list[list[Tensor]],
     ) -> list[LayerState]:
         """One time step through all layers -> the new per-layer states."""
-        gi = pre0 + F.linear(feed, self.weight_feed)  # (B, G)
+        gi = pre0 if self.weight_feed is None else pre0 + F.linear(feed, self.weight_feed)
         new: list[LayerState] = []
         for index, (state, (w_ih, w_hh, b_ih, b_hh)) in enumerate(
             zip(layers, weights, strict=True)
@@ -218,11 +250,15 @@ class RecurrentCore(nn.Module):
         """The whole sequence in one nn.GRU/LSTM call (feed_size must be 0): (B, T, E) and the
         initial state -> top layer outputs (B, T, H)."""
         hx = tuple(t.transpose(0, 1).contiguous() for t in recurrent)
+        if recurrence_in_fp32(emb):  # CUDA autocast: the recurrence in fp32 (see there)
+            with torch.autocast("cuda", enabled=False):
+                outputs, _ = self.rnn(emb.float(), _fp32_state(hx))
+            return outputs
         if isinstance(self.rnn, nn.LSTM) and _cpu_autocast_without_native_bf16(emb):
             # CPU autocast runs nn.LSTM in bf16 through oneDNN, whose kernel fails to build
             # without AVX512-BF16/AMX: run it in fp32 there (CPU autocast leaves nn.GRU in fp32)
             with torch.autocast("cpu", enabled=False):
-                outputs, _ = self.rnn(emb.float(), tuple(h.float() for h in hx))
+                outputs, _ = self.rnn(emb.float(), _fp32_state(hx))
             return outputs
         outputs, _ = self.rnn(emb, hx if len(hx) > 1 else hx[0])  # hx: (L, B, H)
         return outputs

@@ -26,7 +26,7 @@ from ..evaluation.bleu import check_tokenize, run_tokenize
 from ..evaluation.evaluate import evaluate_model, gold_alignment_scores, load_reverse_run
 from ..evaluation.gold import check_extraction, load_gold
 from ..provenance import run_provenance
-from ..runtime import seed_everything
+from ..runtime import seed_everything, seed_rank
 from ..validation import check_train_config
 from .loop import fit, resume
 from .rundir import RunDirError, RunLock, claim
@@ -169,7 +169,10 @@ def _start(cfg: Any) -> tuple[TrainingParts, RunLock]:
         check_writable(run_dir)
         seed_everything(cfg.trainer.seed)
         data = prepare_data(cfg.data)
-        return setup_parts(cfg, runtime, data), lock
+        parts = setup_parts(cfg, runtime, data)
+        # the same seed above (data, initial weights); from here each DDP rank its own stream
+        seed_rank(cfg.trainer.seed, runtime.dist.rank)
+        return parts, lock
     except BaseException:
         lock.release()
         raise

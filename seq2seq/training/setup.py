@@ -25,7 +25,14 @@ from ..data.pipeline import PreparedData
 from ..errors import ConfigError
 from ..models.base import Seq2Seq
 from ..models.builders import build_model
-from ..runtime import DistInfo, autocast_dtype, init_distributed, pick_device, set_threads
+from ..runtime import (
+    DistInfo,
+    autocast_dtype,
+    init_distributed,
+    pick_device,
+    set_tf32,
+    set_threads,
+)
 from .logger import TrainLogger, make_logger
 from .optim import Schedule, build_optimizer
 
@@ -77,6 +84,7 @@ def setup_runtime(trainer_cfg: Any) -> Runtime:
     group when launched by torchrun, intra-op threads."""
     device = pick_device(trainer_cfg.device)
     amp_dtype = autocast_dtype(trainer_cfg.precision, device)
+    set_tf32(device, amp_dtype)
     dist = init_distributed(device)
     threads = set_threads(trainer_cfg.num_threads)
     return Runtime(device, amp_dtype, dist, threads)

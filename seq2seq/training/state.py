@@ -17,7 +17,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from ..checkpoint import rng_state, set_rng_state
+from ..checkpoint import rank_rng_state, rng_state, set_rng_state
 from ..errors import CheckpointError
 
 
@@ -83,16 +83,24 @@ class Stop:
         return self.detail
 
 
-def budget_stop(trainer_cfg: Any, progress: Progress) -> Stop | None:
-    """The budget (trainer.max_steps / max_epochs / max_time) that ``progress`` has reached."""
+def budget_stop(trainer_cfg: Any, progress: Progress, *, clock: bool = True) -> Stop | None:
+    """The budget (trainer.max_steps / max_epochs / max_time) that ``progress`` has reached.
+
+    ``clock=False`` leaves max_time out: inside the loop each rank's own clock would split DDP
+    ranks, so the time is decided by the step's vote (:class:`~.loop.StopVote`) instead. The
+    saved ``train_time`` of a resumed run is the same on every rank."""
     t, p = trainer_cfg, progress
     if t.max_steps is not None and p.step >= t.max_steps:
         return Stop(StopReason.max_steps, f"max_steps={t.max_steps}")
     if t.max_epochs is not None and p.epoch >= t.max_epochs:
         return Stop(StopReason.max_epochs, f"max_epochs={t.max_epochs}")
-    if t.max_time is not None and p.train_time >= t.max_time:
-        return Stop(StopReason.max_time, f"max_time={t.max_time}s")
+    if clock and t.max_time is not None and p.train_time >= t.max_time:
+        return time_stop(t)
     return None
+
+
+def time_stop(trainer_cfg: Any) -> Stop:
+    return Stop(StopReason.max_time, f"max_time={trainer_cfg.max_time}s")
 
 
 def diverged_stop(bad_steps: int) -> Stop:
@@ -187,16 +195,29 @@ class StopRequested:
 
 
 def checkpoint_payload(
-    *, model, optimizer, schedule, scaler, progress: Progress, config: dict, vocab: dict
+    *,
+    model,
+    optimizer,
+    schedule,
+    scaler,
+    progress: Progress,
+    config: dict,
+    vocab: dict,
+    rank_rng: list[dict] | None = None,
 ) -> dict:
     """The training state as a checkpoint dict (tensors, numbers, strings, lists, dicts only).
-    ``vocab``: ``spm`` (sentencepiece paths relative to the run directory) and ``vocab_sizes``."""
+    ``vocab``: ``spm`` (sentencepiece paths relative to the run directory) and ``vocab_sizes``;
+    ``rank_rng``: under DDP, every rank's generator states (``rng["ranks"]``), so that a resume
+    gives each rank its own stream back."""
+    rng = rng_state()
+    if rank_rng:
+        rng["ranks"] = [rng, *rank_rng[1:]]  # rank 0's as it is now, after its validation
     return {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "schedule": schedule.state_dict(),
         "scaler": scaler.state_dict(),
-        "rng": rng_state(),
+        "rng": rng,
         "progress": progress.__dict__ | {"history": list(progress.history)},
         "config": config,
         "spm": vocab["spm"],
@@ -204,13 +225,16 @@ def checkpoint_payload(
     }
 
 
-def restore(payload: dict, *, model, optimizer, schedule, scaler) -> Progress:
-    """Load a checkpoint dict into the parts; return its :class:`Progress`."""
+def restore(payload: dict, *, model, optimizer, schedule, scaler, rank: int = 0) -> Progress:
+    """Load a checkpoint dict (loaded onto the CPU) into the parts; return its
+    :class:`Progress`. DDP rank ``rank`` gets its own generator states back."""
     model.load_state_dict(payload["model"])
     optimizer.load_state_dict(payload["optimizer"])
     schedule.load_state_dict(payload["schedule"])
     scaler.load_state_dict(payload["scaler"])
-    set_rng_state(payload["rng"])
+    rng = rank_rng_state(payload["rng"], rank)
+    if rng is not None:
+        set_rng_state(rng)
     return Progress(**payload["progress"])
 
 
