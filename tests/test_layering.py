@@ -40,6 +40,8 @@ NEUTRAL = {
     "checkpoint",
     "validation",
     "provenance",
+    "interrupts",
+    "staging",
 }  # below every part
 
 

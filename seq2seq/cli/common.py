@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..errors import Seq2SeqError
+from ..interrupts import interrupt_signal
 
 # absolute path: works for editable installs, wheels and `python -m` alike
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -20,19 +21,37 @@ log = logging.getLogger("seq2seq")
 USER_ERRORS = (Seq2SeqError, ValueError, FileNotFoundError, PermissionError)
 
 
-def report_user_errors(fn: Callable[[], T]) -> T:
-    """Run ``fn``; turn a user error into one ``error: ...`` line on stderr and exit code 1.
+RERUN = "nothing was left half-written; run the same command again"
+
+
+def report_user_errors(fn: Callable[[], T], *, what: str | None = None, advice: str = RERUN) -> T:
+    """Run ``fn``; turn a user error into one ``error: ...`` line on stderr and exit code 1,
+    and SIGINT/SIGTERM into one ``interrupted (signal ...) during <what>: <advice>`` line and
+    exit 130/143 (:mod:`seq2seq.interrupts`), also when a library wrapped the interrupt.
 
     Set SEQ2SEQ_DEBUG=1 to get the full traceback instead.
     """
-    try:
-        return fn()
-    except USER_ERRORS as err:
-        if os.environ.get("SEQ2SEQ_DEBUG"):
-            raise
-        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        print(f"error: {message}", file=sys.stderr)
-        sys.exit(1)
+    from ..interrupts import report_interrupts
+
+    def run() -> T:
+        try:
+            return fn()
+        except USER_ERRORS as err:
+            if os.environ.get("SEQ2SEQ_DEBUG") or interrupt_signal(err) is not None:
+                raise
+            message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            print(f"error: {message}", file=sys.stderr)
+            sys.exit(1)
+
+    return report_interrupts(run, what or command_name(), advice)
+
+
+def command_name() -> str:
+    """``seq2seq-evaluate`` for the console script (or ``python -m seq2seq.cli.evaluate``)."""
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "seq2seq"
+    if name.endswith(".py"):
+        name = "seq2seq-" + name.removesuffix(".py").replace("_", "-")
+    return name
 
 
 def config_error_line(err: BaseException) -> str:

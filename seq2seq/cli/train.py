@@ -48,6 +48,8 @@ def hydra_main(cfg: DictConfig) -> float | None:
     if HydraConfig.get().mode == RunMode.MULTIRUN:
         return sweep_job(cfg)
     metrics = train_or_fail(cfg, multirun=False)
+    if metrics.get("unchanged"):  # a resume of a run that had ended: its records stay too
+        records.restore(Path(cfg.run_dir))
     if metrics.get("status") == "interrupted":
         print(
             f"interrupted ({metrics['stop_reason']}) at step {metrics['steps']}: "
