@@ -60,7 +60,11 @@ def average(argv: list[str]) -> Path:
 
 
 def main() -> None:
-    report_user_errors(lambda: average(sys.argv[1:]))
+    report_user_errors(
+        lambda: average(sys.argv[1:]),
+        what="seq2seq-average",
+        advice="no averaged checkpoint was written; run the same command again",
+    )
 
 
 if __name__ == "__main__":

@@ -146,15 +146,18 @@ def run_composed(
     config_name: str,
     example: str,
     log_level: int = logging.WARNING,
+    what: str | None = None,
+    advice: str = RERUN,
 ) -> None:
     """The ``main`` of a console script that composes ``config_name`` outside a Hydra app:
     the info flags first (:func:`handle_info_flags`), then ``command(overrides)``, a user error
     in either as one line."""
     logging.basicConfig(level=log_level, format="%(message)s")
     overrides = report_user_errors(
-        lambda: handle_info_flags(sys.argv[1:], doc=doc, config_name=config_name, example=example)
+        lambda: handle_info_flags(sys.argv[1:], doc=doc, config_name=config_name, example=example),
+        what=what,
     )
-    report_user_errors(lambda: command(overrides))
+    report_user_errors(lambda: command(overrides), what=what, advice=advice)
 
 
 def not_implemented(command: str) -> Callable[[], None]:
