@@ -41,6 +41,7 @@ NEUTRAL = {
     "validation",
     "provenance",
     "interrupts",
+    "composition",
     "staging",
 }  # below every part
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from ..composition import compose_checked, config_error_line  # noqa: F401 - re-exported
 from ..errors import Seq2SeqError
 from ..interrupts import interrupt_signal
 
@@ -54,54 +55,10 @@ def command_name() -> str:
     return name
 
 
-def config_error_line(err: BaseException) -> str:
-    """Hydra/OmegaConf composition error -> one line, keeping the reason and the valid options."""
-    lines = []
-    text = str(err).strip()
-    if err.__cause__ is not None and text.startswith("Error merging override"):
-        text = f"{text}: {str(err.__cause__).strip()}"  # the cause says which values are valid
-    for raw in text.splitlines():
-        line = raw.strip()
-        if line.startswith(("Config search path", "full_key", "object_type", "reference_type")):
-            break
-        if line.startswith("To append to your config use +"):
-            continue  # Hydra's advice: a +key the schema lacks is refused too
-        if line:
-            lines.append(line)
-    if not lines:
-        return type(err).__name__
-    if any(line.startswith("Available options in") for line in lines):
-        at = next(i for i, line in enumerate(lines) if line.startswith("Available options in"))
-        return lines[0] + "; valid: " + ", ".join(lines[at + 1 :])
-    return "; ".join(lines)
-
-
 def compose_config(config_name: str, overrides: Sequence[str]):
     """Compose ``configs/<config_name>.yaml`` with ``overrides`` outside a Hydra app (prepare,
-    translate, benchmark); a composition error becomes a ValueError with one line."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    from ..config import register_configs
-    from .precheck import unknown_append_line, unknown_key_line
-
-    def compose_fn(ovr: Sequence[str]):
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            return compose(config_name=config_name, overrides=list(ovr))
-
-    register_configs()
-    GlobalHydra.instance().clear()
-    try:
-        cfg = compose_fn(overrides)
-    except (HydraException, OmegaConfBaseException) as err:
-        line = unknown_key_line(err, compose_fn, overrides) or config_error_line(err)
-        raise ValueError(line) from err
-    line = unknown_append_line(cfg, overrides, CONFIG_DIR)
-    if line:
-        raise ValueError(line)
-    return cfg
+    translate, benchmark); a composition error is a ConfigError (a ValueError) in one line."""
+    return compose_checked(config_name, overrides, config_dir=CONFIG_DIR)
 
 
 def handle_info_flags(argv: list[str], *, doc: str, config_name: str, example: str) -> list[str]:
