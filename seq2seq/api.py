@@ -150,21 +150,29 @@ def load(run_dir: str | Path, *, checkpoint: str = "best", device: str = "auto")
 
 
 def compose(overrides: Sequence[str] = (), config_name: str = "train") -> Any:
-    """The config ``seq2seq-train <overrides>`` would use (without Hydra's run directory)."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
+    """The config ``seq2seq-train <overrides>`` would use (without Hydra's run directory);
+    a bad override raises :class:`seq2seq.errors.ConfigError` with the CLI's line."""
+    from .composition import compose_checked
 
-    from .config import register_configs
+    return compose_checked(config_name, list(overrides))
 
-    register_configs()
-    GlobalHydra.instance().clear()
-    config_dir = str(Path(__file__).resolve().parent / "configs")
-    try:
-        with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
-            return hydra_compose(config_name=config_name, overrides=list(overrides))
-    finally:
-        GlobalHydra.instance().clear()
+
+API_KEYS = {"hydra.run.dir": "run_dir"}  # the CLI's option -> this API's argument
+
+
+def api_error(err: Exception) -> Exception:
+    """A user error as the API raises it: the CLI's line with the API's own argument names."""
+    from .errors import ConfigError, Seq2SeqError
+
+    line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    for cli_key, api_key in API_KEYS.items():
+        line = line.replace(f"{cli_key}=", f"{api_key}=").replace(cli_key, api_key)
+    if isinstance(err, Seq2SeqError):
+        try:
+            return type(err)(line)
+        except TypeError:  # a subclass with other arguments
+            pass
+    return ConfigError(line)
 
 
 def train(
@@ -173,6 +181,7 @@ def train(
     """Train as ``seq2seq-train <overrides>`` does, into ``run_dir`` (default
     ``outputs/DATE/TIME_<label>``, like the command), and return the trained run (best.pt)."""
     from .config import run_label
+    from .errors import Seq2SeqError
     from .training import train as train_config
 
     cfg = compose(overrides)
@@ -182,7 +191,10 @@ def train(
             Path("outputs") / time.strftime("%Y-%m-%d") / f"{time.strftime('%H-%M-%S')}_{label}"
         )
     cfg.run_dir = str(run_dir)
-    metrics = train_config(cfg)
+    try:
+        metrics = train_config(cfg)
+    except Seq2SeqError as err:
+        raise api_error(err) from None
     if metrics.get("status") == "interrupted":
         raise KeyboardInterrupt(f"training interrupted at step {metrics.get('steps')}")
     return load(run_dir, device=device)

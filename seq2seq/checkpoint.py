@@ -22,16 +22,21 @@ import torch
 from .errors import CheckpointError
 
 
-def save_checkpoint(payload: dict[str, Any], path: str | Path) -> None:
+def save_checkpoint(
+    payload: dict[str, Any],
+    path: str | Path,
+    *,
+    elsewhere: str = "choose another hydra.run.dir=DIR",
+) -> None:
     """Write to a temporary file in the same directory, fsync, then rename over ``path``.
 
     A crash (even ``kill -9``) mid-write leaves the previous file at ``path`` intact. A failed
     write (a full disk) removes the temporary file and raises CheckpointError in one line.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
             torch.save(payload, handle)
@@ -44,7 +49,7 @@ def save_checkpoint(payload: dict[str, Any], path: str | Path) -> None:
         if isinstance(err, OSError) or (
             isinstance(err, RuntimeError) and _WRITE_FAILED.search(str(err))
         ):
-            raise _write_error(path, err) from err
+            raise _write_error(path, err, elsewhere) from err
         raise
 
 
@@ -52,7 +57,10 @@ def save_checkpoint(payload: dict[str, Any], path: str | Path) -> None:
 _WRITE_FAILED = re.compile(r"PytorchStreamWriter failed|unexpected pos|inline_container|file write")
 
 
-def _write_error(path: Path, err: BaseException) -> CheckpointError:
+READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def _write_error(path: Path, err: BaseException, elsewhere: str) -> CheckpointError:
     """One line naming the checkpoint, what failed and the free space of its directory."""
     try:
         free = f"{shutil.disk_usage(path.parent).free / 2**20:.1f} MiB free"
@@ -63,16 +71,24 @@ def _write_error(path: Path, err: BaseException) -> CheckpointError:
         chain.append(cause)
         cause = cause.__cause__ or cause.__context__
     text = str(err)
-    if any(getattr(e, "errno", None) == errno.ENOSPC for e in chain):
-        what = "the disk is full"
+    codes = {getattr(e, "errno", None) for e in chain}
+    if errno.ENOSPC in codes:
+        what, advice = "the disk is full", f"free some space or {elsewhere}"
     elif "unexpected pos" in text or "failed writing" in text:
         what = "the disk is full (the write was cut short)"
+        advice = f"free some space or {elsewhere}"
+    elif codes & set(READ_ONLY):
+        strerror = next(e.strerror for e in chain if getattr(e, "errno", None) in READ_ONLY)
+        return CheckpointError(
+            f"cannot save checkpoint {path}: {path.parent} is not writable ({strerror}); "
+            f"{elsewhere}"
+        )
     else:
         text = str(err).strip()
         what = f"the write failed: {text.splitlines()[0][:160] if text else type(err).__name__}"
+        advice = f"free some space or {elsewhere}"
     return CheckpointError(
-        f"cannot save checkpoint {path}: {what} ({free} in {path.parent}); "
-        "free some space or choose another hydra.run.dir=DIR"
+        f"cannot save checkpoint {path}: {what} ({free} in {path.parent}); {advice}"
     )
 
 
@@ -91,9 +107,15 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             "so it is not loaded: safe (weights_only) loading never runs a pickle's code"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
+        others = sorted(p.stem for p in path.parent.glob("*.pt") if p.name != path.name)
+        advice = (
+            f"use another checkpoint of the run (checkpoint=NAME, one of: {', '.join(others)}) "
+            "or retrain"
+            if others
+            else "retrain the run (it has no other checkpoint)"
+        )
         raise CheckpointError(
-            f"checkpoint {path} is truncated or corrupt ({type(err).__name__}); "
-            "use another checkpoint (e.g. checkpoints/best.pt) or retrain"
+            f"checkpoint {path} is truncated or corrupt ({type(err).__name__}); {advice}"
         ) from None
     if not isinstance(payload, dict) or "model" not in payload:
         raise CheckpointError(f"checkpoint {path} is not a seq2seq checkpoint (no model state)")

@@ -149,6 +149,15 @@ class DataFormat(str, Enum):
 
 
 @dataclass
+class ColumnsConfig:
+    """The dataset's columns holding each side (``data.columns.src=translation.en``); None:
+    the column named ``data.src`` (``data.tgt``), else that field of a ``translation`` column."""
+
+    src: str | None = None
+    tgt: str | None = None
+
+
+@dataclass
 class CarveConfig:
     """Validation/test cut out of train (for train-only corpora such as opus_books): a seeded
     random choice of pairs, disjoint from each other and from what train keeps; train keeps its
@@ -189,7 +198,7 @@ class DataConfig:
     load_kwargs: dict[str, Any] = field(default_factory=dict)
     # {src: COLUMN, tgt: COLUMN}; a field of a struct column as `translation.de`. Unset: the
     # column named data.src (data.tgt), else that field of a `translation` column
-    columns: dict[str, str] = field(default_factory=dict)
+    columns: ColumnsConfig = field(default_factory=ColumnsConfig)
     # split name in the code -> file stem in `dir` / split name on the hub
     files: dict[str, str] = field(default_factory=dict)
     hub_splits: dict[str, str] = field(

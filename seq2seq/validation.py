@@ -204,6 +204,11 @@ def _check_decode(decode: Any, out: _Problems, prefix: str = "decode") -> None:
 
 def _check_trainer(cfg: Any, out: _Problems) -> None:
     t = cfg.trainer
+    if t.get("resume") and t.get("overwrite"):
+        out.add(
+            "trainer.resume=true and trainer.overwrite=true contradict each other (resume "
+            "continues the run, overwrite deletes it); nothing was changed: keep one of them"
+        )
     if all(t.get(key) is None for key in ("max_steps", "max_epochs", "max_time")):
         out.add("no training budget: set trainer.max_steps, trainer.max_epochs or trainer.max_time")
     for key in ("max_steps", "max_epochs", "max_time"):

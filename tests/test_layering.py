@@ -40,6 +40,9 @@ NEUTRAL = {
     "checkpoint",
     "validation",
     "provenance",
+    "interrupts",
+    "composition",
+    "staging",
 }  # below every part
 
 

@@ -53,14 +53,22 @@ def average(argv: list[str]) -> Path:
         )
     chosen = [path for _, path in found[-last:]]
     out = ckpt_dir / f"{name}.pt"
-    save_checkpoint(average_checkpoints(chosen), out)
+    elsewhere = (
+        f"average a writable copy of the run (cp -r {options['run_dir']} COPY, then "
+        f"seq2seq-average run_dir=COPY{'' if last == 5 else f' last={last}'})"
+    )
+    save_checkpoint(average_checkpoints(chosen), out, elsewhere=elsewhere)
     steps = ", ".join(str(step) for step, _ in found[-last:])
     print(f"averaged steps {steps} -> {out}")
     return out
 
 
 def main() -> None:
-    report_user_errors(lambda: average(sys.argv[1:]))
+    report_user_errors(
+        lambda: average(sys.argv[1:]),
+        what="seq2seq-average",
+        advice="no averaged checkpoint was written; run the same command again",
+    )
 
 
 if __name__ == "__main__":

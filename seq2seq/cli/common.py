@@ -9,7 +9,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from ..composition import compose_checked, config_error_line  # noqa: F401 - re-exported
 from ..errors import Seq2SeqError
+from ..interrupts import interrupt_signal
 
 # absolute path: works for editable installs, wheels and `python -m` alike
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -20,69 +22,43 @@ log = logging.getLogger("seq2seq")
 USER_ERRORS = (Seq2SeqError, ValueError, FileNotFoundError, PermissionError)
 
 
-def report_user_errors(fn: Callable[[], T]) -> T:
-    """Run ``fn``; turn a user error into one ``error: ...`` line on stderr and exit code 1.
+RERUN = "nothing was left half-written; run the same command again"
+
+
+def report_user_errors(fn: Callable[[], T], *, what: str | None = None, advice: str = RERUN) -> T:
+    """Run ``fn``; turn a user error into one ``error: ...`` line on stderr and exit code 1,
+    and SIGINT/SIGTERM into one ``interrupted (signal ...) during <what>: <advice>`` line and
+    exit 130/143 (:mod:`seq2seq.interrupts`), also when a library wrapped the interrupt.
 
     Set SEQ2SEQ_DEBUG=1 to get the full traceback instead.
     """
-    try:
-        return fn()
-    except USER_ERRORS as err:
-        if os.environ.get("SEQ2SEQ_DEBUG"):
-            raise
-        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        print(f"error: {message}", file=sys.stderr)
-        sys.exit(1)
+    from ..interrupts import report_interrupts
+
+    def run() -> T:
+        try:
+            return fn()
+        except USER_ERRORS as err:
+            if os.environ.get("SEQ2SEQ_DEBUG") or interrupt_signal(err) is not None:
+                raise
+            message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            print(f"error: {message}", file=sys.stderr)
+            sys.exit(1)
+
+    return report_interrupts(run, what or command_name(), advice)
 
 
-def config_error_line(err: BaseException) -> str:
-    """Hydra/OmegaConf composition error -> one line, keeping the reason and the valid options."""
-    lines = []
-    text = str(err).strip()
-    if err.__cause__ is not None and text.startswith("Error merging override"):
-        text = f"{text}: {str(err.__cause__).strip()}"  # the cause says which values are valid
-    for raw in text.splitlines():
-        line = raw.strip()
-        if line.startswith(("Config search path", "full_key", "object_type", "reference_type")):
-            break
-        if line.startswith("To append to your config use +"):
-            continue  # Hydra's advice: a +key the schema lacks is refused too
-        if line:
-            lines.append(line)
-    if not lines:
-        return type(err).__name__
-    if any(line.startswith("Available options in") for line in lines):
-        at = next(i for i, line in enumerate(lines) if line.startswith("Available options in"))
-        return lines[0] + "; valid: " + ", ".join(lines[at + 1 :])
-    return "; ".join(lines)
+def command_name() -> str:
+    """``seq2seq-evaluate`` for the console script (or ``python -m seq2seq.cli.evaluate``)."""
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "seq2seq"
+    if name.endswith(".py"):
+        name = "seq2seq-" + name.removesuffix(".py").replace("_", "-")
+    return name
 
 
 def compose_config(config_name: str, overrides: Sequence[str]):
     """Compose ``configs/<config_name>.yaml`` with ``overrides`` outside a Hydra app (prepare,
-    translate, benchmark); a composition error becomes a ValueError with one line."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    from ..config import register_configs
-    from .precheck import unknown_append_line, unknown_key_line
-
-    def compose_fn(ovr: Sequence[str]):
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            return compose(config_name=config_name, overrides=list(ovr))
-
-    register_configs()
-    GlobalHydra.instance().clear()
-    try:
-        cfg = compose_fn(overrides)
-    except (HydraException, OmegaConfBaseException) as err:
-        line = unknown_key_line(err, compose_fn, overrides) or config_error_line(err)
-        raise ValueError(line) from err
-    line = unknown_append_line(cfg, overrides, CONFIG_DIR)
-    if line:
-        raise ValueError(line)
-    return cfg
+    translate, benchmark); a composition error is a ConfigError (a ValueError) in one line."""
+    return compose_checked(config_name, overrides, config_dir=CONFIG_DIR)
 
 
 def handle_info_flags(argv: list[str], *, doc: str, config_name: str, example: str) -> list[str]:
@@ -127,15 +103,18 @@ def run_composed(
     config_name: str,
     example: str,
     log_level: int = logging.WARNING,
+    what: str | None = None,
+    advice: str = RERUN,
 ) -> None:
     """The ``main`` of a console script that composes ``config_name`` outside a Hydra app:
     the info flags first (:func:`handle_info_flags`), then ``command(overrides)``, a user error
     in either as one line."""
     logging.basicConfig(level=log_level, format="%(message)s")
     overrides = report_user_errors(
-        lambda: handle_info_flags(sys.argv[1:], doc=doc, config_name=config_name, example=example)
+        lambda: handle_info_flags(sys.argv[1:], doc=doc, config_name=config_name, example=example),
+        what=what,
     )
-    report_user_errors(lambda: command(overrides))
+    report_user_errors(lambda: command(overrides), what=what, advice=advice)
 
 
 def not_implemented(command: str) -> Callable[[], None]:

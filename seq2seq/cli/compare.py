@@ -97,7 +97,11 @@ def main(argv: list[str] | None = None) -> None:
         }
         print(", ".join(f"{n} {status}" for status, n in counts.items()) + f" -> {out}")
 
-    report_user_errors(run)
+    report_user_errors(
+        run,
+        what="seq2seq-compare",
+        advice="the report is written only whole; run the same command again",
+    )
 
 
 if __name__ == "__main__":

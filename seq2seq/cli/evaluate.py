@@ -24,7 +24,11 @@ def main() -> None:
     """Check the command line first (one line per bad input: an unknown key, a ``+key`` the
     schema lacks, no ``run_dir``), then run Hydra."""
     report_user_errors(lambda: precheck_evaluate_argv(sys.argv[1:], CONFIG_DIR))
-    hydra_main()
+    report_user_errors(
+        hydra_main,
+        what="seq2seq-evaluate",
+        advice="no record was written; run the same command again",
+    )
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="evaluate")
@@ -34,7 +38,11 @@ def hydra_main(cfg: DictConfig) -> float | None:
 
     keep_freed_memory()
 
-    metrics = report_user_errors(lambda: evaluate(cfg))
+    metrics = report_user_errors(
+        lambda: evaluate(cfg),
+        what="seq2seq-evaluate",
+        advice="no record was written; run the same command again",
+    )
     return metrics.get("bleu")
 
 

@@ -43,6 +43,8 @@ def main() -> None:
         doc=__doc__,
         config_name="export",
         example="run_dir=outputs/DATE/TIME_transformer quantization=int8",
+        what="seq2seq-export",
+        advice="no export was written; run the same command again",
     )
 
 

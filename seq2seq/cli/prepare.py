@@ -37,6 +37,8 @@ def main() -> None:
         config_name="train",
         example="data=tatoeba_en_fr data.vocab.size=16000",
         log_level=logging.INFO,
+        what="seq2seq-prepare (data preparation)",
+        advice="the caches keep complete entries only; run the same command again",
     )
 
 

@@ -23,6 +23,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from ..config import register_configs, to_container
+from ..interrupts import interrupt_signal
 from ..training.rundir import clear_outputs
 from . import records, sweep
 from .common import USER_ERRORS, report_user_errors
@@ -39,15 +40,30 @@ def main() -> None:
     from ..runtime import keep_freed_memory
 
     keep_freed_memory()
-    report_user_errors(lambda: precheck_train_argv(sys.argv[1:], CONFIG_DIR))
-    hydra_main()
+    report_user_errors(lambda: precheck_train_argv(sys.argv[1:], CONFIG_DIR), **START_UP)
+    report_user_errors(hydra_main, **START_UP)
+
+
+# an interrupt before the training loop (composition, the run directory's claim, the first
+# data preparation, building the model): nothing trained, nothing recorded as a failure
+START_UP = {
+    "what": "seq2seq-train's start-up (before the first step)",
+    "advice": "nothing was trained or recorded; run the same command again",
+}
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def hydra_main(cfg: DictConfig) -> float | None:
+    # Hydra turns an exception out of this function into its own report: interrupts end here
+    return report_user_errors(lambda: run_job(cfg), **START_UP)
+
+
+def run_job(cfg: DictConfig) -> float | None:
     if HydraConfig.get().mode == RunMode.MULTIRUN:
         return sweep_job(cfg)
     metrics = train_or_fail(cfg, multirun=False)
+    if metrics.get("unchanged"):  # a resume of a run that had ended: its records stay too
+        records.restore(Path(cfg.run_dir))
     if metrics.get("status") == "interrupted":
         print(
             f"interrupted ({metrics['stop_reason']}) at step {metrics['steps']}: "
@@ -92,6 +108,10 @@ def train_or_fail(cfg: DictConfig, *, multirun: bool) -> dict:
     try:
         return train(cfg)
     except Exception as err:
+        if interrupt_signal(err) is not None:  # not a failure: the caller says so in one line
+            if held not in (None, Holds.nothing, Holds.failed) and not multirun:
+                records.restore(run_dir)
+            raise
         message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         if isinstance(err, RuntimeError) and "out of memory" in message.lower():
             message = f"out of memory: lower data.max_tokens (now {cfg.data.max_tokens}) [{message[:120]}]"

@@ -87,7 +87,7 @@ def main() -> None:
             example="run_dir=outputs/DATE/TIME_rnn_additive decode.beam_size=1",
         )
     )
-    data = sys.stdin.buffer.read()
+    data = report_user_errors(sys.stdin.buffer.read, what="seq2seq-translate (reading stdin)")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -101,7 +101,9 @@ def main() -> None:
     if lines and lines[-1] == "":
         lines.pop()
     outputs = report_user_errors(
-        lambda: translate(overrides, [line.rstrip("\r") for line in lines])
+        lambda: translate(overrides, [line.rstrip("\r") for line in lines]),
+        what="seq2seq-translate",
+        advice="nothing was printed; run the same command again",
     )
     sys.stdout.write("".join(o + "\n" for o in outputs))
     sys.stdout.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -404,6 +405,111 @@ def evaluation_name(
     return f"{base}_beam{cfg.decode.beam_size}{suffix}"
 
 
+# options that change where or how fast an evaluation runs, not its record
+RECORD_IGNORED = ("run_dir", "name", "device", "decode.workers", "decode.progress")
+RECORD_IGNORED += ("decode.batch_size",)
+
+
+def _flat(node, prefix: str = "") -> dict:
+    if not isinstance(node, dict):
+        return {prefix: node}
+    flat: dict = {}
+    for key, value in node.items():
+        flat.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def record_options(cfg: DictConfig) -> dict:
+    """The options an evaluation record was made with (flat ``key: value``), as stored in its
+    metrics.json under ``options``: what a later evaluate into the same name must share."""
+    from omegaconf import OmegaConf
+
+    container = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+    flat = _flat({k: v for k, v in dict(container).items() if k != "hydra"})
+    return {
+        k: (option_value(v) if not isinstance(v, (str, int, float, bool, type(None))) else v)
+        for k, v in sorted(flat.items())
+        if not any(k == i or k.startswith(i + ".") for i in RECORD_IGNORED)
+    }
+
+
+def record_difference(out_dir: Path, options: dict) -> str:
+    """'' when ``out_dir`` holds no record or one made with ``options``; else the first
+    differences, ``decode.beam_size: 5 there, 1 here``. A record of an older seq2seq (no
+    ``options``) is compared on its beam size, alpha and precision."""
+    path = out_dir / "metrics.json"
+    if not path.is_file():
+        return ""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "its metrics.json cannot be read"
+    if not isinstance(record, dict):
+        return "its metrics.json is not a record"
+    there = record.get("options")
+    if not isinstance(there, dict):
+        there = {
+            f"decode.{k}" if k in ("beam_size", "alpha") else k: record[k]
+            for k in ("beam_size", "alpha", "precision")
+            if k in record
+        }
+        here = {k: options.get(k) for k in there}
+    else:
+        here = options
+    keys = sorted(k for k in there.keys() | here.keys() if there.get(k) != here.get(k))
+    shown = [
+        f"{k}: {json.dumps(there.get(k))} there, {json.dumps(here.get(k))} here" for k in keys[:3]
+    ]
+    if len(keys) > 3:
+        shown.append(f"and {len(keys) - 3} more")
+    return "; ".join(shown)
+
+
+@contextlib.contextmanager
+def evaluation_record(out_dir: Path, options: dict):
+    """One writer per ``eval/<name>`` (a pid lock), a record made with other options refused,
+    and the new record staged: it replaces ``out_dir`` whole when the block ends, or nothing
+    is left (an ``eval/`` this call created and left empty is removed too)."""
+    from ..errors import ConfigError
+    from ..staging import PidLock, staged_dir
+
+    root = out_dir.parent
+    made_root = not root.exists()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(
+            f"cannot write {out_dir} ({err.strerror or err}): evaluate a writable copy of the run "
+            f"(cp -r {root.parent} COPY, then seq2seq-evaluate run_dir=COPY ...)"
+        ) from None
+    lock = PidLock(
+        root / f".{out_dir.name}.lock",
+        f"{out_dir} is being written by pid {{pid}} on {{host}} since {{since}} (one evaluate "
+        "per name at a time); nothing was changed: wait for it, or give another name=NAME",
+    )
+    try:
+        try:
+            lock.acquire()
+        except OSError as err:
+            raise ConfigError(
+                f"cannot write {out_dir} ({err.strerror or err}): evaluate a writable copy of the "
+                f"run (cp -r {root.parent} COPY, then seq2seq-evaluate run_dir=COPY ...)"
+            ) from None
+        diff = record_difference(out_dir, options)
+        if diff:
+            raise ConfigError(
+                f"{out_dir} holds an evaluation with other options ({diff}); nothing was "
+                f"changed: give another name=NAME, or remove {out_dir} to redo it"
+            )
+        with staged_dir(out_dir) as stage:
+            yield stage
+    finally:
+        lock.release()
+        if made_root:
+            with contextlib.suppress(OSError):
+                root.rmdir()  # only when empty
+
+
 def evaluate(cfg: DictConfig) -> dict:
     """Decode, detokenize, score; write run_dir/eval/<name>/{hyps.txt,metrics.json}."""
     check_evaluate_config(cfg)
@@ -437,6 +543,9 @@ def evaluate(cfg: DictConfig) -> dict:
     if cfg.limit is not None:
         sources = sources[: cfg.limit]
         references = references[: cfg.limit] if references is not None else None
+    if not sources:
+        what = cfg.src_file or cfg.get("gold_text") or cfg.split
+        raise DataError(f"{what} has no lines: nothing to evaluate (one sentence per line)")
     # a bad gold file or reverse run fails before decoding
     gold = read_gold(sources, references, cfg) if cfg.gold_alignments else None
     reverse = None
@@ -450,8 +559,49 @@ def evaluate(cfg: DictConfig) -> dict:
             checkpoint=cfg.checkpoint,
         )
     out_dir = Path(cfg.run_dir) / "eval" / evaluation_name(cfg, test_set, run_tokenize(run.config))
-    out_dir.mkdir(parents=True, exist_ok=True)
+    options = record_options(cfg)
+    with evaluation_record(out_dir, options) as stage:
+        metrics = _decode_and_score(
+            cfg,
+            run,
+            stage,
+            out_dir,
+            sources,
+            references,
+            test_set,
+            gold,
+            reverse,
+            device=device,
+            amp_dtype=amp_dtype,
+            tokenize=tokenize,
+        )
+        metrics["options"] = options
+        (stage / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    summary = f"{metrics['source']}: {len(sources)} sentences, beam {cfg.decode.beam_size}, {metrics['decode_s']}s"
+    if references is not None:
+        summary += (
+            f" | BLEU {metrics['bleu']:.2f} chrF {metrics['chrf']:.2f} | {metrics['signature']}"
+        )
+    print(summary + f" -> {out_dir}")
+    return metrics
 
+
+def _decode_and_score(
+    cfg,
+    run,
+    stage: Path,
+    out_dir: Path,
+    sources,
+    references,
+    test_set,
+    gold,
+    reverse,
+    *,
+    device,
+    amp_dtype,
+    tokenize,
+) -> dict:
+    """Decode and score into ``stage`` (hyps.txt, hyps.nbest.txt, alignments/); the metrics."""
     decoded, scores = evaluate_model(
         run.model,
         run.tokenizer,
@@ -461,17 +611,19 @@ def evaluate(cfg: DictConfig) -> dict:
         cfg.decode,
         device=device,
         amp_dtype=amp_dtype,
-        dump_dir=out_dir if cfg.dump_alignments else None,
+        dump_dir=stage if cfg.dump_alignments else None,
         dump_name="file" if cfg.src_file or cfg.get("gold_text") or test_set else cfg.split,
         alignment=cfg.alignment,
         tokenize=tokenize,
         test_set=test_set,
     )
+    if isinstance(scores.get("alignments"), dict) and "dir" in scores["alignments"]:
+        scores["alignments"]["dir"] = str(out_dir / "alignments")  # where it will be
     seconds, hyps = decoded.seconds, decoded.hyps
-    (out_dir / "hyps.txt").write_text("".join(t + "\n" for t in decoded.texts), encoding="utf-8")
+    (stage / "hyps.txt").write_text("".join(t + "\n" for t in decoded.texts), encoding="utf-8")
     if decoded.nbest is not None:
         lines = nbest_lines(run.tokenizer, decoded.nbest)
-        (out_dir / "hyps.nbest.txt").write_text("".join(x + "\n" for x in lines), "utf-8")
+        (stage / "hyps.nbest.txt").write_text("".join(x + "\n" for x in lines), "utf-8")
     metrics = {
         "run_dir": str(cfg.run_dir),
         "checkpoint": str(run.checkpoint),
@@ -505,11 +657,4 @@ def evaluate(cfg: DictConfig) -> dict:
             f"AER {metrics['aer']:.4f} precision {metrics['align_precision']:.4f} recall {metrics['align_recall']:.4f}"
             f" ({describe_setup(metrics['alignment_options'])})"
         )
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    summary = f"{metrics['source']}: {len(sources)} sentences, beam {cfg.decode.beam_size}, {metrics['decode_s']}s"
-    if references is not None:
-        summary += (
-            f" | BLEU {metrics['bleu']:.2f} chrF {metrics['chrf']:.2f} | {metrics['signature']}"
-        )
-    print(summary + f" -> {out_dir}")
     return metrics

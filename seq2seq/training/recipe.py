@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from ..provenance import run_provenance
 from ..runtime import seed_everything, seed_rank
 from ..validation import check_train_config
 from .loop import fit, resume
-from .rundir import RunDirError, RunLock, claim
+from .rundir import Contents, Holds, RunDirError, RunLock, claim, read_metrics
 from .setup import TrainingParts, check_writable, not_writable, setup_parts, setup_runtime
 from .state import Interrupted, Progress, Stop, StopReason, converged, raise_on_signal
 
@@ -164,8 +165,12 @@ def _start(cfg: Any) -> tuple[TrainingParts, RunLock]:
         raise ConfigError("run_dir is not set: outside seq2seq-train pass run_dir=DIR")
     runtime = setup_runtime(cfg.trainer)
     run_dir = Path(cfg.run_dir)
-    lock = take_run_dir(run_dir, cfg, runtime.dist)
+    lock, contents = take_run_dir(run_dir, cfg, runtime.dist)
     try:
+        if cfg.trainer.resume and contents.holds is Holds.finished:
+            done = finished_already(run_dir, cfg.trainer)
+            if done is not None:
+                raise NothingToDo(done)
         check_writable(run_dir)
         seed_everything(cfg.trainer.seed)
         data = prepare_data(cfg.data)
@@ -178,16 +183,50 @@ def _start(cfg: Any) -> tuple[TrainingParts, RunLock]:
         raise
 
 
-def take_run_dir(run_dir: Path, cfg: Any, dist) -> RunLock:
+class NothingToDo(Exception):
+    """A resumed run that had already ended under this budget: left exactly as it was."""
+
+    def __init__(self, metrics: dict) -> None:
+        self.metrics = metrics
+        super().__init__("nothing to do")
+
+
+def finished_already(run_dir: Path, trainer_cfg: Any) -> dict | None:
+    """The metrics of the finished run in ``run_dir`` when resuming it would train no step
+    (its budget, patience or divergence already reached): a resume then changes nothing."""
+    import dataclasses
+
+    from .loop import _diverged_before, _patience_stop
+    from .state import budget_stop
+
+    last = run_dir / "checkpoints" / "last.pt"
+    if not last.is_file():
+        return None
+    try:
+        payload = torch.load(last, map_location="cpu", weights_only=True, mmap=True)
+        saved = payload["progress"]
+        names = {f.name for f in dataclasses.fields(Progress)}
+        progress = Progress(**{k: v for k, v in saved.items() if k in names})
+    except Exception:  # noqa: BLE001 - the resume itself reports an unreadable checkpoint
+        return None
+    if budget_stop(trainer_cfg, progress) or _patience_stop(trainer_cfg, progress):
+        return read_metrics(run_dir)
+    if _diverged_before(progress):
+        return read_metrics(run_dir)
+    return None
+
+
+def take_run_dir(run_dir: Path, cfg: Any, dist) -> tuple[RunLock, Contents]:
     """The main process locks ``run_dir`` and claims it (:func:`.rundir.claim`); DDP ranks
     receive its verdict, so all of them refuse or none."""
     lock = RunLock(run_dir)
     refusal = None
+    contents = Contents(Holds.nothing)
     if dist.is_main:
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
             lock.acquire()
-            claim(
+            contents = claim(
                 run_dir,
                 resume=cfg.trainer.resume,
                 overwrite=cfg.trainer.overwrite,
@@ -205,7 +244,7 @@ def take_run_dir(run_dir: Path, cfg: Any, dist) -> RunLock:
         refusal = verdict[0]
     if refusal is not None:
         raise RunDirError(refusal)
-    return lock
+    return lock, contents
 
 
 def _interrupted(progress: Progress, why: str, signum: int) -> dict:
@@ -233,7 +272,17 @@ def train(cfg: Any) -> dict:
     is refused (:class:`~.rundir.RunDirError`, nothing changed) when it holds another run.
     """
     wall_start = time.perf_counter()
-    parts, lock = _start(cfg)
+    try:
+        parts, lock = _start(cfg)
+    except NothingToDo as done:
+        steps = done.metrics.get("steps")
+        print(
+            f"{cfg.run_dir} already ended at step {steps} ({done.metrics.get('stop_reason')}): "
+            "nothing to do, nothing was changed; raise trainer.max_steps (or max_epochs, "
+            "max_time) to continue it",
+            file=sys.stderr,
+        )
+        return {**done.metrics, "unchanged": True}
     runtime = parts.runtime
     family = str(cfg.model.name)
     try:

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import signal
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from .. import interrupts as _interrupts
 from ..checkpoint import rank_rng_state, rng_state, set_rng_state
 from ..errors import CheckpointError
 
@@ -138,32 +138,9 @@ def signal_stop(signum: int) -> Stop:
     return Stop(StopReason.interrupted, f"signal {signal.Signals(signum).name}", signum)
 
 
-class Interrupted(Exception):
-    """SIGINT or SIGTERM outside the training loop (e.g. in the final test decoding)."""
-
-    def __init__(self, signum: int) -> None:
-        self.signum = signum
-        super().__init__(f"signal {signal.Signals(signum).name}")
-
-
-@contextlib.contextmanager
-def raise_on_signal():
-    """SIGINT/SIGTERM raise :class:`Interrupted` at once (work that a resume redoes whole)."""
-
-    def handle(signum, frame) -> None:  # noqa: ARG001
-        raise Interrupted(signum)
-
-    previous = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            previous[sig] = signal.signal(sig, handle)
-        except ValueError:  # not the main thread: no signal handling
-            pass
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+# one interrupt rule for every command: the neutral home (seq2seq.interrupts)
+Interrupted = _interrupts.Interrupted
+raise_on_signal = _interrupts.signals_raise
 
 
 class StopRequested:

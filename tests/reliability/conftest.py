@@ -3,6 +3,7 @@ per session; tests that break a run work on a copy (``copy_run``)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from seq2seq.training import train
 from tests.conftest import MULTI30K, TINY_TRANSFORMER, compose_config
-from tests.reliability.reliability_tools import tiny_overrides
+from tests.reliability.reliability_tools import run_main, tiny_overrides
 
 
 def _train(run_dir: Path, shared_cache: Path, *extra: str) -> Path:
@@ -38,3 +39,30 @@ def copy_run(tmp_path):
         return Path(shutil.copytree(run_dir, tmp_path / name))
 
     return copy
+
+
+@pytest.fixture(scope="session")
+def cli_run(tmp_path_factory, shared_cache) -> Path:
+    """A finished 4-step RNN run trained through seq2seq-train (so it has .hydra/ records)."""
+    run_dir = tmp_path_factory.mktemp("cli_run") / "run"
+    mp = pytest.MonkeyPatch()
+    try:
+
+        class _Fd:  # run_main wants capfd; this fixture only needs the exit code
+            @staticmethod
+            def readouterr():
+                return "", ""
+
+        result = run_main(
+            "train", tiny_overrides(shared_cache, f"hydra.run.dir={run_dir}"), _Fd, mp
+        )
+    finally:
+        mp.undo()
+    assert result.code == 0
+    assert json.loads((run_dir / "metrics.json").read_text())["status"] == "finished"
+    return run_dir
+
+
+@pytest.fixture
+def finished(cli_run, tmp_path) -> Path:
+    return Path(shutil.copytree(cli_run, tmp_path / "finished"))

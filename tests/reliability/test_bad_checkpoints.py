@@ -63,7 +63,7 @@ def test_truncated_checkpoint_and_the_other_one_still_works(rnn_run, copy_run, c
     assert_one_error_line(
         result,
         f"checkpoint {best} is truncated or corrupt (RuntimeError); "
-        "use another checkpoint (e.g. checkpoints/best.pt) or retrain",
+        "use another checkpoint of the run (checkpoint=NAME, one of: last) or retrain",
     )
     ok = run_main("evaluate", [f"run_dir={run}", "checkpoint=last", *FAST_EVAL], capfd, monkeypatch)
     assert ok.code == 0, ok.stderr[-3000:]

@@ -42,33 +42,6 @@ def history_steps(run_dir: Path) -> list[int]:
     return [json.loads(line)["step"] for line in lines]
 
 
-@pytest.fixture(scope="module")
-def cli_run(tmp_path_factory, shared_cache) -> Path:
-    """A finished 4-step RNN run trained through seq2seq-train (so it has .hydra/ records)."""
-    run_dir = tmp_path_factory.mktemp("cli_run") / "run"
-    mp = pytest.MonkeyPatch()
-    try:
-
-        class _Fd:  # run_main wants capfd; this fixture only needs the exit code
-            @staticmethod
-            def readouterr():
-                return "", ""
-
-        result = run_main(
-            "train", tiny_overrides(shared_cache, f"hydra.run.dir={run_dir}"), _Fd, mp
-        )
-    finally:
-        mp.undo()
-    assert result.code == 0
-    assert json.loads((run_dir / "metrics.json").read_text())["status"] == "finished"
-    return run_dir
-
-
-@pytest.fixture
-def finished(cli_run, tmp_path) -> Path:
-    return Path(shutil.copytree(cli_run, tmp_path / "finished"))
-
-
 @pytest.fixture
 def unfinished(cli_run, tmp_path) -> Path:
     """The finished run without its final metrics: what an interrupt leaves."""
