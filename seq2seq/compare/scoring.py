@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -79,6 +80,14 @@ def read_texts(records: list[RunRecord], problems: list[str]) -> dict[Path, RunT
     return usable
 
 
+def _unset_dropped(value: Any) -> Any:
+    """A mapping without its None entries (``columns: {}`` of an older run is the newer schema's
+    ``{src: null, tgt: null}``)."""
+    if isinstance(value, dict):
+        return {k: _unset_dropped(v) for k, v in value.items() if v is not None}
+    return value
+
+
 def reference_key(record: RunRecord) -> str | None:
     """What decides a run's test references, from its saved data config (None: no data config);
     a field a run saved before it existed counts as its schema default."""
@@ -89,7 +98,7 @@ def reference_key(record: RunRecord) -> str | None:
 
     defaults = schema_values(DataConfig)
     return json.dumps(
-        {k: data.get(k, defaults.get(k)) for k in REFERENCE_FIELDS},
+        {k: _unset_dropped(data.get(k, defaults.get(k))) for k in REFERENCE_FIELDS},
         sort_keys=True,
         default=str,
     )
