@@ -401,6 +401,12 @@ def test_the_converged_transformer_matches_the_rnns_parameter_count():
         for name in ("none", "dot", "additive", "local_p")
     ]
     transformer = n_params("experiment=compare_converged_transformer")
-    assert 0.95 * min(rnn_counts) <= transformer <= 1.05 * max(rnn_counts), (rnn_counts, transformer)
-    both = [compose_cfg(f"experiment={e}") for e in ("compare_converged", "compare_converged_transformer")]
+    assert 0.95 * min(rnn_counts) <= transformer <= 1.05 * max(rnn_counts), (
+        rnn_counts,
+        transformer,
+    )
+    both = [
+        compose_cfg(f"experiment={e}")
+        for e in ("compare_converged", "compare_converged_transformer")
+    ]
     assert both[0].optim == both[1].optim and both[0].trainer == both[1].trainer

@@ -51,7 +51,9 @@ def test_every_relative_link_resolves(page):
         path, _, anchor = target.partition("#")
         file = (page.parent / path).resolve() if path else page
         if not file.exists():
-            broken.append(f"{target}: no {file.relative_to(REPO) if file.is_relative_to(REPO) else file}")
+            broken.append(
+                f"{target}: no {file.relative_to(REPO) if file.is_relative_to(REPO) else file}"
+            )
         elif anchor and file.suffix == ".md" and anchor not in anchors(file):
             broken.append(f"{target}: no heading #{anchor} in {file.name}")
     assert not broken, broken

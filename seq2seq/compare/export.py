@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .diagnostics import attention_diagnostics
+from .grid import MULTIRUN_FILE
 from .runs import discover_runs, gold_evaluations
 from .scoring import HYPS, REFERENCES, SOURCES
 
@@ -59,6 +60,16 @@ def export_run(run_dir: Path, out_dir: Path, *, keep_matrices: int = 3) -> Path:
     return out_dir
 
 
+def copy_sweep_definition(run_dir: Path, sweep_out: Path) -> None:
+    """The sweep's ``multirun.yaml`` beside its exported jobs (written whole: built beside it,
+    then renamed), so the report can name the jobs not exported yet."""
+    source = run_dir.parent / MULTIRUN_FILE
+    if source.is_file():
+        building = sweep_out / f".{MULTIRUN_FILE}.building"
+        shutil.copyfile(source, building)
+        building.replace(sweep_out / MULTIRUN_FILE)
+
+
 def export_finished_job(run_dir: Path, exported: Path) -> Path:
     """A sweep job's summary, written whole or not at all to
     ``exported/<sweep dir name>/<job dir name>`` (the place :func:`seq2seq.cli.sweep.exported_plan`
@@ -74,6 +85,7 @@ def export_finished_job(run_dir: Path, exported: Path) -> Path:
         target.rename(old)
     building.rename(target)
     shutil.rmtree(old, ignore_errors=True)
+    copy_sweep_definition(run_dir, target.parent)
     return target
 
 
@@ -89,4 +101,5 @@ def export_runs(
                 run_dir, out_dir / run_dir.parent.name / run_dir.name, keep_matrices=keep_matrices
             )
         )
+        copy_sweep_definition(run_dir, out_dir / run_dir.parent.name)
     return written

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from .diagnostics import run_diagnostics
+from .grid import missing_jobs
 from .html_report import write_html
 from .markdown import report_sections
 from .plots import plot_alignment_grid, plot_bleu_by_length, plot_curves
@@ -71,9 +72,11 @@ def load_runs(
     aer_paths: list[str | Path] | None = None,
     gold: str | None = None,
 ) -> Runs:
-    records = [load_record(p) for p in discover_runs(paths)]
+    run_dirs = discover_runs(paths)
+    records = [load_record(p) for p in run_dirs]
     variants = group_runs(records)
     runs = Runs(records, variants, choose_baseline(variants, baseline), AlignmentRuns())
+    runs.problems += missing_jobs(paths, run_dirs)
     runs.aer_runs = AlignmentRuns.load(aer_paths or [], variants, runs.problems)
     for r in records:
         set_gold_aer(r, gold, runs.problems)
