@@ -18,6 +18,10 @@ updates and epochs to the stop, why it stopped, training and validation minutes 
 core-minutes), test BLEU; with ``--speed`` also the core-minutes the speed figures predict:
 
     python -m benchmarks.convergence_cost runs base=DIR vocab4000=DIR2 --speed docs/convergence/speed.json
+
+A lever may name the variant instead (``--lever dot=variant=dot``; additive otherwise) or the
+Transformer twin (``--lever transformer=experiment=compare_converged_transformer``): the cost of
+each job of the grid.
 """
 
 from __future__ import annotations
@@ -29,7 +33,17 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BASE = ["experiment=compare_converged", "variant=additive", "trainer.device=cpu"]
+BASE = ["experiment=compare_converged", "trainer.device=cpu"]
+
+
+def with_variant(overrides: list[str]) -> list[str]:
+    """The preset's overrides: additive unless a lever names its own ``variant=`` (or a model,
+    for the Transformer: ``experiment=compare_converged_transformer``)."""
+    if any(o.startswith(("variant=", "experiment=")) for o in overrides):
+        experiment = [o for o in overrides if o.startswith("experiment=")]
+        rest = [o for o in overrides if not o.startswith("experiment=")]
+        return [*(experiment or BASE[:1]), *BASE[1:], *rest]
+    return [*BASE, "variant=additive", *overrides]
 
 
 def parse_lever(text: str) -> tuple[str, list[str]]:
@@ -54,7 +68,7 @@ def speed(args: argparse.Namespace) -> dict:
     levers = dict(args.lever)
     configs, data = {}, {}
     for name, overrides in levers.items():
-        configs[name] = compose_config("train", [*BASE, "run_dir=unused", *overrides])
+        configs[name] = compose_config("train", [*with_variant(overrides), "run_dir=unused"])
         data[name] = prepare_data(configs[name].data, splits=("train",))
     seconds: dict[str, list[float]] = {name: [] for name in levers}
     rows: dict[str, dict] = {}
@@ -141,7 +155,7 @@ def profile(args: argparse.Namespace) -> dict:
     from seq2seq.training.setup import Runtime, setup_parts
 
     torch.set_num_threads(args.threads)
-    overrides = [*BASE, "logger=off", *args.overrides]
+    overrides = [*with_variant(args.overrides), "logger=off"]
     with tempfile.TemporaryDirectory() as run_dir:
         cfg = compose_config("train", [*overrides, f"run_dir={run_dir}"])
         with open_dict(cfg):
