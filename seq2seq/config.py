@@ -562,7 +562,9 @@ def variant_presets() -> dict[str, dict]:
 
 def register_configs() -> None:
     """Register every schema as ``schema/<group>/<name>`` (the attention ones from the
-    registry), each attention preset as ``variant/<preset>`` and the primary schemas."""
+    registry), each registered attention as ``attention/<name>`` (no YAML file: the class's
+    schema is the option), each attention preset as ``variant/<preset>`` and the primary
+    schemas."""
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(name="evaluate_schema", node=EvaluateConfig)
@@ -571,6 +573,8 @@ def register_configs() -> None:
     for group, options in schemas().items():
         for name, node in options.items():
             cs.store(group=f"schema/{group}", name=name, node=node)
+    for name, node in attention_schemas().items():
+        cs.store(group="attention", name=name, node=node)
     for preset, node in variant_presets().items():
         cs.store(group="variant", name=preset, node=node, package="_global_")
 

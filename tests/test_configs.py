@@ -1,7 +1,7 @@
 """The config tree: every YAML of every group composes with the primary config (and builds a
-model where it chooses one); the attention registry, its schemas, configs/attention/*.yaml,
-the variant presets and Hydra's ConfigStore agree one-to-one; and a new attention variant
-needs only a class file and a YAML file (a toy one, in a copy of the package and configs)."""
+model where it chooses one); the attention registry, its schemas, the attention and variant
+options it generates and Hydra's ConfigStore agree one-to-one; and a new attention variant
+needs only a class file (a toy one, in a copy of the package and configs)."""
 
 from __future__ import annotations
 
@@ -36,10 +36,11 @@ from seq2seq.validation import check_evaluate_config, check_train_config
 REPO = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO / "configs"
 V = 13
-GROUPS = sorted(p.name for p in CONFIG_DIR.iterdir() if p.is_dir())
+GROUPS = sorted({p.name for p in CONFIG_DIR.iterdir() if p.is_dir()} | {"attention"})  # + generated
 # (group, option): every YAML file of every group, and the generated variant presets
 OPTIONS = sorted(
     {(p.parent.name, p.stem) for p in CONFIG_DIR.glob("*/*.yaml")}
+    | {("attention", name) for name in ATTENTIONS}
     | {("variant", preset) for preset in preset_options()}
 )
 BUILDS_A_MODEL = ("model", "attention", "variant")
@@ -114,19 +115,17 @@ def test_compare_attention_sweeps_every_preset_and_the_transformer():
     assert sorted(sweep_of(cfg)) == sorted([*preset_options(), "transformer"])
 
 
-def test_registry_schemas_yamls_and_configstore_agree():
+def test_registry_schemas_options_and_configstore_agree():
     register_configs()
     names = set(ATTENTIONS)
-    yamls = {p.stem: p for p in (CONFIG_DIR / "attention").glob("*.yaml")}
-    assert set(yamls) == names
+    # the attention group is generated: no YAML file, one ConfigStore option per class
+    assert not (CONFIG_DIR / "attention").exists()
     store = ConfigStore.instance().repo
     assert set(store["schema"]["attention"]) == {f"{name}.yaml" for name in names}
+    assert set(store["attention"]) == {f"{name}.yaml" for name in names}
     for name, cls in ATTENTIONS.items():
         assert cls.name == name and cls.schema.name == name
-        assert OmegaConf.load(yamls[name]).defaults == [
-            f"/schema/attention/{name}@_here_",
-            "_self_",
-        ]
+        assert OmegaConf.get_type(store["attention"][f"{name}.yaml"].node) is cls.schema
         stored = store["schema"]["attention"][f"{name}.yaml"].node
         assert OmegaConf.get_type(stored) is cls.schema
         cfg = compose_cfg(f"attention={name}")
@@ -225,13 +224,6 @@ class ToyAttention(Attention):
     def score(self, query: Tensor, keys_p: Tensor, state: AttentionState) -> Tensor:
         return F.linear(query, self.proj.weight) @ keys_p.transpose(1, 2) / self.temperature
 '''
-
-TOY_YAML = """\
-# A toy variant (tests/test_configs.py).
-defaults:
-  - /schema/attention/toy@_here_
-  - _self_
-"""
 
 TOY_CHECK = """
 import sys
@@ -333,20 +325,16 @@ def tree_files(root: Path) -> dict[str, bytes]:
     return files
 
 
-def test_a_new_variant_needs_only_a_class_file_and_a_yaml_file(tmp_path):
-    """Two new files in a copy of the package and configs, nothing edited: the toy variant
+def test_a_new_variant_needs_only_a_class_file(tmp_path):
+    """One new file in a copy of the package and configs, nothing edited: the toy variant
     composes (attention=toy, variant=toy), is range-checked, builds, runs, gets its comparison
     label and is quantized with its Linear kept float. It runs in its own process, so this
     process's registry never holds it."""
     copy_tree(tmp_path)
     before = tree_files(tmp_path)
     (tmp_path / "seq2seq/modules/attention/toy.py").write_text(textwrap.dedent(TOY_CLASS))
-    (tmp_path / "configs/attention/toy.yaml").write_text(TOY_YAML)
     after = tree_files(tmp_path)
-    assert set(after) - set(before) == {
-        "seq2seq/modules/attention/toy.py",
-        "configs/attention/toy.yaml",
-    }
+    assert set(after) - set(before) == {"seq2seq/modules/attention/toy.py"}
     assert {k: after[k] for k in before} == before  # nothing else changed
     assert before == tree_files(REPO)  # the copy is the project's package and configs
     check = tmp_path / "check_toy.py"

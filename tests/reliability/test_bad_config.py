@@ -16,6 +16,7 @@ import pytest
 from seq2seq.cli.common import config_error_line
 from seq2seq.cli.precheck import precheck_train_argv
 from seq2seq.errors import ConfigError
+from seq2seq.modules.attention import ATTENTIONS
 from seq2seq.validation import (
     bleu_tokenizers,
     check_evaluate_config,
@@ -28,10 +29,8 @@ from tests.reliability.reliability_tools import assert_one_error_line, run_main,
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
 RNN_KEYS = "bidirectional, cell, dropout, emb_size, hidden_size, name, num_layers, split_directions, teacher_forcing, tie_embeddings"
-# the attention group's options, as Hydra lists them (a new variant adds its YAML)
-ATTENTION_OPTIONS = ", ".join(
-    sorted(p.stem for p in (Path(__file__).parents[2] / "configs" / "attention").glob("*.yaml"))
-)
+# the attention group's options, as Hydra lists them (generated from the registry)
+ATTENTION_OPTIONS = ", ".join(sorted(ATTENTIONS))
 # sacreBLEU's tokenizers, as bleu.tokenize lists them
 TOKENIZERS = ", ".join(bleu_tokenizers())
 # (overrides, the exact error line after "error: ")

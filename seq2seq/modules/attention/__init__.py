@@ -1,29 +1,23 @@
 """Attention variants behind one interface, chosen by name: ``build_attention(name=..., ...)``.
 
-Adding a variant takes exactly two new files and no edit anywhere else:
-
-1. ``seq2seq/modules/attention/<file>.py``: a schema dataclass (a subclass of
-   :class:`AttentionConfig` with ``name`` defaulting to the variant's name and one field per
-   constructor option) and the class (a subclass of :class:`Attention`, usually writing only
-   ``score``), decorated with ``@register_attention("<name>", schema=<Schema>)``. Optional, on
-   the class: ``paper_wiring``, ``has_weights``, ``reads_linear_weights``, ``check_options``
-   (range checks), ``label`` (comparison tables), ``compares_query_and_keys`` (a score with
-   no parameter between query and keys), ``step_state``, ``observe_source``; and
-   ``presets={...}`` on the decorator (default: one preset named after the variant; a preset
-   may carry the ``model.<key>`` options it needs). Scores and weights run in float32 under
-   any autocast, in the base class, for every variant.
-2. ``configs/attention/<name>.yaml``::
-
-       defaults:
-         - /schema/attention/<name>@_here_
-         - _self_
+Adding a variant takes exactly one new file and no edit anywhere else:
+``seq2seq/modules/attention/<file>.py``, a schema dataclass (a subclass of
+:class:`AttentionConfig` with ``name`` defaulting to the variant's name and one field per
+constructor option) and the class (a subclass of :class:`Attention`, usually writing only
+``score``), decorated with ``@register_attention("<name>", schema=<Schema>)``. Optional, on the
+class: ``paper_wiring``, ``has_weights``, ``reads_linear_weights``, ``check_options`` (range
+checks), ``label`` (comparison tables), ``compares_query_and_keys`` (a score with no parameter
+between query and keys), ``step_state``, ``observe_source``; and ``presets={...}`` on the
+decorator (default: one preset named after the variant; a preset may carry the
+``model.<key>`` options it needs). Scores and weights run in float32 under any autocast, in
+the base class, for every variant.
 
 This package imports every module in its folder (below), so the new file registers itself;
-seq2seq.config then registers the schema in Hydra's ConfigStore (``attention=<name>``,
-``attention.<option>=...``) and each preset as ``variant=<preset>`` (swept by
+seq2seq.config then registers the schema in Hydra's ConfigStore as the option
+``attention=<name>`` (``attention.<option>=...``; no YAML file) and each preset as ``variant=<preset>`` (swept by
 ``experiment=compare_attention``). Validation, seq2seq-compare's labels, int8 quantization and
 the RNN decoder read the class, never its name. tests/test_configs.py
-(``test_a_new_variant_needs_only_a_class_file_and_a_yaml_file``) proves this on a toy variant.
+(``test_a_new_variant_needs_only_a_class_file``) proves this on a toy variant.
 This package imports nothing of models/, training/, data/, evaluation/ or cli/.
 
 Registry API (seq2seq.modules.attention.registry): ``ATTENTIONS`` (name -> class),
