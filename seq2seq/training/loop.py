@@ -22,7 +22,7 @@ from ..config import option_value
 from ..errors import PeerFailed
 from ..progress import progress_bar
 from ..runtime import DistInfo, autocast, broadcast_flag
-from .loss import output_losses
+from .loss import output_losses, real_positions
 from .setup import TrainingParts
 from .state import (
     Progress,
@@ -186,6 +186,7 @@ def train_step(
     total_tokens = 0
     for i, batch in enumerate(batches):
         tokens = batch.num_tgt_tokens  # counted on the CPU batch: no device sync
+        positions = real_positions(batch.tgt_out).to(runtime.device, non_blocking=True)
         batch = batch.to(runtime.device, non_blocking=True)
         sync = i == len(batches) - 1 or not dist.enabled
         ctx = train_model.no_sync() if not sync and dist.enabled else contextlib.nullcontext()
@@ -200,6 +201,7 @@ def train_step(
                     batch.tgt_out,
                     label_smoothing=label_smoothing,
                     per_token=out.aux_loss is not None,
+                    positions=positions,
                 )
                 loss = objective = losses[0]
                 if out.aux_loss is not None:  # the model's own extra term, given the NLLs

@@ -62,6 +62,7 @@ def output_losses(
     *,
     label_smoothing: float = 0.0,
     per_token: bool = False,
+    positions: Tensor | None = None,
 ) -> tuple[Tensor, ...]:
     """The losses of :func:`token_losses` on ``output_layer(features)``, without the logits.
 
@@ -70,6 +71,9 @@ def output_losses(
         output_layer: the (in_features -> vocab) projection, bias or not.
         target: (batch, tgt_len) ids; PAD positions are ignored.
         per_token: also return each position's plain NLL (what a model's ``aux_loss`` takes).
+        positions: the flat indices (tokens,) of the real target positions, on the device, when
+            the caller has them (:func:`real_positions` of the CPU batch): boolean indexing
+            by ``target != PAD`` on a GPU waits for the device to learn its size (a host sync).
 
     Returns:
         (smoothed loss sum, plain NLL sum (detached)), and with ``per_token`` a third tensor:
@@ -78,17 +82,25 @@ def output_losses(
     """
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
-    real = target != PAD_ID  # (batch, tgt_len)
+    if positions is None:
+        positions = real_positions(target)
     loss, nll, token_nll = _LinearCrossEntropy.apply(
-        features[real],  # (tokens, in_features)
+        features.reshape(-1, features.shape[-1]).index_select(0, positions),  # (tokens, in)
         output_layer.weight,
         output_layer.bias,
-        target[real],  # (tokens,)
+        target.reshape(-1).index_select(0, positions),  # (tokens,)
         label_smoothing,
     )
     if not per_token:
         return loss, nll
-    return loss, nll, token_nll.new_zeros(target.shape).masked_scatter_(real, token_nll)
+    flat = token_nll.new_zeros(target.numel()).index_copy_(0, positions, token_nll)
+    return loss, nll, flat.view(target.shape)
+
+
+def real_positions(target: Tensor) -> Tensor:
+    """(tokens,) flat indices of ``target``'s non-pad positions, row-major (on a CPU batch: no
+    device sync; move them with the batch)."""
+    return (target.reshape(-1) != PAD_ID).nonzero().squeeze(1)
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
