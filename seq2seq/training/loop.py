@@ -167,9 +167,10 @@ def train_step(
     label_smoothing: float,
     clip_grad_norm: float,
     vote: StopVote | None = None,
-) -> tuple[float, int, float | None]:
+) -> tuple[float, int, torch.Tensor | None]:
     """One optimizer step over ``batches`` (gradient accumulation); returns loss/token,
-    tokens, grad norm (None when the step was skipped: a non-finite loss on any rank, or an
+    tokens, grad norm (a 0-dim tensor on the training device, so that reading it is the
+    caller's choice and not a host sync per step; None when the step was skipped: a non-finite loss on any rank, or an
     fp16 step whose gradients overflowed, which the GradScaler does not apply).
 
     ``vote`` (:class:`StopVote`) takes this step's stop decision with the other ranks; it holds
@@ -227,7 +228,8 @@ def train_step(
     parts.optimizer.zero_grad(set_to_none=True)
     if scale is not None and scaler.get_scale() < scale:  # overflow: the scaler skipped it
         return total_loss / max(total_tokens, 1), total_tokens, None
-    return total_loss / max(total_tokens, 1), total_tokens, float(grad_norm)
+    # the norm stays on the device (a 0-dim tensor): read only when a log line needs it
+    return total_loss / max(total_tokens, 1), total_tokens, grad_norm.detach()
 
 
 # --------------------------------------------------------------------------- validation
@@ -466,7 +468,9 @@ class _Window:
         self.steps += 1
 
 
-def _log_train(parts: TrainingParts, p: Progress, window: _Window, grad_norm: float, bar) -> None:
+def _log_train(
+    parts: TrainingParts, p: Progress, window: _Window, grad_norm: torch.Tensor, bar
+) -> None:
     loss = window.loss / window.steps
     tok_s = window.tokens / max(window.time, 1e-9)
     window.reset()
@@ -475,7 +479,7 @@ def _log_train(parts: TrainingParts, p: Progress, window: _Window, grad_norm: fl
         {
             "train/loss": loss,
             "train/lr": lr,
-            "train/grad_norm": grad_norm,
+            "train/grad_norm": float(grad_norm),
             "train/tokens_per_sec": tok_s,
         },
         p.step,
