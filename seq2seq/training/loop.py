@@ -19,7 +19,7 @@ import torch
 
 from ..checkpoint import STEP_PREFIX, load_checkpoint, rng_state, save_checkpoint, step_checkpoints
 from ..config import option_value
-from ..errors import PeerFailed
+from ..errors import PeerFailed, one_line
 from ..progress import progress_bar
 from ..runtime import DistInfo, autocast, broadcast_flag
 from .loss import output_losses, real_positions
@@ -253,7 +253,7 @@ def validate_and_checkpoint(
     if runtime.dist.enabled:
         # every rank keeps the same early-stopping and plateau state
         state = [
-            None if failure is None else _failure_line(failure),
+            None if failure is None else one_line(failure),
             p.bad_validations,
             p.best_step,
             p.patience_ref,
@@ -268,11 +268,6 @@ def validate_and_checkpoint(
             parts.schedule.step(p.step + 1)
     if failure is not None:
         raise failure
-
-
-def _failure_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return f"{type(err).__name__}: {text.splitlines()[0][:300]}" if text else type(err).__name__
 
 
 def _validate_and_save(parts, p: Progress, rank_rng, trainer_cfg, decode, max_tokens) -> None:
