@@ -20,3 +20,9 @@ class ExportError(Seq2SeqError):
 class PeerFailed(Seq2SeqError):
     """Another DDP rank failed (rank 0 in its validation or checkpoint): this one stops too,
     with that rank's reason, instead of waiting for it."""
+
+
+def one_line(err: BaseException) -> str:
+    """``Type: first line of the message`` (what another process is told of a failure)."""
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0][:300]}" if text else type(err).__name__

@@ -167,11 +167,12 @@ def seed_rank(seed: int, rank: int) -> None:
 
 
 def set_threads(num_threads: int | None) -> int:
-    """Intra-op threads: all cores by default (torch's default is the physical core count)."""
+    """Intra-op threads: by default the process's cores (torch's default is the physical core
+    count), shared among the node's DDP ranks (torchrun's LOCAL_WORLD_SIZE): every rank
+    claiming every core oversubscribes them."""
     if num_threads is None:
-        num_threads = (
-            len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        )
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        num_threads = max(1, (cores or 1) // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", 1))))
     if num_threads < 1:
         raise ConfigError(f"trainer.num_threads must be positive, got {num_threads}")
     torch.set_num_threads(int(num_threads))

@@ -398,3 +398,17 @@ def test_the_converged_transformer_matches_the_rnns_parameter_count():
         for e in ("compare_converged", "compare_converged_transformer")
     ]
     assert both[0].optim == both[1].optim and both[0].trainer == both[1].trainer
+
+
+@pytest.mark.parametrize("model", ["rnn", "transformer"])
+def test_hardware_gpu_sizes_batches_for_a_gpu(model):
+    """hardware=gpu: GPU-sized token and decode batches, bf16 on CUDA, no CPU time budget;
+    an experiment or a command-line override still wins."""
+    cpu = compose_cfg(f"model={model}")
+    gpu = compose_cfg(f"model={model}", "hardware=gpu")
+    check_train_config(gpu)
+    assert gpu.data.max_tokens >= 4 * cpu.data.max_tokens
+    assert gpu.decode.batch_size >= 4 * cpu.decode.batch_size
+    assert (str(gpu.trainer.device.value), str(gpu.trainer.precision.value)) == ("cuda", "bf16")
+    assert gpu.trainer.max_time is None and gpu.optim.warmup_steps < cpu.optim.warmup_steps
+    assert compose_cfg("hardware=gpu", "data.max_tokens=8192").data.max_tokens == 8192

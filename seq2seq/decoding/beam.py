@@ -187,29 +187,18 @@ def beam_search(
         top_is_eos = top_tokens == model.eos_id
         step_penalty = length_penalty(step + 1, alpha)
 
-        # 1. EOS candidates within the top K are finished hypotheses.
+        # 1. EOS candidates within the top K are finished hypotheses. Counted on the device
+        # whether or not there are any (no host sync); picked below, once the step's flags
+        # are read.
         new_finished = top_is_eos & (top_scores > neg_inf)
         new_finished[:, beam_size:] = False
-        if bool(new_finished.any()):
-            ended.append(
-                _Candidates.pick(
-                    new_finished,
-                    sentence_ids,
-                    top_scores,
-                    top_rows,
-                    top_tokens,
-                    step=step,
-                    penalty=step_penalty,
-                    finished=True,
-                )
-            )
-            num_finished += new_finished.sum(dim=1)
-            finished_step_scores = torch.where(new_finished, top_scores / step_penalty, neg_inf)
-            nbest_finished_scores = (
-                torch.cat([nbest_finished_scores, finished_step_scores], dim=1)
-                .topk(nbest, dim=1)
-                .values
-            )
+        num_finished += new_finished.sum(dim=1)
+        finished_step_scores = torch.where(new_finished, top_scores / step_penalty, neg_inf)
+        nbest_finished_scores = (
+            torch.cat([nbest_finished_scores, finished_step_scores], dim=1)
+            .topk(nbest, dim=1)
+            .values
+        )
 
         # 2. The first K non-EOS candidates (a stable sort keeps their score order) are the beams.
         alive_pos = torch.sort(top_is_eos.to(torch.uint8), dim=1, stable=True).indices[
@@ -231,7 +220,24 @@ def beam_search(
         # live beams as unfinished ones; -inf beams are kept only at position 0 so that every
         # sentence has at least one hypothesis.
         short_of_nbest = done & (num_finished < nbest)
-        if bool(short_of_nbest.any()):
+        # the step's one host sync: what ended, whether all or some sentences are done
+        any_finished, any_short, all_done, any_done = torch.stack(
+            [new_finished.any(), short_of_nbest.any(), done.all(), done.any()]
+        ).tolist()
+        if any_finished:
+            ended.append(
+                _Candidates.pick(
+                    new_finished,
+                    sentence_ids,
+                    top_scores,
+                    top_rows,
+                    top_tokens,
+                    step=step,
+                    penalty=step_penalty,
+                    finished=True,
+                )
+            )
+        if any_short:
             keep_alive = short_of_nbest[:, None] & (
                 (alive_scores > neg_inf) | (beam_positions == 0)[None, :]
             )
@@ -247,10 +253,10 @@ def beam_search(
                     finished=False,
                 )
             )
-        if bool(done.all()):
+        if all_done:
             break
         keep = None  # (n',) the sentences that stay; None while every sentence stays
-        if bool(done.any()):
+        if any_done:
             keep = (~done).nonzero().squeeze(1)
             sentence_ids = sentence_ids[keep]
             sent_max_len = sent_max_len[keep]

@@ -94,8 +94,9 @@ def ban_special_tokens_(log_probs: Tensor, model: Seq2Seq) -> Tensor:
     In place because the (batch, vocab) tensor is fresh from log_softmax every step and a copy
     per step would cost as much as the top-k itself on large vocabularies.
     """
-    banned = torch.tensor([model.pad_id, model.bos_id], device=log_probs.device)
-    return log_probs.index_fill_(1, banned, float("-inf"))
+    for column in (model.pad_id, model.bos_id):  # fills: no index tensor sent to the device
+        log_probs.select(1, column).fill_(float("-inf"))
+    return log_probs
 
 
 TOP_K_CHUNK = 64  # columns per block whose maximum top_k screens

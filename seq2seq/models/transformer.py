@@ -92,8 +92,15 @@ def attend(
     dropout_p: float = 0.0,
     need_weights: bool = False,
     decoding_step: bool = False,
+    causal: bool = False,
 ) -> tuple[Tensor, Tensor | None]:
     """Scaled dot-product attention -> (context (B, H, T, dh), weights (B, H, T, S) or None).
+
+    ``causal=True`` (with ``mask=None``): query i attends to keys 0..i, SDPA's ``is_causal``,
+    which CUDA's flash kernel takes (it takes no boolean mask). Over right-padded targets that
+    is exact for every real position: their keys 0..i are all real; padding queries see
+    padding keys, but their outputs are never used (the loss masks them, and no real query
+    attends to them).
 
     ``need_weights=False``: torch's fused SDPA (flash / memory-efficient kernels on CUDA, the
     fused CPU kernel here). ``need_weights=True``: the same computation written out, returning
@@ -107,7 +114,12 @@ def attend(
     ~10x two small matmuls. CUDA always uses SDPA.
     """
     if not need_weights and not _slow_cpu_sdpa(q, decoding_step):
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p), None
+        return F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=causal
+        ), None
+    if causal:  # query i sees keys 0..i
+        t, s = q.shape[-2], k.shape[-2]
+        mask = torch.ones(t, s, dtype=torch.bool, device=q.device).tril()
     scores = torch.matmul(q, k.transpose(-2, -1)).float() * q.shape[-1] ** -0.5  # (B, H, T, S)
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf"))
@@ -153,13 +165,14 @@ class SelfAttention(nn.Module):
         nn.init.xavier_uniform_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, x: Tensor, mask: Tensor | None) -> Tensor:
-        """x (B, T, D), mask bool broadcastable to (B, 1, T, T) -> (B, T, D)."""
+    def forward(self, x: Tensor, mask: Tensor | None, *, causal: bool = False) -> Tensor:
+        """x (B, T, D), mask bool broadcastable to (B, 1, T, T), or None with ``causal``
+        (see :func:`attend`) -> (B, T, D)."""
         b, t, d = x.shape
         qkv = self.qkv(x).view(b, t, 3, self.heads, d // self.heads)  # (B, T, 3, H, dh)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x (B, H, T, dh)
         p = self.attention_dropout if self.training else 0.0
-        ctx, _ = attend(q, k, v, mask, dropout_p=p)  # (B, H, T, dh)
+        ctx, _ = attend(q, k, v, mask, dropout_p=p, causal=causal)  # (B, H, T, dh)
         return self.out(_merge_heads(ctx))
 
     def step(self, x: Tensor, cache: KVCache, position: int) -> Tensor:
@@ -300,17 +313,19 @@ class DecoderLayer(nn.Module):
         self.drop = Dropout(dropout)
 
     def forward(
-        self, x: Tensor, self_mask: Tensor, kv: KV, src_mask: Tensor, need_weights: bool
+        self, x: Tensor, self_mask: Tensor | None, kv: KV, src_mask: Tensor, need_weights: bool
     ) -> tuple[Tensor, Tensor | None]:
-        """x (B, T, D), self_mask (B, 1, T, T), kv: cross keys, values (B, H, S, dh),
+        """x (B, T, D), self_mask (B, 1, T, T), or None: causal over right-padded targets
+        (SDPA's is_causal, see :func:`attend`), kv: cross keys, values (B, H, S, dh),
         src_mask (B, 1, 1, S)
         -> (B, T, D), cross-attention weights (B, H, T, S) or None."""
+        causal = self_mask is None
         if self.pre_norm:
-            x = x + self.drop(self.self_attn(self.norm1(x), self_mask))
+            x = x + self.drop(self.self_attn(self.norm1(x), self_mask, causal=causal))
             ctx, weights = self.cross_attn(self.norm2(x), kv, src_mask, need_weights)
             x = x + self.drop(ctx)
             return x + self.drop(self.ff(self.norm3(x))), weights
-        x = self.norm1(x + self.drop(self.self_attn(x, self_mask)))
+        x = self.norm1(x + self.drop(self.self_attn(x, self_mask, causal=causal)))
         ctx, weights = self.cross_attn(x, kv, src_mask, need_weights)
         x = self.norm2(x + self.drop(ctx))
         return self.norm3(x + self.drop(self.ff(x))), weights
@@ -511,7 +526,9 @@ class TransformerSeq2Seq(Seq2Seq):
     ) -> tuple[Tensor, list[Tensor | None]]:
         """Teacher-forced decoder -> features (B, T, D) (the output layer's input), per-layer
         weights (B, H, T, S) or None."""
-        self_mask = causal_mask(tgt_mask)  # (B, 1, T, T)
+        # causal: targets are right-padded, so is_causal (the flash kernel's) is exact for
+        # every real position; causal_mask(tgt_mask) would rule that kernel out
+        self_mask = None
         x = self._embed(self.tgt_embed, self.tgt_positions, tgt_in, 0)  # (B, T, D)
         all_weights: list[Tensor | None] = []
         for i, layer in enumerate(self.decoder):

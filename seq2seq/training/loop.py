@@ -19,10 +19,10 @@ import torch
 
 from ..checkpoint import STEP_PREFIX, load_checkpoint, rng_state, save_checkpoint, step_checkpoints
 from ..config import option_value
-from ..errors import PeerFailed
+from ..errors import PeerFailed, one_line
 from ..progress import progress_bar
 from ..runtime import DistInfo, autocast, broadcast_flag
-from .loss import output_losses
+from .loss import output_losses, real_positions
 from .setup import TrainingParts
 from .state import (
     Progress,
@@ -167,9 +167,10 @@ def train_step(
     label_smoothing: float,
     clip_grad_norm: float,
     vote: StopVote | None = None,
-) -> tuple[float, int, float | None]:
+) -> tuple[float, int, torch.Tensor | None]:
     """One optimizer step over ``batches`` (gradient accumulation); returns loss/token,
-    tokens, grad norm (None when the step was skipped: a non-finite loss on any rank, or an
+    tokens, grad norm (a 0-dim tensor on the training device, so that reading it is the
+    caller's choice and not a host sync per step; None when the step was skipped: a non-finite loss on any rank, or an
     fp16 step whose gradients overflowed, which the GradScaler does not apply).
 
     ``vote`` (:class:`StopVote`) takes this step's stop decision with the other ranks; it holds
@@ -186,6 +187,7 @@ def train_step(
     total_tokens = 0
     for i, batch in enumerate(batches):
         tokens = batch.num_tgt_tokens  # counted on the CPU batch: no device sync
+        positions = real_positions(batch.tgt_out).to(runtime.device, non_blocking=True)
         batch = batch.to(runtime.device, non_blocking=True)
         sync = i == len(batches) - 1 or not dist.enabled
         ctx = train_model.no_sync() if not sync and dist.enabled else contextlib.nullcontext()
@@ -200,6 +202,7 @@ def train_step(
                     batch.tgt_out,
                     label_smoothing=label_smoothing,
                     per_token=out.aux_loss is not None,
+                    positions=positions,
                 )
                 loss = objective = losses[0]
                 if out.aux_loss is not None:  # the model's own extra term, given the NLLs
@@ -225,7 +228,8 @@ def train_step(
     parts.optimizer.zero_grad(set_to_none=True)
     if scale is not None and scaler.get_scale() < scale:  # overflow: the scaler skipped it
         return total_loss / max(total_tokens, 1), total_tokens, None
-    return total_loss / max(total_tokens, 1), total_tokens, float(grad_norm)
+    # the norm stays on the device (a 0-dim tensor): read only when a log line needs it
+    return total_loss / max(total_tokens, 1), total_tokens, grad_norm.detach()
 
 
 # --------------------------------------------------------------------------- validation
@@ -249,7 +253,7 @@ def validate_and_checkpoint(
     if runtime.dist.enabled:
         # every rank keeps the same early-stopping and plateau state
         state = [
-            None if failure is None else _failure_line(failure),
+            None if failure is None else one_line(failure),
             p.bad_validations,
             p.best_step,
             p.patience_ref,
@@ -264,11 +268,6 @@ def validate_and_checkpoint(
             parts.schedule.step(p.step + 1)
     if failure is not None:
         raise failure
-
-
-def _failure_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return f"{type(err).__name__}: {text.splitlines()[0][:300]}" if text else type(err).__name__
 
 
 def _validate_and_save(parts, p: Progress, rank_rng, trainer_cfg, decode, max_tokens) -> None:
@@ -464,7 +463,9 @@ class _Window:
         self.steps += 1
 
 
-def _log_train(parts: TrainingParts, p: Progress, window: _Window, grad_norm: float, bar) -> None:
+def _log_train(
+    parts: TrainingParts, p: Progress, window: _Window, grad_norm: torch.Tensor, bar
+) -> None:
     loss = window.loss / window.steps
     tok_s = window.tokens / max(window.time, 1e-9)
     window.reset()
@@ -473,7 +474,7 @@ def _log_train(parts: TrainingParts, p: Progress, window: _Window, grad_norm: fl
         {
             "train/loss": loss,
             "train/lr": lr,
-            "train/grad_norm": grad_norm,
+            "train/grad_norm": float(grad_norm),
             "train/tokens_per_sec": tok_s,
         },
         p.step,

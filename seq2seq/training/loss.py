@@ -26,6 +26,15 @@ from torch import Tensor, nn
 from ..data.vocab import PAD_ID
 
 CHUNK_ELEMENTS = 1 << 22  # logits per chunk (16 MiB in float32): fits a 32 MiB L3 with room
+# on a GPU a chunk only adds kernel launches: 128 MiB of float32 logits per chunk (a 16k-token
+# batch over 8,000 words in 4), bounded for memory, not for a cache
+GPU_CHUNK_ELEMENTS = 1 << 25
+
+
+def chunk_rows(device_type: str, vocab: int) -> int:
+    """Target tokens per chunk of the fused loss on ``device_type``."""
+    elements = CHUNK_ELEMENTS if device_type == "cpu" else GPU_CHUNK_ELEMENTS
+    return max(1, elements // vocab)
 
 
 def token_losses(
@@ -62,6 +71,7 @@ def output_losses(
     *,
     label_smoothing: float = 0.0,
     per_token: bool = False,
+    positions: Tensor | None = None,
 ) -> tuple[Tensor, ...]:
     """The losses of :func:`token_losses` on ``output_layer(features)``, without the logits.
 
@@ -70,6 +80,9 @@ def output_losses(
         output_layer: the (in_features -> vocab) projection, bias or not.
         target: (batch, tgt_len) ids; PAD positions are ignored.
         per_token: also return each position's plain NLL (what a model's ``aux_loss`` takes).
+        positions: the flat indices (tokens,) of the real target positions, on the device, when
+            the caller has them (:func:`real_positions` of the CPU batch): boolean indexing
+            by ``target != PAD`` on a GPU waits for the device to learn its size (a host sync).
 
     Returns:
         (smoothed loss sum, plain NLL sum (detached)), and with ``per_token`` a third tensor:
@@ -78,17 +91,25 @@ def output_losses(
     """
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
-    real = target != PAD_ID  # (batch, tgt_len)
+    if positions is None:
+        positions = real_positions(target)
     loss, nll, token_nll = _LinearCrossEntropy.apply(
-        features[real],  # (tokens, in_features)
+        features.reshape(-1, features.shape[-1]).index_select(0, positions),  # (tokens, in)
         output_layer.weight,
         output_layer.bias,
-        target[real],  # (tokens,)
+        target.reshape(-1).index_select(0, positions),  # (tokens,)
         label_smoothing,
     )
     if not per_token:
         return loss, nll
-    return loss, nll, token_nll.new_zeros(target.shape).masked_scatter_(real, token_nll)
+    flat = token_nll.new_zeros(target.numel()).index_copy_(0, positions, token_nll)
+    return loss, nll, flat.view(target.shape)
+
+
+def real_positions(target: Tensor) -> Tensor:
+    """(tokens,) flat indices of ``target``'s non-pad positions, row-major (on a CPU batch: no
+    device sync; move them with the batch)."""
+    return (target.reshape(-1) != PAD_ID).nonzero().squeeze(1)
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
@@ -103,7 +124,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
             compute_dtype = torch.get_autocast_dtype(device_type)
         eps = float(label_smoothing)
         num_tokens, vocab = features.shape[0], weight.shape[0]
-        chunk = max(1, CHUNK_ELEMENTS // vocab)
+        chunk = chunk_rows(device_type, vocab)
         with torch.autocast(device_type, enabled=False):  # dtypes are chosen here, explicitly
             w = weight.to(compute_dtype)  # (V, D)
             x_all = features.to(compute_dtype)  # (N, D)

@@ -22,7 +22,7 @@ from ..checkpoint import load_checkpoint
 from ..config import NO_JOB_DIR, option_value, run_label, to_container
 from ..data.corpus import DataError, read_lines
 from ..data.pipeline import prepare_data
-from ..errors import ConfigError
+from ..errors import ConfigError, PeerFailed, one_line
 from ..evaluation.bleu import check_tokenize, run_tokenize
 from ..evaluation.evaluate import evaluate_model, gold_alignment_scores, load_reverse_run
 from ..evaluation.gold import check_extraction, load_gold
@@ -173,7 +173,7 @@ def _start(cfg: Any) -> tuple[TrainingParts, RunLock]:
                 raise NothingToDo(done)
         check_writable(run_dir)
         seed_everything(cfg.trainer.seed)
-        data = prepare_data(cfg.data)
+        data = prepare_data_once(cfg.data, runtime.dist)
         parts = setup_parts(cfg, runtime, data)
         # the same seed above (data, initial weights); from here each DDP rank its own stream
         seed_rank(cfg.trainer.seed, runtime.dist.rank)
@@ -214,6 +214,27 @@ def finished_already(run_dir: Path, trainer_cfg: Any) -> dict | None:
     if _diverged_before(progress):
         return read_metrics(run_dir)
     return None
+
+
+def prepare_data_once(data_cfg: Any, dist) -> Any:
+    """The prepared data; under DDP rank 0 prepares it (tokenizer training, tokenized caches)
+    while the others wait, then they read its caches, instead of every rank doing the same
+    work at once. A failure on rank 0 reaches the others (:class:`PeerFailed`)."""
+    if not dist.enabled:
+        return prepare_data(data_cfg)
+    data, failure = None, None
+    if dist.is_main:
+        try:
+            data = prepare_data(data_cfg)
+        except BaseException as err:  # noqa: BLE001 - told to the other ranks, then raised
+            failure = err
+    verdict = [None if failure is None else one_line(failure)]
+    torch.distributed.broadcast_object_list(verdict, src=0)
+    if failure is not None:
+        raise failure
+    if verdict[0] is not None:
+        raise PeerFailed(f"rank 0 failed preparing the data: {verdict[0]}")
+    return data if dist.is_main else prepare_data(data_cfg)
 
 
 def take_run_dir(run_dir: Path, cfg: Any, dist) -> tuple[RunLock, Contents]:

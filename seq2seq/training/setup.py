@@ -180,11 +180,21 @@ def wrap_for_training(model: Seq2Seq, runtime: Runtime, *, compile: bool) -> nn.
     if runtime.dist.enabled:
         device = runtime.device
         wrapped = DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
+            model,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            broadcast_buffers=has_state_buffers(model),
         )
     if compile:
         wrapped = torch.compile(wrapped)
     return wrapped
+
+
+def has_state_buffers(model: nn.Module) -> bool:
+    """Whether the model keeps state in buffers (persistent ones, e.g. hard attention's reward
+    baseline) that DDP must keep equal on every rank by broadcasting them every forward; the
+    Transformer's sinusoidal tables (non-persistent, constant) need no broadcast."""
+    saved = set(model.state_dict())
+    return any(name in saved for name, _ in model.named_buffers())
 
 
 def setup_logger(logger_cfg: Any, run_dir: Path, dist: DistInfo, config: dict) -> TrainLogger:

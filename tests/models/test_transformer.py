@@ -129,6 +129,35 @@ def test_cpu_low_precision_training_path_matches_sdpa():
         torch.testing.assert_close(leaf.grad.float(), ref_leaf.grad, atol=5e-2, rtol=5e-2)
 
 
+def test_decoder_self_attention_is_sdpas_is_causal_and_exact_on_real_positions(monkeypatch):
+    """The teacher-forced decoder's self-attention asks SDPA for is_causal with no boolean mask
+    (CUDA's flash kernel takes no mask); over right-padded targets every real position gets
+    what the explicit causal_mask gives it."""
+    import seq2seq.models.transformer as transformer
+
+    model = make_model()
+    src, src_mask, tgt, tgt_mask = make_batch()
+    calls = []
+    real = transformer.F.scaled_dot_product_attention
+
+    def spy(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False):
+        calls.append((q.shape[-2] == k.shape[-2], attn_mask is None, is_causal))
+        return real(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal)
+
+    monkeypatch.setattr(transformer.F, "scaled_dot_product_attention", spy)
+    memory, attn_mask = model._encode(src, src_mask)
+    calls.clear()
+    features, _ = model._decode(memory, attn_mask, tgt, tgt_mask, set())
+    # per decoder layer: self-attention (square, causal, no mask), then cross-attention
+    assert calls == [(True, True, True), (False, False, False)] * 2
+    x = model._embed(model.tgt_embed, model.tgt_positions, tgt, 0)
+    kvs = [layer.cross_attn.project_memory(memory) for layer in model.decoder]
+    for layer, kv in zip(model.decoder, kvs, strict=True):
+        x, _ = layer(x, causal_mask(tgt_mask), kv, attn_mask, False)
+    masked = model.decoder_norm(x)
+    torch.testing.assert_close(features[tgt_mask], masked[tgt_mask], atol=1e-6, rtol=1e-5)
+
+
 def test_model_fast_equals_explicit_and_weights_are_distributions():
     model = make_model()
     src, src_mask, tgt, tgt_mask = make_batch()

@@ -134,15 +134,14 @@ def test_a_failure_in_rank_0s_validation_ends_every_rank(shared_cache, tmp_path)
     assert "No space left on device (injected)" in ranks[0].out
 
 
-def test_luong_without_input_feeding_trains_and_ranks_draw_their_own_streams(
-    shared_cache, tmp_path
-):
+def test_luong_without_input_feeding_trains_and_ranks_draw_their_own_streams(tmp_path):
     """attention.wiring=luong attention.input_feeding=false under DDP (its decoder used to hold
-    a parameter no forward used: DDP refused at step 2); and the ranks' random streams (dropout
-    masks, sampling coins) differ from the first training step on."""
+    a parameter no forward used: DDP refused at step 2); the ranks' random streams (dropout
+    masks, sampling coins) differ from the first training step on; and rank 0 alone prepares
+    the data (trains the tokenizer), the other rank reads its cache."""
     ranks = launch(
         tiny(
-            shared_cache,
+            tmp_path / "cache",
             tmp_path / "run",
             "attention=multiplicative",
             "attention.score=general",
@@ -157,6 +156,8 @@ def test_luong_without_input_feeding_trains_and_ranks_draw_their_own_streams(
     assert [r.code for r in ranks] == [0, 0], report(ranks)
     draws = [json.loads((tmp_path / f"draws.{rank}.json").read_text()) for rank in (0, 1)]
     assert draws[0] != draws[1]
+    trained = ["trained sentencepiece model" in rank.out for rank in ranks]
+    assert trained == [True, False], report(ranks)
 
 
 def test_ddp_resume_gives_each_rank_its_own_generators(shared_cache, tmp_path):

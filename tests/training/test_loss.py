@@ -107,3 +107,21 @@ def test_per_token_nll(monkeypatch, chunk_elements):
     torch.testing.assert_close(per_token.sum(), nll)
     plain_loss, plain_nll = output_losses(features, layer, target, label_smoothing=0.1)
     assert torch.equal(loss, plain_loss) and torch.equal(nll, plain_nll)
+
+
+def test_positions_from_the_cpu_batch_give_the_same_losses_and_gradients():
+    """The training step passes the real positions it took from the CPU batch (on a GPU,
+    indexing by the padding mask is a host sync): same losses, per-token NLLs and gradients."""
+    from seq2seq.training.loss import real_positions
+
+    features, layer, target = make_inputs(bias=True)
+    positions = real_positions(target)
+    assert positions.tolist() == (target.reshape(-1) != 0).nonzero().squeeze(1).tolist()
+    given = output_losses(
+        features, layer, target, label_smoothing=0.1, per_token=True, positions=positions
+    )
+    grads_given = torch.autograd.grad(given[0], [features, layer.weight])
+    derived = output_losses(features, layer, target, label_smoothing=0.1, per_token=True)
+    grads_derived = torch.autograd.grad(derived[0], [features, layer.weight])
+    for a, b in zip([*given, *grads_given], [*derived, *grads_derived], strict=True):
+        assert torch.equal(a, b)

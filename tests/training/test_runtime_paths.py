@@ -175,3 +175,47 @@ def test_decoding_follows_trainings_tf32_rule():
     torch.backends.cudnn.allow_tf32 = True
     assert decoding_autocast("fp32", torch.device("cuda", 0)) is None
     assert not torch.backends.cudnn.allow_tf32
+
+
+def test_ddp_ranks_share_the_cores(monkeypatch):
+    """Each of a node's DDP ranks takes its share of the cores, not all of them."""
+    threads = torch.get_num_threads()
+    monkeypatch.setattr(runtime.os, "sched_getaffinity", lambda pid: set(range(8)))
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    try:
+        assert runtime.set_threads(None) == 4
+        monkeypatch.delenv("LOCAL_WORLD_SIZE")
+        assert runtime.set_threads(None) == 8
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_ddp_broadcasts_buffers_only_for_models_with_state_in_them(tmp_path):
+    """DDP broadcasts buffers every forward by default: the Transformer's constant sinusoidal
+    tables need none; hard attention's reward baseline does."""
+    import torch.distributed as dist
+
+    from seq2seq.models.transformer import TransformerSeq2Seq
+    from seq2seq.runtime import DistInfo
+    from seq2seq.training.setup import Runtime, wrap_for_training
+    from tests.models.test_rnn import tiny as tiny_rnn
+
+    store = dist.FileStore(str(tmp_path / "store"), 1)
+    dist.init_process_group("gloo", store=store, rank=0, world_size=1)
+    try:
+        fake = Runtime(torch.device("cpu"), None, DistInfo(rank=0, world_size=2), 1)
+        transformer = TransformerSeq2Seq(
+            src_vocab_size=11, tgt_vocab_size=11, d_model=8, heads=2, ff_size=16,
+            encoder_layers=1, decoder_layers=1,
+        )  # fmt: skip
+        assert not wrap_for_training(transformer, fake, compile=False).broadcast_buffers
+        hard = tiny_rnn("hard")
+        assert wrap_for_training(hard, fake, compile=False).broadcast_buffers
+    finally:
+        dist.destroy_process_group()
+
+
+def test_the_fused_loss_takes_bigger_chunks_on_a_gpu():
+    from seq2seq.training.loss import chunk_rows
+
+    assert chunk_rows("cuda", 8000) >= 8 * chunk_rows("cpu", 8000)
