@@ -16,6 +16,7 @@ points, in :mod:`seq2seq.cli.precheck`.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
@@ -46,11 +47,21 @@ class _Problems:
     def add(self, message: str) -> None:
         self.lines.append(message)
 
+    def finite(self, node: Any, prefix: str, key: str) -> bool:
+        """False (and the problem added) for a NaN or infinite float."""
+        value = node.get(key)
+        if isinstance(value, float) and not math.isfinite(value):
+            self.add(f"{prefix}.{key} must be a finite number, got {value}")
+            return False
+        return True
+
     def at_least(self, node: Any, prefix: str, key: str, minimum: int, optional: bool = False):
         value = node.get(key)
         if value is None:
             if not optional:
                 self.add(f"{prefix}.{key} must be set (>= {minimum})")
+            return
+        if not self.finite(node, prefix, key):
             return
         if value < minimum:
             self.add(f"{prefix}.{key} must be >= {minimum}, got {value}")
@@ -60,6 +71,8 @@ class _Problems:
         if value is None:
             if not optional:
                 self.add(f"{prefix}.{key} must be set (> 0)")
+            return
+        if not self.finite(node, prefix, key):
             return
         if not value > 0:
             self.add(f"{prefix}.{key} must be > 0, got {value}")
@@ -103,6 +116,20 @@ def _check_model(cfg: Any, out: _Problems) -> None:
         for key in ("encoder_layers", "decoder_layers"):
             out.at_least(model, "model", key, 1, optional=True)
         d_model, heads = model.get("d_model"), model.get("heads")
+        layers = model.get("decoder_layers") or model.get("num_layers")
+        layer, head = model.get("alignment_layer"), model.get("alignment_head")
+        if isinstance(layers, int) and layers >= 1 and isinstance(layer, int):
+            if not -layers <= layer < layers:
+                out.add(
+                    f"model.alignment_layer must be in [{-layers}, {layers}) (the decoder's "
+                    f"layers, negative from the end), got {layer}"
+                )
+        if isinstance(heads, int) and heads >= 1 and isinstance(head, int):
+            if not 0 <= head < heads:
+                out.add(
+                    f"model.alignment_head must be null (the mean of the heads) or in "
+                    f"[0, {heads}), got {head}"
+                )
         if d_model and heads and d_model >= 1 and heads >= 1 and d_model % heads:
             out.add(
                 f"model.d_model={d_model} must be a multiple of model.heads={heads} "
@@ -164,7 +191,7 @@ def _check_data(cfg: Any, out: _Problems) -> None:
         out.at_least(data, "data", key, 1, optional=True)
     carve = data.get("carve")
     if carve is not None:
-        for key in ("validation", "test"):
+        for key in ("validation", "test", "seed"):
             out.at_least(carve, "data.carve", key, 0)
     unknown = sorted(set(data.get("columns") or {}) - {"src", "tgt"})
     if unknown:
@@ -197,9 +224,7 @@ def _check_decode(decode: Any, out: _Problems, prefix: str = "decode") -> None:
     out.at_least(decode, prefix, "max_len_offset", 0)
     out.at_least(decode, prefix, "batch_size", 1)
     out.at_least(decode, prefix, "workers", 1, optional=True)
-    alpha = decode.get("alpha")
-    if alpha is not None and alpha < 0:
-        out.add(f"{prefix}.alpha must be >= 0, got {alpha}")
+    out.at_least(decode, prefix, "alpha", 0, optional=True)
 
 
 def _check_trainer(cfg: Any, out: _Problems) -> None:
@@ -213,6 +238,8 @@ def _check_trainer(cfg: Any, out: _Problems) -> None:
         out.add("no training budget: set trainer.max_steps, trainer.max_epochs or trainer.max_time")
     for key in ("max_steps", "max_epochs", "max_time"):
         out.positive(t, "trainer", key, optional=True)
+    out.at_least(t, "trainer", "seed", 0, optional=True)
+    out.at_least(t, "trainer", "keep_last", 0, optional=True)
     for key in ("val_every", "log_every", "max_bad_steps"):
         out.at_least(t, "trainer", key, 1)
     out.at_least(t, "trainer", "patience", 1, optional=True)
@@ -229,6 +256,22 @@ def _check_optim(cfg: Any, out: _Problems) -> None:
     if o is None:
         return
     out.positive(o, "optim", "lr")
+    for key in ("weight_decay", "min_lr", "plateau_patience"):
+        out.at_least(o, "optim", key, 0, optional=True)
+    out.at_least(o, "optim", "decay_steps", 1, optional=True)
+    out.finite(o, "optim", "clip_grad_norm")  # <= 0 disables clipping
+    factor = o.get("plateau_factor")
+    if factor is not None and not (isinstance(factor, float | int) and 0 < factor < 1):
+        out.add(f"optim.plateau_factor must be in (0, 1), got {factor}")
+    lr, min_lr = o.get("lr"), o.get("min_lr")
+    if (
+        isinstance(lr, float | int)
+        and isinstance(min_lr, float | int)
+        and math.isfinite(lr)
+        and 0 <= min_lr
+        and min_lr > lr
+    ):
+        out.add(f"optim.min_lr must be <= optim.lr={lr}, got {min_lr}")
     out.at_least(o, "optim", "accumulate", 1)
     out.at_least(o, "optim", "warmup_steps", 0)
 
@@ -261,6 +304,7 @@ def check_alignment_options(alignment: Any, out: _Problems | None = None) -> Non
     if hard is not None and hard not in HARD_ALIGNMENTS:
         out.add(f"alignment.hard must be one of {', '.join(HARD_ALIGNMENTS)}, got {hard!r}")
     out.in_range(alignment, "alignment", "threshold", 0.0, 1.0, closed=True)
+    out.at_least(alignment, "alignment", "plot_first", 0, optional=True)
     for key in ("layer", "head"):
         try:
             index_or_mean(alignment.get(key))

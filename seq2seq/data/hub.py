@@ -13,8 +13,11 @@ would, and the tests load their hub fixtures this way.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Mapping
+import os
+import socket
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +57,41 @@ def mirror_path(hub_id: str, revision: str | None, mirror: str | Path) -> Path:
 
 
 PARQUET_EXPORT = "refs/convert/parquet"
+PROBE_TIMEOUT_S = 3.0
+TRUE = ("1", "true", "yes", "on")
+
+
+def hub_unreachable(timeout: float = PROBE_TIMEOUT_S) -> str | None:
+    """Why the hub cannot be reached (``HF_HUB_OFFLINE``/``HF_DATASETS_OFFLINE`` set, or no
+    connection to its host within ``timeout`` seconds), None when it can: checked before
+    ``datasets`` tries, which retries for half a minute without network."""
+    from urllib.parse import urlsplit
+
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        if os.environ.get(name, "").strip().lower() in TRUE:
+            return f"{name} is set"
+    endpoint = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    host = endpoint.hostname or "huggingface.co"
+    port = endpoint.port or (80 if endpoint.scheme == "http" else 443)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as err:
+        return f"{host} cannot be reached: {err.strerror or type(err).__name__}"
+    return None
+
+
+@contextlib.contextmanager
+def offline() -> Iterator[None]:
+    """datasets and huggingface_hub in offline mode: only their caches are read."""
+    import datasets.config as datasets_config
+    import huggingface_hub.constants as hub_constants
+
+    saved = datasets_config.HF_HUB_OFFLINE, hub_constants.HF_HUB_OFFLINE
+    datasets_config.HF_HUB_OFFLINE = hub_constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        datasets_config.HF_HUB_OFFLINE, hub_constants.HF_HUB_OFFLINE = saved
 
 
 def _advice(err: BaseException, *, revision: str | None, mirrored: bool) -> str:
@@ -116,12 +154,20 @@ def load_hub(
         # a directory has no revisions: the copy of the revision is its own directory
         path, where, revision = str(copy), f"the mirror copy {copy}", None
         log.info("loading %s from %s", what, copy)
+    # no network: the datasets cache only, at once (not half a minute of retries)
+    no_network = hub_unreachable() if path == hub_id and not Path(path).exists() else None
     try:
-        with quiet_datasets():
+        with quiet_datasets(), offline() if no_network else contextlib.nullcontext():
             loaded = datasets.load_dataset(
                 path, name=config, revision=revision, cache_dir=cache_dir, **kwargs
             )
-    except Exception as err:  # noqa: BLE001 - whatever datasets raises is told in one line
+    except Exception as err:
+        if no_network:
+            raise DataError(
+                f"cannot load {what} from the Hugging Face hub: no network ({no_network}) and "
+                "no copy in the datasets cache; set data.hub_mirror (or SEQ2SEQ_HUB_MIRROR) to a "
+                "directory of hub repo copies, or data.dir to local files"
+            ) from err  # noqa: BLE001 - whatever datasets raises is told in one line
         raise DataError(
             f"cannot load {what} from {where}: {one_line(err)}"
             + _advice(err, revision=asked_revision, mirrored=path != hub_id)

@@ -59,6 +59,13 @@ class ContentAttention(Attention):
 
     paper_wiring: ClassVar[str] = "bahdanau"
 
+    @classmethod
+    def check_options(cls, options) -> list[str]:
+        value = options.get("init_sharpness")
+        if value is not None and not (math.isfinite(value) and value > 0):
+            return [f"attention.init_sharpness must be a finite number > 0, got {value}"]
+        return []
+
     def __init__(
         self,
         *,
