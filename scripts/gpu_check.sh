@@ -138,9 +138,11 @@ if [ "$GPUS" -gt 0 ]; then
   grep -E "^SKIPPED" "$OUT/cuda_tests.log" | sed 's/^/  /' | tee -a "$SUMMARY"
   echo "$TALLY" | grep -q " passed" || fail "CUDA tests: none passed"
   echo "$TALLY" | grep -qE "failed|error" && fail "CUDA tests"
-else
+elif [ "$RUNS" -gt 0 ]; then # the CPU rehearsal: that they are collected
   run 60 "$OUT/cuda_tests.log" "$PY" -m pytest -q -p no:cacheprovider -m cuda --collect-only tests/test_cuda.py
   say "  $NO_GPU; $(tail -n 1 "$OUT/cuda_tests.log")"
+else
+  say "  $NO_GPU"
 fi
 
 # summarize RUN_DIR LABEL: tokens/s, steps, BLEU and beam-5 sentences/s from metrics.json
@@ -164,7 +166,7 @@ for MODEL in rnn transformer; do
     RUN=$WORK/train_$MODEL
     if run 170 "$OUT/train_$MODEL.log" "${TRAIN[@]}" "model=$MODEL" "trainer.device=$DEVICE" \
         "trainer.precision=$PRECISION" "trainer.max_time=$TRAIN_TIME" trainer.val_every=100000 \
-        "$CACHE" "${SMALL[@]}" "hydra.run.dir=$RUN"; then
+        "$CACHE" ${SMALL[@]+"${SMALL[@]}"} "hydra.run.dir=$RUN"; then
       summarize "$RUN" "$MODEL" || fail "$MODEL: no metrics"
     else
       fail "$MODEL training (see train_$MODEL.log)"
@@ -176,7 +178,7 @@ done
 
 TINY=("trainer.device=$DEVICE" "trainer.precision=$PRECISION" data.train_limit=2000 data.eval_limit=64
   data.vocab.size=1000 trainer.max_epochs=null trainer.log_every=10 decode.beam_size=2 "$CACHE"
-  "${SMALL[@]}")
+  ${SMALL[@]+"${SMALL[@]}"})
 
 section "resume (trainer.resume=true onto the GPU)"
 if [ "$RUNS" -gt 0 ]; then
@@ -224,7 +226,7 @@ section "host syncs per step, cuDNN RNN dtype under bf16 autocast"
 if [ "$RUNS" -gt 0 ]; then
   REHEARSE=()
   [ "$GPUS" = 0 ] && REHEARSE=(--rehearse)
-  run 120 "$OUT/probes.log" "$PY" scripts/gpu_probe.py "${REHEARSE[@]}" "$CACHE" "${SMALL[@]}" ||
+  run 120 "$OUT/probes.log" "$PY" scripts/gpu_probe.py ${REHEARSE[@]+"${REHEARSE[@]}"} "$CACHE" ${SMALL[@]+"${SMALL[@]}"} ||
     fail "probes (see probes.log)"
   grep -E "host syncs|cuDNN|rehearsal" "$OUT/probes.log" | sed 's/^/  /' | tee -a "$SUMMARY"
 else
