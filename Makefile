@@ -11,7 +11,7 @@ ARGS ?=
 # pytest-xdist processes for make test (one per core here; 0 runs in this process)
 TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: help install data train evaluate sweep compare compare-converged tensorboard bench bench-peers fault-drill test test-shuffled test-fast lint clean
+.PHONY: help install data train evaluate sweep compare compare-converged tensorboard bench bench-peers fault-drill gpu-wheels test test-shuffled test-fast lint clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -68,6 +68,24 @@ bench-peers: ## install Joey NMT 2.3.0 + OpenNMT-py 3.5.1 into build/peers/*-ven
 
 fault-drill: install ## hit a tiny training run with 20 faults (SIGTERM/SIGKILL/SIGINT in training, checkpoint writes, validation, start-up and the final test; a full disk; a 2nd writer), resume, check nothing is lost (ARGS='--faults N', '--kinds K1,K2')
 	$(PY) scripts/fault_drill.py $(ARGS)
+
+# what scripts/gpu_check.sh needs on a GPU node without network: wheels of the packages a
+# recent torch install lacks (Python 3.12, manylinux; numpy and pyarrow are left out, the node
+# has them) at the versions of .venv, and a copy of Multi30k; both ignored by git, carried with
+# the checkout (about 25 MiB)
+GPU_CHECK_DIR ?= build/gpu-check
+GPU_PYTHON ?= 3.12
+GPU_WHEEL_PLATFORM := --only-binary=:all: --python-version $(GPU_PYTHON) --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64
+gpu-wheels: install ## wheels (Python 3.12 manylinux: hydra-core, omegaconf, datasets, pytest + deps) and a Multi30k copy into build/gpu-check, for scripts/gpu_check.sh on an offline GPU node
+	rm -rf $(GPU_CHECK_DIR)/wheels $(GPU_CHECK_DIR)/data && mkdir -p $(GPU_CHECK_DIR)/wheels $(GPU_CHECK_DIR)/data
+	$(PY) -m pip freeze --exclude-editable | grep -iE '^(hydra-core|omegaconf|datasets|pytest)==' > $(GPU_CHECK_DIR)/pins.txt
+	# antlr4-python3-runtime 4.9.3 (omegaconf's) is an sdist only: its pure-Python wheel is built here
+	$(PY) -m pip wheel -q --no-deps -w $(GPU_CHECK_DIR)/wheels antlr4-python3-runtime==4.9.3
+	$(PY) -m pip download -q $(GPU_WHEEL_PLATFORM) --find-links $(GPU_CHECK_DIR)/wheels \
+	  -d $(GPU_CHECK_DIR)/wheels -r $(GPU_CHECK_DIR)/pins.txt
+	rm -f $(GPU_CHECK_DIR)/wheels/numpy-*.whl $(GPU_CHECK_DIR)/wheels/pyarrow-*.whl
+	cp -r $(SEQ2SEQ_DATA)/multi30k $(GPU_CHECK_DIR)/data/
+	du -sh $(GPU_CHECK_DIR)/wheels $(GPU_CHECK_DIR)/data
 
 tensorboard: install ## TensorBoard over runs in outputs/ and sweeps in multirun/
 	$(VENV)/bin/tensorboard --logdir_spec runs:outputs,sweeps:multirun

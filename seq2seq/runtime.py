@@ -116,7 +116,10 @@ def bf16_is_fast(device: torch.device) -> bool:
     that ``torch.cuda.is_bf16_supported()`` also counts on older GPUs), or a CPU with
     AVX512-BF16 / AMX."""
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported(including_emulation=False)
+        try:
+            return torch.cuda.is_bf16_supported(including_emulation=False)
+        except TypeError:  # a torch without the argument: compute capability 8.0 (Ampere) on
+            return torch.cuda.get_device_capability(device) >= (8, 0)
     if device.type == "cpu":
         checks = [
             getattr(torch.cpu, name, None)

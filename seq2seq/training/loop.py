@@ -170,8 +170,9 @@ def train_step(
 ) -> tuple[float, int, torch.Tensor | None]:
     """One optimizer step over ``batches`` (gradient accumulation); returns loss/token,
     tokens, grad norm (a 0-dim tensor on the training device, so that reading it is the
-    caller's choice and not a host sync per step; None when the step was skipped: a non-finite loss on any rank, or an
-    fp16 step whose gradients overflowed, which the GradScaler does not apply).
+    caller's choice and not a host sync per step; None when the step was skipped: a
+    non-finite loss on any rank, or an fp16 step whose gradients overflowed, which the
+    GradScaler does not apply).
 
     ``vote`` (:class:`StopVote`) takes this step's stop decision with the other ranks; it holds
     the verdict afterwards (``vote.signal``, ``vote.time_up``, ``vote.nonfinite``).
@@ -218,7 +219,7 @@ def train_step(
         parts.optimizer.zero_grad(set_to_none=True)
         return float("nan"), total_tokens, None
     scaler = parts.scaler
-    parts.scaler.unscale_(parts.optimizer)
+    scaler.unscale_(parts.optimizer)
     params = [p for p in model.parameters() if p.grad is not None]
     max_norm = clip_grad_norm if clip_grad_norm > 0 else float("inf")
     grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
