@@ -69,6 +69,16 @@ class TensorBoardLogger:
         self.writer.close()
 
 
+def rendered(figure: Any) -> Any:
+    """A matplotlib Figure drawn by Agg: (height, width, 3) uint8 pixels."""
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
 def _require(module: str, extra: str) -> None:
     if importlib.util.find_spec(module) is None:
         raise ConfigError(
@@ -112,7 +122,9 @@ class WandbLogger:
         self.run.log(dict(values), step=step)
 
     def figure(self, tag: str, figure: Any, step: int) -> None:
-        self.run.log({tag: self.wandb.Image(figure)}, step=step)
+        # pixels, not the Figure: wandb recognises a Figure through matplotlib.pyplot, which
+        # this package never imports (a plain Figure raised AttributeError there)
+        self.run.log({tag: self.wandb.Image(rendered(figure))}, step=step)
 
     def flush(self) -> None:
         pass  # wandb writes in the background

@@ -38,7 +38,8 @@ def test_mlflow_receives_the_validation_scalars(shared_cache, tmp_path):
 @needs_multi30k
 def test_wandb_offline_run_records_the_scalars_and_config(shared_cache, tmp_path, monkeypatch):
     """An offline run is one protobuf log (run-*.wandb, read back only by `wandb sync`): the
-    scalar names and the config's values are in it, once per logged step for train/loss."""
+    scalar names and the config's values are in it, once per logged step for train/loss; the
+    heatmaps are PNG files beside it."""
     pytest.importorskip("wandb")
     monkeypatch.setenv("WANDB_SILENT", "true")
     run_dir = tmp_path / "run"
@@ -49,6 +50,9 @@ def test_wandb_offline_run_records_the_scalars_and_config(shared_cache, tmp_path
     assert data.count(b"train/loss") >= 4  # every step of 4 (log_every=1)
     assert data.count(b"valid/bleu") >= len(history(run_dir))
     assert b"additive" in data and b"hidden_size" in data  # the run config
+    # the attention heatmaps as images, also where nothing imported matplotlib.pyplot
+    images = list((offline / "files" / "media" / "images" / "attention").glob("*.png"))
+    assert images and all(p.read_bytes().startswith(b"\x89PNG") for p in images)
 
 
 def test_off_logs_nothing_and_an_unknown_extra_names_its_install(tmp_path, monkeypatch):
