@@ -66,7 +66,7 @@ bench: install ## speed benchmark (ours; with the peers of benchmarks/peers if `
 bench-peers: ## install Joey NMT 2.3.0 + OpenNMT-py 3.5.1 into build/peers/*-venv for the speed benchmark
 	bash scripts/install_peers.sh build/peers
 
-fault-drill: install ## hit a tiny training run with 20 faults (SIGTERM/SIGKILL/SIGINT in training, checkpoint writes, validation, start-up and the final test; a full disk; a 2nd writer), resume, check nothing is lost (ARGS='--faults N', '--kinds K1,K2')
+fault-drill: install ## hit a tiny training run with 24 faults (SIGTERM/SIGKILL/SIGINT in training, checkpoint writes, validation, start-up, the first data preparation, evaluate and the final test; a full disk; a 2nd writer), resume, check nothing is lost (ARGS='--faults N', '--kinds K1,K2')
 	$(PY) scripts/fault_drill.py $(ARGS)
 
 # what scripts/gpu_check.sh needs on a GPU node without network: wheels of the packages a

@@ -1,6 +1,6 @@
-"""Fault drill: hit a tiny training run with 20 faults, resume it each time, prove nothing is lost.
+"""Fault drill: hit a tiny training run with 24 faults, resume it each time, prove nothing is lost.
 
-    python scripts/fault_drill.py [--faults 20] [--seed 0] [--kinds K1,K2,...] [--steps N]
+    python scripts/fault_drill.py [--faults 24] [--seed 0] [--kinds K1,K2,...] [--steps N]
                                   [--run-dir DIR] [--disk-full auto|tmpfs|simulated] [--cold]
 
 Trains a tiny CPU config that validates and checkpoints every 2 steps through seq2seq-train's
@@ -28,6 +28,13 @@ need) is spread over them; ``--kinds`` picks the kinds instead:
   trains on meanwhile (paused with SIGSTOP, still holding its lock, should it reach its share
   of the budget first), writes its next checkpoint after the refusal, and is stopped with
   SIGTERM;
+- ``sigint-data-prep``, ``sigterm-data-prep``: a start with a new ``data.cache_dir``, interrupted
+  in its first data preparation (datasets building its tables, sentencepiece, the ids): one
+  ``interrupted ... during seq2seq-train's start-up`` line, 130/143, no traceback or ``error:``,
+  no metrics.json (an interrupt is not a failure), nothing trained;
+- ``sigint-evaluate``, ``sigterm-evaluate``: ``seq2seq-evaluate`` of ``last.pt`` interrupted while
+  it decodes: 130/143 with its one line, no traceback, no ``eval/`` record, staging or lock
+  left, the checkpoints unchanged; the same command again writes the record;
 - ``sigint-final-test``, ``sigterm-final-test`` (and ``sigkill-final-test``): during the final
   test decoding (after ``training ended at step N``, before metrics.json): 130/143 with the
   resume command and no metrics.json; the resume redoes the test without training.
@@ -130,6 +137,10 @@ KINDS = {
         Kind("sigint-final-test", "SIGINT", "final-test"),
         Kind("sigterm-final-test", "SIGTERM", "final-test"),
         Kind("sigkill-final-test", "SIGKILL", "final-test"),
+        Kind("sigint-data-prep", "SIGINT", "data-prep"),
+        Kind("sigterm-data-prep", "SIGTERM", "data-prep"),
+        Kind("sigint-evaluate", "SIGINT", "evaluate"),
+        Kind("sigterm-evaluate", "SIGTERM", "evaluate"),
     )
 }
 # faults in training, repeated as often as --faults asks; the final-test ones come last
@@ -137,15 +148,19 @@ CYCLE = [
     "sigterm-train",
     "sigkill-checkpoint",
     "sigterm-validation",
+    "sigint-data-prep",
     "sigkill-train",
     "sigterm-checkpoint",
+    "sigint-evaluate",
     "sigkill-startup",
     "sigkill-validation",
     "concurrent",
     "sigint-train",
+    "sigterm-data-prep",
     "disk-full",
     "sigkill-checkpoint",
     "sigterm-train",
+    "sigterm-evaluate",
     "sigkill-validation",
     "sigterm-checkpoint",
     "sigkill-startup",
@@ -153,6 +168,10 @@ CYCLE = [
     "sigterm-validation",
     "sigkill-checkpoint",
 ]
+DEFAULT_FAULTS = len(CYCLE) + 2  # every kind of the cycle once, then the final-test ones
+DATA_PREP_LINE = "loading multi30k from the local files"  # the first data preparation began
+STARTUP_INTERRUPT = "during seq2seq-train's start-up"
+EVAL_SENTENCES = 400  # decoded one at a time: seconds of decoding to interrupt
 TAIL = ["sigint-final-test", "sigterm-final-test"]
 CONSUMING = ("train", "checkpoint", "validation")  # they wait for steps to train
 
@@ -679,6 +698,8 @@ class Drill:
             "disk-full": self.disk_full,
             "concurrent": self.concurrent,
             "final-test": self.final_test,
+            "data-prep": self.data_prep,
+            "evaluate": self.evaluate,
         }.get(kind.moment, self.in_training)
         out = Outcome()
         self.leftovers = set(temp_files(self.state.run_dir / "checkpoints"))
@@ -781,6 +802,109 @@ class Drill:
             expect=EXIT["SIGKILL"],
             lost="since-checkpoint",
         )
+
+    def data_prep(self, index: int, kind: Kind, out: Outcome) -> None:
+        """A start with a new data.cache_dir (its first data preparation: datasets builds its
+        Arrow tables, sentencepiece trains, the ids are cached), interrupted in it: one
+        ``interrupted ... during seq2seq-train's start-up`` line, 130/143, no traceback, no
+        ``error:``, nothing recorded (no metrics.json status failed), nothing trained."""
+        pause = self.rng.uniform(0.0, 0.3)
+        cache = self.state.run_dir.parent / f"{self.state.run_dir.name}_prep{index}"
+        out.training = training = Training.start(
+            self.state.overrides
+            + (["trainer.resume=true"] if self.state.ckpt_step is not None else [])
+            + [f"data.cache_dir={cache}"],
+        )  # a new interpreter: a warm one's loggers of the data step, made before Hydra's
+        # logging set-up, stay quiet, and the drill reads their lines
+        if not training.wait_for(lambda: DATA_PREP_LINE in training.output(), self.args.timeout):
+            out.problems.append(f"no {DATA_PREP_LINE!r} line within {self.args.timeout:.0f}s")
+        time.sleep(pause)
+        self.signal(out, kind)
+        text = training.output()
+        phase = (
+            "after setup"
+            if "parameters on" in text
+            else "tokenizing"
+            if "sentencepiece model" in text
+            else "reading the corpus"
+        )
+        out.where = f"in the first data preparation ({phase}, {pause * 1000:.0f} ms in)"
+        if phase == "after setup":
+            out.problems.append("missed: the data preparation had ended")
+        said = [line for _, line in training.lines if line.startswith("interrupted (signal")]
+        if not said or STARTUP_INTERRUPT not in said[-1]:
+            out.problems.append(f"no '{STARTUP_INTERRUPT}' line: {text[-300:]!r}")
+        else:
+            out.checks.append("one interrupted line")
+        if "Traceback" in text or training.error_lines():
+            out.problems.append("a traceback or an error: line for an interrupt")
+        if (self.state.run_dir / "metrics.json").exists():
+            out.problems.append("metrics.json written: the interrupt was recorded as a failure")
+        check_run(self.state, out, signal_name=None, expect=EXIT[kind.signal], lost="none")
+        shutil.rmtree(cache, ignore_errors=True)
+
+    def evaluate(self, index: int, kind: Kind, out: Outcome) -> None:  # noqa: ARG002
+        """seq2seq-evaluate of the run's last.pt interrupted while it decodes: 130/143 with one
+        line, no traceback, no record (no eval/drill, no staging or lock left), the
+        checkpoints unchanged; the same command again then writes the record."""
+        run_dir, timeout = self.state.run_dir, self.args.timeout
+        pause = self.rng.uniform(0.0, 0.2)
+        src = run_dir.parent / f"{run_dir.name}_eval.de"
+        sentences = ["Ein Mann fährt Fahrrad.", "Zwei Hunde spielen im Schnee.", "Eine Frau lacht."]
+        src.write_text("".join(sentences[i % 3] + "\n" for i in range(EVAL_SENTENCES)), "utf-8")
+        command = [
+            sys.executable,
+            "-m",
+            "seq2seq.cli.evaluate",
+            f"run_dir={run_dir}",
+            "checkpoint=last",
+            "device=cpu",
+            f"src_file={src}",
+            "name=drill",
+            "decode.batch_size=1",
+            "decode.progress=true",
+        ]
+        before = tree(run_dir / "checkpoints", ())
+        out.training = training = Training.start([], launcher=command)
+        if not training.wait_for(lambda: "decoding" in training.output(), timeout):
+            out.problems.append(f"no decoding began within {timeout:.0f}s")
+        time.sleep(pause)
+        self.signal(out, kind)
+        out.where = f"while decoding {EVAL_SENTENCES} sentences ({pause * 1000:.0f} ms in)"
+        text = training.output()
+        expected = (
+            f"interrupted (signal {kind.signal}) during seq2seq-evaluate: no record was written; "
+            "run the same command again"
+        )
+        if out.code != EXIT[kind.signal]:
+            out.problems.append(f"exit code {out.code}, expected {EXIT[kind.signal]}")
+        out.checks.append(f"exit {out.code}")
+        if out.code == 0:
+            out.problems.append("missed: the evaluation had ended")
+        if expected not in text:
+            out.problems.append(f"not the one interrupted line: {text[-300:]!r}")
+        else:
+            out.checks.append("one interrupted line")
+        if "Traceback" in text or training.error_lines():
+            out.problems.append("a traceback or an error: line for an interrupt")
+        eval_dir = run_dir / "eval"
+        left = sorted(p.name for p in eval_dir.iterdir()) if eval_dir.is_dir() else []
+        if left:
+            out.problems.append(f"eval/ holds {left} after the interrupt")
+        else:
+            out.checks.append("no record, no staging, no lock")
+        if tree(run_dir / "checkpoints", ()) != before:
+            out.problems.append("the checkpoints changed")
+        again = Training.start([], launcher=command)
+        code = again.finish(timeout=timeout)
+        record = eval_dir / "drill" / "metrics.json"
+        if code != 0 or not record.is_file():
+            out.problems.append(f"the same command again: exit {code}, record {record.is_file()}")
+        else:
+            written = json.loads(record.read_text(encoding="utf-8")).get("sentences")
+            out.checks.append(f"the same command again: exit 0, {written} sentences recorded")
+        shutil.rmtree(eval_dir, ignore_errors=True)
+        src.unlink(missing_ok=True)
 
     def final_test(self, index: int, kind: Kind, out: Outcome) -> None:  # noqa: ARG002
         pause = self.rng.uniform(0.02, 0.15)
@@ -1083,7 +1207,7 @@ def faults(drill: Drill, kinds: list[Kind]) -> tuple[int, list[str]]:
     """Every fault, then the final run; (faults survived, the final run's problems)."""
     state, survived = drill.state, 0
     for i, kind in enumerate(kinds):
-        if kind.moment == "startup" and state.ckpt_step is None:
+        if kind.moment in ("startup", "evaluate") and state.ckpt_step is None:
             kind = KINDS["sigkill-train"]  # a start-up kill proves most once there is a run
         out = drill.run(i, kind)
         status = "ok" if not out.problems else "FAILED: " + "; ".join(out.problems)
@@ -1114,7 +1238,9 @@ def parse_kinds(text: str, parser: argparse.ArgumentParser) -> list[Kind]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--faults", type=int, help="faults to inject (default 20, or --kinds)")
+    parser.add_argument(
+        "--faults", type=int, help=f"faults to inject (default {DEFAULT_FAULTS}, or --kinds)"
+    )
     parser.add_argument(
         "--kinds", help=f"comma-separated fault kinds instead of the schedule: {', '.join(KINDS)}"
     )
@@ -1142,7 +1268,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         if args.faults is not None and args.faults < 1:
             parser.error("need --faults >= 1")
-        kinds = schedule(20 if args.faults is None else args.faults)
+        kinds = schedule(DEFAULT_FAULTS if args.faults is None else args.faults)
     args.steps = default_steps(kinds) if args.steps is None else args.steps
     if args.steps < min_steps(kinds):
         parser.error(f"need --steps >= {min_steps(kinds)} for these faults")

@@ -77,7 +77,10 @@ class Run:
         options = decode_options(beam_size=beam_size, nbest=nbest, **decode)
         if return_attention and not self.model.has_alignment:
             raise ValueError("return_attention=True needs attention; this run's model has none")
-        src_ids = self.tokenizer.encode_src(list(texts))
+        # as seq2seq-translate: a text is stripped, a blank one is not decoded (its
+        # translation is empty; with nbest > 1 it has none)
+        keep = [i for i, text in enumerate(texts) if text.strip()]
+        src_ids = self.tokenizer.encode_src([texts[i].strip() for i in keep])
         decoded = decode_ids(
             self.model,
             self.tokenizer,
@@ -88,10 +91,9 @@ class Run:
             need_attn=return_attention,
         )
         lists = decoded.nbest if decoded.nbest is not None else [[h] for h in decoded.hyps]
-        out = [
-            [self._translation(ids, hyp, return_attention) for hyp in hyps]
-            for ids, hyps in zip(src_ids, lists, strict=True)
-        ]
+        out: list[list[Translation]] = [[] if nbest > 1 else [_empty()] for _ in texts]
+        for i, ids, hyps in zip(keep, src_ids, lists, strict=True):
+            out[i] = [self._translation(ids, hyp, return_attention) for hyp in hyps]
         return out if nbest > 1 else [hyps[0] for hyps in out]
 
     def _translation(self, src_ids, hyp, with_attention: bool) -> Translation:
@@ -120,6 +122,11 @@ class Run:
             links = hard_alignment(result.word_attention)
             result.word_alignment = sorted(links, key=lambda link: (link[1], link[0]))
         return result
+
+
+def _empty() -> Translation:
+    """The translation of a blank text: nothing decoded."""
+    return Translation(text="", score=0.0, log_prob=0.0, src_pieces=[], tgt_pieces=[])
 
 
 def decode_options(**options: Any) -> Any:

@@ -22,8 +22,10 @@ T = TypeVar("T")
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-class Interrupted(Exception):
-    """SIGINT or SIGTERM, raised where the work cannot stop at a step boundary."""
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM, raised where the work cannot stop at a step boundary. A
+    BaseException, as KeyboardInterrupt is: no ``except Exception`` meant for errors (a
+    corrupt cache rebuilt, a fallback) swallows it."""
 
     def __init__(self, signum: int) -> None:
         self.signum = signum

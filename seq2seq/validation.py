@@ -409,6 +409,14 @@ def check_evaluate_config(cfg: Any) -> None:
     limit = cfg.get("limit")
     if limit is not None and limit < 1:
         out.add(f"limit must be >= 1 (the first N lines), got {limit}")
+    name = cfg.get("name")
+    if name is not None and (
+        not str(name).strip() or "/" in str(name) or "\\" in str(name) or str(name).startswith(".")
+    ):
+        out.add(
+            f"name must be a plain folder name under eval/ (no '/', not starting with '.'), "
+            f"got {name!r}"
+        )
     split = cfg.get("split")
     if split is not None and not cfg.get("src_file") and split not in ("test", "validation"):
         out.add(f"split must be test or validation, got {split!r} (or give src_file=PATH)")

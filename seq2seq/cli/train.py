@@ -107,10 +107,12 @@ def train_or_fail(cfg: DictConfig, *, multirun: bool) -> dict:
         held = None  # unreadable metrics.json: train() refuses it
     try:
         return train(cfg)
-    except Exception as err:
+    except BaseException as err:
         if interrupt_signal(err) is not None:  # not a failure: the caller says so in one line
             if held not in (None, Holds.nothing, Holds.failed) and not multirun:
                 records.restore(run_dir)
+            raise
+        if not isinstance(err, Exception):  # SystemExit and the like
             raise
         message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         if isinstance(err, RuntimeError) and "out of memory" in message.lower():

@@ -109,3 +109,29 @@ def test_average_on_a_read_only_run_advises_a_copy_that_works(
     ok = run_main("average", [f"run_dir={copy}", "last=2"], capfd, monkeypatch)
     assert ok.code == 0, ok.stderr[-3000:]
     assert (copy / "checkpoints" / "avg_last2.pt").is_file()
+
+
+EDGE_LINES = ["Ein Hund läuft im Schnee.", "", "   ", "Hund " * 60, "Ein Mann\tfährt."]
+
+
+def test_the_api_and_the_cli_translate_edge_inputs_alike(rnn_run, capfd, monkeypatch):
+    cli = run_main(
+        "translate",
+        [f"run_dir={rnn_run}", "device=cpu"],
+        capfd,
+        monkeypatch,
+        stdin="".join(line + "\n" for line in EDGE_LINES).encode(),
+    )
+    assert cli.code == 0, cli.stderr[-3000:]
+    api = seq2seq.load(rnn_run, device="cpu").translate(EDGE_LINES)
+    assert cli.stdout.split("\n")[:-1] == [hyp.text for hyp in api]
+    with pytest.raises(ConfigError) as err:
+        seq2seq.load(rnn_run, device="cpu").translate(["x"], beam_size=0)
+    bad = run_main(
+        "translate",
+        [f"run_dir={rnn_run}", "device=cpu", "decode.beam_size=0"],
+        capfd,
+        monkeypatch,
+        stdin=b"x\n",
+    )
+    assert bad.error_lines == [f"error: {err.value}"]

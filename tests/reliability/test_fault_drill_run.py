@@ -27,8 +27,10 @@ def load_drill():
 
 def test_default_schedule_has_every_fault_kind():
     drill = load_drill()
-    kinds = drill.schedule(20)
-    assert len(kinds) == 20 and kinds == drill.schedule(20)  # fixed: --seed draws the moments
+    assert drill.DEFAULT_FAULTS >= 24
+    kinds = drill.schedule(drill.DEFAULT_FAULTS)
+    assert len(kinds) == drill.DEFAULT_FAULTS  # fixed: --seed draws the moments
+    assert kinds == drill.schedule(drill.DEFAULT_FAULTS)
     names = [k.name for k in kinds]
     for name in (
         "sigterm-train",
@@ -40,6 +42,10 @@ def test_default_schedule_has_every_fault_kind():
         "sigkill-startup",
         "disk-full",
         "concurrent",
+        "sigint-data-prep",
+        "sigterm-data-prep",
+        "sigint-evaluate",
+        "sigterm-evaluate",
         "sigint-final-test",
         "sigterm-final-test",
     ):

@@ -200,3 +200,18 @@ def test_an_empty_source_file_is_one_line_and_leaves_nothing(
         result, f"{src} has no lines: nothing to evaluate (one sentence per line)"
     )
     assert not (finished / "eval").exists()
+
+
+@pytest.mark.parametrize("name", ["../checkpoints", "a/b", ".hidden", ".."])
+def test_a_record_name_outside_eval_is_refused_and_touches_nothing(
+    finished, capfd, monkeypatch, name
+):
+    """name=../checkpoints would have replaced the run's checkpoints with a record."""
+    before = tree(finished)
+    result = evaluate_cli(finished, capfd, monkeypatch, f"name={name}")
+    assert_one_error_line(
+        result,
+        f"name must be a plain folder name under eval/ (no '/', not starting with '.'), "
+        f"got {name!r}",
+    )
+    assert tree(finished) == before
