@@ -41,7 +41,10 @@ def _alive(pid: int) -> bool:
 
 class PidLock:
     """``path`` created exclusively with ``{"pid", "host", "since"}``; ``in_use`` formats the
-    refusal (keys: pid, host, since, path) when a live process holds it."""
+    refusal (keys: pid, host, since, path) when a live process holds it, raised as
+    :attr:`error`."""
+
+    error: type[Exception] = InUseError
 
     def __init__(self, path: Path, in_use: str) -> None:
         self.path = Path(path)
@@ -69,7 +72,7 @@ class PidLock:
                 handle.write(json.dumps(me) + "\n")
             self.held = True
             return self
-        raise InUseError(f"cannot take the lock {self.path}: it keeps reappearing")
+        raise self.error(f"cannot take the lock {self.path}: it keeps reappearing")
 
     def _take_over_if_stale(self) -> None:
         holder = self.holder()
@@ -78,7 +81,7 @@ class PidLock:
         pid, host = holder.get("pid"), holder.get("host")
         if isinstance(pid, int) and host is not None:
             if host != socket.gethostname() or _alive(pid):
-                raise InUseError(
+                raise self.error(
                     self.in_use.format(
                         pid=pid, host=host, since=holder.get("since", "?"), path=self.path
                     )

@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
-import socket
-import time
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from ..errors import CheckpointError, ConfigError
+from ..staging import PidLock
 
 log = logging.getLogger("seq2seq.train")
 
@@ -265,73 +263,15 @@ def check_resumable(run_dir: Path, config: dict) -> None:
 # --------------------------------------------------------------------------- the lock
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
-
-
-class RunLock:
+class RunLock(PidLock):
     """One writer per run directory: ``<run_dir>/.seq2seq.lock`` holds the writer's pid, host
     and start time while it trains. Use as a context manager, or :meth:`acquire`/:meth:`release`."""
 
+    error = RunDirError
+
     def __init__(self, run_dir: Path) -> None:
-        self.path = Path(run_dir) / LOCK_NAME
-        self.held = False
-
-    def holder(self) -> dict | None:
-        """The lock file's record; ``{}`` when it is unreadable (a writer died writing it)."""
-        try:
-            record = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError):
-            return {}
-        return record if isinstance(record, dict) else {}
-
-    def acquire(self) -> RunLock:
-        me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%FT%T")}
-        for _ in range(3):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                self._take_over_if_stale()
-                continue
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(json.dumps(me) + "\n")
-            self.held = True
-            return self
-        raise RunDirError(f"cannot take the lock {self.path}: it keeps reappearing")
-
-    def _take_over_if_stale(self) -> None:
-        holder = self.holder()
-        if holder is None:
-            return  # released meanwhile
-        pid, host = holder.get("pid"), holder.get("host")
-        if isinstance(pid, int) and host is not None:
-            if host != socket.gethostname() or _alive(pid):
-                raise RunDirError(
-                    f"{self.path.parent} is in use: pid {pid} on {host} has trained there since "
-                    f"{holder.get('since', '?')} (one training per run directory); wait for it, "
-                    f"or remove {self.path} if that process is gone"
-                )
-            why = f"pid {pid} on {host} is no longer running"
-        else:
-            why = "the lock file is unreadable"
-        log.warning("taking over the stale lock %s (%s)", self.path, why)
-        self.path.unlink(missing_ok=True)
-
-    def release(self) -> None:
-        if self.held:
-            self.path.unlink(missing_ok=True)
-            self.held = False
-
-    def __enter__(self) -> RunLock:
-        return self.acquire()
-
-    def __exit__(self, *exc) -> None:
-        self.release()
+        super().__init__(
+            Path(run_dir) / LOCK_NAME,
+            "{path.parent} is in use: pid {pid} on {host} has trained there since {since} (one "
+            "training per run directory); wait for it, or remove {path} if that process is gone",
+        )
