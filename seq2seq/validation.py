@@ -265,7 +265,8 @@ def _check_optim(cfg: Any, out: _Problems) -> None:
         out.add(f"optim.plateau_factor must be in (0, 1), got {factor}")
     lr, min_lr = o.get("lr"), o.get("min_lr")
     if (
-        isinstance(lr, float | int)
+        option_value(o.get("schedule")) != "noam"  # the one schedule with no floor
+        and isinstance(lr, float | int)
         and isinstance(min_lr, float | int)
         and math.isfinite(lr)
         and 0 <= min_lr

@@ -373,7 +373,8 @@ def test_a_sweep_in_a_fresh_checkout_skips_the_jobs_whose_summaries_are_committe
     first = tmp_path / "sitting1" / "grid"
     assert run_sweep(first, args).returncode == 0
     summaries = sorted(p.name for p in (exported / "grid").iterdir())
-    assert summaries == ["0_seed1_rnn_additive", "1_seed2_rnn_additive"]  # nothing half-built
+    # nothing half-built; the sweep's definition beside the jobs (the report's missing jobs)
+    assert summaries == ["0_seed1_rnn_additive", "1_seed2_rnn_additive", "multirun.yaml"]
     for name in summaries:
         metrics = json.loads((exported / "grid" / name / "metrics.json").read_text())
         assert metrics["status"] == "finished" and metrics["commit"] == code_commit()

@@ -23,7 +23,10 @@ TRAIN_CASES = [
     (["optim.lr=inf"], "optim.lr must be a finite number, got inf"),
     (["optim.weight_decay=-0.1"], "optim.weight_decay must be >= 0, got -0.1"),
     (["optim.min_lr=nan"], "optim.min_lr must be a finite number, got nan"),
-    (["optim.lr=0.001", "optim.min_lr=1.0"], "optim.min_lr must be <= optim.lr=0.001, got 1.0"),
+    (
+        ["optim=adam", "optim.lr=0.001", "optim.min_lr=1.0"],  # a floor above the lr
+        "optim.min_lr must be <= optim.lr=0.001, got 1.0",
+    ),
     (["optim.decay_steps=0"], "optim.decay_steps must be >= 1, got 0"),
     (["optim.plateau_factor=1.5"], "optim.plateau_factor must be in (0, 1), got 1.5"),
     (["optim.plateau_patience=-1"], "optim.plateau_patience must be >= 0, got -1"),
@@ -54,6 +57,14 @@ def test_train_refuses_an_out_of_range_number_at_start_up(
     result = run_main("train", [*overrides, f"hydra.run.dir={run_dir}"], capfd, monkeypatch)
     assert_one_error_line(result, line)
     assert not run_dir.exists()
+
+
+def test_noam_has_no_floor_so_any_min_lr_is_accepted():
+    """optim.min_lr floors the constant, plateau and cosine schedules only: under noam an lr below
+    it is no contradiction (a tiny lr on purpose stays tiny)."""
+    check_train_config(compose_checked("train", ["optim=noam", "optim.lr=1e-12"]))
+    with pytest.raises(ConfigError, match="optim.min_lr must be <= optim.lr=1e-12"):
+        check_train_config(compose_checked("train", ["optim=adam", "optim.lr=1e-12"]))
 
 
 def test_evaluate_refuses_an_infinite_length_penalty(tmp_path, capfd, monkeypatch):

@@ -135,6 +135,7 @@ def test_early_stopping(shared_cache, tmp_path):
             "trainer.val_every=1",
             "trainer.patience=2",
             "optim.lr=1e-12",
+            "optim.min_lr=0",  # the floor would lift a constant lr to its 1e-6
         )
     )
     assert metrics["stop_reason"].startswith("early stopping")
