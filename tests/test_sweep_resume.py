@@ -375,7 +375,7 @@ def test_a_sweep_in_a_fresh_checkout_skips_the_jobs_whose_summaries_are_committe
     summaries = sorted(p.name for p in (exported / "grid").iterdir())
     # nothing half-built; the sweep's definition beside the jobs (the report's missing jobs)
     assert summaries == ["0_seed1_rnn_additive", "1_seed2_rnn_additive", "multirun.yaml"]
-    for name in summaries:
+    for name in summaries[:2]:
         metrics = json.loads((exported / "grid" / name / "metrics.json").read_text())
         assert metrics["status"] == "finished" and metrics["commit"] == code_commit()
         assert (exported / "grid" / name / "hyps" / "test.txt").is_file()
