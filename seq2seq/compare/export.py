@@ -60,10 +60,10 @@ def export_run(run_dir: Path, out_dir: Path, *, keep_matrices: int = 3) -> Path:
     return out_dir
 
 
-def copy_sweep_definition(run_dir: Path, sweep_out: Path) -> None:
+def copy_sweep_definition(sweep_dir: Path, sweep_out: Path) -> None:
     """The sweep's ``multirun.yaml`` beside its exported jobs (written whole: built beside it,
     then renamed), so the report can name the jobs not exported yet."""
-    source = run_dir.parent / MULTIRUN_FILE
+    source = sweep_dir / MULTIRUN_FILE
     if source.is_file():
         building = sweep_out / f".{MULTIRUN_FILE}.building"
         shutil.copyfile(source, building)
@@ -85,7 +85,7 @@ def export_finished_job(run_dir: Path, exported: Path) -> Path:
         target.rename(old)
     building.rename(target)
     shutil.rmtree(old, ignore_errors=True)
-    copy_sweep_definition(run_dir, target.parent)
+    copy_sweep_definition(run_dir.parent, target.parent)
     return target
 
 
@@ -94,12 +94,13 @@ def export_runs(
 ) -> list[Path]:
     """Export every run found under ``paths`` to ``out_dir/<sweep folder>/<run folder>``."""
     out_dir = Path(out_dir)
-    written = []
-    for run_dir in discover_runs(paths):
-        written.append(
-            export_run(
-                run_dir, out_dir / run_dir.parent.name / run_dir.name, keep_matrices=keep_matrices
-            )
+    run_dirs = discover_runs(paths)
+    written = [
+        export_run(
+            run_dir, out_dir / run_dir.parent.name / run_dir.name, keep_matrices=keep_matrices
         )
-        copy_sweep_definition(run_dir, out_dir / run_dir.parent.name)
+        for run_dir in run_dirs
+    ]
+    for sweep_dir in dict.fromkeys(r.parent for r in run_dirs):  # once per sweep, not per run
+        copy_sweep_definition(sweep_dir, out_dir / sweep_dir.name)
     return written
