@@ -43,6 +43,7 @@ NEUTRAL = {
     "interrupts",
     "composition",
     "staging",
+    "run_files",
 }  # below every part
 
 

@@ -16,17 +16,11 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from seq2seq.cli.sweep import (
-    SweepJob,
-    count,
-    exported_plan,
-    plan_job,
-    read_outcomes,
-    summary_line,
-)
+from seq2seq.cli.sweep import SweepJob, count, read_outcomes, summary_line
 from seq2seq.config import CarveConfig
 from seq2seq.provenance import code_commit
-from seq2seq.training.rundir import config_diff, flatten, saved_config
+from seq2seq.run_files import read_checkpoint_header
+from seq2seq.training.rundir import config_diff, exported_plan, flatten, plan_job
 from tests.conftest import TINY, TINY_RNN, needs_multi30k
 
 # --------------------------------------------------------------------------- helpers
@@ -197,7 +191,8 @@ def test_plan_of_a_new_directory_and_a_corrupt_checkpoint(tmp_path):
     (run_dir / "checkpoints" / "last.pt").write_bytes(b"not a checkpoint")
     plan = plan_job(run_dir, CONFIG)
     assert plan.action == "refuse" and f"{run_dir}: checkpoint " in plan.reason
-    assert saved_config(run_dir / "checkpoints" / "best.pt") == (CONFIG, 4)
+    header = read_checkpoint_header(run_dir / "checkpoints" / "best.pt")
+    assert (header.config, header.step) == (CONFIG, 4)
 
 
 # --------------------------------------------------------------------------- slow: real sweeps
@@ -232,7 +227,7 @@ def test_interrupted_sweep_run_again_skips_finished_and_resumes(shared_cache, tm
     assert "sweep interrupted in 1_seed2_rnn_additive (signal SIGTERM)" in err
     assert job_dirs(sweep) == ["0_seed1_rnn_additive", "1_seed2_rnn_additive"]  # it stopped
     first = files(sweep / "0_seed1_rnn_additive")
-    _, step = saved_config(second / "checkpoints" / "last.pt")
+    step = read_checkpoint_header(second / "checkpoints" / "last.pt").step
     assert 5 <= step < 30
     history = (second / "history.jsonl").read_text()
 

@@ -1,14 +1,13 @@
 """seq2seq-train [overrides]: the Hydra entry point. It only calls seq2seq.training.train.
 
 In a sweep (``-m``, or a preset with ``hydra.mode: MULTIRUN``) each job first looks at its
-run directory (:func:`seq2seq.cli.sweep.plan_job`): a finished run is skipped, an interrupted
-one resumed from ``checkpoints/last.pt``, a failed one trained again; a failed job never stops
+run directory (:func:`seq2seq.training.rundir.plan_job`): a finished run is skipped, an
+interrupted one resumed from its last checkpoint, a failed one trained again; a failed job never stops
 the sweep, and :class:`seq2seq.cli.sweep.ResumableSweep` prints the summary line at the end.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -24,7 +23,8 @@ from omegaconf import DictConfig
 
 from ..config import register_configs, to_container
 from ..interrupts import interrupt_signal
-from ..training.rundir import clear_outputs
+from ..run_files import LAST, METRICS
+from ..training.rundir import ENDED, Contents, clear_outputs, exported_plan, plan_job
 from . import records, sweep
 from .common import USER_ERRORS, report_user_errors
 from .precheck import precheck_train_argv
@@ -67,7 +67,7 @@ def run_job(cfg: DictConfig) -> float | None:
     if metrics.get("status") == "interrupted":
         print(
             f"interrupted ({metrics['stop_reason']}) at step {metrics['steps']}: "
-            f"checkpoints/last.pt is saved; resume with: "
+            f"{LAST} is saved; resume with: "
             f"{resume_command(sys.argv[1:], Path(cfg.run_dir))}",
             file=sys.stderr,
         )
@@ -90,23 +90,24 @@ def resume_command(argv: list[str], run_dir: Path) -> str:
     )
 
 
-def train_or_fail(cfg: DictConfig, *, multirun: bool) -> dict:
+def train_or_fail(cfg: DictConfig, *, multirun: bool, found: Contents | None = None) -> dict:
     """``train(cfg)``'s metrics; on an error, either one ``error:`` line and exit 1 (a single
     run) or the failure returned (a sweep's job, which must not stop the sweep:
     seq2seq-compare lists it as failed). A directory that held a run before, or that the
     training refused, is left as it was (``"untouched": True`` in a sweep's failure; its
-    ``.hydra/`` records put back for a single run); a new one gets metrics.json
-    ``status: failed``."""
+    Hydra records put back for a single run); a new one gets metrics.json ``status: failed``.
+    ``found``: what a sweep job's plan found in the directory (then it is not read again)."""
+    from ..run_files import RunFileError
     from ..training import train
     from ..training.rundir import Holds, RunDirError, inspect
 
     run_dir = Path(cfg.run_dir)
     try:
-        held = inspect(run_dir).holds
-    except RunDirError:
+        held = (found or inspect(run_dir)).holds
+    except RunFileError:
         held = None  # unreadable metrics.json: train() refuses it
     try:
-        return train(cfg)
+        return train(cfg, found=found)
     except BaseException as err:
         if interrupt_signal(err) is not None:  # not a failure: the caller says so in one line
             if held not in (None, Holds.nothing, Holds.failed) and not multirun:
@@ -128,7 +129,7 @@ def train_or_fail(cfg: DictConfig, *, multirun: bool) -> dict:
             if not multirun:
                 records.restore(run_dir)
         elif int(os.environ.get("RANK", 0)) == 0:  # DDP: rank 0 records the run's failure
-            write_failure(run_dir / "metrics.json", failure)
+            write_failure(run_dir, failure)
         user_error = isinstance(err, USER_ERRORS) or "out of memory" in message
         if os.environ.get("SEQ2SEQ_DEBUG") or (not multirun and not user_error):
             raise
@@ -151,8 +152,8 @@ def sweep_job(cfg: DictConfig) -> float | None:
     try:
         config = to_container(cfg)
         exported = cfg.get("exported_runs")
-        plan = exported and sweep.exported_plan(run_dir, config, Path(exported))
-        plan = plan or sweep.plan_job(run_dir, config)
+        plan = exported and exported_plan(run_dir, config, Path(exported))
+        plan = plan or plan_job(run_dir, config)
     except Exception as err:  # noqa: BLE001 - an unreadable directory fails this job only
         if os.environ.get("SEQ2SEQ_DEBUG"):
             raise
@@ -173,7 +174,7 @@ def sweep_job(cfg: DictConfig) -> float | None:
         return None
     if plan.action == "resume":
         log.info("%s: %s", job.key, plan.reason)
-        (run_dir / "metrics.json").unlink(missing_ok=True)  # a failed attempt's, if any
+        (run_dir / METRICS).unlink(missing_ok=True)  # a failed attempt's, if any
         cfg.trainer.resume = True
     elif plan.clear:
         log.info("%s: %s", job.key, plan.reason)
@@ -184,11 +185,11 @@ def sweep_job(cfg: DictConfig) -> float | None:
             log.error("error: %s", reason)
             job.record("failed", reason)
             return None
-    metrics = train_or_fail(cfg, multirun=True)
+    metrics = train_or_fail(cfg, multirun=True, found=plan.claims())
     if metrics.get("untouched"):
         job.restore_hydra_records()
     status = metrics.get("status")
-    if status in sweep.ENDED:
+    if status in ENDED:
         outcome = "resumed" if plan.action == "resume" else "finished"
         if exported:
             from ..compare.export import export_finished_job
@@ -215,20 +216,20 @@ def sweep_job(cfg: DictConfig) -> float | None:
     return metrics.get("val_bleu")
 
 
-def write_failure(path: Path, failure: dict) -> None:
-    """Record a failed start for seq2seq-compare, never over a finished run's metrics
-    (a mistyped resume must not destroy them) and never raising (the error line comes next)."""
+def write_failure(run_dir: Path, failure: dict) -> None:
+    """Record a failed start in the run's metrics.json for seq2seq-compare, never over a
+    finished run's (a mistyped resume must not destroy them) and never raising (the error
+    line comes next)."""
+    from ..run_files import RunFileError, read_metrics, write_metrics
+
     try:
-        if path.is_file() and json.loads(path.read_text(encoding="utf-8")).get("status") in (
-            "finished",
-            "diverged",
-        ):
+        if read_metrics(run_dir).get("status") in ENDED:
             return
-    except (OSError, ValueError, AttributeError):
+    except RunFileError:
         pass
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(failure, indent=2) + "\n", encoding="utf-8")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_metrics(run_dir, failure)
     except OSError:
         pass
 

@@ -72,8 +72,8 @@ def copy_sweep_definition(sweep_dir: Path, sweep_out: Path) -> None:
 
 def export_finished_job(run_dir: Path, exported: Path) -> Path:
     """A sweep job's summary, written whole or not at all to
-    ``exported/<sweep dir name>/<job dir name>`` (the place :func:`seq2seq.cli.sweep.exported_plan`
-    looks): built beside it, then renamed into place, so a reader (or a ``git add`` of the
+    ``exported/<sweep dir name>/<job dir name>`` (the place
+    :func:`seq2seq.training.rundir.exported_plan` looks): built beside it, then renamed into place, so a reader (or a ``git add`` of the
     folder) never sees half of one. An earlier summary there is replaced."""
     target = exported / run_dir.parent.name / run_dir.name
     target.parent.mkdir(parents=True, exist_ok=True)
