@@ -31,9 +31,18 @@ CHECKPOINTS = "checkpoints"
 LAST_NAME, BEST_NAME = "last.pt", "best.pt"  # file names inside CHECKPOINTS
 LAST = f"{CHECKPOINTS}/{LAST_NAME}"  # every validation's state: what a resume continues
 BEST = f"{CHECKPOINTS}/{BEST_NAME}"  # the best validation BLEU's weights: what is tested
-ALIGNMENTS = "alignments"  # <split>.npz (key str(i): sentence i's matrix), .jsonl, .pharaoh
-TEST_ALIGNMENTS = f"{ALIGNMENTS}/test.npz"  # the test set's attention matrices
-HYPS = "hyps"
+ALIGNMENTS = "alignments"  # <name>.npz (key str(i): sentence i's matrix), .jsonl, .pharaoh
+TEST = "test"  # the name the end of training dumps the test set's alignments under
+TEST_ALIGNMENTS = f"{ALIGNMENTS}/{TEST}.npz"  # the test set's attention matrices
+TEST_ALIGNMENT_INDEX = f"{ALIGNMENTS}/{TEST}.jsonl"  # their sentences' pieces
+# what an exported summary keeps of the full dump: the diagnostics of every test sentence
+TEST_DIAGNOSTICS = f"{ALIGNMENTS}/{TEST}.diagnostics.json"
+HYPS = "hyps"  # the final test: what was decoded and what it was scored against, line by line
+TEST_HYPS, TEST_SOURCES, TEST_REFERENCES = (
+    f"{HYPS}/{TEST}.txt",
+    f"{HYPS}/{TEST}.src.txt",
+    f"{HYPS}/{TEST}.ref.txt",
+)
 EVAL = "eval"  # eval/<name>/: one seq2seq-evaluate record (hyps.txt, metrics.json)
 EXPORT = "export"  # seq2seq-export's model directories
 # what a training writes besides its records (.hydra/, the Hydra log): removed before a failed
@@ -75,6 +84,23 @@ def write_metrics(directory: Path, metrics: dict) -> None:
     tmp = path.with_name(f".{METRICS}.tmp")
     tmp.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     tmp.replace(path)
+
+
+def read_hydra_config(run_dir: Path) -> dict:
+    """``.hydra/config.yaml``, the config the run was trained with, unresolved; ``{}`` when
+    absent."""
+    from omegaconf import OmegaConf
+
+    path = Path(run_dir) / HYDRA_CONFIG
+    if not path.is_file():
+        return {}
+    try:
+        config = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    except Exception as err:  # noqa: BLE001 - YAML, OmegaConf and OS errors alike
+        raise RunFileError(path, _first_line(err)) from None
+    if not isinstance(config, dict):
+        raise RunFileError(path, "not a mapping")
+    return config
 
 
 def read_history(run_dir: Path) -> list[dict]:

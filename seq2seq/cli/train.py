@@ -95,7 +95,7 @@ def train_or_fail(cfg: DictConfig, *, multirun: bool, found: Contents | None = N
     run) or the failure returned (a sweep's job, which must not stop the sweep:
     seq2seq-compare lists it as failed). A directory that held a run before, or that the
     training refused, is left as it was (``"untouched": True`` in a sweep's failure; its
-    Hydra records put back for a single run); a new one gets metrics.json ``status: failed``.
+    Hydra records put back for a single run); a new one gets metrics with ``status: failed``.
     ``found``: what a sweep job's plan found in the directory (then it is not read again)."""
     from ..run_files import RunFileError
     from ..training import train
@@ -105,7 +105,7 @@ def train_or_fail(cfg: DictConfig, *, multirun: bool, found: Contents | None = N
     try:
         held = (found or inspect(run_dir)).holds
     except RunFileError:
-        held = None  # unreadable metrics.json: train() refuses it
+        held = None  # unreadable metrics: train() refuses it
     try:
         return train(cfg, found=found)
     except BaseException as err:
@@ -217,7 +217,7 @@ def sweep_job(cfg: DictConfig) -> float | None:
 
 
 def write_failure(run_dir: Path, failure: dict) -> None:
-    """Record a failed start in the run's metrics.json for seq2seq-compare, never over a
+    """Record a failed start in the run's metrics for seq2seq-compare, never over a
     finished run's (a mistyped resume must not destroy them) and never raising (the error
     line comes next)."""
     from ..run_files import RunFileError, read_metrics, write_metrics

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..run_files import ALIGNMENTS
+
 WORD_START = "\u2581"  # sentencepiece's word-boundary marker
 EOS_PIECE = "</s>"
 
@@ -299,7 +301,7 @@ def dump_alignments(
         message = "attention=none has no alignment: nothing dumped"
         print(message)
         return {"dumped": 0, "note": message}
-    align_dir = Path(out_dir) / "alignments"
+    align_dir = Path(out_dir) / ALIGNMENTS
     align_dir.mkdir(parents=True, exist_ok=True)
     src_ids = tokenizer.encode_src(list(sources))
     matrices, index = {}, []
@@ -528,7 +530,7 @@ def score_links(
     possible: Sequence[set[tuple[int, int]]],
 ) -> dict[str, float]:
     """AER, precision and recall of any aligner's links (ours, eflomal's) against gold links,
-    rounded to 4 places, with the number of predicted links: every table and metrics.json
+    rounded to 4 places, with the number of predicted links: every table and run's metrics
     scores through this one call of :func:`alignment_error_rate`."""
     scores = alignment_error_rate(predicted, sure, possible)
     return {

@@ -26,7 +26,17 @@ from ..evaluation.bleu import check_tokenize, run_tokenize
 from ..evaluation.evaluate import evaluate_model, gold_alignment_scores, load_reverse_run
 from ..evaluation.gold import check_extraction, load_gold
 from ..provenance import run_provenance
-from ..run_files import BEST_NAME, LAST, LAST_NAME, write_metrics
+from ..run_files import (
+    BEST_NAME,
+    HYPS,
+    LAST,
+    LAST_NAME,
+    TEST,
+    TEST_HYPS,
+    TEST_REFERENCES,
+    TEST_SOURCES,
+    write_metrics,
+)
 from ..runtime import seed_everything, seed_rank
 from ..validation import check_train_config
 from .loop import fit, resume
@@ -38,9 +48,9 @@ log = logging.getLogger("seq2seq.train")
 
 
 def test_best(parts: TrainingParts, cfg: Any) -> dict:
-    """Decode the test split with the best checkpoint (beam search, ``cfg.decode``); write hyps/test.txt
-    beside the test sources and references it is scored against (hyps/test.src.txt,
-    hyps/test.ref.txt: what seq2seq-compare reads, never the corpus) and, with
+    """Decode the test split with the best checkpoint (beam search, ``cfg.decode``); write the
+    hypotheses beside the test sources and references they are scored against (what
+    seq2seq-compare reads, never the corpus) and, with
     ``dump_alignments``, the alignments; return the scores and ``test_decode_s``."""
     best = parts.ckpt_dir / BEST_NAME
     if best.is_file():
@@ -57,19 +67,17 @@ def test_best(parts: TrainingParts, cfg: Any) -> dict:
         device=parts.runtime.device,
         amp_dtype=parts.runtime.amp_dtype,
         dump_dir=parts.run_dir if cfg.dump_alignments else None,
-        dump_name="test",
+        dump_name=TEST,
         alignment=cfg.alignment,
         tokenize=run_tokenize(cfg),
     )
-    (parts.run_dir / "hyps").mkdir(parents=True, exist_ok=True)
+    (parts.run_dir / HYPS).mkdir(parents=True, exist_ok=True)
     for name, lines in (
-        ("test.txt", decoded.texts),
-        ("test.src.txt", test.src_text),
-        ("test.ref.txt", test.tgt_text),
+        (TEST_HYPS, decoded.texts),
+        (TEST_SOURCES, test.src_text),
+        (TEST_REFERENCES, test.tgt_text),
     ):
-        (parts.run_dir / "hyps" / name).write_text(
-            "".join(line + "\n" for line in lines), encoding="utf-8"
-        )
+        (parts.run_dir / name).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     scores["test_decode_s"] = scores.pop("decode_s")
     if cfg.data.get("test_alignments") and parts.model.has_alignment:
         scores |= test_alignment_scores(parts, cfg)

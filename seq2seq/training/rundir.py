@@ -1,8 +1,8 @@
 """A run directory is the user's data: what it holds, one writer at a time, and the claim a
 training makes on it before it writes anything.
 
-- :func:`inspect`: nothing yet, a failed start, an unfinished run (``checkpoints/last.pt``) or
-  a finished one (``metrics.json`` status finished or diverged), read once: the
+- :func:`inspect`: nothing yet, a failed start, an unfinished run (a last checkpoint) or a
+  finished one (its metrics say finished or diverged), read once: the
   :class:`Contents` carry what was read (the metrics, the checkpoint's header), so no later
   step reads the directory again.
 - :func:`plan_job` and :func:`exported_plan`: what a sweep job does with its directory (skip,
@@ -33,9 +33,9 @@ from ..staging import PidLock
 log = logging.getLogger("seq2seq.train")
 
 LOCK_NAME = ".seq2seq.lock"
-ENDED = ("finished", "diverged")  # metrics.json statuses of a run with results
+ENDED = ("finished", "diverged")  # the metrics' statuses of a run with results
 # what a resumed run must share with its checkpoint: the model, what it reads, batch order,
-# and the BLEU that picks best.pt (one scale across the run's validations)
+# and the BLEU that picks the best checkpoint (one scale across the run's validations)
 RESUME_KEYS = ("model", "attention", "data", "trainer.seed", "bleu")
 # keys that may differ between two configs of one run: where it runs, what it logs
 IGNORED_KEYS = (
@@ -61,9 +61,9 @@ class RunDirError(ConfigError):
 
 class Holds(str, Enum):
     nothing = "nothing"  # new, or only the records of a start that failed before writing
-    failed = "failed"  # a failed start's metrics.json or outputs, no checkpoints/last.pt
-    unfinished = "unfinished"  # checkpoints/last.pt, no final metrics: interrupted or running
-    finished = "finished"  # metrics.json status finished or diverged
+    failed = "failed"  # a failed start's metrics or outputs, no last checkpoint
+    unfinished = "unfinished"  # a last checkpoint, no final metrics: interrupted or running
+    finished = "finished"  # the metrics say finished or diverged
 
 
 @dataclass(frozen=True)
@@ -73,8 +73,8 @@ class Contents:
     holds: Holds
     detail: str = ""  # e.g. "status finished at step 200, test BLEU 31.20"
     step: int | None = None
-    metrics: dict = field(default_factory=dict)  # metrics.json ({} when absent)
-    # a finished run's last.pt header, else best.pt's; an unfinished run's last.pt header
+    metrics: dict = field(default_factory=dict)  # {} when absent
+    # the header of a finished run's last checkpoint, else its best; an unfinished run's last
     saved: CheckpointHeader | None = None
     unreadable: tuple[str, ...] = ()  # why a checkpoint tried for ``saved`` could not be read
 
@@ -92,8 +92,8 @@ def _read_header(paths: tuple[Path, ...]) -> tuple[CheckpointHeader | None, tupl
 
 
 def inspect(run_dir: Path) -> Contents:
-    """What ``run_dir`` holds (see :class:`Holds`); RunFileError when its metrics.json is
-    there but cannot be read (the directory holds something no one can judge)."""
+    """What ``run_dir`` holds (see :class:`Holds`); RunFileError when its metrics are there
+    but cannot be read (the directory holds something no one can judge)."""
     metrics = run_files.read_metrics(run_dir)
     status = metrics.get("status")
     last = run_dir / LAST
@@ -244,7 +244,7 @@ def _inspect_or_refuse(run_dir: Path) -> Contents:
 
 
 def check_resumable(run_dir: Path, contents: Contents, config: dict) -> None:
-    """The checkpoint the run would resume from (``checkpoints/last.pt``, else best.pt) must
+    """The checkpoint the run would resume from (the last, else the best) must
     hold this config's model, attention, data and seed: otherwise one line naming the
     differences, before anything is loaded."""
     if contents.unreadable:
@@ -285,12 +285,12 @@ class Plan:
 def plan_job(run_dir: Path, config: dict) -> Plan:
     """What a sweep job does with its run directory, given its resolved ``config``:
 
-    - ``skip``: metrics.json says finished or diverged, checkpoints/best.pt exists (or, for
-      a run that diverged before its first validation, last.pt) and the run's saved config
-      (in last.pt, else best.pt) is the job's;
-    - ``resume``: no result yet, and checkpoints/last.pt holds the job's config (interrupted
+    - ``skip``: the metrics say finished or diverged, the best checkpoint exists (or, for
+      a run that diverged before its first validation, the last) and the run's saved config
+      (in the last checkpoint, else the best) is the job's;
+    - ``resume``: no result yet, and the last checkpoint holds the job's config (interrupted
       in training or in the final test decoding, or failed after a checkpoint);
-    - ``scratch``: nothing there yet, or a failed run without a usable last.pt (none, or one
+    - ``scratch``: nothing there yet, or a failed run without a usable last checkpoint (none, or one
       of another config): its outputs are removed first (``clear``);
     - ``refuse``: the directory holds another run (finished or interrupted, other config),
       or a result whose metrics or checkpoints are unreadable or missing; nothing is touched.
@@ -302,7 +302,7 @@ def plan_job(run_dir: Path, config: dict) -> Plan:
     metrics = found.metrics
     status = metrics.get("status")
     if found.holds is Holds.finished:
-        # a run that diverged before its first validation has no best.pt, only last.pt
+        # a run that diverged before its first validation has no best checkpoint, only a last
         if not (run_dir / BEST).is_file() and (
             status == "finished" or not (run_dir / LAST).is_file()
         ):
@@ -376,8 +376,6 @@ def exported_plan(run_dir: Path, config: dict, exported: Path) -> Plan | None:
 
     A grid built over several sittings and machines commits each finished run's summary; the
     next sitting's sweep, in a fresh checkout of the same commit, goes on with the rest."""
-    from omegaconf import OmegaConf
-
     from ..provenance import code_commit
 
     summary = exported / run_dir.parent.name / run_dir.name
@@ -389,9 +387,9 @@ def exported_plan(run_dir: Path, config: dict, exported: Path) -> Plan | None:
     if status not in ENDED:
         return None
     try:
-        saved = OmegaConf.to_container(OmegaConf.load(summary / run_files.HYDRA_CONFIG))
-    except Exception as err:  # noqa: BLE001 - any unreadable record: the job is refused
-        return Plan("refuse", f"{summary}: cannot read its {run_files.HYDRA_CONFIG} ({err})")
+        saved = run_files.read_hydra_config(summary)
+    except RunFileError as err:
+        return Plan("refuse", f"{summary}: cannot read its {run_files.HYDRA_CONFIG} ({err.reason})")
     diff = config_diff(saved, config)
     if diff:
         return Plan(
