@@ -2,8 +2,8 @@
 
 In a sweep (``-m``, or a preset with ``hydra.mode: MULTIRUN``) each job first looks at its
 run directory (:func:`seq2seq.training.rundir.plan_job`): a finished run is skipped, an
-interrupted one resumed from its last checkpoint, a failed one trained again; a failed job never stops
-the sweep, and :class:`seq2seq.cli.sweep.ResumableSweep` prints the summary line at the end.
+interrupted one resumed from its last checkpoint, a failed one trained again; a failed job
+never stops the sweep, and :class:`seq2seq.cli.sweep.ResumableSweep` prints the summary line at the end.
 """
 
 from __future__ import annotations
@@ -220,16 +220,16 @@ def write_failure(run_dir: Path, failure: dict) -> None:
     """Record a failed start in the run's metrics for seq2seq-compare, never over a
     finished run's (a mistyped resume must not destroy them) and never raising (the error
     line comes next)."""
-    from ..run_files import RunFileError, read_metrics, write_metrics
+    from .. import run_files
 
     try:
-        if read_metrics(run_dir).get("status") in ENDED:
+        if run_files.read_metrics(run_dir).get("status") in ENDED:
             return
-    except RunFileError:
+    except run_files.RunFileError:
         pass
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_metrics(run_dir, failure)
+        run_files.write_metrics(run_dir, failure)
     except OSError:
         pass
 

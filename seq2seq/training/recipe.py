@@ -50,8 +50,8 @@ log = logging.getLogger("seq2seq.train")
 def test_best(parts: TrainingParts, cfg: Any) -> dict:
     """Decode the test split with the best checkpoint (beam search, ``cfg.decode``); write the
     hypotheses beside the test sources and references they are scored against (what
-    seq2seq-compare reads, never the corpus) and, with
-    ``dump_alignments``, the alignments; return the scores and ``test_decode_s``."""
+    seq2seq-compare reads, never the corpus) and, with ``dump_alignments``, the alignments;
+    return the scores and ``test_decode_s``."""
     best = parts.ckpt_dir / BEST_NAME
     if best.is_file():
         weights = load_checkpoint(best, map_location=parts.runtime.device)["model"]
@@ -214,7 +214,7 @@ def finished_already(contents: Contents, trainer_cfg: Any) -> dict | None:
     try:
         names = {f.name for f in dataclasses.fields(Progress)}
         progress = Progress(**{k: v for k, v in saved.progress.items() if k in names})
-    except Exception:  # noqa: BLE001 - the resume itself reports an unreadable checkpoint
+    except Exception:  # noqa: BLE001 - a progress this code cannot take: the resume reports it
         return None
     if budget_stop(trainer_cfg, progress) or _patience_stop(trainer_cfg, progress):
         return contents.metrics
