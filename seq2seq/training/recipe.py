@@ -164,7 +164,7 @@ def run_metrics(
     }
 
 
-def _start(cfg: Any, found: Contents | None) -> tuple[TrainingParts, RunLock]:
+def _start(cfg: Any, found: Contents | None = None) -> tuple[TrainingParts, RunLock]:
     """Checks, runtime, the run directory's claim and lock, seed, data, parts: in this order.
     Nothing is written into a directory that holds a run before its claim succeeded."""
     check_train_config(cfg)  # ranges and relations, before any data or device work
