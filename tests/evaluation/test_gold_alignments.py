@@ -14,21 +14,16 @@ import torch
 from seq2seq.config import default_data_dir
 from seq2seq.data.corpus import DataError
 from seq2seq.errors import ConfigError
+from seq2seq.evaluation.aer import check_extraction, load_gold, parse_pharaoh, read_gold_text
 from seq2seq.evaluation.alignments import (
     choose_attention,
     encode_words,
-    parse_pharaoh,
     symmetrize,
     target_rows,
     teacher_forced_matrices,
     word_groups,
     word_links,
     words_matrix,
-)
-from seq2seq.evaluation.gold import (
-    check_extraction,
-    load_gold,
-    read_gold_text,
 )
 from seq2seq.models.transformer import TransformerSeq2Seq
 from seq2seq.validation import check_alignment_options
