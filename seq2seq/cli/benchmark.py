@@ -20,8 +20,9 @@ import logging
 import sys
 from pathlib import Path
 
+from ..composition import compose
 from ..modules.attention import presets
-from .common import compose_config, report_user_errors
+from .common import report_user_errors
 
 # where a source checkout has benchmarks/ (the peer harness) beside the package
 CHECKOUT_ROOT = Path(__file__).resolve().parents[2]
@@ -33,10 +34,6 @@ PEERS_NEED_CHECKOUT = (
 # every attention preset of the registry on the RNN, and the Transformer
 VARIANTS = {f"rnn/{name}": ["model=rnn", *overrides] for name, overrides in presets().items()}
 VARIANTS["transformer"] = ["model=transformer"]
-
-
-def compose(overrides: list[str]):
-    return compose_config("train", overrides)
 
 
 def run(args: argparse.Namespace, overrides: list[str]) -> dict:
