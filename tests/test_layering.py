@@ -1,5 +1,6 @@
 """The layering of docs/layout.md ("What may import what"), enforced: what each part of the
-package may import, and that no modules import each other in a circle.
+package may import, that no modules import each other in a circle, and that the installed
+package never imports the checkout around it (benchmarks/, tests/, scripts/).
 
 Two kinds of check: static ones over every ``import`` statement of the package (lazy imports
 inside functions included), and a dynamic one that imports a part in a fresh interpreter and
@@ -19,6 +20,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "seq2seq"
 LAYOUT = PACKAGE.parent / "docs" / "layout.md"
+CHECKOUT_ONLY = {"benchmarks", "tests", "scripts"}  # beside the package, never installed
 
 # part -> the parts it may import (docs/layout.md, "What may import what"); every part may
 # import the neutral modules. A part is a sub-package or a module of seq2seq/ that is not neutral.
@@ -173,6 +175,32 @@ def _circle_through(start: str, group: set[str], graph: dict[str, set[str]]) -> 
     raise AssertionError(f"{start} lies in no circle of {sorted(group)}")
 
 
+def _checkout_imports() -> list[str]:
+    """Imports of the checkout around the package (``benchmarks``, ``tests``, ``scripts``),
+    by an import statement or by a file location (``spec_from_file_location``)."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        where = path.relative_to(PACKAGE.parent)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                if node.func.attr == "spec_from_file_location":
+                    found.append(f"{where}:{node.lineno} imports a file by its location")
+                elif node.func.attr == "import_module" and node.args:
+                    arg = node.args[0]
+                    names = [arg.value] if isinstance(arg, ast.Constant) else []
+            found += [
+                f"{where}:{node.lineno} imports {name}"
+                for name in names
+                if isinstance(name, str) and name.split(".")[0] in CHECKOUT_ONLY
+            ]
+    return found
+
+
 def _documented_rules() -> dict[str, object]:
     """docs/layout.md's "What may import what" block as ``part -> allowed parts`` (or "any")."""
     text = LAYOUT.read_text(encoding="utf-8")
@@ -231,6 +259,28 @@ def test_every_part_has_rules_and_they_are_the_documented_ones():
     text = " ".join(LAYOUT.read_text(encoding="utf-8").split())
     named = re.search(r"The neutral modules lie below every part, [^:]*: ([^.]*)\.", text).group(1)
     assert set(named.split(", ")) == NEUTRAL
+
+
+def test_the_package_never_imports_the_checkout():
+    assert _checkout_imports() == []
+
+
+def test_the_checkout_check_sees_imports_and_file_locations(tmp_path, monkeypatch):
+    fake = tmp_path / "seq2seq"
+    (fake / "cli").mkdir(parents=True)
+    (fake / "cli" / "bad.py").write_text(
+        "import importlib, importlib.util\n"
+        "def f():\n"
+        "    from benchmarks.peers import harness\n"
+        "    importlib.import_module('benchmarks.peers')\n"
+        "    importlib.util.spec_from_file_location('benchmarks', 'benchmarks/__init__.py')\n"
+    )
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", fake)
+    assert _checkout_imports() == [
+        "seq2seq/cli/bad.py:3 imports benchmarks.peers",
+        "seq2seq/cli/bad.py:4 imports benchmarks.peers",
+        "seq2seq/cli/bad.py:5 imports a file by its location",
+    ]
 
 
 def test_the_static_check_sees_relative_and_lazy_imports(tmp_path, monkeypatch):
