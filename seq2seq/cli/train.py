@@ -21,6 +21,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from ..composition import CONFIG_DIR
 from ..config import register_configs, to_container
 from ..interrupts import interrupt_signal
 from ..run_files import LAST, METRICS
@@ -31,8 +32,6 @@ from .precheck import precheck_train_argv
 
 log = logging.getLogger("seq2seq")
 register_configs()
-# absolute path: works for editable installs, wheels and `python -m` alike
-CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 
 
 def main() -> None:
@@ -40,7 +39,7 @@ def main() -> None:
     from ..runtime import keep_freed_memory
 
     keep_freed_memory()
-    report_user_errors(lambda: precheck_train_argv(sys.argv[1:], CONFIG_DIR), **START_UP)
+    report_user_errors(lambda: precheck_train_argv(sys.argv[1:]), **START_UP)
     report_user_errors(hydra_main, **START_UP)
 
 
@@ -52,7 +51,7 @@ START_UP = {
 }
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def hydra_main(cfg: DictConfig) -> float | None:
     # Hydra turns an exception out of this function into its own report: interrupts end here
     return report_user_errors(lambda: run_job(cfg), **START_UP)

@@ -18,13 +18,12 @@ from typing import Any
 import torch
 
 from ..checkpoint import load_checkpoint
-from ..config import NO_JOB_DIR, option_value, run_label, to_container
-from ..data.corpus import DataError, read_lines
+from ..config import NO_JOB_DIR, run_label, to_container
 from ..data.pipeline import prepare_data
 from ..errors import ConfigError, PeerFailed, one_line
+from ..evaluation.aer import AER_KEYS, gold_alignment_scores, prepare_aer, split_gold
 from ..evaluation.bleu import check_tokenize, run_tokenize
-from ..evaluation.evaluate import evaluate_model, gold_alignment_scores, load_reverse_run
-from ..evaluation.gold import check_extraction, load_gold
+from ..evaluation.evaluate import evaluate_model
 from ..provenance import run_provenance
 from ..run_files import (
     BEST_NAME,
@@ -90,32 +89,18 @@ def test_alignment_scores(parts: TrainingParts, cfg: Any) -> dict:
     ``alignment.gold_format``), with the extraction options of ``cfg.alignment``."""
     test = parts.data.splits["test"]
     path = Path(cfg.data.dir) / cfg.data.test_alignments
-    alignment = cfg.alignment
-    if option_value(alignment.get("gold_format", "pharaoh")) == "pharaoh":
-        gold_lines = read_lines(path)
-        if len(gold_lines) < len(test.src_text):
-            raise DataError(
-                f"{path} has {len(gold_lines)} lines but the test split has {len(test.src_text)} pairs"
-            )
-    gold = load_gold(
-        path,
-        [s.split() for s in test.src_text],
-        [t.split() for t in test.tgt_text],
-        alignment,
-        extra_ok=True,  # data.eval_limit keeps the first pairs
-    )
-    check_extraction(parts.model, alignment)
-    reverse = load_reverse_run(alignment, cfg, device=parts.runtime.device)
+    gold = split_gold(path, test.src_text, test.tgt_text, cfg.alignment)
+    reverse = prepare_aer(parts.model, cfg.alignment, cfg, device=parts.runtime.device)
     scores = gold_alignment_scores(
         parts.model,
         parts.data.tokenizer,
         gold,
         device=parts.runtime.device,
         amp_dtype=parts.runtime.amp_dtype,
-        alignment=alignment,
+        alignment=cfg.alignment,
         reverse=reverse,
     )
-    return {f"test_{key}": scores[key] for key in ("aer", "align_precision", "align_recall")}
+    return {f"test_{key}": scores[key] for key in AER_KEYS}
 
 
 def run_metrics(
@@ -151,11 +136,7 @@ def run_metrics(
         "train_tokens_per_sec": round(p.train_tokens / max(p.step_time, 1e-9), 1),
         "train_time_s": round(p.train_time, 1),
         "test_decode_s": test["test_decode_s"],
-        **{
-            k: test[k]
-            for k in ("test_aer", "test_align_precision", "test_align_recall")
-            if k in test
-        },
+        **{k: test[k] for k in (f"test_{key}" for key in AER_KEYS) if k in test},
         "skipped_steps": p.skipped_steps,
         "wall_time_s": round(wall_s, 1),
         "device": str(parts.runtime.device),
