@@ -8,7 +8,6 @@ the sweep, and :class:`seq2seq.cli.sweep.ResumableSweep` prints the summary line
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -92,42 +91,27 @@ def resume_command(argv: list[str], run_dir: Path) -> str:
 def train_or_fail(cfg: DictConfig, *, multirun: bool) -> dict:
     """``train(cfg)``'s metrics; on an error, either one ``error:`` line and exit 1 (a single
     run) or the failure returned (a sweep's job, which must not stop the sweep:
-    seq2seq-compare lists it as failed). A directory that held a run before, or that the
-    training refused, is left as it was (``"untouched": True`` in a sweep's failure; its
-    ``.hydra/`` records put back for a single run); a new one gets metrics.json
-    ``status: failed``."""
+    seq2seq-compare lists it as failed). The failure is recorded by
+    :func:`seq2seq.training.failure.record_failure`; a directory it leaves as it was gets its
+    ``.hydra/`` records put back too (a single run)."""
     from ..training import train
-    from ..training.rundir import Holds, RunDirError, inspect
+    from ..training.failure import held_before, kept_as_it_was, record_failure
 
     run_dir = Path(cfg.run_dir)
-    try:
-        held = inspect(run_dir).holds
-    except RunDirError:
-        held = None  # unreadable metrics.json: train() refuses it
+    held = held_before(run_dir)
     try:
         return train(cfg)
     except BaseException as err:
         if interrupt_signal(err) is not None:  # not a failure: the caller says so in one line
-            if held not in (None, Holds.nothing, Holds.failed) and not multirun:
+            if kept_as_it_was(held) and not multirun:
                 records.restore(run_dir)
             raise
         if not isinstance(err, Exception):  # SystemExit and the like
             raise
-        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        if isinstance(err, RuntimeError) and "out of memory" in message.lower():
-            message = f"out of memory: lower data.max_tokens (now {cfg.data.max_tokens}) [{message[:120]}]"
-        failure = {
-            "status": "failed",
-            "error": message,
-            "model": cfg.model.name,
-            "attention": cfg.attention.name,
-        }
-        if isinstance(err, RunDirError) or held not in (Holds.nothing, Holds.failed):
-            failure["untouched"] = True
-            if not multirun:
-                records.restore(run_dir)
-        elif int(os.environ.get("RANK", 0)) == 0:  # DDP: rank 0 records the run's failure
-            write_failure(run_dir / "metrics.json", failure)
+        failure = record_failure(run_dir, cfg, err, held)
+        if failure.get("untouched") and not multirun:
+            records.restore(run_dir)
+        message = failure["error"]
         user_error = isinstance(err, USER_ERRORS) or "out of memory" in message
         if os.environ.get("SEQ2SEQ_DEBUG") or (not multirun and not user_error):
             raise
@@ -212,24 +196,6 @@ def sweep_job(cfg: DictConfig) -> float | None:
     elif status == "failed":
         job.record("failed", str(metrics.get("error")))
     return metrics.get("val_bleu")
-
-
-def write_failure(path: Path, failure: dict) -> None:
-    """Record a failed start for seq2seq-compare, never over a finished run's metrics
-    (a mistyped resume must not destroy them) and never raising (the error line comes next)."""
-    try:
-        if path.is_file() and json.loads(path.read_text(encoding="utf-8")).get("status") in (
-            "finished",
-            "diverged",
-        ):
-            return
-    except (OSError, ValueError, AttributeError):
-        pass
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(failure, indent=2) + "\n", encoding="utf-8")
-    except OSError:
-        pass
 
 
 if __name__ == "__main__":
