@@ -178,7 +178,7 @@ def train(
     overrides: Sequence[str] = (), *, run_dir: str | Path | None = None, device: str = "auto"
 ) -> Run:
     """Train as ``seq2seq-train <overrides>`` does, into ``run_dir`` (default
-    ``outputs/DATE/TIME_<label>``, like the command), and return the trained run (best.pt)."""
+    ``outputs/DATE/TIME_<label>``, like the command), and return the trained run (its best checkpoint)."""
     from .composition import compose
     from .config import run_label
     from .errors import Seq2SeqError

@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 
 from seq2seq.composition import compose
 from seq2seq.config import default_data_dir
+from seq2seq.models.transformer import TransformerSeq2Seq
 
 
 def pytest_configure(config) -> None:
@@ -51,6 +52,17 @@ TINY_TRANSFORMER = [
     "model.ff_size=64",
     "model.num_layers=1",
 ]
+
+
+def tiny_transformer(src_vocab_size: int, tgt_vocab_size: int, **options) -> TransformerSeq2Seq:
+    """An untrained Transformer in eval mode, its weights drawn after ``torch.manual_seed(0)``
+    (the same arguments give the same weights): d_model 32, 4 heads, feed-forward 64, 2 encoder
+    and 2 decoder layers, no dropout, where ``options`` say nothing else."""
+    torch.manual_seed(0)
+    sizes = dict(d_model=32, heads=4, ff_size=64, encoder_layers=2, decoder_layers=2, dropout=0.0)
+    return TransformerSeq2Seq(
+        src_vocab_size=src_vocab_size, tgt_vocab_size=tgt_vocab_size, **(sizes | options)
+    ).eval()
 
 
 def readme_python_block(heading: str) -> str:

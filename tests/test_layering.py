@@ -10,6 +10,7 @@ looks at ``sys.modules``.
 from __future__ import annotations
 
 import ast
+import graphlib
 import json
 import re
 import subprocess
@@ -51,10 +52,8 @@ NEUTRAL = {
     "interrupts",
     "composition",
     "staging",
+    "run_files",
 }  # below every part: they import each other and modules/ (config.py reads the registry)
-# circles another move of issue 30 removes (evaluation/: AER in one module); each must still
-# exist, so a removed one leaves this list with it
-PENDING_CIRCLES = [{"seq2seq.evaluation.alignments", "seq2seq.evaluation.gold"}]
 
 
 def _part(module: str) -> str | None:
@@ -224,10 +223,7 @@ def test_no_module_imports_a_layer_it_must_not():
 
 
 def test_no_modules_import_each_other_in_a_circle():
-    circles = _circles(_import_graph())
-    pending = [c for c in circles if set(c) in PENDING_CIRCLES]
-    assert [" -> ".join(c) for c in circles if c not in pending] == []
-    assert len(pending) == len(PENDING_CIRCLES), "a pending circle is gone: remove it from the list"
+    assert [" -> ".join(c) for c in _circles(_import_graph())] == []
 
 
 def test_the_circle_check_sees_lazy_and_longer_circles(tmp_path, monkeypatch):
@@ -299,6 +295,45 @@ def test_the_static_check_sees_relative_and_lazy_imports(tmp_path, monkeypatch):
     (fake / "decoding").mkdir()
     (fake / "decoding" / "bad.py").write_text("from ..models.rnn import RNNSeq2Seq\n")
     assert "seq2seq/decoding/bad.py imports seq2seq.models.rnn (only models.base)" in _violations()
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """module -> the package's modules it imports (lazy imports included; ``from pkg import
+    name`` counts as importing ``pkg.name`` when that is a module, else ``pkg``)."""
+    paths = {
+        ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(
+            ".__init__"
+        ): path
+        for path in PACKAGE.rglob("*.py")
+    }
+    return {
+        module: {name if name in paths else name.rpartition(".")[0] for name in _imports(path)}
+        & set(paths) - {module}
+        for module, path in paths.items()
+    }
+
+
+def test_no_import_circle():
+    """No two modules of the package import each other, directly or through others."""
+    try:
+        graphlib.TopologicalSorter(_module_graph()).prepare()
+    except graphlib.CycleError as err:
+        pytest.fail(f"import circle: {' -> '.join(err.args[1])}")
+
+
+def test_the_circle_check_sees_a_circle(tmp_path, monkeypatch):
+    """The checker itself: two modules that import each other lazily are a circle."""
+    fake = tmp_path / "seq2seq"
+    (fake / "evaluation").mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    (fake / "evaluation" / "__init__.py").write_text("")
+    (fake / "evaluation" / "a.py").write_text("def f():\n    from .b import g\n")
+    (fake / "evaluation" / "b.py").write_text("from .a import f\n")
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", fake)
+    graph = _module_graph()
+    assert graph["seq2seq.evaluation.a"] == {"seq2seq.evaluation.b"}
+    with pytest.raises(graphlib.CycleError):
+        graphlib.TopologicalSorter(graph).prepare()
 
 
 def _loaded_after_import(module: str) -> list[str]:

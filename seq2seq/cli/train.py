@@ -1,8 +1,8 @@
 """seq2seq-train [overrides]: the Hydra entry point. It only calls seq2seq.training.train.
 
 In a sweep (``-m``, or a preset with ``hydra.mode: MULTIRUN``) each job first looks at its
-run directory (:func:`seq2seq.cli.sweep.plan_job`): a finished run is skipped, an interrupted
-one resumed from ``checkpoints/last.pt``, a failed one trained again; a failed job never stops
+run directory (:func:`seq2seq.training.rundir.plan_job`): a finished run is skipped, an
+interrupted one resumed from its last checkpoint, a failed one trained again; a failed job never stops
 the sweep, and :class:`seq2seq.cli.sweep.ResumableSweep` prints the summary line at the end.
 """
 
@@ -24,7 +24,8 @@ from omegaconf import DictConfig
 from ..composition import CONFIG_DIR
 from ..config import register_configs, to_container
 from ..interrupts import interrupt_signal
-from ..training.rundir import clear_outputs
+from ..run_files import LAST, METRICS
+from ..training.rundir import ENDED, Contents, clear_outputs, exported_plan, plan_job
 from . import records, sweep
 from .common import USER_ERRORS, report_user_errors
 from .precheck import precheck_train_argv
@@ -65,7 +66,7 @@ def run_job(cfg: DictConfig) -> float | None:
     if metrics.get("status") == "interrupted":
         print(
             f"interrupted ({metrics['stop_reason']}) at step {metrics['steps']}: "
-            f"checkpoints/last.pt is saved; resume with: "
+            f"{LAST} is saved; resume with: "
             f"{resume_command(sys.argv[1:], Path(cfg.run_dir))}",
             file=sys.stderr,
         )
@@ -88,19 +89,20 @@ def resume_command(argv: list[str], run_dir: Path) -> str:
     )
 
 
-def train_or_fail(cfg: DictConfig, *, multirun: bool) -> dict:
+def train_or_fail(cfg: DictConfig, *, multirun: bool, found: Contents | None = None) -> dict:
     """``train(cfg)``'s metrics; on an error, either one ``error:`` line and exit 1 (a single
     run) or the failure returned (a sweep's job, which must not stop the sweep:
     seq2seq-compare lists it as failed). The failure is recorded by
     :func:`seq2seq.training.failure.record_failure`; a directory it leaves as it was gets its
-    ``.hydra/`` records put back too (a single run)."""
+    Hydra records put back too (a single run). ``found``: what a sweep job's plan found in the
+    directory (then it is not read again)."""
     from ..training import train
     from ..training.failure import held_before, kept_as_it_was, record_failure
 
     run_dir = Path(cfg.run_dir)
-    held = held_before(run_dir)
+    held = held_before(run_dir, found)
     try:
-        return train(cfg)
+        return train(cfg, found=found)
     except BaseException as err:
         if interrupt_signal(err) is not None:  # not a failure: the caller says so in one line
             if kept_as_it_was(held) and not multirun:
@@ -134,8 +136,8 @@ def sweep_job(cfg: DictConfig) -> float | None:
     try:
         config = to_container(cfg)
         exported = cfg.get("exported_runs")
-        plan = exported and sweep.exported_plan(run_dir, config, Path(exported))
-        plan = plan or sweep.plan_job(run_dir, config)
+        plan = exported and exported_plan(run_dir, config, Path(exported))
+        plan = plan or plan_job(run_dir, config)
     except Exception as err:  # noqa: BLE001 - an unreadable directory fails this job only
         if os.environ.get("SEQ2SEQ_DEBUG"):
             raise
@@ -156,7 +158,7 @@ def sweep_job(cfg: DictConfig) -> float | None:
         return None
     if plan.action == "resume":
         log.info("%s: %s", job.key, plan.reason)
-        (run_dir / "metrics.json").unlink(missing_ok=True)  # a failed attempt's, if any
+        (run_dir / METRICS).unlink(missing_ok=True)  # a failed attempt's, if any
         cfg.trainer.resume = True
     elif plan.clear:
         log.info("%s: %s", job.key, plan.reason)
@@ -167,11 +169,11 @@ def sweep_job(cfg: DictConfig) -> float | None:
             log.error("error: %s", reason)
             job.record("failed", reason)
             return None
-    metrics = train_or_fail(cfg, multirun=True)
+    metrics = train_or_fail(cfg, multirun=True, found=plan.claims())
     if metrics.get("untouched"):
         job.restore_hydra_records()
     status = metrics.get("status")
-    if status in sweep.ENDED:
+    if status in ENDED:
         outcome = "resumed" if plan.action == "resume" else "finished"
         if exported:
             from ..compare.export import export_finished_job

@@ -1,4 +1,4 @@
-"""Alignment matrices: dump, aggregate subwords to words, hard alignments, AER.
+"""Alignment matrices: dump, aggregate subwords to words, hard alignments (AER: aer.py).
 
 A soft alignment is a (tgt_len, src_len) matrix: row j holds the attention weights the decoder
 used when it emitted target token j, over source tokens (the source includes its EOS).
@@ -12,11 +12,12 @@ per target token and one column per source token), ``shape`` and the word-level 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from ..run_files import ALIGNMENTS
 
 WORD_START = "\u2581"  # sentencepiece's word-boundary marker
 EOS_PIECE = "</s>"
@@ -211,46 +212,6 @@ def to_pharaoh(links: Iterable[tuple[int, int]]) -> str:
     return " ".join(f"{s}-{t}" for s, t in sorted(links, key=lambda link: (link[1], link[0])))
 
 
-_LINK = re.compile(r"^(\d+)([-?p])(\d+)(?:-([SP]))?$")
-
-
-def parse_pharaoh(line: str) -> tuple[set[tuple[int, int]], set[tuple[int, int]]]:
-    """Gold links -> (sure, possible); sure links are possible too (Och and Ney 2003).
-
-    Accepts ``i-j`` (sure), ``ipj``, ``i?j`` and ``i-j-P`` (possible), ``i-j-S`` (sure), as
-    written (no index base applied: see :mod:`seq2seq.evaluation.gold`).
-    """
-    sure, possible = set(), set()
-    for token in line.split():
-        match = _LINK.match(token)
-        if not match or (match.group(2) != "-" and match.group(4)):
-            raise ValueError(f"bad alignment link {token!r}; expected i-j, i?j or i-j-P")
-        link = (int(match.group(1)), int(match.group(3)))
-        possible.add(link)
-        if match.group(2) == "-" and match.group(4) != "P":
-            sure.add(link)
-    return sure, possible
-
-
-def alignment_error_rate(
-    predicted: Sequence[set[tuple[int, int]]],
-    sure: Sequence[set[tuple[int, int]]],
-    possible: Sequence[set[tuple[int, int]]],
-) -> dict[str, float]:
-    """Corpus AER = 1 - (|A∩S| + |A∩P|) / (|A| + |S|), with precision |A∩P|/|A| and recall |A∩S|/|S|."""
-    if not len(predicted) == len(sure) == len(possible):
-        raise ValueError(f"{len(predicted)} predicted alignments but {len(sure)} gold ones")
-    a_s = sum(len(a & s) for a, s in zip(predicted, sure, strict=True))
-    a_p = sum(len(a & (p | s)) for a, s, p in zip(predicted, sure, possible, strict=True))
-    n_a = sum(len(a) for a in predicted)
-    n_s = sum(len(s) for s in sure)
-    return {
-        "aer": 1.0 - (a_s + a_p) / max(n_a + n_s, 1),
-        "precision": a_p / max(n_a, 1),
-        "recall": a_s / max(n_s, 1),
-    }
-
-
 def hypothesis_pieces(tokenizer, hyp) -> list[str]:
     """Target pieces of a hypothesis, with ``</s>`` when it ended with EOS (a matrix row too)."""
     return [*tokenizer.tgt_pieces(hyp.tokens), *([EOS_PIECE] if hyp.finished else [])]
@@ -299,7 +260,7 @@ def dump_alignments(
         message = "attention=none has no alignment: nothing dumped"
         print(message)
         return {"dumped": 0, "note": message}
-    align_dir = Path(out_dir) / "alignments"
+    align_dir = Path(out_dir) / ALIGNMENTS
     align_dir.mkdir(parents=True, exist_ok=True)
     src_ids = tokenizer.encode_src(list(sources))
     matrices, index = {}, []
@@ -520,68 +481,3 @@ def word_links(
         words_matrix(rows, src_groups, tgt_groups), method=hard, threshold=threshold
     )
     return {(s, t) for s, t in links if len(src_groups[s]) and len(tgt_groups[t])}
-
-
-def score_links(
-    predicted: Sequence[set[tuple[int, int]]],
-    sure: Sequence[set[tuple[int, int]]],
-    possible: Sequence[set[tuple[int, int]]],
-) -> dict[str, float]:
-    """AER, precision and recall of any aligner's links (ours, eflomal's) against gold links,
-    rounded to 4 places, with the number of predicted links: every table and metrics.json
-    scores through this one call of :func:`alignment_error_rate`."""
-    scores = alignment_error_rate(predicted, sure, possible)
-    return {
-        "aer": round(scores["aer"], 4),
-        "align_precision": round(scores["precision"], 4),
-        "align_recall": round(scores["recall"], 4),
-        "links": sum(len(a) for a in predicted),
-    }
-
-
-def parse_gold(
-    tokenizer, sources, references, gold_lines, *, path: str | Path | None = None
-) -> tuple[list[set[tuple[int, int]]], list[set[tuple[int, int]]]]:
-    """(sure, possible) links of each Pharaoh gold line (0-based, source-target, indexing the
-    whitespace tokens of each pair); DataError naming the file (``path``) and line of a
-    malformed link or of one outside the pair's words. ``tokenizer`` is not needed any more
-    (kept for callers). See :func:`seq2seq.evaluation.gold.parse_gold_links` for the formats."""
-    from .gold import parse_gold_links
-
-    del tokenizer
-    return parse_gold_links(
-        list(gold_lines),
-        [s.split() for s in sources],
-        [r.split() for r in references],
-        where=str(path) if path is not None else "gold alignments",
-    )
-
-
-def score_against_gold(
-    tokenizer,
-    sources,
-    references,
-    matrices,
-    gold_lines,
-    *,
-    hard="argmax",
-    threshold=0.3,
-    path: str | Path | None = None,
-    shift: bool = False,
-) -> dict:
-    """Word-level hard alignments of teacher-forced matrices (:func:`teacher_forced_attention`)
-    scored with AER against Pharaoh gold lines (checked first by :func:`parse_gold`; ``path``
-    names their file in its messages). Words are the whitespace tokens of each pair."""
-    if len(gold_lines) != len(sources):
-        raise ValueError(
-            f"{len(gold_lines)} gold alignment lines but {len(sources)} sentence pairs"
-        )
-    sure, possible = parse_gold(tokenizer, sources, references, gold_lines, path=path)
-    predicted = []
-    for source, reference, matrix in zip(sources, references, matrices, strict=True):
-        _, src_groups = encode_words(tokenizer.src, source.split())
-        _, tgt_groups = encode_words(tokenizer.tgt, reference.split())
-        predicted.append(
-            word_links(matrix, src_groups, tgt_groups, shift=shift, hard=hard, threshold=threshold)
-        )
-    return alignment_error_rate(predicted, sure, possible)

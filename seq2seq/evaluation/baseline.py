@@ -5,7 +5,7 @@ training split of the runs' data config plus the gold pairs (an unsupervised ali
 sentences it learns from; the gold pairs' links are read from the joint run), in both
 directions, and the two are combined by :func:`~seq2seq.evaluation.alignments.symmetrize`
 (``eflomal.symmetrize``, default grow-diag-final). Its links and every run's attention links are
-scored by the one function :func:`~seq2seq.evaluation.gold.score_gold` against the same parsed
+scored by the one function :func:`~seq2seq.evaluation.aer.score_gold` against the same parsed
 gold links.
 
 Words. The gold pairs are their own tokens; the training corpus, raw text, is tokenized with
@@ -26,8 +26,17 @@ from pathlib import Path
 
 from ..config import option_value
 from ..errors import Seq2SeqError
+from .aer import (
+    GoldSet,
+    Links,
+    alignment_setup,
+    describe_setup,
+    gold_set,
+    gold_word_links,
+    prepare_aer,
+    score_gold,
+)
 from .alignments import symmetrize
-from .gold import GoldSet, Links
 
 log = logging.getLogger("seq2seq.align_baseline")
 
@@ -133,41 +142,6 @@ def eflomal_gold_links(
 # --------------------------------------------------------------------------- the table
 
 
-def gold_set(cfg) -> GoldSet:
-    """The gold pairs and links of an align-baseline (or evaluate-like) config, oriented
-    data.src -> data.tgt."""
-    from ..data.corpus import read_lines
-    from .gold import load_gold, read_gold_text
-
-    reversed_ = bool(cfg.alignment.get("gold_reversed", False))
-    if cfg.get("gold_text"):
-        left, right = read_gold_text(cfg.gold_text)
-        src_words, tgt_words = (right, left) if reversed_ else (left, right)
-        pairs_from = cfg.gold_text
-    else:
-        sources, references = read_lines(cfg.src_file), read_lines(cfg.ref_file)
-        if len(sources) != len(references):
-            from ..data.corpus import DataError
-
-            raise DataError(
-                f"line counts differ: {cfg.src_file} has {len(sources)} lines, "
-                f"{cfg.ref_file} has {len(references)}"
-            )
-        src_words = [s.split() for s in sources]
-        tgt_words = [r.split() for r in references]
-        pairs_from = cfg.src_file
-    if cfg.get("limit") is not None:
-        src_words, tgt_words = src_words[: cfg.limit], tgt_words[: cfg.limit]
-    return load_gold(
-        cfg.gold_alignments,
-        src_words,
-        tgt_words,
-        cfg.alignment,
-        extra_ok=cfg.get("limit") is not None,
-        pairs_from=pairs_from,
-    )
-
-
 def _check_run_direction(run, data, run_dir: str) -> None:
     from ..data.corpus import DataError
 
@@ -197,8 +171,6 @@ def align_baseline(cfg) -> dict:
     from ..data.pipeline import load_split_texts
     from ..runtime import pick_device
     from ..validation import check_align_baseline_config
-    from .evaluate import alignment_setup, describe_setup, load_reverse_run
-    from .gold import check_extraction, gold_word_links, score_gold
     from .run import load_run
 
     check_align_baseline_config(cfg)
@@ -209,9 +181,8 @@ def align_baseline(cfg) -> dict:
     for run_dir in cfg.run_dirs:
         run = load_run(run_dir, checkpoint=cfg.checkpoint, device=device)
         _check_run_direction(run, cfg.data, run_dir)
-        check_extraction(run.model, cfg.alignment)
-        reverse = load_reverse_run(
-            cfg.alignment, run.config, device=device, checkpoint=cfg.checkpoint
+        reverse = prepare_aer(
+            run.model, cfg.alignment, run.config, device=device, checkpoint=cfg.checkpoint
         )
         runs.append((run_dir, run, reverse))
     options = dict(cfg.eflomal)

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
+from .. import run_files
 from ..config import option_value
 from ..data.corpus import DataError, read_lines
 from ..data.pipeline import load_split_texts
@@ -21,8 +22,16 @@ from ..decoding.precision import decoding_autocast, decoding_model
 from ..progress import progress_bar
 from ..runtime import autocast, pick_device
 from ..validation import check_evaluate_config
+from .aer import (
+    AER_KEYS,
+    alignment_setup,
+    describe_setup,
+    gold_alignment_scores,
+    gold_pairs,
+    prepare_aer,
+    read_gold,
+)
 from .bleu import DEFAULT_TOKENIZE, check_tokenize, corpus_scores, run_tokenize
-from .gold import check_extraction
 from .run import LoadedRun, load_run
 from .testsets import TestSet, load_test_set
 
@@ -192,165 +201,6 @@ def evaluate_model(
     return decoded, metrics
 
 
-def gold_pairs(cfg: DictConfig) -> tuple[list[str], list[str]] | None:
-    """The (sources, references) of ``gold_text=F`` (``source ||| target`` lines; with
-    ``alignment.gold_reversed=true`` the file is ``target ||| source``), None without it."""
-    from .gold import read_gold_text
-
-    if not cfg.get("gold_text"):
-        return None
-    if cfg.get("src_file") or cfg.get("ref_file"):
-        raise DataError(
-            "gold_text= holds both sides of the gold pairs: give it or src_file=/ref_file=, "
-            "not both"
-        )
-    if not cfg.get("gold_alignments"):
-        raise DataError("gold_text= needs gold_alignments=: the links of its pairs")
-    left, right = read_gold_text(cfg.gold_text)
-    src, tgt = (right, left) if cfg.alignment.get("gold_reversed") else (left, right)
-    return [" ".join(w) for w in src], [" ".join(w) for w in tgt]
-
-
-def read_gold(sources, references, cfg: DictConfig):
-    """``cfg.gold_alignments``' links (a :class:`~seq2seq.evaluation.gold.GoldSet`, in the
-    format ``alignment.gold_format`` etc.), checked against the pairs before any decoding:
-    one line per pair (Pharaoh), every link well formed and within its pair's words."""
-    from .gold import load_gold
-
-    if not (cfg.src_file or cfg.get("gold_text")) or references is None:
-        raise DataError(
-            "gold_alignments needs the sentence pairs its links describe: gold_text= (one "
-            "'source ||| target' file) or src_file= and ref_file="
-        )
-    return load_gold(
-        cfg.gold_alignments,
-        [s.split() for s in sources],
-        [r.split() for r in references],
-        cfg.alignment,
-        extra_ok=cfg.limit is not None,
-        pairs_from=cfg.get("gold_text") or cfg.src_file,
-    )
-
-
-def load_reverse_run(
-    alignment: Mapping | None, run_config, *, device, precision="fp32", checkpoint="best"
-):
-    """The run of ``alignment.reverse_run_dir`` (None unless symmetrising), checked to translate
-    the other way round from ``run_config``'s."""
-    from .gold import check_extraction, check_reverse_run
-
-    alignment = alignment or {}
-    if alignment.get("symmetrize") in (None, "none"):
-        return None
-    path = alignment.get("reverse_run_dir")
-    if not path:
-        raise DataError(
-            f"alignment.symmetrize={alignment.get('symmetrize')} needs "
-            "alignment.reverse_run_dir=DIR: a run trained in the other direction"
-        )
-    reverse = load_run(path, checkpoint=checkpoint, device=device)
-    check_reverse_run(run_config, reverse.config, path)
-    check_extraction(reverse.model, alignment, whose=f"the reverse run's ({path})")
-    reverse.model = decoding_model(reverse.model, precision)
-    return reverse
-
-
-def gold_alignment_scores(
-    model,
-    tokenizer: Tokenizer,
-    gold,
-    *,
-    device: torch.device,
-    amp_dtype: torch.dtype | None,
-    alignment: Mapping | None = None,
-    reverse=None,
-) -> dict:
-    """AER, precision, recall and the number of links of the teacher-forced attention's word
-    links (``alignment``: layer, head, shift, hard, threshold; symmetrize with ``reverse``, a
-    loaded run of the other direction) against a :class:`~seq2seq.evaluation.gold.GoldSet`."""
-    from .gold import gold_word_links, score_gold
-
-    links = gold_word_links(
-        model,
-        tokenizer,
-        gold,
-        device=device,
-        amp_dtype=amp_dtype,
-        alignment=alignment,
-        reverse=reverse,
-    )
-    return score_gold(links, gold)
-
-
-def aer_against_gold(
-    model,
-    tokenizer: Tokenizer,
-    sources: Sequence[str],
-    references: Sequence[str],
-    gold_lines: Sequence[str],
-    *,
-    device: torch.device,
-    amp_dtype: torch.dtype | None,
-    alignment: Mapping | None = None,
-    gold_path: str | Path | None = None,
-    reverse=None,
-) -> dict:
-    """AER (with precision and recall) of the teacher-forced attention's word alignments
-    against Pharaoh gold lines, one per pair (``gold_path``: their file, named when a line is
-    refused; ``alignment.gold_index_base`` / ``gold_reversed`` apply)."""
-    from .gold import GoldSet, parse_gold_links
-
-    alignment = alignment or {}
-    src_words = [s.split() for s in sources]
-    tgt_words = [r.split() for r in references]
-    sure, possible = parse_gold_links(
-        list(gold_lines),
-        src_words,
-        tgt_words,
-        where=str(gold_path) if gold_path is not None else "gold alignments",
-        index_base=int(alignment.get("gold_index_base", 0)),
-        reversed_=bool(alignment.get("gold_reversed", False)),
-    )
-    gold = GoldSet(src_words, tgt_words, sure, possible, str(gold_path))
-    scores = gold_alignment_scores(
-        model,
-        tokenizer,
-        gold,
-        device=device,
-        amp_dtype=amp_dtype,
-        alignment=alignment,
-        reverse=reverse,
-    )
-    return {k: scores[k] for k in ("aer", "align_precision", "align_recall")}
-
-
-def alignment_setup(alignment: Mapping | None) -> dict:
-    """The extraction options an AER was computed with (for metrics.json and tables)."""
-    alignment = alignment or {}
-    return {
-        "layer": alignment.get("layer"),
-        "head": alignment.get("head"),
-        "shift": bool(alignment.get("shift", False)),
-        "hard": alignment.get("hard", "argmax"),
-        "threshold": alignment.get("threshold", 0.3),
-        "symmetrize": alignment.get("symmetrize") or "none",
-        "reverse_run_dir": alignment.get("reverse_run_dir"),
-    }
-
-
-def describe_setup(setup: Mapping) -> str:
-    """``layer model's, head model's, argmax, no shift, symmetrize none`` for one line."""
-    layer = "model's" if setup.get("layer") is None else setup["layer"]
-    head = "model's" if setup.get("head") is None else setup["head"]
-    hard = setup.get("hard", "argmax")
-    if hard == "threshold":
-        hard = f"threshold {setup.get('threshold')}"
-    return (
-        f"layer {layer}, head {head}, {'shift-att' if setup.get('shift') else 'no shift'}, "
-        f"{hard}, symmetrize {setup.get('symmetrize') or 'none'}"
-    )
-
-
 def sacrebleu_test_set(cfg: DictConfig, run_config) -> TestSet | None:
     """``test_set=NAME`` (``langpair=`` or the run's data.src-data.tgt) through sacreBLEU's
     dataset API; None without it."""
@@ -392,9 +242,9 @@ def evaluation_name(
         base = f"{test_set.name.replace('/', '_')}_{test_set.langpair}"
     else:
         base = Path(text_file).name.split(".")[0] if text_file else cfg.split
-    # best.pt, fp32, every line and the run's BLEU tokenizer keep the historical name; anything
-    # else is in it, so that evaluating another checkpoint, part or score never replaces an
-    # earlier record
+    # the best checkpoint, fp32, every line and the run's BLEU tokenizer keep the historical
+    # name; anything else is in it, so that evaluating another checkpoint, part or score never
+    # replaces an earlier record
     precision = option_value(cfg.precision)
     suffix = "" if precision == "fp32" else f"_{precision}"
     checkpoint = Path(str(cfg.checkpoint)).name.removesuffix(".pt")
@@ -421,7 +271,7 @@ def _flat(node, prefix: str = "") -> dict:
 
 def record_options(cfg: DictConfig) -> dict:
     """The options an evaluation record was made with (flat ``key: value``), as stored in its
-    metrics.json under ``options``: what a later evaluate into the same name must share."""
+    metrics under ``options``: what a later evaluate into the same name must share."""
     from omegaconf import OmegaConf
 
     container = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
@@ -437,15 +287,12 @@ def record_difference(out_dir: Path, options: dict) -> str:
     """'' when ``out_dir`` holds no record or one made with ``options``; else the first
     differences, ``decode.beam_size: 5 there, 1 here``. A record of an older seq2seq (no
     ``options``) is compared on its beam size, alpha and precision."""
-    path = out_dir / "metrics.json"
-    if not path.is_file():
-        return ""
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return "its metrics.json cannot be read"
-    if not isinstance(record, dict):
-        return "its metrics.json is not a record"
+        record = run_files.read_metrics(out_dir)
+    except run_files.RunFileError as err:
+        return f"its {run_files.METRICS} cannot be read ({err.reason})"
+    if not record:
+        return ""
     there = record.get("options")
     if not isinstance(there, dict):
         there = {
@@ -511,7 +358,7 @@ def evaluation_record(out_dir: Path, options: dict):
 
 
 def evaluate(cfg: DictConfig) -> dict:
-    """Decode, detokenize, score; write run_dir/eval/<name>/{hyps.txt,metrics.json}."""
+    """Decode, detokenize, score; write ``run_dir/eval/<name>/``: hyps.txt and the metrics."""
     check_evaluate_config(cfg)
     device = pick_device(cfg.device, key="device")
     # a precision the device lacks fails before loading
@@ -550,15 +397,19 @@ def evaluate(cfg: DictConfig) -> dict:
     gold = read_gold(sources, references, cfg) if cfg.gold_alignments else None
     reverse = None
     if gold is not None:
-        check_extraction(run.model, cfg.alignment)
-        reverse = load_reverse_run(
+        reverse = prepare_aer(
+            run.model,
             cfg.alignment,
             run.config,
             device=device,
             precision=cfg.precision,
             checkpoint=cfg.checkpoint,
         )
-    out_dir = Path(cfg.run_dir) / "eval" / evaluation_name(cfg, test_set, run_tokenize(run.config))
+    out_dir = (
+        Path(cfg.run_dir)
+        / run_files.EVAL
+        / evaluation_name(cfg, test_set, run_tokenize(run.config))
+    )
     options = record_options(cfg)
     with evaluation_record(out_dir, options) as stage:
         metrics = _decode_and_score(
@@ -576,7 +427,7 @@ def evaluate(cfg: DictConfig) -> dict:
             tokenize=tokenize,
         )
         metrics["options"] = options
-        (stage / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+        run_files.write_metrics(stage, metrics)
     summary = f"{metrics['source']}: {len(sources)} sentences, beam {cfg.decode.beam_size}, {metrics['decode_s']}s"
     if references is not None:
         summary += (
@@ -618,7 +469,7 @@ def _decode_and_score(
         test_set=test_set,
     )
     if isinstance(scores.get("alignments"), dict) and "dir" in scores["alignments"]:
-        scores["alignments"]["dir"] = str(out_dir / "alignments")  # where it will be
+        scores["alignments"]["dir"] = str(out_dir / run_files.ALIGNMENTS)  # where it will be
     seconds, hyps = decoded.seconds, decoded.hyps
     (stage / "hyps.txt").write_text("".join(t + "\n" for t in decoded.texts), encoding="utf-8")
     if decoded.nbest is not None:
@@ -650,7 +501,7 @@ def _decode_and_score(
             alignment=cfg.alignment,
             reverse=reverse,
         )
-        metrics |= {k: gold_scores[k] for k in ("aer", "align_precision", "align_recall")}
+        metrics |= {k: gold_scores[k] for k in AER_KEYS}
         metrics["alignment_links"] = gold_scores["links"]
         metrics["alignment_options"] = alignment_setup(cfg.alignment)
         print(

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from seq2seq.evaluation import alignments, baseline
+from seq2seq.evaluation import aer, baseline
 from seq2seq.evaluation.alignments import symmetrize
 from seq2seq.evaluation.baseline import corpus_words, eflomal_align
 from tests.conftest import needs_multi30k
@@ -56,13 +56,13 @@ def test_eflomal_and_a_run_are_scored_by_the_same_function_on_the_same_links(
     gold pairs, and the Transformer run (layer 0, head 1); every score is one call of
     alignment_error_rate with the same gold sure/possible lists."""
     calls = []
-    real = alignments.alignment_error_rate
+    real = aer.alignment_error_rate
 
     def spy(predicted, sure, possible):
         calls.append((predicted, sure, possible))
         return real(predicted, sure, possible)
 
-    monkeypatch.setattr(alignments, "alignment_error_rate", spy)
+    monkeypatch.setattr(aer, "alignment_error_rate", spy)
     eflomal_runs = []
     real_align = baseline.eflomal_align
 

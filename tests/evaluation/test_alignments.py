@@ -3,11 +3,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from seq2seq.evaluation.aer import alignment_error_rate, parse_pharaoh
 from seq2seq.evaluation.alignments import (
-    alignment_error_rate,
     hard_alignment,
     intersect,
-    parse_pharaoh,
     to_pharaoh,
     to_word_level,
     word_groups,

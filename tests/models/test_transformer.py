@@ -18,24 +18,16 @@ from seq2seq.models.transformer import (
     causal_mask,
     key_mask,
 )
+from tests.conftest import tiny_transformer
 
 SRC_V, TGT_V = 23, 19
 
 
 def make_model(**overrides) -> TransformerSeq2Seq:
-    torch.manual_seed(0)
-    params = dict(
-        src_vocab_size=SRC_V,
-        tgt_vocab_size=TGT_V,
-        d_model=32,
-        heads=4,
-        ff_size=64,
-        encoder_layers=2,
-        decoder_layers=2,
-        dropout=0.1,
+    """tests/conftest.py's tiny Transformer on this module's vocabularies, with dropout 0.1."""
+    return tiny_transformer(
+        **({"src_vocab_size": SRC_V, "tgt_vocab_size": TGT_V, "dropout": 0.1} | overrides)
     )
-    params.update(overrides)
-    return TransformerSeq2Seq(**params).eval()
 
 
 def make_batch(seed: int = 1, b: int = 4, s: int = 9, t: int = 7, pad_tgt: bool = True):

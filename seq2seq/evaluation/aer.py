@@ -1,5 +1,11 @@
-"""Gold word alignments: the sentence pairs they describe, their links, and our links scored
-against them.
+"""AER against gold word alignments: every step from a gold file to the scores, in one module.
+
+The steps: the gold sentence pairs and their links (read and checked before any decoding), a
+model's word links of those pairs (its teacher-forced attention, optionally symmetrised with a
+run of the other direction), the corpus AER with precision and recall, and the line saying
+which extraction options produced them. ``seq2seq-evaluate gold_alignments=``, the end of
+training (``data.test_alignments``) and ``seq2seq-align-baseline`` all go through here; the
+attention matrices and their word links come from :mod:`seq2seq.evaluation.alignments`.
 
 Words. Links index the *words* of each pair: the whitespace tokens of each side, i.e. a gold
 set's own pre-tokenized tokens. The model reads those tokens joined by single spaces; the
@@ -38,16 +44,12 @@ from pathlib import Path
 
 from ..config import option_value
 from ..data.corpus import DataError, read_lines
-from .alignments import (
-    encode_words,
-    parse_pharaoh,
-    score_links,
-    symmetrize,
-    teacher_forced_matrices,
-    word_links,
-)
+from .alignments import encode_words, symmetrize, teacher_forced_matrices, word_links
 
 Links = set[tuple[int, int]]
+
+# the scores an AER adds to metrics.json (``test_`` + each at the end of training)
+AER_KEYS = ("aer", "align_precision", "align_recall")
 
 
 @dataclass
@@ -87,6 +89,36 @@ def read_gold_text(path: str | Path) -> tuple[list[list[str]], list[list[str]]]:
         left.append(parts[0].split())
         right.append(parts[1].split())
     return left, right
+
+
+def gold_text_pairs(
+    path: str | Path, alignment: Mapping | None = None
+) -> tuple[list[list[str]], list[list[str]]]:
+    """The (src_words, tgt_words) of a ``gold_text=`` file, oriented as the model reads them:
+    with ``alignment.gold_reversed=true`` the file is ``target ||| source``."""
+    left, right = read_gold_text(path)
+    return (right, left) if (alignment or {}).get("gold_reversed") else (left, right)
+
+
+_LINK = re.compile(r"^(\d+)([-?p])(\d+)(?:-([SP]))?$")
+
+
+def parse_pharaoh(line: str) -> tuple[Links, Links]:
+    """Gold links -> (sure, possible); sure links are possible too (Och and Ney 2003).
+
+    Accepts ``i-j`` (sure), ``ipj``, ``i?j`` and ``i-j-P`` (possible), ``i-j-S`` (sure), as
+    written (no index base applied: :func:`parse_gold_links` does that).
+    """
+    sure, possible = set(), set()
+    for token in line.split():
+        match = _LINK.match(token)
+        if not match or (match.group(2) != "-" and match.group(4)):
+            raise ValueError(f"bad alignment link {token!r}; expected i-j, i?j or i-j-P")
+        link = (int(match.group(1)), int(match.group(3)))
+        possible.add(link)
+        if match.group(2) == "-" and match.group(4) != "P":
+            sure.add(link)
+    return sure, possible
 
 
 _WPT_KIND = {"S": True, "P": False}
@@ -276,6 +308,88 @@ def load_gold(
     return GoldSet(src_words, tgt_words, sure, possible, str(path))
 
 
+# --------------------------------------------------------------------------- gold of a config
+
+
+def gold_pairs(cfg) -> tuple[list[str], list[str]] | None:
+    """The (sources, references) of seq2seq-evaluate's ``gold_text=F`` (``source ||| target``
+    lines; with ``alignment.gold_reversed=true`` the file is ``target ||| source``), None
+    without it."""
+    if not cfg.get("gold_text"):
+        return None
+    if cfg.get("src_file") or cfg.get("ref_file"):
+        raise DataError(
+            "gold_text= holds both sides of the gold pairs: give it or src_file=/ref_file=, "
+            "not both"
+        )
+    if not cfg.get("gold_alignments"):
+        raise DataError("gold_text= needs gold_alignments=: the links of its pairs")
+    src, tgt = gold_text_pairs(cfg.gold_text, cfg.alignment)
+    return [" ".join(w) for w in src], [" ".join(w) for w in tgt]
+
+
+def read_gold(sources, references, cfg) -> GoldSet:
+    """seq2seq-evaluate's ``cfg.gold_alignments`` (in the format ``alignment.gold_format``
+    etc.), checked against the pairs before any decoding: one line per pair (Pharaoh), every
+    link well formed and within its pair's words."""
+    if not (cfg.src_file or cfg.get("gold_text")) or references is None:
+        raise DataError(
+            "gold_alignments needs the sentence pairs its links describe: gold_text= (one "
+            "'source ||| target' file) or src_file= and ref_file="
+        )
+    return load_gold(
+        cfg.gold_alignments,
+        [s.split() for s in sources],
+        [r.split() for r in references],
+        cfg.alignment,
+        extra_ok=cfg.limit is not None,
+        pairs_from=cfg.get("gold_text") or cfg.src_file,
+    )
+
+
+def gold_set(cfg) -> GoldSet:
+    """The gold pairs and links of seq2seq-align-baseline's config (``gold_text=`` or
+    ``src_file=`` and ``ref_file=``, ``limit``), oriented data.src -> data.tgt."""
+    if cfg.get("gold_text"):
+        src_words, tgt_words = gold_text_pairs(cfg.gold_text, cfg.alignment)
+        pairs_from = cfg.gold_text
+    else:
+        sources, references = read_lines(cfg.src_file), read_lines(cfg.ref_file)
+        if len(sources) != len(references):
+            raise DataError(
+                f"line counts differ: {cfg.src_file} has {len(sources)} lines, "
+                f"{cfg.ref_file} has {len(references)}"
+            )
+        src_words = [s.split() for s in sources]
+        tgt_words = [r.split() for r in references]
+        pairs_from = cfg.src_file
+    if cfg.get("limit") is not None:
+        src_words, tgt_words = src_words[: cfg.limit], tgt_words[: cfg.limit]
+    return load_gold(
+        cfg.gold_alignments,
+        src_words,
+        tgt_words,
+        cfg.alignment,
+        extra_ok=cfg.get("limit") is not None,
+        pairs_from=pairs_from,
+    )
+
+
+def split_gold(
+    path: str | Path, sources: Sequence[str], references: Sequence[str], alignment: Mapping
+) -> GoldSet:
+    """The gold links of a run's test split (``data.test_alignments``): the file may describe
+    more pairs than the split holds (``data.eval_limit`` keeps the first ones), not fewer."""
+    return load_gold(
+        path,
+        [s.split() for s in sources],
+        [t.split() for t in references],
+        alignment,
+        extra_ok=True,
+        pairs_from="the test split",
+    )
+
+
 # --------------------------------------------------------------------------- our links
 
 
@@ -366,12 +480,7 @@ def gold_word_links(
     ]
 
 
-def score_gold(predicted: Sequence[Links], gold: GoldSet) -> dict:
-    """AER, precision, recall (and the number of links) of any aligner's links of the gold
-    pairs: the one scoring call for our runs and for eflomal."""
-    if len(predicted) != len(gold):
-        raise ValueError(f"{len(predicted)} predicted alignments but {len(gold)} gold ones")
-    return score_links(predicted, gold.sure, gold.possible)
+# --------------------------------------------------------------------------- what is refused first
 
 
 def check_reverse_run(run_config, reverse_config, reverse_dir: str | Path) -> None:
@@ -417,3 +526,134 @@ def check_extraction(model, alignment: Mapping | None, *, whose: str = "this run
                 f"alignment.{key}={value} is out of range: {whose} model has {size} {what} "
                 f"(valid: {-size}..{size - 1} or mean)"
             )
+
+
+def load_reverse_run(
+    alignment: Mapping | None, run_config, *, device, precision="fp32", checkpoint="best"
+):
+    """The run of ``alignment.reverse_run_dir`` (None unless symmetrising), checked to translate
+    the other way round from ``run_config``'s."""
+    from ..decoding.precision import decoding_model
+    from .run import load_run
+
+    alignment = alignment or {}
+    if alignment.get("symmetrize") in (None, "none"):
+        return None
+    path = alignment.get("reverse_run_dir")
+    if not path:
+        raise DataError(
+            f"alignment.symmetrize={alignment.get('symmetrize')} needs "
+            "alignment.reverse_run_dir=DIR: a run trained in the other direction"
+        )
+    reverse = load_run(path, checkpoint=checkpoint, device=device)
+    check_reverse_run(run_config, reverse.config, path)
+    check_extraction(reverse.model, alignment, whose=f"the reverse run's ({path})")
+    reverse.model = decoding_model(reverse.model, precision)
+    return reverse
+
+
+def prepare_aer(
+    model, alignment: Mapping | None, run_config, *, device, precision="fp32", checkpoint="best"
+):
+    """What can be refused before any decoding, in order: ``alignment``'s extraction options
+    for ``model`` (:func:`check_extraction`), then the reverse run (:func:`load_reverse_run`),
+    which it returns (None unless symmetrising)."""
+    check_extraction(model, alignment)
+    return load_reverse_run(
+        alignment, run_config, device=device, precision=precision, checkpoint=checkpoint
+    )
+
+
+# --------------------------------------------------------------------------- the scores
+
+
+def alignment_error_rate(
+    predicted: Sequence[Links], sure: Sequence[Links], possible: Sequence[Links]
+) -> dict[str, float]:
+    """Corpus AER = 1 - (|A∩S| + |A∩P|) / (|A| + |S|), with precision |A∩P|/|A| and recall |A∩S|/|S|."""
+    if not len(predicted) == len(sure) == len(possible):
+        raise ValueError(f"{len(predicted)} predicted alignments but {len(sure)} gold ones")
+    a_s = sum(len(a & s) for a, s in zip(predicted, sure, strict=True))
+    a_p = sum(len(a & (p | s)) for a, s, p in zip(predicted, sure, possible, strict=True))
+    n_a = sum(len(a) for a in predicted)
+    n_s = sum(len(s) for s in sure)
+    return {
+        "aer": 1.0 - (a_s + a_p) / max(n_a + n_s, 1),
+        "precision": a_p / max(n_a, 1),
+        "recall": a_s / max(n_s, 1),
+    }
+
+
+def score_links(
+    predicted: Sequence[Links], sure: Sequence[Links], possible: Sequence[Links]
+) -> dict[str, float]:
+    """AER, precision and recall of any aligner's links (ours, eflomal's) against gold links,
+    rounded to 4 places, with the number of predicted links: every table and metrics.json
+    scores through this one call of :func:`alignment_error_rate`."""
+    scores = alignment_error_rate(predicted, sure, possible)
+    return {
+        "aer": round(scores["aer"], 4),
+        "align_precision": round(scores["precision"], 4),
+        "align_recall": round(scores["recall"], 4),
+        "links": sum(len(a) for a in predicted),
+    }
+
+
+def score_gold(predicted: Sequence[Links], gold: GoldSet) -> dict:
+    """AER, precision, recall (and the number of links) of any aligner's links of the gold
+    pairs: the one scoring call for our runs and for eflomal."""
+    if len(predicted) != len(gold):
+        raise ValueError(f"{len(predicted)} predicted alignments but {len(gold)} gold ones")
+    return score_links(predicted, gold.sure, gold.possible)
+
+
+def gold_alignment_scores(
+    model,
+    tokenizer,
+    gold: GoldSet,
+    *,
+    device,
+    amp_dtype=None,
+    alignment: Mapping | None = None,
+    reverse=None,
+) -> dict:
+    """AER, precision, recall and the number of links of the teacher-forced attention's word
+    links (``alignment``: layer, head, shift, hard, threshold; symmetrize with ``reverse``, a
+    loaded run of the other direction) against ``gold``."""
+    links = gold_word_links(
+        model,
+        tokenizer,
+        gold,
+        device=device,
+        amp_dtype=amp_dtype,
+        alignment=alignment,
+        reverse=reverse,
+    )
+    return score_gold(links, gold)
+
+
+def alignment_setup(alignment: Mapping | None) -> dict:
+    """The extraction options an AER was computed with (for metrics.json and tables)."""
+    alignment = alignment or {}
+    return {
+        "layer": alignment.get("layer"),
+        "head": alignment.get("head"),
+        "shift": bool(alignment.get("shift", False)),
+        "hard": alignment.get("hard", "argmax"),
+        "threshold": alignment.get("threshold", 0.3),
+        "symmetrize": alignment.get("symmetrize") or "none",
+        "reverse_run_dir": alignment.get("reverse_run_dir"),
+    }
+
+
+def describe_setup(setup: Mapping) -> str:
+    """``layer model's, head model's, argmax, no shift, symmetrize none`` for one line."""
+    layer = "model's" if setup.get("layer") is None else setup["layer"]
+    head = "model's" if setup.get("head") is None else setup["head"]
+    hard = setup.get("hard", "argmax")
+    if hard == "threshold":
+        hard = f"threshold {setup.get('threshold')}"
+    return (
+        f"layer {layer}, head {head}, {'shift-att' if setup.get('shift') else 'no shift'}, "
+        f"{hard}, symmetrize {setup.get('symmetrize') or 'none'}"
+    )
