@@ -2,7 +2,8 @@
 
 seq2seq-train calls :func:`record_failure` when ``train(cfg)`` raises: a run directory that
 held nothing (or an earlier failure) gets metrics (:mod:`seq2seq.run_files`) with
-``status: failed`` and the error's line; one that held a run, or that the training refused, is left as it was.
+``status: failed`` and the error's line; one that held a run, or that the training refused,
+is left as it was.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Where the peer harness lives: ``benchmarks/peers`` of the source checkout, outside the
 installed package; every peer module implements the one interface; ``seq2seq-benchmark
-peers=true`` hands itself over to the checkout's ``benchmarks/speed.py`` and says in one line when it cannot
-(tests/test_layering.py checks that the package never imports the checkout)."""
+peers=true`` hands itself over to the checkout's ``benchmarks/speed.py`` and says in one line
+when it cannot (tests/test_layering.py checks that the package never imports the checkout)."""
 
 from __future__ import annotations
 
@@ -44,9 +44,8 @@ def test_the_harness_imports_only_the_standard_library():
 import json, sys
 import benchmarks.peers.alongside, benchmarks.peers.harness
 toolkits = sorted(benchmarks.peers.peers())
-heavy = sorted(
-    m for m in sys.modules if m.split(".")[0] in ("torch", "yaml", "sentencepiece", "numpy", "seq2seq")
-)
+heavy = ("torch", "yaml", "sentencepiece", "numpy", "seq2seq")
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in heavy)
 print(json.dumps([toolkits, heavy]))
 """
     out = subprocess.run(

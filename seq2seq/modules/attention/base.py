@@ -1,4 +1,4 @@
-"""The attention interface shared by every variant (docs/layout.md: to add a variant, write one file).
+"""The attention interface shared by every variant (docs/layout.md: a variant is one file).
 
 Shapes used throughout (B = batch, T = target rows attended at once, S = source length):
 
