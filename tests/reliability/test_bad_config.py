@@ -157,7 +157,7 @@ def test_bad_config_is_one_line_before_anything_is_created(
 
 @pytest.mark.parametrize("overrides,expected", BAD_VALUES, ids=[_id(c) for c in BAD_VALUES])
 def test_check_train_config_messages(overrides, expected, shared_cache):
-    """The same lines from the plain function (what Trainer.__init__ calls first)."""
+    """The same lines from the plain function (what training.recipe.train calls first)."""
     cfg = compose_config(*tiny_overrides(shared_cache, *overrides))
     with pytest.raises(ConfigError) as err:
         check_train_config(cfg)
