@@ -23,8 +23,8 @@ from seq2seq.validation import (
     check_run_dir,
     check_train_config,
 )
-from tests.conftest import TINY_TRANSFORMER, compose_config, needs_multi30k
-from tests.reliability.reliability_tools import assert_one_error_line, run_main, tiny_overrides
+from tests.cli.runner import assert_one_error_line, run_main
+from tests.conftest import TINY_TRANSFORMER, compose_config, needs_multi30k, tiny_overrides
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 

@@ -27,6 +27,7 @@ from seq2seq.cli.sweep import (
 from seq2seq.config import CarveConfig
 from seq2seq.provenance import code_commit
 from seq2seq.training.rundir import config_diff, flatten, saved_config
+from tests.cli.runner import run_command
 from tests.conftest import TINY, TINY_RNN, needs_multi30k
 
 # --------------------------------------------------------------------------- helpers
@@ -42,18 +43,8 @@ def overrides(shared_cache: Path, **changes: str | None) -> list[str]:
     return [f"{k}={v}" for k, v in values.items() if v is not None]
 
 
-def sweep_command(sweep: Path, args: list[str]) -> list[str]:
-    return [sys.executable, "-m", "seq2seq.cli.train", "-m", *args, f"hydra.sweep.dir={sweep}"]
-
-
 def run_sweep(sweep: Path, args: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        sweep_command(sweep, args),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=os.environ | {"PYTHONUNBUFFERED": "1"},
-    )
+    return run_command("train", "-m", *args, f"hydra.sweep.dir={sweep}")
 
 
 def last_line(result) -> str:
@@ -215,8 +206,8 @@ def test_interrupted_sweep_run_again_skips_finished_and_resumes(shared_cache, tm
         trainer__patience="null",
     )
     second = sweep / "1_seed2_rnn_additive"
-    proc = subprocess.Popen(
-        sweep_command(sweep, args),
+    proc = subprocess.Popen(  # run_sweep's command, signalled while it runs
+        [sys.executable, "-m", "seq2seq.cli.train", "-m", *args, f"hydra.sweep.dir={sweep}"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
