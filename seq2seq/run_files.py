@@ -10,6 +10,8 @@ The error policy: a file that is absent reads as empty (``{}``, ``[]``); a file 
 but cannot be read raises :class:`RunFileError` (or, for a checkpoint,
 :class:`~seq2seq.errors.CheckpointError`) in one line naming the file and the reason. What
 to do about it (refuse the directory, list the run as broken) is the caller's decision.
+Callers use the readers as ``run_files.read_...`` (not imported by name): a test counts the
+reads of a resumed sweep job by wrapping them here.
 """
 
 from __future__ import annotations

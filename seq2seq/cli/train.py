@@ -2,8 +2,8 @@
 
 In a sweep (``-m``, or a preset with ``hydra.mode: MULTIRUN``) each job first looks at its
 run directory (:func:`seq2seq.training.rundir.plan_job`): a finished run is skipped, an
-interrupted one resumed from its last checkpoint, a failed one trained again; a failed job never stops
-the sweep, and :class:`seq2seq.cli.sweep.ResumableSweep` prints the summary line at the end.
+interrupted one resumed from its last checkpoint, a failed one trained again; a failed job
+never stops the sweep, and :class:`seq2seq.cli.sweep.ResumableSweep` prints the summary line at the end.
 """
 
 from __future__ import annotations

@@ -49,8 +49,8 @@ log = logging.getLogger("seq2seq.train")
 def test_best(parts: TrainingParts, cfg: Any) -> dict:
     """Decode the test split with the best checkpoint (beam search, ``cfg.decode``); write the
     hypotheses beside the test sources and references they are scored against (what
-    seq2seq-compare reads, never the corpus) and, with
-    ``dump_alignments``, the alignments; return the scores and ``test_decode_s``."""
+    seq2seq-compare reads, never the corpus) and, with ``dump_alignments``, the alignments;
+    return the scores and ``test_decode_s``."""
     best = parts.ckpt_dir / BEST_NAME
     if best.is_file():
         weights = load_checkpoint(best, map_location=parts.runtime.device)["model"]
@@ -145,7 +145,7 @@ def run_metrics(
     }
 
 
-def _start(cfg: Any, found: Contents | None) -> tuple[TrainingParts, RunLock]:
+def _start(cfg: Any, found: Contents | None = None) -> tuple[TrainingParts, RunLock]:
     """Checks, runtime, the run directory's claim and lock, seed, data, parts: in this order.
     Nothing is written into a directory that holds a run before its claim succeeded."""
     check_train_config(cfg)  # ranges and relations, before any data or device work
@@ -195,7 +195,7 @@ def finished_already(contents: Contents, trainer_cfg: Any) -> dict | None:
     try:
         names = {f.name for f in dataclasses.fields(Progress)}
         progress = Progress(**{k: v for k, v in saved.progress.items() if k in names})
-    except Exception:  # noqa: BLE001 - the resume itself reports an unreadable checkpoint
+    except Exception:  # noqa: BLE001 - a progress this code cannot take: the resume reports it
         return None
     if budget_stop(trainer_cfg, progress) or _patience_stop(trainer_cfg, progress):
         return contents.metrics

@@ -98,12 +98,10 @@ def inspect(run_dir: Path) -> Contents:
     status = metrics.get("status")
     last = run_dir / LAST
     if status in ENDED:
-        bleu = metrics.get("test_bleu")
-        scores = f", test BLEU {bleu:.2f}" if isinstance(bleu, int | float) else ""
         saved, unreadable = _read_header((last, run_dir / BEST))
         return Contents(
             Holds.finished,
-            f"status {status} at step {metrics.get('steps')}{scores}",
+            f"status {status} at {_ended_at(metrics)}",
             metrics.get("steps"),
             metrics,
             saved,
@@ -119,6 +117,13 @@ def inspect(run_dir: Path) -> Contents:
             Holds.failed, f"failed before ({metrics.get('error', 'no checkpoint')})", None, metrics
         )
     return Contents(Holds.nothing, metrics=metrics)
+
+
+def _ended_at(metrics: dict) -> str:
+    """Where a run with results ended, in words: ``step 200, test BLEU 31.20``."""
+    bleu = metrics.get("test_bleu")
+    scores = f", test BLEU {bleu:.2f}" if isinstance(bleu, int | float) else ""
+    return f"step {metrics.get('steps')}{scores}"
 
 
 def _has(path: Path) -> bool:
@@ -244,9 +249,9 @@ def _inspect_or_refuse(run_dir: Path) -> Contents:
 
 
 def check_resumable(run_dir: Path, contents: Contents, config: dict) -> None:
-    """The checkpoint the run would resume from (the last, else the best) must
-    hold this config's model, attention, data and seed: otherwise one line naming the
-    differences, before anything is loaded."""
+    """The checkpoint the run would resume from (the last, else the best) must hold this
+    config's model, attention, data and seed: otherwise one line naming the differences,
+    before anything is loaded."""
     if contents.unreadable:
         raise RunDirError(f"{contents.unreadable[0]}; nothing was changed")
     if contents.saved is None:
@@ -290,8 +295,8 @@ def plan_job(run_dir: Path, config: dict) -> Plan:
       (in the last checkpoint, else the best) is the job's;
     - ``resume``: no result yet, and the last checkpoint holds the job's config (interrupted
       in training or in the final test decoding, or failed after a checkpoint);
-    - ``scratch``: nothing there yet, or a failed run without a usable last checkpoint (none, or one
-      of another config): its outputs are removed first (``clear``);
+    - ``scratch``: nothing there yet, or a failed run without a usable last checkpoint (none,
+      or one of another config): its outputs are removed first (``clear``);
     - ``refuse``: the directory holds another run (finished or interrupted, other config),
       or a result whose metrics or checkpoints are unreadable or missing; nothing is touched.
     """
@@ -323,11 +328,9 @@ def plan_job(run_dir: Path, config: dict) -> Plan:
                 "remove it or choose another hydra.sweep.dir",
                 found=found,
             )
-        bleu = metrics.get("test_bleu")
-        scores = f", test BLEU {bleu:.2f}" if isinstance(bleu, int | float) else ""
         return Plan(
             "skip",
-            f"{status} before (step {metrics.get('steps')}{scores}): skipped",
+            f"{status} before ({_ended_at(metrics)}): skipped",
             val_bleu=metrics.get("val_bleu"),
             found=found,
         )
@@ -405,11 +408,9 @@ def exported_plan(run_dir: Path, config: dict, exported: Path) -> Plan | None:
             "comparison is trained by one commit (run the sweep from a checkout of that commit, "
             "or choose another exported_runs)",
         )
-    bleu = metrics.get("test_bleu")
-    scores = f", test BLEU {bleu:.2f}" if isinstance(bleu, int | float) else ""
     return Plan(
         "skip",
-        f"{status}, exported to {summary} (step {metrics.get('steps')}{scores}): skipped",
+        f"{status}, exported to {summary} ({_ended_at(metrics)}): skipped",
         val_bleu=metrics.get("val_bleu"),
     )
 

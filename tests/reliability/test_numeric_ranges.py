@@ -11,7 +11,7 @@ from omegaconf import DictConfig, ListConfig
 from seq2seq.composition import compose_checked
 from seq2seq.errors import ConfigError
 from seq2seq.validation import check_evaluate_config, check_train_config
-from tests.reliability.reliability_tools import assert_one_error_line, run_main
+from tests.cli.runner import assert_one_error_line, run_main
 
 TRAIN_CASES = [
     (["trainer.min_delta=nan"], "trainer.min_delta must be a finite number, got nan"),
