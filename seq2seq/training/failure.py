@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..run_files import RunFileError, read_metrics, write_metrics
+from .. import run_files
+from ..run_files import RunFileError
 from .rundir import ENDED, Contents, Holds, RunDirError, inspect
 
 
@@ -57,12 +58,12 @@ def write_failure(run_dir: Path, failure: dict) -> None:
     finished run's (a mistyped resume must not destroy them) and never raising (the error
     line comes next)."""
     try:
-        if read_metrics(run_dir).get("status") in ENDED:
+        if run_files.read_metrics(run_dir).get("status") in ENDED:
             return
     except RunFileError:
         pass
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_metrics(run_dir, failure)
+        run_files.write_metrics(run_dir, failure)
     except OSError:
         pass
