@@ -28,12 +28,16 @@ FORBIDDEN = {
     "training": {"cli"},
     "export": {"training", "cli"},  # a run loads through evaluation/, like seq2seq-evaluate
     # run directories -> a report: BLEU and alignment files from evaluation/, variant labels from
-    # the attention registry; the test references come from the run directories, not the corpus
+    # the attention and model registries; the test references come from the run directories,
+    # not the corpus
     "compare": {"data", "training", "models", "decoding", "export", "bench", "cli"},
 }
 MODELS_CONTRACT = {"seq2seq.models", "seq2seq.models.base"} | {
     f"seq2seq.models.base.{name}" for name in ("Seq2Seq", "RowOrder", "StepOutput", "DecodingState")
 }  # decoding/ runs on any model through models/base.py alone
+# the model registry, which loads no model when imported: compare/ and the neutral modules read
+# it as they read the attention registry (a family's label, schema, range checks)
+MODEL_REGISTRY = "seq2seq.models.registry"
 NEUTRAL = {
     "config",
     "errors",
@@ -83,6 +87,8 @@ def _violations() -> list[str]:
             there = _part(name)
             if there is None or there == here:
                 continue
+            if name.startswith(MODEL_REGISTRY) or name == "seq2seq.models":
+                continue  # any part may read the registry (models/__init__.py is empty)
             if there == "cli" and here != "cli":
                 found.append(
                     f"{path.relative_to(PACKAGE.parent)} imports {name} (nothing imports cli)"
@@ -182,14 +188,25 @@ def _loaded_after_import(module: str) -> list[str]:
     ],
 )
 def test_importing_a_part_loads_nothing_it_must_not(module, never):
-    loaded = _loaded_after_import(module)
-    assert not [m for m in loaded if m.startswith(never)], loaded
+    """The model registry and its package may be loaded: they load no model until asked
+    about a family."""
+    loaded = set(_loaded_after_import(module)) - {"seq2seq.models", MODEL_REGISTRY}
+    assert not [m for m in loaded if m.startswith(never)], sorted(loaded)
 
 
 def test_neutral_modules_import_no_part():
-    """Neutral modules import each other and, for config.py, the attention registry (whose
-    schemas it registers; modules/ itself imports nothing of the package)."""
+    """Neutral modules import each other, the model registry and, for config.py, the attention
+    registry (whose schemas it registers; modules/ itself imports nothing of the package)."""
     for name in NEUTRAL:
         path = PACKAGE / f"{name}.py"
-        parts = {_part(n) for n in _imports(path)} - NEUTRAL - {None, "modules"}
+        names = [n for n in _imports(path) if not n.startswith(MODEL_REGISTRY)]
+        parts = {_part(n) for n in names if n != "seq2seq.models"} - NEUTRAL - {None, "modules"}
         assert parts == set(), f"seq2seq/{name}.py imports {parts}"
+
+
+def test_importing_the_model_registry_loads_no_model():
+    loaded = _loaded_after_import(MODEL_REGISTRY)
+    assert [m for m in loaded if m.startswith("seq2seq.models")] == [
+        "seq2seq.models",
+        MODEL_REGISTRY,
+    ], loaded

@@ -20,6 +20,7 @@ import logging
 import sys
 from pathlib import Path
 
+from ..config import run_label
 from ..modules.attention import presets
 from .common import compose_config, report_user_errors
 
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace, overrides: list[str]) -> dict:
             results["runs"].append(row)
             print(json.dumps(row), flush=True)
         if toolkits is not None:
-            family = "transformer" if cfg.model.name == "transformer" else "rnn"
+            family = str(cfg.model.name)
             ours_tokens = max(
                 r.get("tokens_per_step", 0) for r in results["runs"] if r["variant"] == variant
             )
@@ -217,9 +218,7 @@ def ratio_lines(results: dict) -> list[str]:
     for peer in results["peers"]:
         family = peer["family"]
         ours = [
-            r
-            for r in results["runs"]
-            if r["variant"] == ("transformer" if family == "transformer" else "rnn/additive")
+            r for r in results["runs"] if r["variant"] == run_label(family, "additive", sep="/")
         ]
         for metric, (our_key, peer_key) in metrics.items():
             best = max((r.get(our_key) or 0 for r in ours), default=0)
