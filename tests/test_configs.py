@@ -370,31 +370,38 @@ def tree_files(root: Path) -> dict[str, bytes]:
     return files
 
 
-def test_a_new_variant_needs_only_a_class_file(tmp_path):
-    """One new file in a copy of the package and configs, nothing edited: the toy variant
-    composes (attention=toy, variant=toy), is range-checked, builds, runs, gets its comparison
-    label and is quantized with its Linear kept float. It runs in its own process, so this
-    process's registry never holds it."""
-    copy_tree(tmp_path)
-    before = tree_files(tmp_path)
-    (tmp_path / "seq2seq/modules/attention/toy.py").write_text(textwrap.dedent(TOY_CLASS))
-    after = tree_files(tmp_path)
-    assert set(after) - set(before) == {"seq2seq/modules/attention/toy.py"}
+def run_with_one_new_file(root: Path, path: str, source: str, check: str, *args: str) -> str:
+    """Copy the package and configs to ``root``, add ``path`` (``source``) and nothing else,
+    and run the script ``check`` there with ``root`` and ``args`` in its own process (so this
+    process's registries never hold what the file registers); its stdout."""
+    copy_tree(root)
+    before = tree_files(root)
+    (root / path).write_text(textwrap.dedent(source))
+    after = tree_files(root)
+    assert set(after) - set(before) == {path}
     assert {k: after[k] for k in before} == before  # nothing else changed
     assert before == tree_files(REPO)  # the copy is the project's package and configs
-    check = tmp_path / "check_toy.py"
-    check.write_text(TOY_CHECK)
-    env = os.environ | {"PYTHONPATH": str(tmp_path), "PYTHONDONTWRITEBYTECODE": "1"}
+    script = root / "check.py"
+    script.write_text(check)
+    env = os.environ | {"PYTHONPATH": str(root), "PYTHONDONTWRITEBYTECODE": "1"}
     done = subprocess.run(
-        [sys.executable, str(check), str(tmp_path)],
-        cwd=tmp_path,
+        [sys.executable, str(script), str(root), *args],
+        cwd=root,
         capture_output=True,
         text=True,
         timeout=300,
         env=env,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "toy variant OK" in done.stdout
+    return done.stdout
+
+
+def test_a_new_variant_needs_only_a_class_file(tmp_path):
+    """One new file in a copy of the package and configs, nothing edited: the toy variant
+    composes (attention=toy, variant=toy), is range-checked, builds, runs, gets its comparison
+    label and is quantized with its Linear kept float."""
+    out = run_with_one_new_file(tmp_path, "seq2seq/modules/attention/toy.py", TOY_CLASS, TOY_CHECK)
+    assert "toy variant OK" in out
     assert "toy" not in ATTENTIONS
     with pytest.raises(ValueError, match="unknown attention 'toy'"):
         attention_class("toy")
@@ -532,33 +539,18 @@ print("toy family OK")
 def test_a_new_model_family_needs_only_its_file(tmp_path, shared_cache):
     """One new file in a copy of the package and configs, nothing edited: the toy family
     composes (model=toy), is range-checked (also by the command line's pre-check), trains a
-    step end to end (metrics.json names it) and gets its comparison label. It runs in its own
-    process, so this process's registry never holds it."""
-    copy_tree(tmp_path)
-    before = tree_files(tmp_path)
-    (tmp_path / "seq2seq/models/toy.py").write_text(textwrap.dedent(TOY_FAMILY))
-    after = tree_files(tmp_path)
-    assert set(after) - set(before) == {"seq2seq/models/toy.py"}
-    assert {k: after[k] for k in before} == before  # nothing else changed
+    step end to end (metrics.json names it) and gets its comparison label."""
     corpus = write_corpus(tmp_path / "corpus")
     overrides = [  # the tiny settings without the RNN's sizes, for one update
         o
         for o in tiny_overrides(shared_cache, f"data.dir={corpus}")
         if not o.startswith(("model.", "trainer.max_steps="))
     ] + ["trainer.max_steps=1"]
-    check = tmp_path / "check_toy_family.py"
-    check.write_text(TOY_FAMILY_CHECK)
-    env = os.environ | {"PYTHONPATH": str(tmp_path), "PYTHONDONTWRITEBYTECODE": "1"}
-    done = subprocess.run(
-        [sys.executable, str(check), str(tmp_path), json.dumps(overrides)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
+    copy = tmp_path / "copy"
+    out = run_with_one_new_file(
+        copy, "seq2seq/models/toy.py", TOY_FAMILY, TOY_FAMILY_CHECK, json.dumps(overrides)
     )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "toy family OK" in done.stdout
+    assert "toy family OK" in out
     assert model_family("toy") is None
 
 

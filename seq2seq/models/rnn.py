@@ -507,9 +507,7 @@ _DECODERS: dict[str, type[nn.Module]] = {"bahdanau": BahdanauDecoder, "luong": L
 @dataclass
 class RNNModelConfig:
     """``model=rnn``: an RNN encoder-decoder (bidirectional encoder; attention chosen by the
-    ``attention`` group). ``split_directions=true``: each direction hidden_size/2, so the
-    encoder's output is as wide as the decoder (needed by attention.score=dot / scaled_dot,
-    whose ``variant=`` presets set it)."""
+    ``attention`` group)."""
 
     name: str = "rnn"
     emb_size: int = 256
