@@ -67,7 +67,7 @@ class RunRecord:
         return self.metrics.get("commit")
 
 
-def model_of(config: dict):
+def model_of(config: dict) -> type | None:
     """The registered model family of a saved config (its class), None for a name no family
     has (an odd or partial config)."""
     return model_family(str((config.get("model") or {}).get("name")))

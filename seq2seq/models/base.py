@@ -184,7 +184,9 @@ class Seq2Seq(nn.Module):
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
 
-def at_least(options: Mapping[str, Any], key: str, minimum: int, *, optional: bool = False):
+def at_least(
+    options: Mapping[str, Any], key: str, minimum: int, *, optional: bool = False
+) -> list[str]:
     """``["model.<key> must be >= minimum, got v"]`` when ``options[key]`` is below ``minimum``
     (or unset and not ``optional``, or not a finite number), else ``[]``: for
     ``check_options``."""
@@ -196,7 +198,9 @@ def at_least(options: Mapping[str, Any], key: str, minimum: int, *, optional: bo
     return [f"model.{key} must be >= {minimum}, got {value}"] if value < minimum else []
 
 
-def in_range(options: Mapping[str, Any], key: str, low: float, high: float, *, closed: bool):
+def in_range(
+    options: Mapping[str, Any], key: str, low: float, high: float, *, closed: bool
+) -> list[str]:
     """``["model.<key> must be in [low, high], got v"]`` (``[low, high)`` unless ``closed``)
     when ``options[key]`` is set and outside, else ``[]``: for ``check_options``."""
     value = options.get(key)

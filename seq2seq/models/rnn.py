@@ -584,9 +584,8 @@ class RNNSeq2Seq(Seq2Seq):
     @classmethod
     def check_options(cls, options: Mapping[str, Any], attention: Mapping[str, Any]) -> list[str]:
         problems = [at_least(options, key, 1) for key in ("emb_size", "hidden_size", "num_layers")]
-        problems.append(in_range(options, "teacher_forcing", 0.0, 1.0, closed=True))
-        problems.append(in_range(options, "dropout", 0.0, 1.0, closed=False))
         lines = [line for found in problems for line in found]
+        lines += in_range(options, "teacher_forcing", 0.0, 1.0, closed=True)
         hidden = options.get("hidden_size")
         split = options.get("split_directions") and options.get("bidirectional", True)
         if split and isinstance(hidden, int) and hidden >= 1 and hidden % 2:
@@ -594,6 +593,7 @@ class RNNSeq2Seq(Seq2Seq):
                 f"model.hidden_size must be even with model.split_directions=true (each "
                 f"direction gets half), got {hidden}"
             )
+        lines += in_range(options, "dropout", 0.0, 1.0, closed=False)
         width = attention_width_problem(options, attention)
         return lines + ([width] if width is not None else [])
 
