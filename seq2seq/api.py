@@ -156,14 +156,6 @@ def load(run_dir: str | Path, *, checkpoint: str = "best", device: str = "auto")
     return Run(load_run(run_dir, checkpoint=checkpoint, device=target), target)
 
 
-def compose(overrides: Sequence[str] = (), config_name: str = "train") -> Any:
-    """The config ``seq2seq-train <overrides>`` would use (without Hydra's run directory);
-    a bad override raises :class:`seq2seq.errors.ConfigError` with the CLI's line."""
-    from .composition import compose_checked
-
-    return compose_checked(config_name, list(overrides))
-
-
 API_KEYS = {"hydra.run.dir": "run_dir"}  # the CLI's option -> this API's argument
 
 
@@ -186,7 +178,8 @@ def train(
     overrides: Sequence[str] = (), *, run_dir: str | Path | None = None, device: str = "auto"
 ) -> Run:
     """Train as ``seq2seq-train <overrides>`` does, into ``run_dir`` (default
-    ``outputs/DATE/TIME_<label>``, like the command), and return the trained run (best.pt)."""
+    ``outputs/DATE/TIME_<label>``, like the command), and return the trained run (its best checkpoint)."""
+    from .composition import compose
     from .config import run_label
     from .errors import Seq2SeqError
     from .training import train as train_config

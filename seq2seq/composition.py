@@ -1,6 +1,7 @@
-"""Composing a config outside a Hydra app, with one line for every composition error (an
-unknown group option, key or value, a ``+key`` the schema lacks), for every command and the
-Python API alike: the line names the valid choices.
+"""The one way a config is composed outside a Hydra app (:func:`compose`: the commands that
+are no Hydra app, the pre-check of the two that are, the Python API and the tests), with one
+line for every composition error (an unknown group option, key or value, a ``+key`` the schema
+lacks): the line names the valid choices. ``CONFIG_DIR`` is the config tree of the Hydra apps too.
 
 Neutral: imports nothing of the package but config (the schemas) and errors.
 """
@@ -8,7 +9,6 @@ Neutral: imports nothing of the package but config (the schemas) and errors.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -71,16 +71,14 @@ def unknown_key_line(err: BaseException, compose_fn, overrides: Sequence[str]) -
     return f"unknown key {full_key!r}{where}; valid keys{' of ' + parent_key if parent_key else ''}: {valid}"
 
 
-def _is_group(name: str, config_dir: str | os.PathLike) -> bool:
+def _is_group(name: str) -> bool:
     """``name`` is a config group (``+experiment=x`` appends an option, not a key)."""
     from hydra.core.config_store import ConfigStore
 
-    return (Path(config_dir) / name).is_dir() or isinstance(
-        ConfigStore.instance().repo.get(name), dict
-    )
+    return (CONFIG_DIR / name).is_dir() or isinstance(ConfigStore.instance().repo.get(name), dict)
 
 
-def unknown_append_line(cfg, overrides: Sequence[str], config_dir: str | os.PathLike) -> str | None:
+def unknown_append_line(cfg, overrides: Sequence[str]) -> str | None:
     """The line refusing a ``+key=v`` (or ``++key=v``) whose node is a schema without that key,
     as for a misspelt key without ``+`` (Hydra adds it and the run ignores it); None if none."""
     from omegaconf import DictConfig, OmegaConf
@@ -90,7 +88,7 @@ def unknown_append_line(cfg, overrides: Sequence[str], config_dir: str | os.Path
         if not override.startswith("+") or "/" in key or key.split(".")[0] == "hydra":
             continue
         parent_key, _, leaf = key.rpartition(".")
-        if not parent_key and _is_group(leaf, config_dir):
+        if not parent_key and _is_group(leaf):
             continue
         node = OmegaConf.select(cfg, parent_key) if parent_key else cfg
         schema = OmegaConf.get_type(node) if isinstance(node, DictConfig) else None
@@ -103,23 +101,22 @@ def unknown_append_line(cfg, overrides: Sequence[str], config_dir: str | os.Path
     return None
 
 
-def compose_checked(
-    config_name: str,
-    overrides: Sequence[str],
-    *,
-    config_dir: str | os.PathLike = CONFIG_DIR,
-    return_hydra_config: bool = False,
+def compose(
+    overrides: Sequence[str] = (), config_name: str = "train", *, return_hydra_config: bool = False
 ):
-    """Compose ``<config_dir>/<config_name>.yaml`` with ``overrides``; a composition error is
-    a ConfigError with one line (the same for the CLI and the API)."""
-    from hydra import compose, initialize_config_dir
+    """The config ``configs/<config_name>.yaml`` with ``overrides`` (Hydra's ``key=value``
+    syntax), as ``seq2seq-train <overrides>`` would use it but without Hydra's run directory
+    (its ``hydra`` node only with ``return_hydra_config``). A composition error is a
+    :class:`ConfigError` with one line, the same for the CLI and the API."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
     def compose_fn(ovr: Sequence[str]):
-        with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
-            return compose(
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            return hydra_compose(
                 config_name=config_name,
                 overrides=list(ovr),
                 return_hydra_config=return_hydra_config,
@@ -135,7 +132,7 @@ def compose_checked(
             raise ConfigError(line) from None
     finally:
         GlobalHydra.instance().clear()
-    line = unknown_append_line(cfg, overrides, config_dir)
+    line = unknown_append_line(cfg, overrides)
     if line:
         raise ConfigError(line)
     return cfg

@@ -260,13 +260,13 @@ class TrainerConfig:
     val_max_len_ratio: float = 1.5  # greedy validation stops at this x source length
     patience: int | None = 10  # validations without improvement of stop_on; None disables
     # what patience watches: validation BLEU (up) or validation loss (down; smoother than greedy
-    # BLEU); best.pt follows validation BLEU either way
+    # BLEU); the best checkpoint follows validation BLEU either way
     stop_on: StopMetric = StopMetric.bleu
     # the gain (BLEU points, or nats of loss) a validation must make over the one that last
     # reset the patience count, to reset it again (a run ended by patience is converged: true)
     min_delta: float = 0.0
     log_every: int = 50
-    resume: bool = False  # continue the run in hydra.run.dir from its checkpoints/last.pt
+    resume: bool = False  # continue the run in hydra.run.dir from its last checkpoint
     overwrite: bool = False  # replace a finished or unfinished run in hydra.run.dir
     num_threads: int | None = None  # intra-op threads; None: all cores
     max_bad_steps: int = 10  # consecutive non-finite losses before training stops

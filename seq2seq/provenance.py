@@ -1,7 +1,7 @@
 """What produced a figure: the CPU, torch, and the commit of the code that trained a run.
 
 A comparison pairs runs only when one commit trained them (seq2seq-compare), and a speed figure
-means little without its CPU: every run's metrics.json and every benchmark records these.
+means little without its CPU: every run's metrics and every benchmark record these.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def code_commit() -> str | None:
 
 
 def run_provenance(device: torch.device) -> dict:
-    """metrics.json's record of what trained a run: commit, CPU, torch, device."""
+    """The run metrics' record of what trained a run: commit, CPU, torch, device."""
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_label()
     return {
         "commit": code_commit(),

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from seq2seq.config import default_data_dir, register_configs
+from seq2seq.composition import compose
+from seq2seq.config import default_data_dir
+from seq2seq.models.transformer import TransformerSeq2Seq
 
 
 def pytest_configure(config) -> None:
@@ -24,7 +24,7 @@ def pytest_configure(config) -> None:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
 
-CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
+REPO = Path(__file__).resolve().parent.parent
 MULTI30K = default_data_dir("multi30k")
 TATOEBA = default_data_dir("tatoeba_eng_fra")
 
@@ -54,11 +54,21 @@ TINY_TRANSFORMER = [
 ]
 
 
+def tiny_transformer(src_vocab_size: int, tgt_vocab_size: int, **options) -> TransformerSeq2Seq:
+    """An untrained Transformer in eval mode, its weights drawn after ``torch.manual_seed(0)``
+    (the same arguments give the same weights): d_model 32, 4 heads, feed-forward 64, 2 encoder
+    and 2 decoder layers, no dropout, where ``options`` say nothing else."""
+    torch.manual_seed(0)
+    sizes = dict(d_model=32, heads=4, ff_size=64, encoder_layers=2, decoder_layers=2, dropout=0.0)
+    return TransformerSeq2Seq(
+        src_vocab_size=src_vocab_size, tgt_vocab_size=tgt_vocab_size, **(sizes | options)
+    ).eval()
+
+
 def readme_python_block(heading: str) -> str:
     """The first ```python block after ``heading`` in README.md or docs/*.md (examples that
     tests run)."""
-    root = Path(CONFIG_DIR).parent
-    for page in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+    for page in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
         text = page.read_text(encoding="utf-8")
         if heading in text:
             return re.search(r"```python\n(.*?)```", text[text.index(heading) :], re.S).group(1)
@@ -66,13 +76,9 @@ def readme_python_block(heading: str) -> str:
 
 
 def compose_config(*overrides: str, config_name: str = "train") -> DictConfig:
-    """Compose the real config tree (outside any Hydra app)."""
-    register_configs()
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(
-            config_name=config_name, overrides=list(overrides), return_hydra_config=False
-        )
+    """The real config tree composed as the commands and the API compose it
+    (:func:`seq2seq.composition.compose`), the overrides given one by one."""
+    return compose(overrides, config_name)
 
 
 @pytest.fixture

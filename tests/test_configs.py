@@ -17,12 +17,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from seq2seq import compare, config, validation
+from seq2seq.composition import CONFIG_DIR, compose
 from seq2seq.config import register_configs, variant_presets
 from seq2seq.decoding import quantize
 from seq2seq.models import rnn
@@ -38,7 +37,6 @@ from seq2seq.validation import check_evaluate_config, check_train_config
 from tests.reliability.reliability_tools import tiny_overrides, write_corpus
 
 REPO = Path(__file__).resolve().parent.parent
-CONFIG_DIR = REPO / "configs"
 V = 13
 GROUPS = sorted({p.name for p in CONFIG_DIR.iterdir() if p.is_dir()} | {"attention", "model"})
 # (group, option): every YAML file of every group, and the generated model, attention and
@@ -57,12 +55,7 @@ TINY_SIZES = {
 
 
 def compose_cfg(*overrides: str, config_name: str = "train", hydra_config: bool = False):
-    register_configs()
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return compose(
-            config_name=config_name, overrides=list(overrides), return_hydra_config=hydra_config
-        )
+    return compose(overrides, config_name, return_hydra_config=hydra_config)
 
 
 def forward_tiny(model) -> torch.Tensor:
@@ -275,14 +268,13 @@ import sys
 from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from torch import nn
 
 import seq2seq
 from seq2seq.cli.precheck import precheck_train_argv
+from seq2seq.composition import compose
 from seq2seq.compare import variant_label
-from seq2seq.config import register_configs, to_container
+from seq2seq.config import to_container
 from seq2seq.errors import ConfigError
 from seq2seq.models.builders import build_model
 from seq2seq.decoding.quantize import int8_engine, quantize_int8
@@ -292,15 +284,11 @@ from seq2seq.validation import check_train_config
 root = Path(sys.argv[1])
 assert Path(seq2seq.__file__).resolve().is_relative_to(root), seq2seq.__file__
 assert "toy" in ATTENTIONS and presets()["toy"] == ["attention=toy"]
-config_dir = str(root / "configs")
-register_configs()
 V = 11
 
 
 def compose_train(*overrides):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
-        return compose("train", overrides=["model.emb_size=8", "model.hidden_size=12", *overrides])
+    return compose(["model.emb_size=8", "model.hidden_size=12", *overrides])
 
 
 cfg = compose_train("attention=toy", "attention.temperature=2.0")
@@ -311,7 +299,7 @@ try:
 except ConfigError as err:
     assert str(err) == "attention.temperature must be > 0, got 0.0", err
 try:
-    precheck_train_argv(["attention=toy", "attention.temperature=-1"], config_dir)
+    precheck_train_argv(["attention=toy", "attention.temperature=-1"])
     raise AssertionError("the command line pre-check let temperature=-1 through")
 except ConfigError as err:
     assert str(err) == "attention.temperature must be > 0, got -1.0", err

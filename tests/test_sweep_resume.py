@@ -16,17 +16,11 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from seq2seq.cli.sweep import (
-    SweepJob,
-    count,
-    exported_plan,
-    plan_job,
-    read_outcomes,
-    summary_line,
-)
+from seq2seq.cli.sweep import SweepJob, count, read_outcomes, summary_line
 from seq2seq.config import CarveConfig
 from seq2seq.provenance import code_commit
-from seq2seq.training.rundir import config_diff, flatten, saved_config
+from seq2seq.run_files import read_checkpoint_header
+from seq2seq.training.rundir import config_diff, exported_plan, flatten, plan_job
 from tests.conftest import TINY, TINY_RNN, needs_multi30k
 
 # --------------------------------------------------------------------------- helpers
@@ -46,14 +40,43 @@ def sweep_command(sweep: Path, args: list[str]) -> list[str]:
     return [sys.executable, "-m", "seq2seq.cli.train", "-m", *args, f"hydra.sweep.dir={sweep}"]
 
 
-def run_sweep(sweep: Path, args: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        sweep_command(sweep, args),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=os.environ | {"PYTHONUNBUFFERED": "1"},
-    )
+# seq2seq-train with every call of the run files' readers recorded (reader, resolved path) in
+# the JSON file $SEQ2SEQ_READS at exit; the basic launcher runs the jobs in this process
+COUNTING_READS = """
+import atexit, json, os, sys
+from pathlib import Path
+from seq2seq import run_files
+
+reads = []
+
+
+def counted(reader):
+    def read(path):
+        reads.append([reader.__name__, str(Path(path).resolve())])
+        return reader(path)
+
+    return read
+
+
+run_files.read_metrics = counted(run_files.read_metrics)
+run_files.read_checkpoint_header = counted(run_files.read_checkpoint_header)
+atexit.register(lambda: Path(os.environ["SEQ2SEQ_READS"]).write_text(json.dumps(reads)))
+from seq2seq.cli.train import main
+
+main()
+"""
+
+
+def run_sweep(
+    sweep: Path, args: list[str], *, reads: Path | None = None
+) -> subprocess.CompletedProcess:
+    """The sweep in a fresh process; with ``reads``, the run files' reads are recorded there."""
+    command = sweep_command(sweep, args)
+    env = os.environ | {"PYTHONUNBUFFERED": "1"}
+    if reads is not None:
+        command[1:3] = ["-c", COUNTING_READS]
+        env |= {"SEQ2SEQ_READS": str(reads)}
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
 
 
 def last_line(result) -> str:
@@ -197,7 +220,8 @@ def test_plan_of_a_new_directory_and_a_corrupt_checkpoint(tmp_path):
     (run_dir / "checkpoints" / "last.pt").write_bytes(b"not a checkpoint")
     plan = plan_job(run_dir, CONFIG)
     assert plan.action == "refuse" and f"{run_dir}: checkpoint " in plan.reason
-    assert saved_config(run_dir / "checkpoints" / "best.pt") == (CONFIG, 4)
+    header = read_checkpoint_header(run_dir / "checkpoints" / "best.pt")
+    assert (header.config, header.step) == (CONFIG, 4)
 
 
 # --------------------------------------------------------------------------- slow: real sweeps
@@ -232,7 +256,7 @@ def test_interrupted_sweep_run_again_skips_finished_and_resumes(shared_cache, tm
     assert "sweep interrupted in 1_seed2_rnn_additive (signal SIGTERM)" in err
     assert job_dirs(sweep) == ["0_seed1_rnn_additive", "1_seed2_rnn_additive"]  # it stopped
     first = files(sweep / "0_seed1_rnn_additive")
-    _, step = saved_config(second / "checkpoints" / "last.pt")
+    step = read_checkpoint_header(second / "checkpoints" / "last.pt").step
     assert 5 <= step < 30
     history = (second / "history.jsonl").read_text()
 
@@ -310,6 +334,31 @@ def test_killed_in_the_final_test_decoding_then_a_different_run(shared_cache, tm
         "remove it or choose another hydra.sweep.dir"
     ]
     assert files(run_dir) == before  # .hydra/ records included
+
+
+@needs_multi30k
+@pytest.mark.slow
+def test_a_resumed_job_reads_its_metrics_and_its_checkpoint_header_once(shared_cache, tmp_path):
+    """The plan's reads of the job directory reach the training's claim: nothing reads
+    metrics.json or last.pt's header again (last.pt is then loaded once, whole, to resume)."""
+    sweep = tmp_path / "sweep"
+    args = overrides(shared_cache, trainer__seed="7", trainer__max_steps="2")
+    assert run_sweep(sweep, args).returncode == 0
+    run_dir = (sweep / "0_seed7_rnn_additive").resolve()
+    # what a failure after the last checkpoint (in the final test) leaves: no result, last.pt
+    (run_dir / "metrics.json").write_text(json.dumps({"status": "failed", "error": "boom"}))
+
+    reads = tmp_path / "reads.json"
+    result = run_sweep(sweep, args, reads=reads)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert last_line(result) == "0 finished, 1 resumed, 0 failed"
+    assert "failed before (boom): resuming from checkpoints/last.pt at step 2" in result.stdout
+    assert json.loads(reads.read_text()) == [
+        ["read_metrics", str(run_dir)],
+        ["read_checkpoint_header", str(run_dir / "checkpoints" / "last.pt")],
+    ]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert (metrics["status"], metrics["steps"]) == ("finished", 2)
 
 
 # --------------------------------------------------------------------------- exported summaries

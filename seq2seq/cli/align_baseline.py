@@ -12,14 +12,15 @@ Needs the optional extra: ``pip install "seq2seq[align]"``.
 
 from __future__ import annotations
 
-from .common import compose_config, run_composed
+from ..composition import compose
+from .common import run_composed
 
 
 def align_baseline(overrides: list[str]) -> dict:
     from ..evaluation.baseline import align_baseline as run_table
     from ..evaluation.baseline import format_table, write_json
 
-    cfg = compose_config("align_baseline", overrides)
+    cfg = compose(overrides, "align_baseline")
     result = run_table(cfg)
     print(format_table(result))
     if cfg.out:

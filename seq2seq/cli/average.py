@@ -1,7 +1,7 @@
 """seq2seq-average run_dir=DIR [last=N] [name=NAME]: average the weights of a run's last N
 validation checkpoints (``checkpoints/step_<N>.pt``, kept by ``trainer.keep_last=N``) into
 ``checkpoints/<NAME>.pt`` (default ``avg_last<N>``), which ``seq2seq-evaluate run_dir=DIR
-checkpoint=<NAME>`` and seq2seq-translate load like best.pt.
+checkpoint=<NAME>`` and seq2seq-translate load like the best checkpoint.
 """
 
 from __future__ import annotations
@@ -33,9 +33,10 @@ def parse(argv: list[str]) -> dict[str, str]:
 
 def average(argv: list[str]) -> Path:
     from ..checkpoint import average_checkpoints, save_checkpoint, step_checkpoints
+    from ..run_files import CHECKPOINTS
 
     options = parse(argv)
-    ckpt_dir = Path(options["run_dir"]) / "checkpoints"
+    ckpt_dir = Path(options["run_dir"]) / CHECKPOINTS
     try:
         last = int(options.get("last", "5"))
     except ValueError:

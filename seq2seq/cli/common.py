@@ -5,16 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from ..composition import compose_checked, config_error_line  # noqa: F401 - re-exported
+from ..composition import compose
 from ..errors import Seq2SeqError
 from ..interrupts import interrupt_signal
-
-# absolute path: works for editable installs, wheels and `python -m` alike
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 T = TypeVar("T")
 log = logging.getLogger("seq2seq")
@@ -55,12 +52,6 @@ def command_name() -> str:
     return name
 
 
-def compose_config(config_name: str, overrides: Sequence[str]):
-    """Compose ``configs/<config_name>.yaml`` with ``overrides`` outside a Hydra app (prepare,
-    translate, benchmark); a composition error is a ConfigError (a ValueError) in one line."""
-    return compose_checked(config_name, overrides, config_dir=CONFIG_DIR)
-
-
 def handle_info_flags(argv: list[str], *, doc: str, config_name: str, example: str) -> list[str]:
     """The flags of a console script that composes a config without a Hydra app (prepare,
     translate): ``-h``/``--help`` prints ``doc`` and exits 0; ``--cfg job [--resolve]`` prints
@@ -91,7 +82,7 @@ def handle_info_flags(argv: list[str], *, doc: str, config_name: str, example: s
     if show:
         from omegaconf import OmegaConf
 
-        print(OmegaConf.to_yaml(compose_config(config_name, overrides), resolve=resolve), end="")
+        print(OmegaConf.to_yaml(compose(overrides, config_name), resolve=resolve), end="")
         raise SystemExit(0)
     return overrides
 

@@ -6,24 +6,22 @@ A Hydra app, so ``-m decode.beam_size=1,5,10`` sweeps decoding settings on one c
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
+from ..composition import CONFIG_DIR
 from ..config import register_configs
 from .common import report_user_errors
 from .precheck import precheck_evaluate_argv
 
 register_configs()
-# absolute path: works for editable installs, wheels and `python -m` alike
-CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 
 
 def main() -> None:
     """Check the command line first (one line per bad input: an unknown key, a ``+key`` the
     schema lacks, no ``run_dir``), then run Hydra."""
-    report_user_errors(lambda: precheck_evaluate_argv(sys.argv[1:], CONFIG_DIR))
+    report_user_errors(lambda: precheck_evaluate_argv(sys.argv[1:]))
     report_user_errors(
         hydra_main,
         what="seq2seq-evaluate",
@@ -31,7 +29,7 @@ def main() -> None:
     )
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="evaluate")
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="evaluate")
 def hydra_main(cfg: DictConfig) -> float | None:
     from ..evaluation.evaluate import evaluate
     from ..runtime import keep_freed_memory

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import compose_config, run_composed
+from ..composition import compose
+from .common import run_composed
 
 
 def export(overrides: list[str]) -> Path:
@@ -23,7 +24,7 @@ def export(overrides: list[str]) -> Path:
     from ..errors import ConfigError
     from ..export.ctranslate2 import export_run
 
-    cfg = compose_config("export", overrides)
+    cfg = compose(overrides, "export")
     if OmegaConf.is_missing(cfg, "run_dir") or not cfg.run_dir:
         raise ConfigError("run_dir=DIR is required: the directory of a training run")
     out = export_run(

@@ -5,32 +5,23 @@ fails in a second and creates nothing."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 from hydra.types import RunMode
 
-from ..composition import compose_checked, unknown_append_line, unknown_key_line
+from ..composition import compose
 from ..evaluation.bleu import check_tokenize
 from ..validation import check_evaluate_config, check_run_dir, check_train_config
-
-__all__ = [
-    "precheck_evaluate_argv",
-    "precheck_train_argv",
-    "unknown_append_line",
-    "unknown_key_line",
-]
 
 SWEEP_FLAGS = ("-m", "--multirun")
 
 
-def _compose_checked(argv: Sequence[str], config_dir: str | os.PathLike, config_name: str):
+def _compose_argv(argv: Sequence[str], config_name: str):
     """The composed config (Hydra's node included) of ``argv``, or ConfigError with one line;
     None when a flag is given (``--cfg``, ``-cn``, ``-m``, ...: Hydra's own business)."""
-    overrides = list(argv)
-    if any(a.startswith("-") for a in overrides):
+    if any(a.startswith("-") for a in argv):
         return None
-    return compose_checked(config_name, overrides, config_dir=config_dir, return_hydra_config=True)
+    return compose(argv, config_name, return_hydra_config=True)
 
 
 def _check_sweep_dir_flag(argv: Sequence[str]) -> None:
@@ -44,19 +35,17 @@ def _check_sweep_dir_flag(argv: Sequence[str]) -> None:
             check_run_dir(value, key="hydra.sweep.dir")
 
 
-def precheck_evaluate_argv(argv: Sequence[str], config_dir: str | os.PathLike) -> None:
+def precheck_evaluate_argv(argv: Sequence[str]) -> None:
     """Check seq2seq-evaluate's overrides before Hydra runs (composition, ``run_dir``, decoding
     options); ConfigError with one line if bad. Skipped when a flag is given."""
-    cfg = _compose_checked(argv, config_dir, "evaluate")
+    cfg = _compose_argv(argv, "evaluate")
     if cfg is not None:
         check_evaluate_config(cfg)
         if cfg.bleu.tokenize is not None:  # a missing extra: before the model is loaded
             check_tokenize(cfg.bleu.tokenize)
 
 
-def precheck_train_argv(
-    argv: Sequence[str], config_dir: str | os.PathLike, config_name: str = "train"
-) -> None:
+def precheck_train_argv(argv: Sequence[str]) -> None:
     """Check seq2seq-train's overrides before Hydra runs; ConfigError with one line if bad.
 
     Skipped (Hydra decides) when any flag is given (``-m``, ``--cfg``, ``-cn``, ...), but for
@@ -67,7 +56,7 @@ def precheck_train_argv(
     """
     from omegaconf.errors import OmegaConfBaseException
 
-    cfg = _compose_checked(argv, config_dir, config_name)
+    cfg = _compose_argv(argv, "train")
     if cfg is None:  # a flag: Hydra decides, but a sweep directory it would make is checked
         _check_sweep_dir_flag(argv)
         return

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import logging
 
-from .common import compose_config, run_composed
+from ..composition import compose
+from .common import run_composed
 
 
 def prepare(overrides: list[str]) -> None:
     from ..data.batching import sequence_lengths
     from ..data.pipeline import prepare_data
 
-    cfg = compose_config("train", overrides)
+    cfg = compose(overrides, "train")
     data = prepare_data(cfg.data)
     tok = data.tokenizer
     print(

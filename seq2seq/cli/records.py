@@ -1,7 +1,7 @@
-"""A run directory's ``.hydra/`` records as they were before this command.
+"""A run directory's Hydra records as they were before this command.
 
-Hydra writes this job's ``.hydra/config.yaml``, ``hydra.yaml`` and ``overrides.yaml`` into the
-run directory before seq2seq-train's code runs, also when the training is then refused (the
+Hydra writes this job's records (``run_files.HYDRA_RECORDS``: the config, Hydra's own settings
+and the overrides) into the run directory before seq2seq-train's code runs, also when the training is then refused (the
 directory holds another run) or fails to start. :class:`KeepRunRecords`, a Hydra callback
 (``hydra.callbacks`` in configs/train.yaml), copies the old ones first; :func:`restore` puts
 them back, bytes and times, so a refused or failed attempt leaves the run as it was (a later
@@ -17,15 +17,16 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import OmegaConf
 
-RECORDS = ("config.yaml", "hydra.yaml", "overrides.yaml")
+from ..run_files import HYDRA, HYDRA_RECORDS
+
 # run directory -> {file name: (bytes, (atime_ns, mtime_ns))}; one process, one run
 _saved: dict[Path, dict[str, tuple[bytes, tuple[int, int]]]] = {}
 
 
 def snapshot(run_dir: Path) -> None:
     records = {}
-    for name in RECORDS:
-        path = run_dir / ".hydra" / name
+    for name in HYDRA_RECORDS:
+        path = run_dir / HYDRA / name
         if path.is_file():
             stat = path.stat()
             records[name] = (path.read_bytes(), (stat.st_atime_ns, stat.st_mtime_ns))
@@ -37,8 +38,8 @@ def restore(run_dir: Path) -> None:
     records = _saved.get(run_dir.resolve())
     if records is None:
         return
-    for name in RECORDS:
-        path = run_dir / ".hydra" / name
+    for name in HYDRA_RECORDS:
+        path = run_dir / HYDRA / name
         if name in records:
             data, times = records[name]
             path.write_bytes(data)
@@ -48,7 +49,7 @@ def restore(run_dir: Path) -> None:
 
 
 class KeepRunRecords(Callback):
-    """Copies a single run's ``.hydra/`` records before Hydra rewrites them."""
+    """Copies a single run's Hydra records before Hydra rewrites them."""
 
     def on_run_start(self, config: Any, **kwargs: Any) -> None:  # noqa: ARG002
         try:

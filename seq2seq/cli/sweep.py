@@ -1,5 +1,5 @@
 """Sweeps that resume: the same sweep run again into the same sweep directory skips the jobs
-that finished, resumes the interrupted ones from ``checkpoints/last.pt``, re-runs the failed
+that finished, resumes the interrupted ones from their last checkpoint, re-runs the failed
 ones, and ends with one line, ``N finished, M resumed, K failed`` (:func:`summary_line`).
 
 Two halves that meet only through files in the sweep directory, so they work with every
@@ -7,11 +7,12 @@ launcher (basic, joblib, submitit: the jobs may run in other processes or on oth
 
 - :class:`ResumableSweep`, a Hydra callback (``hydra.callbacks`` in configs/train.yaml), runs
   in the process that starts the sweep. ``on_multirun_start`` copies each existing job's
-  ``.hydra/`` records into ``<sweep dir>/.seq2seq_sweep/`` (Hydra rewrites them when a job
+  Hydra records into ``<sweep dir>/.seq2seq_sweep/`` (Hydra rewrites them when a job
   starts, also for a job that is then skipped); ``on_multirun_end`` reads the outcome every job
   recorded there, prints the summary line on stderr and exits 1 when a job failed.
-- :func:`plan_job` (what a job's directory calls for) and :class:`SweepJob` (the job's records),
-  used by each job in :mod:`seq2seq.cli.train`, wherever it runs.
+- :class:`SweepJob` (the job's records), used by each job in :mod:`seq2seq.cli.train`,
+  wherever it runs, after :func:`seq2seq.training.rundir.plan_job` decided what the job's
+  directory calls for.
 """
 
 from __future__ import annotations
@@ -27,179 +28,28 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 
-from ..errors import CheckpointError
-from ..training.rundir import ENDED, RUN_OUTPUTS, config_diff, saved_config
+from ..run_files import HYDRA, HYDRA_RECORDS
 
-STATE_DIR = ".seq2seq_sweep"  # inside the sweep directory; no `.hydra/` or metrics.json in it
-HYDRA_RECORDS = ("config.yaml", "hydra.yaml", "overrides.yaml")
+STATE_DIR = ".seq2seq_sweep"  # inside the sweep directory; no run's records or results in it
 OUTCOMES = ("finished", "resumed", "failed")  # what a job of this sweep ended as
 
 
 def summary_line(finished: int, resumed: int, failed: int) -> str:
     """The sweep's last line on stderr. Every job of the sweep is counted once:
     ``finished``: skipped because it had finished (or diverged) before, or trained from
-    scratch to the end now; ``resumed``: continued from its ``checkpoints/last.pt`` and ended
+    scratch to the end now; ``resumed``: continued from its last checkpoint and ended
     now; ``failed``: ended without a result (it failed, was interrupted, its process died, or
     its directory holds a different run)."""
     return f"{finished} finished, {resumed} resumed, {failed} failed"
-
-
-# --------------------------------------------------------------------------- a job's plan
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What to do with a job's run directory; ``reason`` says it in one line."""
-
-    action: str  # skip | resume | scratch | refuse
-    reason: str
-    clear: bool = False  # scratch: remove the outputs of a failed attempt first
-    val_bleu: float | None = None  # skip: the finished run's
-
-
-def _read_metrics(run_dir: Path) -> dict:
-    try:
-        metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return metrics if isinstance(metrics, dict) else {}
-
-
-def plan_job(run_dir: Path, config: dict) -> Plan:
-    """What a sweep job does with its run directory, given its resolved ``config``:
-
-    - ``skip``: metrics.json says finished or diverged, checkpoints/best.pt exists (or, for
-      a run that diverged before its first validation, last.pt) and the run's saved config
-      (in last.pt, else best.pt) is the job's;
-    - ``resume``: no result yet, and checkpoints/last.pt holds the job's config (interrupted
-      in training or in the final test decoding, or failed after a checkpoint);
-    - ``scratch``: nothing there yet, or a failed run without a usable last.pt (none, or one
-      of another config): its outputs are removed first (``clear``);
-    - ``refuse``: the directory holds another run (finished or interrupted, other config),
-      or a result whose checkpoints are missing or unreadable; nothing is touched.
-    """
-    metrics = _read_metrics(run_dir)
-    status = metrics.get("status")
-    ckpt = run_dir / "checkpoints"
-    last, best = ckpt / "last.pt", ckpt / "best.pt"
-    if status in ENDED:
-        # a run that diverged before its first validation has no best.pt, only last.pt
-        if not best.is_file() and (status == "finished" or not last.is_file()):
-            return Plan(
-                "refuse",
-                f"{run_dir} has metrics.json status {status} but no checkpoints/best.pt: "
-                "remove the directory to train that job again",
-            )
-        errors = []
-        for path in (p for p in (last, best) if p.is_file()):
-            try:
-                saved, _ = saved_config(path)
-                break
-            except CheckpointError as err:
-                errors.append(str(err))
-        else:
-            return Plan("refuse", f"{run_dir}: cannot read the run's config ({errors[-1]})")
-        diff = config_diff(saved, config)
-        if diff:
-            return Plan(
-                "refuse",
-                f"{run_dir} holds a different {status} run ({diff}): "
-                "remove it or choose another hydra.sweep.dir",
-            )
-        bleu = metrics.get("test_bleu")
-        scores = f", test BLEU {bleu:.2f}" if isinstance(bleu, int | float) else ""
-        return Plan(
-            "skip",
-            f"{status} before (step {metrics.get('steps')}{scores}): skipped",
-            val_bleu=metrics.get("val_bleu"),
-        )
-    failed = status == "failed"
-    before = f"failed before ({metrics.get('error', 'no error recorded')})" if failed else ""
-    if last.is_file():
-        try:
-            saved, step = saved_config(last)
-        except CheckpointError as err:
-            if failed:
-                return Plan("scratch", f"{before}; {err}: training from scratch", clear=True)
-            return Plan("refuse", f"{run_dir}: {err}")
-        diff = config_diff(saved, config)
-        if diff and failed:
-            return Plan(
-                "scratch",
-                f"{before}; its checkpoints/last.pt is of another config ({diff}): "
-                "training from scratch",
-                clear=True,
-            )
-        if diff:
-            return Plan(
-                "refuse",
-                f"{run_dir} holds a different unfinished run ({diff}): "
-                "remove it or choose another hydra.sweep.dir",
-            )
-        why = before or "interrupted"
-        return Plan("resume", f"{why}: resuming from checkpoints/last.pt at step {step}")
-    if failed:
-        return Plan(
-            "scratch", f"{before}, no checkpoints/last.pt: training from scratch", clear=True
-        )
-    stale = any((run_dir / name).exists() for name in RUN_OUTPUTS)
-    if stale:  # killed before its first checkpoint: tb/, vocab/ of that attempt
-        return Plan("scratch", "no checkpoints/last.pt yet: training from scratch", clear=True)
-    return Plan("scratch", "new")
-
-
-def exported_plan(run_dir: Path, config: dict, exported: Path) -> Plan | None:
-    """The plan of a job whose summary was exported (``seq2seq-compare --export``) to
-    ``exported/<sweep dir name>/<job dir name>``: ``skip`` when it is this job's (its saved
-    config is the job's, and this code's commit trained it), ``refuse`` when it holds another
-    run; None when there is no summary of a finished or diverged run there.
-
-    A grid built over several sittings and machines commits each finished run's summary; the
-    next sitting's sweep, in a fresh checkout of the same commit, goes on with the rest."""
-    from omegaconf import OmegaConf
-
-    from ..provenance import code_commit
-
-    summary = exported / run_dir.parent.name / run_dir.name
-    metrics = _read_metrics(summary)
-    status = metrics.get("status")
-    if status not in ENDED:
-        return None
-    try:
-        saved = OmegaConf.to_container(OmegaConf.load(summary / ".hydra" / "config.yaml"))
-    except Exception as err:  # noqa: BLE001 - any unreadable record: the job is refused
-        return Plan("refuse", f"{summary}: cannot read its .hydra/config.yaml ({err})")
-    diff = config_diff(saved, config)
-    if diff:
-        return Plan(
-            "refuse",
-            f"{summary} holds the summary of a different run ({diff}): "
-            "remove it or choose another exported_runs",
-        )
-    commit, trained_by = code_commit(), metrics.get("commit")
-    if commit is None or trained_by != commit:
-        return Plan(
-            "refuse",
-            f"{summary} was trained by commit {trained_by}, this code is {commit}: one "
-            "comparison is trained by one commit (run the sweep from a checkout of that commit, "
-            "or choose another exported_runs)",
-        )
-    bleu = metrics.get("test_bleu")
-    scores = f", test BLEU {bleu:.2f}" if isinstance(bleu, int | float) else ""
-    return Plan(
-        "skip",
-        f"{status}, exported to {summary} (step {metrics.get('steps')}{scores}): skipped",
-        val_bleu=metrics.get("val_bleu"),
-    )
 
 
 # --------------------------------------------------------------------------- the records
 
 
 def _job_dirs(sweep_dir: Path):
-    """Run directories below ``sweep_dir`` (those with ``.hydra/``), not looking inside one."""
+    """Run directories below ``sweep_dir`` (those with Hydra records), not looking inside one."""
     for root, dirs, _ in os.walk(sweep_dir):
-        if ".hydra" in dirs and Path(root) != sweep_dir:
+        if HYDRA in dirs and Path(root) != sweep_dir:
             dirs[:] = []
             yield Path(root)
             continue
@@ -213,7 +63,7 @@ def _is_main_rank() -> bool:
 @dataclass
 class SweepJob:
     """One job's records in ``<sweep dir>/.seq2seq_sweep/``: the copy of its previous
-    ``.hydra/`` records and the outcome it ended with (``jobs/<key>/outcome.json``)."""
+    Hydra records and the outcome it ended with (``jobs/<key>/outcome.json``)."""
 
     state: Path
     run_dir: Path
@@ -240,13 +90,13 @@ class SweepJob:
         tmp.replace(path)
 
     def restore_hydra_records(self) -> None:
-        """Put back the ``.hydra/`` files the run had before this sweep started (Hydra has
+        """Put back the Hydra records the run had before this sweep started (Hydra has
         just written this job's over them), bytes and times, for a run left as it was."""
         saved = self.state / "hydra" / self.key
         if not saved.is_dir():
             return
         for path in saved.iterdir():
-            shutil.copy2(path, self.run_dir / ".hydra" / path.name)
+            shutil.copy2(path, self.run_dir / HYDRA / path.name)
 
     def detach_run_log(self) -> None:
         """Stop logging into the run's own log file (Hydra's job log, e.g. ``train.log``):
@@ -316,8 +166,8 @@ class ResumableSweep(Callback):
                 copy = state / "hydra" / run_dir.relative_to(sweep)
                 copy.mkdir(parents=True, exist_ok=True)
                 for name in HYDRA_RECORDS:
-                    if (run_dir / ".hydra" / name).is_file():
-                        shutil.copy2(run_dir / ".hydra" / name, copy / name)
+                    if (run_dir / HYDRA / name).is_file():
+                        shutil.copy2(run_dir / HYDRA / name, copy / name)
         (state / "sweep.json").write_text(json.dumps({"pid": os.getpid()}) + "\n")
 
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:  # noqa: ARG002

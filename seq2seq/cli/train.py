@@ -1,14 +1,13 @@
 """seq2seq-train [overrides]: the Hydra entry point. It only calls seq2seq.training.train.
 
 In a sweep (``-m``, or a preset with ``hydra.mode: MULTIRUN``) each job first looks at its
-run directory (:func:`seq2seq.cli.sweep.plan_job`): a finished run is skipped, an interrupted
-one resumed from ``checkpoints/last.pt``, a failed one trained again; a failed job never stops
-the sweep, and :class:`seq2seq.cli.sweep.ResumableSweep` prints the summary line at the end.
+run directory (:func:`seq2seq.training.rundir.plan_job`): a finished run is skipped, an
+interrupted one resumed from its last checkpoint, a failed one trained again; a failed job
+never stops the sweep, and :class:`seq2seq.cli.sweep.ResumableSweep` prints the summary line at the end.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -22,17 +21,17 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from ..composition import CONFIG_DIR
 from ..config import register_configs, to_container
 from ..interrupts import interrupt_signal
-from ..training.rundir import clear_outputs
+from ..run_files import LAST, METRICS
+from ..training.rundir import ENDED, Contents, clear_outputs, exported_plan, plan_job
 from . import records, sweep
 from .common import USER_ERRORS, report_user_errors
 from .precheck import precheck_train_argv
 
 log = logging.getLogger("seq2seq")
 register_configs()
-# absolute path: works for editable installs, wheels and `python -m` alike
-CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 
 
 def main() -> None:
@@ -40,7 +39,7 @@ def main() -> None:
     from ..runtime import keep_freed_memory
 
     keep_freed_memory()
-    report_user_errors(lambda: precheck_train_argv(sys.argv[1:], CONFIG_DIR), **START_UP)
+    report_user_errors(lambda: precheck_train_argv(sys.argv[1:]), **START_UP)
     report_user_errors(hydra_main, **START_UP)
 
 
@@ -52,7 +51,7 @@ START_UP = {
 }
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def hydra_main(cfg: DictConfig) -> float | None:
     # Hydra turns an exception out of this function into its own report: interrupts end here
     return report_user_errors(lambda: run_job(cfg), **START_UP)
@@ -67,7 +66,7 @@ def run_job(cfg: DictConfig) -> float | None:
     if metrics.get("status") == "interrupted":
         print(
             f"interrupted ({metrics['stop_reason']}) at step {metrics['steps']}: "
-            f"checkpoints/last.pt is saved; resume with: "
+            f"{LAST} is saved; resume with: "
             f"{resume_command(sys.argv[1:], Path(cfg.run_dir))}",
             file=sys.stderr,
         )
@@ -90,23 +89,24 @@ def resume_command(argv: list[str], run_dir: Path) -> str:
     )
 
 
-def train_or_fail(cfg: DictConfig, *, multirun: bool) -> dict:
+def train_or_fail(cfg: DictConfig, *, multirun: bool, found: Contents | None = None) -> dict:
     """``train(cfg)``'s metrics; on an error, either one ``error:`` line and exit 1 (a single
     run) or the failure returned (a sweep's job, which must not stop the sweep:
     seq2seq-compare lists it as failed). A directory that held a run before, or that the
     training refused, is left as it was (``"untouched": True`` in a sweep's failure; its
-    ``.hydra/`` records put back for a single run); a new one gets metrics.json
-    ``status: failed``."""
+    Hydra records put back for a single run); a new one gets metrics with ``status: failed``.
+    ``found``: what a sweep job's plan found in the directory (then it is not read again)."""
+    from ..run_files import RunFileError
     from ..training import train
     from ..training.rundir import Holds, RunDirError, inspect
 
     run_dir = Path(cfg.run_dir)
     try:
-        held = inspect(run_dir).holds
-    except RunDirError:
-        held = None  # unreadable metrics.json: train() refuses it
+        held = (found or inspect(run_dir)).holds
+    except RunFileError:
+        held = None  # unreadable metrics: train() refuses it
     try:
-        return train(cfg)
+        return train(cfg, found=found)
     except BaseException as err:
         if interrupt_signal(err) is not None:  # not a failure: the caller says so in one line
             if held not in (None, Holds.nothing, Holds.failed) and not multirun:
@@ -128,7 +128,7 @@ def train_or_fail(cfg: DictConfig, *, multirun: bool) -> dict:
             if not multirun:
                 records.restore(run_dir)
         elif int(os.environ.get("RANK", 0)) == 0:  # DDP: rank 0 records the run's failure
-            write_failure(run_dir / "metrics.json", failure)
+            write_failure(run_dir, failure)
         user_error = isinstance(err, USER_ERRORS) or "out of memory" in message
         if os.environ.get("SEQ2SEQ_DEBUG") or (not multirun and not user_error):
             raise
@@ -151,8 +151,8 @@ def sweep_job(cfg: DictConfig) -> float | None:
     try:
         config = to_container(cfg)
         exported = cfg.get("exported_runs")
-        plan = exported and sweep.exported_plan(run_dir, config, Path(exported))
-        plan = plan or sweep.plan_job(run_dir, config)
+        plan = exported and exported_plan(run_dir, config, Path(exported))
+        plan = plan or plan_job(run_dir, config)
     except Exception as err:  # noqa: BLE001 - an unreadable directory fails this job only
         if os.environ.get("SEQ2SEQ_DEBUG"):
             raise
@@ -173,7 +173,7 @@ def sweep_job(cfg: DictConfig) -> float | None:
         return None
     if plan.action == "resume":
         log.info("%s: %s", job.key, plan.reason)
-        (run_dir / "metrics.json").unlink(missing_ok=True)  # a failed attempt's, if any
+        (run_dir / METRICS).unlink(missing_ok=True)  # a failed attempt's, if any
         cfg.trainer.resume = True
     elif plan.clear:
         log.info("%s: %s", job.key, plan.reason)
@@ -184,11 +184,11 @@ def sweep_job(cfg: DictConfig) -> float | None:
             log.error("error: %s", reason)
             job.record("failed", reason)
             return None
-    metrics = train_or_fail(cfg, multirun=True)
+    metrics = train_or_fail(cfg, multirun=True, found=plan.claims())
     if metrics.get("untouched"):
         job.restore_hydra_records()
     status = metrics.get("status")
-    if status in sweep.ENDED:
+    if status in ENDED:
         outcome = "resumed" if plan.action == "resume" else "finished"
         if exported:
             from ..compare.export import export_finished_job
@@ -215,20 +215,20 @@ def sweep_job(cfg: DictConfig) -> float | None:
     return metrics.get("val_bleu")
 
 
-def write_failure(path: Path, failure: dict) -> None:
-    """Record a failed start for seq2seq-compare, never over a finished run's metrics
-    (a mistyped resume must not destroy them) and never raising (the error line comes next)."""
+def write_failure(run_dir: Path, failure: dict) -> None:
+    """Record a failed start in the run's metrics for seq2seq-compare, never over a
+    finished run's (a mistyped resume must not destroy them) and never raising (the error
+    line comes next)."""
+    from .. import run_files
+
     try:
-        if path.is_file() and json.loads(path.read_text(encoding="utf-8")).get("status") in (
-            "finished",
-            "diverged",
-        ):
+        if run_files.read_metrics(run_dir).get("status") in ENDED:
             return
-    except (OSError, ValueError, AttributeError):
+    except run_files.RunFileError:
         pass
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(failure, indent=2) + "\n", encoding="utf-8")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        run_files.write_metrics(run_dir, failure)
     except OSError:
         pass
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 import logging
 import sys
 
+from ..composition import compose
 from ..errors import ConfigError
 from ..validation import check_evaluate_config
-from .common import compose_config, handle_info_flags, report_user_errors
+from .common import handle_info_flags, report_user_errors
 
 
 def translate(overrides: list[str], lines: list[str]) -> list[str]:
@@ -24,7 +25,7 @@ def translate(overrides: list[str], lines: list[str]) -> list[str]:
     from ..evaluation.run import load_run
     from ..runtime import pick_device
 
-    cfg = compose_config("evaluate", overrides)
+    cfg = compose(overrides, "evaluate")
     check_evaluate_config(cfg)  # run_dir=DIR given, decoding options in range
     device = pick_device(cfg.device, key="device")
     # a precision the device lacks fails before loading

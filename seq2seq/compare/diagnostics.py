@@ -1,8 +1,8 @@
 """Attention diagnostics of one run, from its dumped test alignments.
 
-``alignments/test.npz`` (key ``str(i)``: the (tgt_steps, src_len) weights of test sentence i, a
-row per emitted target token, a column per source piece) and ``alignments/test.jsonl`` (per
-sentence ``id``, ``src_tokens``, ``tgt_tokens``), as seq2seq.evaluation.alignments.dump_alignments
+The matrices (``run_files.TEST_ALIGNMENTS``, key ``str(i)``: the (tgt_steps, src_len) weights
+of test sentence i, a row per emitted target token, a column per source piece) and their index
+(``run_files.TEST_ALIGNMENT_INDEX``, per sentence ``id``, ``src_tokens``, ``tgt_tokens``), as seq2seq.evaluation.alignments.dump_alignments
 writes them. Every row of every sentence counts once (pooled over the test set):
 
     entropy     entropy of the row made a distribution (divided by its sum) over log(src_len):
@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..evaluation.alignments import EOS_PIECE
+from ..run_files import ALIGNMENTS, TEST_ALIGNMENTS
 from .runs import RunRecord, has_weights
 
 SATURATED = 0.99
@@ -128,10 +129,10 @@ def run_diagnostics(records: list[RunRecord], problems: list[str]) -> dict[Path,
     for r in records:
         if r.scored and has_weights(r):
             try:
-                found = attention_diagnostics(r.path / "alignments")
+                found = attention_diagnostics(r.path / ALIGNMENTS)
             except Exception as err:  # noqa: BLE001 - an unreadable dump costs its cells only
                 problems.append(
-                    f"`{r.label}` seed {r.seed} ({r.name}): alignments/test.npz unreadable ({err})"
+                    f"`{r.label}` seed {r.seed} ({r.name}): {TEST_ALIGNMENTS} unreadable ({err})"
                 )
                 continue
             if found is not None:

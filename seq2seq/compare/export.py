@@ -2,13 +2,12 @@
 without checkpoints (docs/comparison/runs/ holds the early-training study's,
 docs/comparison/converged/ the converged grid's).
 
-Per run: ``.hydra/config.yaml`` and ``overrides.yaml``, ``metrics.json``, ``history.jsonl``,
-``hyps/test.txt`` with the test sources and references it was scored against
-(``hyps/test.src.txt``, ``hyps/test.ref.txt``), and of the alignment dump the diagnostics
-computed from every test sentence (``alignments/test.diagnostics.json``, which the report reads
-instead of the matrices) plus the first ``keep_matrices`` sentences' matrices (``test.npz`` /
-``test.jsonl``, for alignments.png).
-Checkpoints, TensorBoard files and the vocabulary are left out.
+Per run (the names are :mod:`seq2seq.run_files`'): the saved config and overrides, the
+metrics, the history, the test hypotheses with the test sources and references they were
+scored against, each gold evaluation's metrics, and of the alignment dump the diagnostics
+computed from every test sentence (``TEST_DIAGNOSTICS``, which the report reads instead of the
+matrices) plus the first ``keep_matrices`` sentences' matrices and pieces (for
+alignments.png). Checkpoints, TensorBoard files and the vocabulary are left out.
 """
 
 from __future__ import annotations
@@ -19,13 +18,25 @@ from pathlib import Path
 
 import numpy as np
 
+from ..run_files import (
+    ALIGNMENTS,
+    EVAL,
+    HISTORY,
+    HYDRA_CONFIG,
+    HYDRA_OVERRIDES,
+    METRICS,
+    TEST_ALIGNMENT_INDEX,
+    TEST_ALIGNMENTS,
+    TEST_DIAGNOSTICS,
+    TEST_HYPS,
+    TEST_REFERENCES,
+    TEST_SOURCES,
+)
 from .diagnostics import attention_diagnostics
 from .grid import MULTIRUN_FILE
 from .runs import discover_runs, gold_evaluations
-from .scoring import HYPS, REFERENCES, SOURCES
 
-COPIED = (".hydra/config.yaml", ".hydra/overrides.yaml", "metrics.json", "history.jsonl")
-COPIED += (HYPS, SOURCES, REFERENCES)
+COPIED = (HYDRA_CONFIG, HYDRA_OVERRIDES, METRICS, HISTORY, TEST_HYPS, TEST_SOURCES, TEST_REFERENCES)
 
 
 def export_run(run_dir: Path, out_dir: Path, *, keep_matrices: int = 3) -> Path:
@@ -37,26 +48,26 @@ def export_run(run_dir: Path, out_dir: Path, *, keep_matrices: int = 3) -> Path:
             (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, out_dir / name)
     for name in gold_evaluations(run_dir):  # the gold AER's record, not its hypotheses
-        target = out_dir / "eval" / name / "metrics.json"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(run_dir / "eval" / name / "metrics.json", target)
-    align_dir = run_dir / "alignments"
-    diagnostics = attention_diagnostics(align_dir)
+        record = f"{EVAL}/{name}/{METRICS}"
+        (out_dir / record).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(run_dir / record, out_dir / record)
+    diagnostics = attention_diagnostics(run_dir / ALIGNMENTS)
     if diagnostics is not None:
-        target = out_dir / "alignments"
-        target.mkdir(exist_ok=True)
-        (target / "test.diagnostics.json").write_text(
+        (out_dir / ALIGNMENTS).mkdir(exist_ok=True)
+        (out_dir / TEST_DIAGNOSTICS).write_text(
             json.dumps(diagnostics, indent=2) + "\n", encoding="utf-8"
         )
         kept = [str(i) for i in range(keep_matrices)]
-        with np.load(align_dir / "test.npz") as data:
+        with np.load(run_dir / TEST_ALIGNMENTS) as data:
             np.savez_compressed(
-                target / "test.npz", **{k: data[k] for k in kept if k in data.files}
+                out_dir / TEST_ALIGNMENTS, **{k: data[k] for k in kept if k in data.files}
             )
-        index = align_dir / "test.jsonl"
+        index = run_dir / TEST_ALIGNMENT_INDEX
         if index.is_file():
             lines = index.read_text(encoding="utf-8").splitlines()[:keep_matrices]
-            (target / "test.jsonl").write_text("".join(x + "\n" for x in lines), encoding="utf-8")
+            (out_dir / TEST_ALIGNMENT_INDEX).write_text(
+                "".join(x + "\n" for x in lines), encoding="utf-8"
+            )
     return out_dir
 
 
@@ -72,8 +83,8 @@ def copy_sweep_definition(sweep_dir: Path, sweep_out: Path) -> None:
 
 def export_finished_job(run_dir: Path, exported: Path) -> Path:
     """A sweep job's summary, written whole or not at all to
-    ``exported/<sweep dir name>/<job dir name>`` (the place :func:`seq2seq.cli.sweep.exported_plan`
-    looks): built beside it, then renamed into place, so a reader (or a ``git add`` of the
+    ``exported/<sweep dir name>/<job dir name>`` (the place
+    :func:`seq2seq.training.rundir.exported_plan` looks): built beside it, then renamed into place, so a reader (or a ``git add`` of the
     folder) never sees half of one. An earlier summary there is replaced."""
     target = exported / run_dir.parent.name / run_dir.name
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,8 @@ from pathlib import Path
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
+from ..run_files import HYDRA_OVERRIDES
+
 MULTIRUN_FILE = "multirun.yaml"
 
 
@@ -37,7 +39,7 @@ def sweep_params(multirun_yaml: Path) -> dict[str, list[str]] | None:
 
 
 def _job_overrides(run_dir: Path) -> set[str]:
-    path = run_dir / ".hydra" / "overrides.yaml"
+    path = run_dir / HYDRA_OVERRIDES
     try:
         return {str(o) for o in OmegaConf.load(path)}
     except (OSError, ValueError):

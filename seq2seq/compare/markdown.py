@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..run_files import EVAL, METRICS, TEST_ALIGNMENTS
 from .notes import (
     COLLAPSE,
     baseline_notes,
@@ -28,7 +29,7 @@ from .variants import AlignmentRuns, Variant, held_fixed
 
 log = logging.getLogger(__name__)
 
-# metrics.json's AER of the runs themselves -> column (shown when some variant has it)
+# the run metrics' AER of the runs themselves -> column (shown when some variant has it)
 AER_COLUMNS = {"test_aer": "test AER", "gold_aer": "gold AER"}
 
 
@@ -220,16 +221,16 @@ def report_sections(
         "convergence rule stopped, of those that record it; epochs and steps at the stop."
     )
     notes.append(
-        "Attention diagnostics (alignments/test.npz of each scored seed, the test hypotheses; "
+        f"Attention diagnostics ({TEST_ALIGNMENTS} of each scored seed, the test hypotheses; "
         "mean over rows, then over seeds): entropy = row entropy / log(the row's support: the "
         "whole source for a softmax, the window for local-m/local-p), row sum = the row's total "
         "weight (below 1 where local-p's Gaussian truncates its window), collapse = share of "
         "target steps whose argmax is the sentence's most-attended source piece (1: every step "
         "on one piece, which is COLLAPSE; 1/length for a diagonal), saturated = share of rows "
         "with max weight > 0.99 (sharp: collapsed or a sharp moving alignment alike), EOS mass "
-        "= weight on the source EOS. Empty: no weights (`none`) or no dump. AER: metrics.json's "
+        f"= weight on the source EOS. Empty: no weights (`none`) or no dump. AER: {METRICS}'s "
         "test_aer, and gold AER from seq2seq-evaluate gold_alignments= "
-        "(eval/<name>/metrics.json), mean over seeds."
+        f"({EVAL}/<name>/{METRICS}), mean over seeds."
     )
     notes += [
         f"COLLAPSE `{row['variant']}`: {row['collapse']:.0%} of its target steps attend the "

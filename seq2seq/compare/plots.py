@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..evaluation.alignments import read_alignments
+from ..run_files import ALIGNMENTS
 
 
 class _Figures:
@@ -144,7 +145,7 @@ def plot_alignment_grid(
     panels = []
     for title, run_dir in panels_from:
         try:
-            matrices = read_alignments(run_dir / "alignments", ids=sentence_ids)
+            matrices = read_alignments(run_dir / ALIGNMENTS, ids=sentence_ids)
         except (OSError, ValueError, KeyError):
             continue  # the report's notes say which dumps could not be read
         if matrices is None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..run_files import TEST_ALIGNMENTS
 from .diagnostics import run_diagnostics
 from .grid import missing_jobs
 from .html_report import write_html
@@ -199,7 +200,7 @@ def write_report(
     )
     panels = []  # (title, variant, run directory): each variant's first seed with a dump
     for label, v in variants.items():
-        dumped = [r for r in v.scored if (r.path / "alignments" / "test.npz").is_file()]
+        dumped = [r for r in v.scored if (r.path / TEST_ALIGNMENTS).is_file()]
         if dumped:
             panels.append((f"{label} (seed {dumped[0].seed})", label, dumped[0].path))
     plot_alignment_grid(

@@ -3,17 +3,16 @@ fixed (data, model, wiring, budget, precision, decoding), read from the saved co
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
+from .. import run_files
 from ..evaluation.bleu import run_tokenize
 from ..models.registry import model_family
+from ..run_files import EVAL, HYDRA, HYDRA_CONFIG, METRICS, RunFileError
 
 # finished | diverged (stopped on non-finite losses, still scored on its best checkpoint) |
-# failed (metrics.json says so) | unfinished (no metrics.json: running or killed) |
+# failed (its metrics say so) | unfinished (no metrics: running or killed) |
 # broken (a file of the run cannot be read)
 STATUS_RANK = {"finished": 0, "diverged": 1, "failed": 2, "unfinished": 3, "broken": 4}
 SETUP = ("data", "model", "wiring", "budget", "precision", "decode", "bleu")
@@ -41,7 +40,7 @@ class RunRecord:
     history: list[dict] = field(default_factory=list)
     seed: int | None = None
     error: str | None = None  # failed: the run's error; broken: which file and why
-    # eval/<name>/metrics.json of seq2seq-evaluate with gold_alignments=: name -> its AER
+    # the evaluations of seq2seq-evaluate with gold_alignments=: name -> its AER
     gold_evaluations: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -101,7 +100,7 @@ def has_weights(record: RunRecord) -> bool:
 
 
 def is_run_dir(path: Path) -> bool:
-    return (path / ".hydra" / "config.yaml").is_file() or (path / "metrics.json").is_file()
+    return (path / HYDRA_CONFIG).is_file() or (path / METRICS).is_file()
 
 
 def discover_runs(paths: list[str | Path]) -> list[Path]:
@@ -117,13 +116,13 @@ def discover_runs(paths: list[str | Path]) -> list[Path]:
             runs.append(path)
             continue
         found = sorted(
-            {p.parent.parent for p in path.rglob(".hydra/config.yaml")}
-            | {p.parent for p in path.rglob("metrics.json") if "eval" not in p.parts}
+            {p.parent.parent for p in path.rglob(HYDRA_CONFIG)}
+            | {p.parent for p in path.rglob(METRICS) if EVAL not in p.parts}
         )
         runs += [p for p in found if is_run_dir(p)]
     if not runs:
         raise FileNotFoundError(
-            f"no run directories (with .hydra/ or metrics.json) under {', '.join(map(str, paths))}"
+            f"no run directories (with {HYDRA}/ or {METRICS}) under {', '.join(map(str, paths))}"
         )
     return list(dict.fromkeys(runs))
 
@@ -139,43 +138,18 @@ def _seed(config: dict, metrics: dict) -> int | None:
 def load_record(path: Path) -> RunRecord:
     """The record of one run directory; a file that cannot be read makes it ``broken`` (with the
     file's name and the reason), never an exception."""
-    config: dict = {}
-    metrics: dict = {}
-    history: list[dict] = []
     broken: list[str] = []
-    config_path = path / ".hydra" / "config.yaml"
-    if config_path.is_file():
+
+    def read(reader, empty):
         try:
-            loaded = OmegaConf.to_container(OmegaConf.load(config_path), resolve=False)
-            config = loaded if isinstance(loaded, dict) else {}
-            if not isinstance(loaded, dict):
-                broken.append(".hydra/config.yaml: not a mapping")
-        except Exception as err:  # noqa: BLE001 - one bad run must not stop the report
-            broken.append(f".hydra/config.yaml: {_first_line(err)}")
-    if (path / "metrics.json").is_file():
-        try:
-            loaded = json.loads((path / "metrics.json").read_text(encoding="utf-8"))
-            metrics = loaded if isinstance(loaded, dict) else {}
-            if not isinstance(loaded, dict):
-                broken.append("metrics.json: not a JSON object")
-        except (OSError, ValueError) as err:
-            broken.append(f"metrics.json: {_first_line(err)}")
-    if (path / "history.jsonl").is_file():
-        try:
-            lines = (path / "history.jsonl").read_text(encoding="utf-8").splitlines()
-            for line_no, line in enumerate(lines, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    entry = json.loads(line)
-                except ValueError as err:
-                    raise ValueError(f"line {line_no}: {_first_line(err)}") from None
-                if not isinstance(entry, dict):
-                    raise ValueError(f"line {line_no}: not a JSON object")
-                history.append(entry)
-        except (OSError, ValueError) as err:
-            history = []
-            broken.append(f"history.jsonl: {_first_line(err)}")
+            return reader(path)
+        except RunFileError as err:  # one bad run must not stop the report
+            broken.append(f"{err.path.relative_to(path).as_posix()}: {err.reason}")
+            return empty
+
+    config: dict = read(run_files.read_hydra_config, {})
+    metrics: dict = read(run_files.read_metrics, {})
+    history: list[dict] = read(run_files.read_history, [])
     if not config and metrics:
         config = {
             "model": {"name": metrics.get("model")},
@@ -202,15 +176,15 @@ def load_record(path: Path) -> RunRecord:
 
 
 def gold_evaluations(run_dir: Path) -> dict[str, float]:
-    """name -> AER of each ``eval/<name>/metrics.json`` scored against gold links (one that
-    cannot be read is left out: it is not the run's own record)."""
+    """name -> AER of each evaluation (``eval/<name>/``) scored against gold links (one whose
+    metrics cannot be read is left out: they are not the run's own record)."""
     found = {}
-    for path in sorted(run_dir.glob("eval/*/metrics.json")):
+    for path in sorted(run_dir.glob(f"{EVAL}/*/{METRICS}")):
         try:
-            metrics = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            metrics = run_files.read_metrics(path.parent)
+        except RunFileError:
             continue
-        if isinstance(metrics, dict) and isinstance(metrics.get("aer"), int | float):
+        if isinstance(metrics.get("aer"), int | float):
             found[path.parent.name] = float(metrics["aer"])
     return found
 
@@ -231,11 +205,6 @@ def set_gold_aer(record: RunRecord, gold: str | None, problems: list[str]) -> No
         record.metrics["gold_aer"] = next(iter(found.values()))
     else:
         problems.append(f"{where}: several gold evaluations ({', '.join(found)}): pass --gold NAME")
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 def _describe(node: dict, keys: tuple[str, ...]) -> str:
@@ -286,7 +255,7 @@ def run_setup(config: dict, metrics: dict | None = None) -> dict[str, str | None
 
 
 def scored_tokenize(config: dict, metrics: dict) -> str:
-    """BLEU's tokenizer of a run's test scores: metrics.json's, else the saved config's (13a for
+    """BLEU's tokenizer of a run's test scores: its metrics', else the saved config's (13a for
     runs made before the option, which all used it)."""
     return str(metrics.get("bleu_tokenize") or run_tokenize(config))
 
@@ -304,7 +273,7 @@ def _wiring(model: dict, attention: dict) -> str | None:
 
 def in_updates(record: RunRecord) -> bool:
     """The run's budget was in updates: trainer.max_steps set, and max_time null or not what
-    stopped it (the default trainer caps time as well; metrics.json's ``stopped_by`` says)."""
+    stopped it (the default trainer caps time as well; the metrics' ``stopped_by`` says)."""
     trainer = record.config.get("trainer") or {}
     if trainer.get("max_steps") is None:
         return False

@@ -2,8 +2,8 @@
 BLEUs are comparable, sacreBLEU's paired bootstrap of each variant against the baseline seed by
 seed, and BLEU by source length.
 
-A run's final test leaves ``hyps/test.txt`` (the hypotheses) beside ``hyps/test.src.txt`` and
-``hyps/test.ref.txt`` (the test split's source and reference lines it was scored against), one
+A run's final test leaves its hypotheses (``run_files.TEST_HYPS``) beside the test split's
+source and reference lines they were scored against (``TEST_SOURCES``, ``TEST_REFERENCES``), one
 line each per test sentence: the report reads those, never the corpus.
 """
 
@@ -17,12 +17,10 @@ from typing import Any
 import numpy as np
 
 from ..evaluation.bleu import DEFAULT_TOKENIZE, bleu_metric
+from ..run_files import TEST_HYPS, TEST_REFERENCES, TEST_SOURCES
 from .runs import RunRecord
 from .variants import Variant, metric_values
 
-HYPS = "hyps/test.txt"
-SOURCES = "hyps/test.src.txt"
-REFERENCES = "hyps/test.ref.txt"
 LENGTH_BUCKETS = [(1, 8), (9, 12), (13, 16), (17, 20), (21, 10_000)]
 SIGNIFICANCE = 0.05
 
@@ -58,13 +56,13 @@ def read_texts(records: list[RunRecord], problems: list[str]) -> dict[Path, RunT
         if not r.scored:
             continue
         where = f"`{r.label}` seed {r.seed} ({r.name})"
-        hyps = _lines(r.path / HYPS)
-        sources, references = _lines(r.path / SOURCES), _lines(r.path / REFERENCES)
+        hyps = _lines(r.path / TEST_HYPS)
+        sources, references = _lines(r.path / TEST_SOURCES), _lines(r.path / TEST_REFERENCES)
         if hyps is None:
-            problems.append(f"{where}: no {HYPS}")
+            problems.append(f"{where}: no {TEST_HYPS}")
         elif sources is None or references is None:
             problems.append(
-                f"{where}: {SOURCES} or {REFERENCES} missing or unreadable "
+                f"{where}: {TEST_SOURCES} or {TEST_REFERENCES} missing or unreadable "
                 "(no paired bootstrap, no BLEU by length)"
             )
         elif len(hyps) != len(references):

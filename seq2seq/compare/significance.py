@@ -36,7 +36,7 @@ from .variants import Variant, metric_values
 
 
 def scores_by_seed(v: Variant, key: str = "test_bleu") -> dict[int, float]:
-    """seed -> metrics.json's ``key`` of the variant's scored run of that seed."""
+    """seed -> the metrics' ``key`` of the variant's scored run of that seed."""
     found = {}
     for seed in v.seeds:
         run = v.scored_at(seed)

@@ -15,7 +15,7 @@ from .stats import Summary, summarize
 
 
 def metric_values(records: list[RunRecord], key: str) -> list[float]:
-    """The finite numbers ``key`` of the records' metrics.json, in order (others left out)."""
+    """The finite numbers ``key`` of the records' metrics, in order (others left out)."""
     return [
         float(r.metrics[key])
         for r in records
@@ -52,7 +52,7 @@ class Variant:
         return run if run is not None and run.scored else None
 
     def summary(self, key: str) -> Summary:
-        """Mean, sd and 95% t interval of metrics.json's ``key`` over the scored seeds."""
+        """Mean, sd and 95% t interval of the metrics' ``key`` over the scored seeds."""
         return summarize(metric_values(self.scored, key))
 
 

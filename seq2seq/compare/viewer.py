@@ -1,7 +1,7 @@
 """The attention viewer's data: the same test sentences' word-level matrices for every variant.
 
 From each panel's run (a variant's first seed with a dump, as alignments.png) this reads
-``alignments/test.npz`` + ``test.jsonl`` and keeps up to ``limit`` sentences: those every
+its test set's dumped alignments (matrices and pieces) and keeps up to ``limit`` sentences: those every
 panel has first (by id), then those only some have, each saying which panels lack it. A matrix
 is turned to words as the AER is (:func:`~seq2seq.evaluation.alignments.to_word_level`: a source
 word's pieces summed, a target word's averaged, EOS dropped), a (target words, source words)
@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..evaluation.alignments import read_alignments, to_word_level, words_of
+from ..run_files import ALIGNMENTS, TEST_ALIGNMENTS
 
 DEFAULT_SENTENCES = 50
 DIGITS = 3
@@ -59,9 +60,9 @@ def load_viewer(
     dumps: list[tuple[str, str, Path, dict[int, tuple[np.ndarray, dict]]]] = []
     for title, variant, run_dir in panels_from:
         try:
-            found = read_alignments(run_dir / "alignments")
+            found = read_alignments(run_dir / ALIGNMENTS)
         except (OSError, ValueError, KeyError) as err:
-            data.problems.append(f"{title}: alignments/test.npz unreadable ({err})")
+            data.problems.append(f"{title}: {TEST_ALIGNMENTS} unreadable ({err})")
             continue
         if found is not None:
             dumps.append((title, variant, run_dir, found))

@@ -48,7 +48,7 @@ from .alignments import encode_words, symmetrize, teacher_forced_matrices, word_
 
 Links = set[tuple[int, int]]
 
-# the scores an AER adds to metrics.json (``test_`` + each at the end of training)
+# the scores an AER adds to a run's metrics (``test_`` + each at the end of training)
 AER_KEYS = ("aer", "align_precision", "align_recall")
 
 
@@ -588,7 +588,7 @@ def score_links(
     predicted: Sequence[Links], sure: Sequence[Links], possible: Sequence[Links]
 ) -> dict[str, float]:
     """AER, precision and recall of any aligner's links (ours, eflomal's) against gold links,
-    rounded to 4 places, with the number of predicted links: every table and metrics.json
+    rounded to 4 places, with the number of predicted links: every table and run's metrics
     scores through this one call of :func:`alignment_error_rate`."""
     scores = alignment_error_rate(predicted, sure, possible)
     return {
@@ -633,7 +633,7 @@ def gold_alignment_scores(
 
 
 def alignment_setup(alignment: Mapping | None) -> dict:
-    """The extraction options an AER was computed with (for metrics.json and tables)."""
+    """The extraction options an AER was computed with (for the metrics and tables)."""
     alignment = alignment or {}
     return {
         "layer": alignment.get("layer"),

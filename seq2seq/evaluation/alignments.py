@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..run_files import ALIGNMENTS
+
 WORD_START = "\u2581"  # sentencepiece's word-boundary marker
 EOS_PIECE = "</s>"
 
@@ -258,7 +260,7 @@ def dump_alignments(
         message = "attention=none has no alignment: nothing dumped"
         print(message)
         return {"dumped": 0, "note": message}
-    align_dir = Path(out_dir) / "alignments"
+    align_dir = Path(out_dir) / ALIGNMENTS
     align_dir.mkdir(parents=True, exist_ok=True)
     src_ids = tokenizer.encode_src(list(sources))
     matrices, index = {}, []

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
+from .. import run_files
 from ..config import option_value
 from ..data.corpus import DataError, read_lines
 from ..data.pipeline import load_split_texts
@@ -241,9 +242,9 @@ def evaluation_name(
         base = f"{test_set.name.replace('/', '_')}_{test_set.langpair}"
     else:
         base = Path(text_file).name.split(".")[0] if text_file else cfg.split
-    # best.pt, fp32, every line and the run's BLEU tokenizer keep the historical name; anything
-    # else is in it, so that evaluating another checkpoint, part or score never replaces an
-    # earlier record
+    # the best checkpoint, fp32, every line and the run's BLEU tokenizer keep the historical
+    # name; anything else is in it, so that evaluating another checkpoint, part or score never
+    # replaces an earlier record
     precision = option_value(cfg.precision)
     suffix = "" if precision == "fp32" else f"_{precision}"
     checkpoint = Path(str(cfg.checkpoint)).name.removesuffix(".pt")
@@ -270,7 +271,7 @@ def _flat(node, prefix: str = "") -> dict:
 
 def record_options(cfg: DictConfig) -> dict:
     """The options an evaluation record was made with (flat ``key: value``), as stored in its
-    metrics.json under ``options``: what a later evaluate into the same name must share."""
+    metrics under ``options``: what a later evaluate into the same name must share."""
     from omegaconf import OmegaConf
 
     container = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
@@ -286,15 +287,12 @@ def record_difference(out_dir: Path, options: dict) -> str:
     """'' when ``out_dir`` holds no record or one made with ``options``; else the first
     differences, ``decode.beam_size: 5 there, 1 here``. A record of an older seq2seq (no
     ``options``) is compared on its beam size, alpha and precision."""
-    path = out_dir / "metrics.json"
-    if not path.is_file():
-        return ""
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return "its metrics.json cannot be read"
-    if not isinstance(record, dict):
-        return "its metrics.json is not a record"
+        record = run_files.read_metrics(out_dir)
+    except run_files.RunFileError as err:
+        return f"its {run_files.METRICS} cannot be read ({err.reason})"
+    if not record:
+        return ""
     there = record.get("options")
     if not isinstance(there, dict):
         there = {
@@ -360,7 +358,7 @@ def evaluation_record(out_dir: Path, options: dict):
 
 
 def evaluate(cfg: DictConfig) -> dict:
-    """Decode, detokenize, score; write run_dir/eval/<name>/{hyps.txt,metrics.json}."""
+    """Decode, detokenize, score; write ``run_dir/eval/<name>/``: hyps.txt and the metrics."""
     check_evaluate_config(cfg)
     device = pick_device(cfg.device, key="device")
     # a precision the device lacks fails before loading
@@ -407,7 +405,11 @@ def evaluate(cfg: DictConfig) -> dict:
             precision=cfg.precision,
             checkpoint=cfg.checkpoint,
         )
-    out_dir = Path(cfg.run_dir) / "eval" / evaluation_name(cfg, test_set, run_tokenize(run.config))
+    out_dir = (
+        Path(cfg.run_dir)
+        / run_files.EVAL
+        / evaluation_name(cfg, test_set, run_tokenize(run.config))
+    )
     options = record_options(cfg)
     with evaluation_record(out_dir, options) as stage:
         metrics = _decode_and_score(
@@ -425,7 +427,7 @@ def evaluate(cfg: DictConfig) -> dict:
             tokenize=tokenize,
         )
         metrics["options"] = options
-        (stage / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+        run_files.write_metrics(stage, metrics)
     summary = f"{metrics['source']}: {len(sources)} sentences, beam {cfg.decode.beam_size}, {metrics['decode_s']}s"
     if references is not None:
         summary += (
@@ -467,7 +469,7 @@ def _decode_and_score(
         test_set=test_set,
     )
     if isinstance(scores.get("alignments"), dict) and "dir" in scores["alignments"]:
-        scores["alignments"]["dir"] = str(out_dir / "alignments")  # where it will be
+        scores["alignments"]["dir"] = str(out_dir / run_files.ALIGNMENTS)  # where it will be
     seconds, hyps = decoded.seconds, decoded.hyps
     (stage / "hyps.txt").write_text("".join(t + "\n" for t in decoded.texts), encoding="utf-8")
     if decoded.nbest is not None:

@@ -14,6 +14,7 @@ from ..data.vocab import Tokenizer
 from ..errors import CheckpointError
 from ..models.base import Seq2Seq
 from ..models.builders import build_model
+from ..run_files import BEST, CHECKPOINTS, LAST
 
 log = logging.getLogger("seq2seq.evaluate")
 
@@ -37,11 +38,11 @@ def load_run(
         raise CheckpointError(
             f"run directory {run_dir} does not exist; pass run_dir=DIR of a training run"
         )
-    ckpt_dir = run_dir / "checkpoints"
+    ckpt_dir = run_dir / CHECKPOINTS
     path = ckpt_dir / f"{checkpoint}.pt"
-    if checkpoint == "best" and not path.is_file() and (ckpt_dir / "last.pt").is_file():
-        path = ckpt_dir / "last.pt"
-        log.warning("%s is missing: using %s instead", ckpt_dir / "best.pt", path)
+    if checkpoint == "best" and not path.is_file() and (run_dir / LAST).is_file():
+        path = run_dir / LAST
+        log.warning("%s is missing: using %s instead", run_dir / BEST, path)
     if not path.is_file() and checkpoint not in ("best", "last"):
         saved = sorted(p.stem for p in ckpt_dir.glob("*.pt")) if ckpt_dir.is_dir() else []
         has = ", ".join(saved) if saved else "none (train it first)"

@@ -36,7 +36,7 @@ class TestSet:
 
     @property
     def label(self) -> str:
-        """``sacrebleu:wmt14:en-de``: what metrics.json names the references by."""
+        """``sacrebleu:wmt14:en-de``: what a run's metrics name the references by."""
         return f"sacrebleu:{self.name}:{self.langpair}"
 
 

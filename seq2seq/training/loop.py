@@ -21,6 +21,7 @@ from ..checkpoint import STEP_PREFIX, load_checkpoint, rng_state, save_checkpoin
 from ..config import option_value
 from ..errors import PeerFailed, one_line
 from ..progress import progress_bar
+from ..run_files import BEST_NAME, HISTORY, LAST_NAME
 from ..runtime import DistInfo, autocast, broadcast_flag
 from .loss import output_losses, real_positions
 from .setup import TrainingParts
@@ -87,13 +88,13 @@ def gather_rng_states(dist: DistInfo) -> list[dict] | None:
 
 
 def resume(parts: TrainingParts, model_family: str) -> Progress:
-    """The progress of ``checkpoints/last.pt``, loaded into the parts; a fresh Progress when
+    """The progress of the last checkpoint, loaded into the parts; a fresh Progress when
     there is none yet (``trainer.resume=true`` on a new directory starts from scratch).
 
     The checkpoint is read onto the CPU whatever the device (the generator states must be CPU
     tensors; the weights are copied to the model's device as they load), and each DDP rank
     takes its own generator states, also when resuming on fewer (or more) processes."""
-    path = parts.ckpt_dir / "last.pt"
+    path = parts.ckpt_dir / LAST_NAME
     if not path.is_file():
         log.info("trainer.resume=true but %s does not exist: starting from scratch", path)
         return Progress()
@@ -109,7 +110,7 @@ def resume(parts: TrainingParts, model_family: str) -> Progress:
         rank=parts.runtime.dist.rank,
     )
     if parts.runtime.dist.is_main:
-        rewrite_history(parts.run_dir / "history.jsonl", progress.history)
+        rewrite_history(parts.run_dir / HISTORY, progress.history)
     parts.schedule.step(progress.step + 1)  # the lr of the next step, as in fit()
     log.info("resumed from %s at step %d (epoch %d)", path, progress.step, progress.epoch)
     return progress
@@ -239,12 +240,12 @@ def train_step(
 def validate_and_checkpoint(
     parts: TrainingParts, progress: Progress, *, trainer_cfg: Any, decode: Any, max_tokens: int
 ) -> None:
-    """Rank 0 validates, appends to history.jsonl, logs, saves best.pt on a BLEU gain and
-    last.pt; the other ranks wait and receive the early-stopping and plateau state, or rank 0's
+    """Rank 0 validates, appends to the history, logs, saves the best checkpoint on a BLEU gain
+    and the last one; the other ranks wait and receive the early-stopping and plateau state, or rank 0's
     failure (a validation error, a full disk), which they raise too (:class:`PeerFailed`)
     instead of waiting for a broadcast that never comes."""
     p, runtime = progress, parts.runtime
-    rank_rng = gather_rng_states(runtime.dist)  # every rank's generators, into last.pt
+    rank_rng = gather_rng_states(runtime.dist)  # every rank's generators, into the last checkpoint
     failure: BaseException | None = None
     if runtime.dist.is_main:
         try:
@@ -296,14 +297,14 @@ def _validate_and_save(parts, p: Progress, rank_rng, trainer_cfg, decode, max_to
         "val_time": round(time.perf_counter() - t0, 2),  # what validating costs
     }
     p.history.append(entry)
-    with open(parts.run_dir / "history.jsonl", "a", encoding="utf-8") as handle:
+    with open(parts.run_dir / HISTORY, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(entry) + "\n")
     keys = ("val_loss", "val_ppl", "val_bleu", "val_chrf")
     parts.logger.scalars({f"valid/{key[4:]}": entry[key] for key in keys}, p.step)
     parts.logger.flush()
     if improved:
-        save(parts, p, "best.pt", rank_rng=rank_rng)
-    save(parts, p, "last.pt", rank_rng=rank_rng)
+        save(parts, p, BEST_NAME, rank_rng=rank_rng)
+    save(parts, p, LAST_NAME, rank_rng=rank_rng)
     if trainer_cfg.keep_last > 0:
         keep_weights(parts, p, trainer_cfg.keep_last)
     log.info(
@@ -332,8 +333,8 @@ def fit(
 ) -> Stop:
     """Train until a budget, early stopping, divergence or a signal; return why it stopped.
 
-    Validates every ``trainer.val_every`` steps and once more at the end (so best.pt reflects
-    the final state), and always leaves ``last.pt`` for resuming.
+    Validates every ``trainer.val_every`` steps and once more at the end (so the best
+    checkpoint reflects the final state), and always leaves the last one for resuming.
     """
     tcfg, p, dist = trainer_cfg, progress, parts.runtime.dist
     accumulate = optim_cfg.accumulate
@@ -418,7 +419,7 @@ def fit(
     ):
         validate_and_checkpoint(parts, p, **validation)  # same test on every rank
     p.ended = None if stop.reason is StopReason.interrupted else stop.reason.value
-    save(parts, p, "last.pt", rank_rng=gather_rng_states(dist))
+    save(parts, p, LAST_NAME, rank_rng=gather_rng_states(dist))
     return stop
 
 

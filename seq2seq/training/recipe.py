@@ -1,4 +1,4 @@
-"""``train(cfg)``: build the parts, fit, test the best checkpoint, write ``metrics.json``.
+"""``train(cfg)``: build the parts, fit, test the best checkpoint, write the run's metrics.
 
 The recipe only wires: checks and setup (:mod:`.setup`), the loop (:func:`.loop.fit`), and the
 end-of-training test through the same evaluation code as seq2seq-evaluate
@@ -8,7 +8,6 @@ end-of-training test through the same evaluation code as seq2seq-evaluate
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import sys
@@ -27,10 +26,21 @@ from ..evaluation.bleu import check_tokenize, run_tokenize
 from ..evaluation.evaluate import evaluate_model
 from ..models.registry import model_class
 from ..provenance import run_provenance
+from ..run_files import (
+    BEST_NAME,
+    HYPS,
+    LAST,
+    LAST_NAME,
+    TEST,
+    TEST_HYPS,
+    TEST_REFERENCES,
+    TEST_SOURCES,
+    write_metrics,
+)
 from ..runtime import seed_everything, seed_rank
 from ..validation import check_train_config
 from .loop import fit, resume
-from .rundir import Contents, Holds, RunDirError, RunLock, claim, read_metrics
+from .rundir import Contents, Holds, RunDirError, RunLock, claim
 from .setup import TrainingParts, check_writable, not_writable, setup_parts, setup_runtime
 from .state import Interrupted, Progress, Stop, StopReason, converged, raise_on_signal
 
@@ -38,11 +48,11 @@ log = logging.getLogger("seq2seq.train")
 
 
 def test_best(parts: TrainingParts, cfg: Any) -> dict:
-    """Decode the test split with best.pt (beam search, ``cfg.decode``); write hyps/test.txt
-    beside the test sources and references it is scored against (hyps/test.src.txt,
-    hyps/test.ref.txt: what seq2seq-compare reads, never the corpus) and, with
-    ``dump_alignments``, the alignments; return the scores and ``test_decode_s``."""
-    best = parts.ckpt_dir / "best.pt"
+    """Decode the test split with the best checkpoint (beam search, ``cfg.decode``); write the
+    hypotheses beside the test sources and references they are scored against (what
+    seq2seq-compare reads, never the corpus) and, with ``dump_alignments``, the alignments;
+    return the scores and ``test_decode_s``."""
+    best = parts.ckpt_dir / BEST_NAME
     if best.is_file():
         weights = load_checkpoint(best, map_location=parts.runtime.device)["model"]
         parts.model.load_state_dict(weights)
@@ -57,19 +67,17 @@ def test_best(parts: TrainingParts, cfg: Any) -> dict:
         device=parts.runtime.device,
         amp_dtype=parts.runtime.amp_dtype,
         dump_dir=parts.run_dir if cfg.dump_alignments else None,
-        dump_name="test",
+        dump_name=TEST,
         alignment=cfg.alignment,
         tokenize=run_tokenize(cfg),
     )
-    (parts.run_dir / "hyps").mkdir(parents=True, exist_ok=True)
+    (parts.run_dir / HYPS).mkdir(parents=True, exist_ok=True)
     for name, lines in (
-        ("test.txt", decoded.texts),
-        ("test.src.txt", test.src_text),
-        ("test.ref.txt", test.tgt_text),
+        (TEST_HYPS, decoded.texts),
+        (TEST_SOURCES, test.src_text),
+        (TEST_REFERENCES, test.tgt_text),
     ):
-        (parts.run_dir / "hyps" / name).write_text(
-            "".join(line + "\n" for line in lines), encoding="utf-8"
-        )
+        (parts.run_dir / name).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     scores["test_decode_s"] = scores.pop("decode_s")
     if cfg.data.get("test_alignments") and parts.model.has_alignment:
         scores |= test_alignment_scores(parts, cfg)
@@ -99,7 +107,7 @@ def test_alignment_scores(parts: TrainingParts, cfg: Any) -> dict:
 def run_metrics(
     cfg: Any, parts: TrainingParts, progress: Progress, stop: Stop, test: dict, wall_s: float
 ) -> dict:
-    """The flat metrics.json object of a run that ended."""
+    """The flat metrics object of a run that ended (its ``run_files.METRICS``)."""
     p = progress
     family = str(cfg.model.name)
     return {
@@ -138,7 +146,7 @@ def run_metrics(
     }
 
 
-def _start(cfg: Any) -> tuple[TrainingParts, RunLock]:
+def _start(cfg: Any, found: Contents | None = None) -> tuple[TrainingParts, RunLock]:
     """Checks, runtime, the run directory's claim and lock, seed, data, parts: in this order.
     Nothing is written into a directory that holds a run before its claim succeeded."""
     check_train_config(cfg)  # ranges and relations, before any data or device work
@@ -147,10 +155,10 @@ def _start(cfg: Any) -> tuple[TrainingParts, RunLock]:
         raise ConfigError("run_dir is not set: outside seq2seq-train pass run_dir=DIR")
     runtime = setup_runtime(cfg.trainer)
     run_dir = Path(cfg.run_dir)
-    lock, contents = take_run_dir(run_dir, cfg, runtime.dist)
+    lock, contents = take_run_dir(run_dir, cfg, runtime.dist, found)
     try:
         if cfg.trainer.resume and contents.holds is Holds.finished:
-            done = finished_already(run_dir, cfg.trainer)
+            done = finished_already(contents, cfg.trainer)
             if done is not None:
                 raise NothingToDo(done)
         check_writable(run_dir)
@@ -173,28 +181,27 @@ class NothingToDo(Exception):
         super().__init__("nothing to do")
 
 
-def finished_already(run_dir: Path, trainer_cfg: Any) -> dict | None:
-    """The metrics of the finished run in ``run_dir`` when resuming it would train no step
-    (its budget, patience or divergence already reached): a resume then changes nothing."""
+def finished_already(contents: Contents, trainer_cfg: Any) -> dict | None:
+    """The metrics of the finished run its claim found (``contents``) when resuming it would
+    train no step (its budget, patience or divergence already reached): a resume then
+    changes nothing."""
     import dataclasses
 
     from .loop import _diverged_before, _patience_stop
     from .state import budget_stop
 
-    last = run_dir / "checkpoints" / "last.pt"
-    if not last.is_file():
+    saved = contents.saved
+    if saved is None or saved.path.name != LAST_NAME:  # no last checkpoint to resume from
         return None
     try:
-        payload = torch.load(last, map_location="cpu", weights_only=True, mmap=True)
-        saved = payload["progress"]
         names = {f.name for f in dataclasses.fields(Progress)}
-        progress = Progress(**{k: v for k, v in saved.items() if k in names})
-    except Exception:  # noqa: BLE001 - the resume itself reports an unreadable checkpoint
+        progress = Progress(**{k: v for k, v in saved.progress.items() if k in names})
+    except Exception:  # noqa: BLE001 - a progress this code cannot take: the resume reports it
         return None
     if budget_stop(trainer_cfg, progress) or _patience_stop(trainer_cfg, progress):
-        return read_metrics(run_dir)
+        return contents.metrics
     if _diverged_before(progress):
-        return read_metrics(run_dir)
+        return contents.metrics
     return None
 
 
@@ -219,9 +226,12 @@ def prepare_data_once(data_cfg: Any, dist) -> Any:
     return data if dist.is_main else prepare_data(data_cfg)
 
 
-def take_run_dir(run_dir: Path, cfg: Any, dist) -> tuple[RunLock, Contents]:
-    """The main process locks ``run_dir`` and claims it (:func:`.rundir.claim`); DDP ranks
-    receive its verdict, so all of them refuse or none."""
+def take_run_dir(
+    run_dir: Path, cfg: Any, dist, found: Contents | None = None
+) -> tuple[RunLock, Contents]:
+    """The main process locks ``run_dir`` and claims it (:func:`.rundir.claim`, given what a
+    sweep job's plan ``found``); DDP ranks receive its verdict, so all of them refuse or
+    none."""
     lock = RunLock(run_dir)
     refusal = None
     contents = Contents(Holds.nothing)
@@ -234,6 +244,7 @@ def take_run_dir(run_dir: Path, cfg: Any, dist) -> tuple[RunLock, Contents]:
                 resume=cfg.trainer.resume,
                 overwrite=cfg.trainer.overwrite,
                 config=to_container(cfg),
+                found=found,
             )
         except RunDirError as err:
             lock.release()
@@ -252,31 +263,26 @@ def take_run_dir(run_dir: Path, cfg: Any, dist) -> tuple[RunLock, Contents]:
 
 def _interrupted(progress: Progress, why: str, signum: int) -> dict:
     log.warning(
-        "interrupted (%s) at step %d: checkpoints/last.pt is saved; trainer.resume=true "
-        "continues the run",
+        "interrupted (%s) at step %d: %s is saved; trainer.resume=true continues the run",
         why,
         progress.step,
+        LAST,
     )
     return {"status": "interrupted", "steps": progress.step, "stop_reason": why, "signal": signum}
 
 
-def write_metrics(run_dir: Path, metrics: dict) -> None:
-    """metrics.json, atomically: a kill while writing leaves the previous state."""
-    tmp = run_dir / ".metrics.json.tmp"
-    tmp.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(run_dir / "metrics.json")
-
-
-def train(cfg: Any) -> dict:
-    """Train, then evaluate the best checkpoint on test; return (and write) metrics.json.
+def train(cfg: Any, *, found: Contents | None = None) -> dict:
+    """Train, then evaluate the best checkpoint on test; return (and write) the run's metrics.
 
     An interrupt (SIGINT/SIGTERM) in training or in the final test returns
-    ``{"status": "interrupted", "signal": N, ...}`` after last.pt is saved; the run directory
-    is refused (:class:`~.rundir.RunDirError`, nothing changed) when it holds another run.
+    ``{"status": "interrupted", "signal": N, ...}`` after the last checkpoint is saved; the run
+    directory is refused (:class:`~.rundir.RunDirError`, nothing changed) when it holds
+    another run. ``found``: what a sweep job's plan read of the run directory, handed to the
+    claim so the directory is not read again.
     """
     wall_start = time.perf_counter()
     try:
-        parts, lock = _start(cfg)
+        parts, lock = _start(cfg, found)
     except NothingToDo as done:
         steps = done.metrics.get("steps")
         print(

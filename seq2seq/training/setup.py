@@ -25,6 +25,7 @@ from ..data.pipeline import PreparedData
 from ..errors import ConfigError
 from ..models.base import Seq2Seq
 from ..models.builders import build_model
+from ..run_files import CHECKPOINTS
 from ..runtime import (
     DistInfo,
     autocast_dtype,
@@ -72,7 +73,7 @@ class TrainingParts:
 
     @property
     def ckpt_dir(self) -> Path:
-        return self.run_dir / "checkpoints"
+        return self.run_dir / CHECKPOINTS
 
 
 def precision_name(amp_dtype: torch.dtype | None) -> str:
@@ -92,7 +93,7 @@ def setup_runtime(trainer_cfg: Any) -> Runtime:
 
 def check_writable(run_dir: Path) -> None:
     """Create ``run_dir/checkpoints`` and write a probe there; ConfigError in one line if not."""
-    ckpt_dir = run_dir / "checkpoints"
+    ckpt_dir = run_dir / CHECKPOINTS
     try:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         # one probe per process: DDP ranks check the same directory at the same time

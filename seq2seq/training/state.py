@@ -43,7 +43,7 @@ class Progress:
     ended: str | None = None
 
     def validated(self, bleu: float, loss: float, *, stop_on: str, min_delta: float) -> bool:
-        """Count a validation at the current step: best.pt follows every BLEU gain (returns
+        """Count a validation at the current step: the best checkpoint follows every BLEU gain (returns
         whether this is one); the patience count resets only when ``stop_on``'s metric (``bleu``
         up, or ``loss`` down) gains at least ``min_delta`` on the value that reset it last, so
         slow creeping gains add up and noise does not."""
@@ -72,7 +72,7 @@ class StopReason(str, Enum):
 
 @dataclass(frozen=True)
 class Stop:
-    """A :class:`StopReason` with the words that say it to a user (``metrics.json``'s
+    """A :class:`StopReason` with the words that say it to a user (the run metrics'
     ``stop_reason``, e.g. ``max_steps=20``)."""
 
     reason: StopReason
@@ -144,7 +144,7 @@ raise_on_signal = _interrupts.signals_raise
 
 
 class StopRequested:
-    """SIGINT/SIGTERM set a flag; the loop saves ``last.pt`` at the next step and exits."""
+    """SIGINT/SIGTERM set a flag; the loop saves the last checkpoint at the next step and exits."""
 
     def __init__(self) -> None:
         self.signal: int | None = None
@@ -232,8 +232,8 @@ def check_compatible(payload: dict, model_family: str, vocab_sizes: tuple[int, i
 
 
 def rewrite_history(path: Path, history: list[dict]) -> None:
-    """Make history.jsonl the checkpoint's validations: a kill between appending a line and
-    saving last.pt left lines that training now redoes (they would appear twice)."""
+    """Make the history file the checkpoint's validations: a kill between appending a line and
+    saving the last checkpoint left lines that training now redoes (they would appear twice)."""
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text("".join(json.dumps(entry) + "\n" for entry in history), encoding="utf-8")
     tmp.replace(path)

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from seq2seq.cli.benchmark import main, ratio_lines
+from seq2seq.bench.suite import ratio_lines
+from seq2seq.cli.benchmark import main
 from tests.conftest import needs_multi30k
 
 SIZES = {

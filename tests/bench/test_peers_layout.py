@@ -1,13 +1,13 @@
 """Where the peer harness lives: ``benchmarks/peers`` of the source checkout, outside the
-installed package; every peer module implements the one interface; the package imports the
-harness only for ``seq2seq-benchmark --peers`` and says in one line when it cannot."""
+installed package; every peer module implements the one interface; ``seq2seq-benchmark --peers``
+hands itself over to the checkout's ``benchmarks/speed.py`` and says in one line when it cannot
+(tests/test_layering.py checks that the package never imports the checkout)."""
 
 from __future__ import annotations
 
 import fnmatch
 import inspect
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -37,38 +37,27 @@ def test_each_peer_module_implements_the_interface():
         assert type(sys.modules[cls.__module__].PEER) is cls
 
 
-def test_the_package_does_not_import_the_harness(tmp_path):
-    """``import seq2seq`` and the benchmark CLI leave ``benchmarks`` alone; ``--peers`` loads it
-    from the checkout beside the package, and the harness imports only the standard library."""
-    for name in ("joeynmt", "opennmt"):
-        (tmp_path / f"{name}-venv").mkdir()
-    code = f"""
+def test_the_harness_imports_only_the_standard_library():
+    """The runner imports the peer modules in a peer's interpreter, where neither torch nor
+    seq2seq is installed: the harness and the peer runner load neither."""
+    code = """
 import json, sys
-import seq2seq, seq2seq.cli.benchmark
-before = set(sys.modules)
-imported = sorted(m for m in before if m.split(".")[0] == "benchmarks")
-toolkits = seq2seq.cli.benchmark.peer_toolkits(__import__("pathlib").Path({str(tmp_path)!r}))
+import benchmarks.peers.alongside, benchmarks.peers.harness
+toolkits = sorted(benchmarks.peers.peers())
 heavy = sorted(
-    m for m in set(sys.modules) - before
-    if m.split(".")[0] in ("torch", "yaml", "sentencepiece", "numpy", "seq2seq")
+    m for m in sys.modules if m.split(".")[0] in ("torch", "yaml", "sentencepiece", "numpy", "seq2seq")
 )
-print(json.dumps([imported, sorted(toolkits.peers()), sys.modules["benchmarks"].__file__, heavy]))
+print(json.dumps([toolkits, heavy]))
 """
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
     out = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert out.returncode == 0, out.stderr
-    imported, names, where, heavy = json.loads(out.stdout)
-    assert imported == []
-    assert names == ["joeynmt", "opennmt"]
-    assert where == str(ROOT / "benchmarks" / "__init__.py")
-    assert heavy == []
+    assert json.loads(out.stdout) == [["joeynmt", "opennmt"], []]
 
 
 def test_peers_outside_a_checkout_say_so_in_one_line(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(benchmark, "CHECKOUT_ROOT", tmp_path)
-    monkeypatch.delitem(sys.modules, "benchmarks")
+    monkeypatch.chdir(tmp_path)  # no benchmarks/speed.py here
     with pytest.raises(SystemExit) as exit_:
         benchmark.main(["--peers", "--out", str(tmp_path / "b.json")])
     assert exit_.value.code == 1
@@ -77,12 +66,22 @@ def test_peers_outside_a_checkout_say_so_in_one_line(tmp_path, monkeypatch, caps
     assert not (tmp_path / "b.json").exists()
 
 
-def test_peers_without_their_venvs_fail_before_measuring(tmp_path, capsys):
-    with pytest.raises(SystemExit):
-        benchmark.main(["--peers", "--peer-dir", str(tmp_path), "--out", str(tmp_path / "b.json")])
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and err.count("\n") == 1
-    assert "-venv missing: run `make bench-peers`" in err
+def test_peers_hand_over_to_the_checkout_and_fail_without_their_venvs(tmp_path):
+    """From the checkout's root, ``--peers`` runs benchmarks/speed.py with the same flags, which
+    refuses missing peer venvs before measuring anything: one line, exit code 1."""
+    out = tmp_path / "b.json"
+    argv = ["--peers", "--peer-dir", str(tmp_path), "--out", str(out)]
+    result = subprocess.run(
+        [sys.executable, "-m", "seq2seq.cli.benchmark", *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1, result.stderr
+    missing = tmp_path / "joeynmt-venv"
+    assert result.stderr == f"error: {missing} missing: run `make bench-peers`\n"
+    assert result.stdout == "" and not out.exists()
 
 
 def test_the_wheel_leaves_benchmarks_out():

@@ -4,7 +4,6 @@ the name is unique so it cannot clash with another test directory's helper modul
 from __future__ import annotations
 
 import pytest
-import torch
 from decoding_toy_model import ToyGRUSeq2Seq
 
 
@@ -14,10 +13,6 @@ def toy_model() -> ToyGRUSeq2Seq:
 
 
 @pytest.fixture(autouse=True)
-def single_thread():
+def every_test_one_thread(one_thread):
     """The toy models' ops are tiny: intra-op threads only add synchronisation, and on a busy
-    2-core machine they made these tests 10-30x slower. Restored after each test."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    2-core machine they made these tests 10-30x slower (tests/conftest.py's ``one_thread``)."""

@@ -17,6 +17,7 @@ import torch
 from seq2seq.decoding import translate_batches
 from seq2seq.models.rnn import build_rnn
 from seq2seq.models.transformer import TransformerSeq2Seq
+from tests.conftest import tiny_transformer
 
 V = 29
 
@@ -27,20 +28,10 @@ def sources() -> list[list[int]]:
 
 
 def transformer() -> TransformerSeq2Seq:
-    torch.manual_seed(0)
-    model = TransformerSeq2Seq(
-        src_vocab_size=V,
-        tgt_vocab_size=V,
-        d_model=32,
-        heads=4,
-        ff_size=64,
-        encoder_layers=2,
-        decoder_layers=2,
-        tie_output=False,
-    )
+    model = tiny_transformer(V, V, tie_output=False)
     with torch.no_grad():
         model.output.weight.mul_(4.0)
-    return model.eval()
+    return model
 
 
 def rnn(cell: str, attention: dict):
@@ -137,7 +128,6 @@ EXPECTED = {
 }
 
 
-@pytest.mark.usefixtures("single_thread")
 @pytest.mark.parametrize("beam_size", [1, 4])
 @pytest.mark.parametrize("family", list(MODELS))
 def test_decoding_gives_the_pinned_hypotheses(family, beam_size):

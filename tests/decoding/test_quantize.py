@@ -14,20 +14,15 @@ from seq2seq.errors import ConfigError
 from seq2seq.models.rnn import build_rnn
 from seq2seq.models.transformer import TransformerSeq2Seq
 from seq2seq.modules.attention import ATTENTIONS
+from tests.conftest import tiny_transformer
 
-pytestmark = [
-    pytest.mark.skipif(int8_engine() is None, reason="no x86/fbgemm quantized engine"),
-    pytest.mark.usefixtures("one_thread"),
-]
+pytestmark = pytest.mark.skipif(int8_engine() is None, reason="no x86/fbgemm quantized engine")
 
 V = 40
 
 
 def transformer() -> TransformerSeq2Seq:
-    torch.manual_seed(0)
-    return TransformerSeq2Seq(
-        src_vocab_size=V, tgt_vocab_size=V, d_model=32, heads=4, ff_size=64, dropout=0.0
-    ).eval()
+    return tiny_transformer(V, V, encoder_layers=3, decoder_layers=3)
 
 
 def rnn(attention: str):

@@ -25,8 +25,8 @@ from seq2seq.evaluation.alignments import (
     word_links,
     words_matrix,
 )
-from seq2seq.models.transformer import TransformerSeq2Seq
 from seq2seq.validation import check_alignment_options
+from tests.conftest import tiny_transformer
 
 # --------------------------------------------------------------------------- one gold set, every format
 
@@ -389,23 +389,9 @@ def test_choose_attention_on_hand_made_weights():
         pick(head=-3)
 
 
-def tiny_transformer(**kwargs) -> TransformerSeq2Seq:
-    torch.manual_seed(0)
-    params = dict(
-        src_vocab_size=11,
-        tgt_vocab_size=13,
-        d_model=16,
-        heads=2,
-        ff_size=32,
-        encoder_layers=1,
-        decoder_layers=2,
-        dropout=0.0,
-    )
-    return TransformerSeq2Seq(**(params | kwargs)).eval()
-
-
 def test_layer_and_head_pick_a_tiny_transformers_weights():
-    model = tiny_transformer()
+    sizes = dict(d_model=16, heads=2, ff_size=32, encoder_layers=1)  # and 2 decoder layers
+    model = tiny_transformer(11, 13, **sizes)
     src_ids = [[5, 6, 7, 3], [8, 9, 3]]  # with EOS
     tgt_ids = [[4, 5, 6], [7, 8]]
     from seq2seq.data.batching import collate
@@ -440,7 +426,7 @@ def test_layer_and_head_pick_a_tiny_transformers_weights():
         )
         np.testing.assert_allclose(matrices(layer=-1)[k], matrices()[k], rtol=1e-6)
     # a model configured with alignment_layer=0 / alignment_head=1 is its own default
-    own = tiny_transformer(alignment_layer=0, alignment_head=1)
+    own = tiny_transformer(11, 13, **sizes, alignment_layer=0, alignment_head=1)
     np.testing.assert_allclose(
         teacher_forced_matrices(own, src_ids, tgt_ids, device="cpu")[0],
         every[0, 0, 1, :4, :4],

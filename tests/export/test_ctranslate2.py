@@ -33,7 +33,7 @@ from seq2seq.export.ctranslate2 import (
 )
 from seq2seq.models.base import Seq2Seq
 from seq2seq.models.transformer import TransformerSeq2Seq
-from tests.conftest import readme_python_block
+from tests.conftest import readme_python_block, tiny_transformer
 from tests.reliability.reliability_tools import DE, EN, assert_one_error_line, run_main
 
 NEAR_TIE = 1e-3  # log-prob gap below which a greedy step may go either way on another kernel
@@ -100,11 +100,7 @@ def compare_greedy(
 def toy_model(**options) -> TransformerSeq2Seq:
     """A random toy Transformer whose LayerNorm gains/biases and linear biases are perturbed
     (they start at 1 and 0, where a wrong mapping would not show)."""
-    torch.manual_seed(0)
-    sizes = dict(d_model=32, heads=4, ff_size=64, encoder_layers=2, decoder_layers=2)
-    model = TransformerSeq2Seq(
-        src_vocab_size=len(VOCAB), tgt_vocab_size=len(VOCAB), dropout=0.0, **(sizes | options)
-    ).eval()
+    model = tiny_transformer(len(VOCAB), len(VOCAB), **options)
     with torch.no_grad():
         for name, param in model.named_parameters():
             if "norm" in name or name.endswith("bias"):

@@ -4,15 +4,12 @@ variant x cell x wiring, overfitting a tiny reversal task, and building from eve
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 
-from seq2seq.config import register_configs
+from seq2seq.composition import compose
 from seq2seq.errors import ConfigError
 from seq2seq.models.base import RowOrder
 from seq2seq.models.builders import build_model
@@ -24,7 +21,6 @@ from seq2seq.modules.attention import (
     presets,
 )
 
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
 V, B, S, T = 17, 3, 6, 5
 LENGTHS = [6, 3, 1]
 
@@ -441,11 +437,8 @@ YAML_OPTIONS = [overrides for overrides in presets().values()] + [
 
 @pytest.mark.parametrize("overrides", YAML_OPTIONS, ids=[" ".join(o) for o in YAML_OPTIONS])
 def test_builds_from_every_yaml_option(overrides):
-    register_configs()
-    GlobalHydra.instance().clear()
     tiny_sizes = ["model=rnn", "model.emb_size=8", "model.hidden_size=12", "model.dropout=0.0"]
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name="train", overrides=tiny_sizes + overrides)
+    cfg = compose(tiny_sizes + overrides)
     model = build_model(cfg.model, cfg.attention, src_vocab_size=V, tgt_vocab_size=V + 1)
     src, src_mask, tgt_in, tgt_mask = batch()
     out = model(src, src_mask, tgt_in, tgt_mask, need_attn=True)

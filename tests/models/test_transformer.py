@@ -3,11 +3,10 @@ beam reordering, bf16 autocast, overfitting a tiny task, and building from the H
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
+from seq2seq.composition import compose
 from seq2seq.decoding.beam import beam_search
 from seq2seq.models.base import RowOrder
 from seq2seq.models.kv_cache import CACHE_CHUNK, KVCache
@@ -19,25 +18,16 @@ from seq2seq.models.transformer import (
     causal_mask,
     key_mask,
 )
+from tests.conftest import tiny_transformer
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 SRC_V, TGT_V = 23, 19
 
 
 def make_model(**overrides) -> TransformerSeq2Seq:
-    torch.manual_seed(0)
-    params = dict(
-        src_vocab_size=SRC_V,
-        tgt_vocab_size=TGT_V,
-        d_model=32,
-        heads=4,
-        ff_size=64,
-        encoder_layers=2,
-        decoder_layers=2,
-        dropout=0.1,
+    """tests/conftest.py's tiny Transformer on this module's vocabularies, with dropout 0.1."""
+    return tiny_transformer(
+        **({"src_vocab_size": SRC_V, "tgt_vocab_size": TGT_V, "dropout": 0.1} | overrides)
     )
-    params.update(overrides)
-    return TransformerSeq2Seq(**params).eval()
 
 
 def make_batch(seed: int = 1, b: int = 4, s: int = 9, t: int = 7, pad_tgt: bool = True):
@@ -499,19 +489,6 @@ def test_build_transformer_num_layers_fallback():
         tgt_vocab_size=TGT_V,
     )
     assert len(model.encoder) == 2 and len(model.decoder) == 1
-
-
-def compose(overrides: list[str]):
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    from seq2seq.config import register_configs
-
-    register_configs()
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return hydra_compose("train", overrides=overrides)
 
 
 @pytest.mark.parametrize(
