@@ -474,28 +474,23 @@ import json
 import sys
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 import seq2seq
 from seq2seq.cli.precheck import precheck_train_argv
 from seq2seq.compare import load_record
-from seq2seq.config import register_configs, run_label
+from seq2seq.composition import compose
+from seq2seq.config import run_label
 from seq2seq.errors import ConfigError
 from seq2seq.training import train
 from seq2seq.validation import check_train_config
 
 root, overrides = Path(sys.argv[1]), json.loads(sys.argv[2])
 assert Path(seq2seq.__file__).resolve().is_relative_to(root), seq2seq.__file__
-config_dir = str(root / "configs")
-register_configs()
 
 
 def compose_train(*more):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
-        return compose("train", overrides=["model=toy", *more])
+    return compose(["model=toy", *more])
 
 
 try:
@@ -504,7 +499,7 @@ try:
 except ConfigError as err:
     assert str(err) == "model.size must be >= 1, got 0", err
 try:
-    precheck_train_argv(["model=toy", "model.size=-1"], config_dir)
+    precheck_train_argv(["model=toy", "model.size=-1"])
     raise AssertionError("the command line pre-check let size=-1 through")
 except ConfigError as err:
     assert str(err) == "model.size must be >= 1, got -1", err
