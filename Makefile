@@ -61,7 +61,7 @@ compare-converged: install ## the comparison at convergence (README): 10 RNN sco
 PEERS_INSTALLED := $(and $(wildcard build/peers/opennmt-venv/.peer-installed),$(wildcard build/peers/joeynmt-venv/.peer-installed))
 
 bench: install ## speed benchmark (ours; with the peers of benchmarks/peers if `make bench-peers` ran): table + benchmark.json
-	$(VENV)/bin/seq2seq-benchmark $(if $(PEERS_INSTALLED),--peers) $(ARGS)
+	$(VENV)/bin/seq2seq-benchmark $(if $(PEERS_INSTALLED),peers=true) $(ARGS)
 
 bench-peers: ## install Joey NMT 2.3.0 + OpenNMT-py 3.5.1 into build/peers/*-venv for the speed benchmark
 	bash scripts/install_peers.sh build/peers

@@ -58,7 +58,7 @@ def speed(args: argparse.Namespace) -> dict:
     import torch
 
     from seq2seq.bench.speed import measure_training
-    from seq2seq.cli.common import compose_config
+    from seq2seq.composition import compose
     from seq2seq.data.pipeline import prepare_data
     from seq2seq.provenance import code_commit, machine
     from seq2seq.runtime import DistInfo
@@ -68,7 +68,7 @@ def speed(args: argparse.Namespace) -> dict:
     levers = dict(args.lever)
     configs, data = {}, {}
     for name, overrides in levers.items():
-        configs[name] = compose_config("train", [*with_variant(overrides), "run_dir=unused"])
+        configs[name] = compose([*with_variant(overrides), "run_dir=unused"])
         data[name] = prepare_data(configs[name].data, splits=("train",))
     seconds: dict[str, list[float]] = {name: [] for name in levers}
     rows: dict[str, dict] = {}
@@ -147,7 +147,7 @@ def profile(args: argparse.Namespace) -> dict:
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
-    from seq2seq.cli.common import compose_config
+    from seq2seq.composition import compose
     from seq2seq.data.pipeline import prepare_data
     from seq2seq.provenance import code_commit, machine
     from seq2seq.runtime import DistInfo
@@ -157,7 +157,7 @@ def profile(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     overrides = [*with_variant(args.overrides), "logger=off"]
     with tempfile.TemporaryDirectory() as run_dir:
-        cfg = compose_config("train", [*overrides, f"run_dir={run_dir}"])
+        cfg = compose([*overrides, f"run_dir={run_dir}"])
         with open_dict(cfg):
             cfg.trainer.num_threads = args.threads
         data = prepare_data(cfg.data, splits=("train",))

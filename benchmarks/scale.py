@@ -67,11 +67,11 @@ def module(name: str, *args: str) -> list[str]:
 
 def data_side(overrides: list[str], batches: int) -> dict:
     """The data work of a training process (the ``--data-side`` child): JSON-ready timings."""
-    from seq2seq.cli.common import compose_config
+    from seq2seq.composition import compose
     from seq2seq.data.batching import BatchPlan
     from seq2seq.data.pipeline import prepare_data
 
-    cfg = compose_config("train", overrides)
+    cfg = compose(overrides)
     start = time.perf_counter()
     train = prepare_data(cfg.data).splits["train"]
     startup = time.perf_counter() - start

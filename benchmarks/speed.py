@@ -1,8 +1,8 @@
-"""python -m benchmarks.speed [seq2seq-benchmark's flags] --peers: our speed benchmark with the
-peer toolkits (``benchmarks/peers``) run after each of our variants.
+"""python -m benchmarks.speed peers=true [seq2seq-benchmark's keys]: our speed benchmark with
+the peer toolkits (``benchmarks/peers``) run after each of our variants.
 
-``seq2seq-benchmark --peers`` hands itself over to this script, since the installed package never
-imports the checkout: run either in the checkout's root, after ``make bench-peers``.
+``seq2seq-benchmark peers=true`` hands itself over to this script, since the installed package
+never imports the checkout: run either in the checkout's root, after ``make bench-peers``.
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ def count_syncs(fn) -> int:
 def parts_for(overrides: list[str], run_dir: str, device: torch.device):
     from omegaconf import open_dict
 
-    from seq2seq.api import compose
+    from seq2seq.composition import compose
     from seq2seq.data.pipeline import prepare_data
     from seq2seq.runtime import DistInfo
     from seq2seq.training.setup import Runtime, setup_parts

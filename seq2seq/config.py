@@ -27,19 +27,10 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
 from .models.registry import model_family, model_schemas
-from .modules.attention import (  # AttentionConfig, LocalMode, Score, Wiring: re-exported
-    AttentionConfig,  # noqa: F401
-    LocalMode,  # noqa: F401
-    Score,  # noqa: F401
-    Wiring,  # noqa: F401
-    attention_schemas,
-)
+from .modules.attention import attention_schemas
 from .modules.attention.registry import preset_model_options, preset_options
 
 # --------------------------------------------------------------------------- enums
-
-
-# Wiring, Score and LocalMode live with the attention variants; re-exported above.
 
 
 class SpmType(str, Enum):

@@ -45,12 +45,14 @@ TEST_HYPS, TEST_SOURCES, TEST_REFERENCES = (
     f"{HYPS}/{TEST}.src.txt",
     f"{HYPS}/{TEST}.ref.txt",
 )
-EVAL = "eval"  # eval/<name>/: one seq2seq-evaluate record (hyps.txt, metrics.json)
+EVAL = "eval"  # eval/<name>/: one seq2seq-evaluate record (EVAL_HYPS, metrics.json, ...)
+EVAL_HYPS, EVAL_NBEST = "hyps.txt", "hyps.nbest.txt"  # an evaluation's decoded lines
 EXPORT = "export"  # seq2seq-export's model directories
+VOCAB = "vocab"  # the run's sentencepiece model(s): the run is self-contained
+TENSORBOARD, WANDB, MLRUNS = "tb", "wandb", "mlruns"  # what logger= writes
 # what a training writes besides its records (.hydra/, the Hydra log): removed before a failed
 # run is trained again from scratch, so nothing of the failed attempt mixes in
-RUN_OUTPUTS = (CHECKPOINTS, HISTORY, METRICS, "tb", HYPS, ALIGNMENTS, "vocab")
-RUN_OUTPUTS += ("wandb", "mlruns")  # logger=wandb|mlflow
+RUN_OUTPUTS = (CHECKPOINTS, HISTORY, METRICS, TENSORBOARD, HYPS, ALIGNMENTS, VOCAB, WANDB, MLRUNS)
 
 
 class RunFileError(Seq2SeqError):

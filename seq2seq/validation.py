@@ -6,7 +6,7 @@ outside an enum. What a type cannot say lives here: ranges (sizes >= 1, probabil
 directory. Every check names the key, the bad value and the valid range; all problems of a
 config are reported together, on one line.
 
-- :func:`check_train_config` — seq2seq-train (called by ``Trainer.__init__``).
+- :func:`check_train_config` — seq2seq-train (its pre-check, and ``training.recipe.train`` first).
 - :func:`check_evaluate_config` — seq2seq-evaluate and seq2seq-translate.
 - :func:`check_run_dir` — the run directory can be created and written, without creating it.
 

@@ -34,7 +34,8 @@ from seq2seq.modules.attention import (
     preset_options,
 )
 from seq2seq.validation import check_evaluate_config, check_train_config
-from tests.reliability.reliability_tools import tiny_overrides, write_corpus
+from tests.conftest import tiny_overrides
+from tests.reliability.reliability_tools import write_corpus
 
 REPO = Path(__file__).resolve().parent.parent
 V = 13

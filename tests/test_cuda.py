@@ -12,8 +12,7 @@ import pytest
 import torch
 
 from seq2seq.training import train
-from tests.conftest import TINY_RNN, compose_config, needs_multi30k
-from tests.reliability.reliability_tools import tiny_overrides
+from tests.conftest import TINY_RNN, compose_config, needs_multi30k, tiny_overrides
 
 pytestmark = [
     pytest.mark.cuda,

@@ -115,29 +115,9 @@ def measure_training(
 @dataclass
 class DecodeSpeed:
     sentences_per_s: float
-    tokens_per_s: float  # output tokens (EOS included) per second
+    tokens_per_s: float  # output tokens per second
     seconds: float
     sentences: int
-
-
-def measure_decoding(
-    model: Seq2Seq,
-    src_ids: list[list[int]],
-    *,
-    beam_size: int,
-    amp_dtype: torch.dtype | None,
-    batch_size: int = 64,
-) -> DecodeSpeed:
-    from ..decoding import translate_batches
-
-    start = time.perf_counter()
-    with autocast(torch.device("cpu"), amp_dtype):
-        hyps = translate_batches(
-            model, src_ids, beam_size=beam_size, batch_size=batch_size, alpha=0.6, device="cpu"
-        )
-    seconds = time.perf_counter() - start
-    tokens = sum(h.length for h in hyps)
-    return DecodeSpeed(len(src_ids) / seconds, tokens / seconds, seconds, len(src_ids))
 
 
 class FixedLength(Seq2Seq):

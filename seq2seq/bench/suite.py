@@ -31,7 +31,7 @@ PeerRunner = Callable[[Any, Any, str, int], list[dict]]
 
 @dataclass
 class Options:
-    """What to measure (seq2seq-benchmark's flags)."""
+    """What to measure (seq2seq-benchmark's keys of the same names)."""
 
     variants: list[str] = field(default_factory=lambda: list(VARIANTS))
     precisions: list[str] | None = None  # None: fp32, native bf16, int8 where this CPU has them
@@ -135,7 +135,7 @@ def default_precisions() -> list[str]:
 
     precisions = ["fp32", "bf16"] if machine()["native_bf16"] else ["fp32"]
     if "bf16" not in precisions:
-        print("bf16 skipped: this CPU has no native bf16 (--precisions bf16 to force it)")
+        print("bf16 skipped: this CPU has no native bf16 (precisions=[bf16] to force it)")
     if int8_engine() is not None:
         precisions.append("int8")
     return precisions

@@ -106,11 +106,3 @@ def run_composed(
         what=what,
     )
     report_user_errors(lambda: command(overrides), what=what, advice=advice)
-
-
-def not_implemented(command: str) -> Callable[[], None]:
-    def main() -> None:
-        print(f"{command}: not implemented yet", file=sys.stderr)
-        sys.exit(2)
-
-    return main

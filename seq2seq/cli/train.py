@@ -92,43 +92,28 @@ def resume_command(argv: list[str], run_dir: Path) -> str:
 def train_or_fail(cfg: DictConfig, *, multirun: bool, found: Contents | None = None) -> dict:
     """``train(cfg)``'s metrics; on an error, either one ``error:`` line and exit 1 (a single
     run) or the failure returned (a sweep's job, which must not stop the sweep:
-    seq2seq-compare lists it as failed). A directory that held a run before, or that the
-    training refused, is left as it was (``"untouched": True`` in a sweep's failure; its
-    Hydra records put back for a single run); a new one gets metrics with ``status: failed``.
-    ``found``: what a sweep job's plan found in the directory (then it is not read again)."""
-    from ..run_files import RunFileError
+    seq2seq-compare lists it as failed). The failure is recorded by
+    :func:`seq2seq.training.failure.record_failure`; a directory it leaves as it was gets its
+    Hydra records put back too (a single run). ``found``: what a sweep job's plan found in the
+    directory (then it is not read again)."""
     from ..training import train
-    from ..training.rundir import Holds, RunDirError, inspect
+    from ..training.failure import held_before, kept_as_it_was, record_failure
 
     run_dir = Path(cfg.run_dir)
-    try:
-        held = (found or inspect(run_dir)).holds
-    except RunFileError:
-        held = None  # unreadable metrics: train() refuses it
+    held = held_before(run_dir, found)
     try:
         return train(cfg, found=found)
     except BaseException as err:
         if interrupt_signal(err) is not None:  # not a failure: the caller says so in one line
-            if held not in (None, Holds.nothing, Holds.failed) and not multirun:
+            if kept_as_it_was(held) and not multirun:
                 records.restore(run_dir)
             raise
         if not isinstance(err, Exception):  # SystemExit and the like
             raise
-        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        if isinstance(err, RuntimeError) and "out of memory" in message.lower():
-            message = f"out of memory: lower data.max_tokens (now {cfg.data.max_tokens}) [{message[:120]}]"
-        failure = {
-            "status": "failed",
-            "error": message,
-            "model": cfg.model.name,
-            "attention": cfg.attention.name,
-        }
-        if isinstance(err, RunDirError) or held not in (Holds.nothing, Holds.failed):
-            failure["untouched"] = True
-            if not multirun:
-                records.restore(run_dir)
-        elif int(os.environ.get("RANK", 0)) == 0:  # DDP: rank 0 records the run's failure
-            write_failure(run_dir, failure)
+        failure = record_failure(run_dir, cfg, err, held)
+        if failure.get("untouched") and not multirun:
+            records.restore(run_dir)
+        message = failure["error"]
         user_error = isinstance(err, USER_ERRORS) or "out of memory" in message
         if os.environ.get("SEQ2SEQ_DEBUG") or (not multirun and not user_error):
             raise
@@ -213,24 +198,6 @@ def sweep_job(cfg: DictConfig) -> float | None:
     elif status == "failed":
         job.record("failed", str(metrics.get("error")))
     return metrics.get("val_bleu")
-
-
-def write_failure(run_dir: Path, failure: dict) -> None:
-    """Record a failed start in the run's metrics for seq2seq-compare, never over a
-    finished run's (a mistyped resume must not destroy them) and never raising (the error
-    line comes next)."""
-    from .. import run_files
-
-    try:
-        if run_files.read_metrics(run_dir).get("status") in ENDED:
-            return
-    except run_files.RunFileError:
-        pass
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        run_files.write_metrics(run_dir, failure)
-    except OSError:
-        pass
 
 
 if __name__ == "__main__":

@@ -358,7 +358,7 @@ def evaluation_record(out_dir: Path, options: dict):
 
 
 def evaluate(cfg: DictConfig) -> dict:
-    """Decode, detokenize, score; write ``run_dir/eval/<name>/``: hyps.txt and the metrics."""
+    """Decode, detokenize, score; write ``run_dir/eval/<name>/``: the hypotheses and metrics."""
     check_evaluate_config(cfg)
     device = pick_device(cfg.device, key="device")
     # a precision the device lacks fails before loading
@@ -452,7 +452,7 @@ def _decode_and_score(
     amp_dtype,
     tokenize,
 ) -> dict:
-    """Decode and score into ``stage`` (hyps.txt, hyps.nbest.txt, alignments/); the metrics."""
+    """Decode and score into ``stage`` (hypotheses, n-best lists, alignments); the metrics."""
     decoded, scores = evaluate_model(
         run.model,
         run.tokenizer,
@@ -471,10 +471,12 @@ def _decode_and_score(
     if isinstance(scores.get("alignments"), dict) and "dir" in scores["alignments"]:
         scores["alignments"]["dir"] = str(out_dir / run_files.ALIGNMENTS)  # where it will be
     seconds, hyps = decoded.seconds, decoded.hyps
-    (stage / "hyps.txt").write_text("".join(t + "\n" for t in decoded.texts), encoding="utf-8")
+    (stage / run_files.EVAL_HYPS).write_text(
+        "".join(t + "\n" for t in decoded.texts), encoding="utf-8"
+    )
     if decoded.nbest is not None:
         lines = nbest_lines(run.tokenizer, decoded.nbest)
-        (stage / "hyps.nbest.txt").write_text("".join(x + "\n" for x in lines), "utf-8")
+        (stage / run_files.EVAL_NBEST).write_text("".join(x + "\n" for x in lines), "utf-8")
     metrics = {
         "run_dir": str(cfg.run_dir),
         "checkpoint": str(run.checkpoint),

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import ConfigError
+from ..run_files import MLRUNS, TENSORBOARD
 from .rundir import flatten
 
 
@@ -152,7 +153,7 @@ class MLflowLogger:
         import mlflow
 
         if tracking_uri is None:
-            tracking_uri = (Path(run_dir).resolve() / "mlruns").as_uri()
+            tracking_uri = (Path(run_dir).resolve() / MLRUNS).as_uri()
             # MLflow 3 keeps its file store only on request; a run directory is the place for it
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         self.client = mlflow.tracking.MlflowClient(tracking_uri)
@@ -191,7 +192,7 @@ def make_logger(logger_cfg: Any, run_dir: Path, *, is_main: bool, config: dict) 
     run_name = logger_cfg.run_name or Path(run_dir).name
     tags = dict(logger_cfg.tags or {})
     if name == "tensorboard":
-        return TensorBoardLogger(Path(run_dir) / "tb")
+        return TensorBoardLogger(Path(run_dir) / TENSORBOARD)
     if name == "wandb":
         return WandbLogger(
             Path(run_dir),

@@ -25,7 +25,7 @@ from ..data.pipeline import PreparedData
 from ..errors import ConfigError
 from ..models.base import Seq2Seq
 from ..models.builders import build_model
-from ..run_files import CHECKPOINTS
+from ..run_files import CHECKPOINTS, VOCAB
 from ..runtime import (
     DistInfo,
     autocast_dtype,
@@ -203,13 +203,13 @@ def setup_logger(logger_cfg: Any, run_dir: Path, dist: DistInfo, config: dict) -
 
 
 def copy_vocabulary(tok, run_dir: Path) -> dict[str, str]:
-    """Copy the sentencepiece model(s) into ``run_dir/vocab`` so the run is self-contained."""
-    vocab_dir = run_dir / "vocab"
-    vocab_dir.mkdir(parents=True, exist_ok=True)
+    """Copy the sentencepiece model(s) into the run's vocabulary folder so the run is
+    self-contained; return their paths relative to ``run_dir`` (saved in every checkpoint)."""
+    (run_dir / VOCAB).mkdir(parents=True, exist_ok=True)
     files = (
-        {"src": "vocab/spm.model", "tgt": "vocab/spm.model"}
+        {"src": f"{VOCAB}/spm.model", "tgt": f"{VOCAB}/spm.model"}
         if tok.joint
-        else {"src": "vocab/src.model", "tgt": "vocab/tgt.model"}
+        else {"src": f"{VOCAB}/src.model", "tgt": f"{VOCAB}/tgt.model"}
     )
     for side, source in (("src", tok.src_model_path), ("tgt", tok.tgt_model_path)):
         target = run_dir / files[side]

@@ -1,7 +1,7 @@
 """Where the peer harness lives: ``benchmarks/peers`` of the source checkout, outside the
-installed package; every peer module implements the one interface; ``seq2seq-benchmark --peers``
-hands itself over to the checkout's ``benchmarks/speed.py`` and says in one line when it cannot
-(tests/test_layering.py checks that the package never imports the checkout)."""
+installed package; every peer module implements the one interface; ``seq2seq-benchmark
+peers=true`` hands itself over to the checkout's ``benchmarks/speed.py`` and says in one line
+when it cannot (tests/test_layering.py checks that the package never imports the checkout)."""
 
 from __future__ import annotations
 
@@ -44,9 +44,8 @@ def test_the_harness_imports_only_the_standard_library():
 import json, sys
 import benchmarks.peers.alongside, benchmarks.peers.harness
 toolkits = sorted(benchmarks.peers.peers())
-heavy = sorted(
-    m for m in sys.modules if m.split(".")[0] in ("torch", "yaml", "sentencepiece", "numpy", "seq2seq")
-)
+heavy = ("torch", "yaml", "sentencepiece", "numpy", "seq2seq")
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in heavy)
 print(json.dumps([toolkits, heavy]))
 """
     out = subprocess.run(
@@ -59,7 +58,7 @@ print(json.dumps([toolkits, heavy]))
 def test_peers_outside_a_checkout_say_so_in_one_line(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # no benchmarks/speed.py here
     with pytest.raises(SystemExit) as exit_:
-        benchmark.main(["--peers", "--out", str(tmp_path / "b.json")])
+        benchmark.main(["peers=true", f"out={tmp_path / 'b.json'}"])
     assert exit_.value.code == 1
     assert capsys.readouterr().err == f"error: {benchmark.PEERS_NEED_CHECKOUT}\n"
     assert "make bench-peers" in benchmark.PEERS_NEED_CHECKOUT
@@ -67,10 +66,10 @@ def test_peers_outside_a_checkout_say_so_in_one_line(tmp_path, monkeypatch, caps
 
 
 def test_peers_hand_over_to_the_checkout_and_fail_without_their_venvs(tmp_path):
-    """From the checkout's root, ``--peers`` runs benchmarks/speed.py with the same flags, which
+    """From the checkout's root, ``peers=true`` runs benchmarks/speed.py with the same keys, which
     refuses missing peer venvs before measuring anything: one line, exit code 1."""
     out = tmp_path / "b.json"
-    argv = ["--peers", "--peer-dir", str(tmp_path), "--out", str(out)]
+    argv = ["peers=true", f"peer_dir={tmp_path}", f"out={out}"]
     result = subprocess.run(
         [sys.executable, "-m", "seq2seq.cli.benchmark", *argv],
         cwd=ROOT,

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,19 +15,9 @@ from scipy import stats
 
 from seq2seq.compare import compare
 from seq2seq.evaluation.alignments import words_of
+from tests.cli.runner import run_command
 from tests.compare.fake_runs import fake_run, history
-from tests.conftest import TINY, TINY_RNN, needs_multi30k
-
-
-def train_cli(*args: str, multirun: bool = False) -> subprocess.CompletedProcess:
-    flags = ["-m"] if multirun else []  # Hydra wants its flags before the overrides
-    return subprocess.run(
-        [sys.executable, "-m", "seq2seq.cli.train", *flags, *TINY, *TINY_RNN, *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=os.environ | {"PYTHONUNBUFFERED": "1"},
-    )
+from tests.conftest import needs_multi30k, tiny_overrides
 
 
 def test_no_runs_is_a_clear_error(tmp_path):
@@ -42,19 +29,23 @@ def test_no_runs_is_a_clear_error(tmp_path):
 @pytest.mark.slow
 def test_multirun_sweep_and_failed_run_compare(shared_cache, tmp_path):
     sweep = tmp_path / "sweep"
-    result = train_cli(
-        "attention=none,additive",
-        f"data.cache_dir={shared_cache}",
-        f"hydra.sweep.dir={sweep}",
-        "dump_alignments=true",
-        multirun=True,
+    result = run_command(
+        "train",
+        "-m",
+        *tiny_overrides(
+            shared_cache,
+            "attention=none,additive",
+            f"hydra.sweep.dir={sweep}",
+            "dump_alignments=true",
+        ),
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     # a failure inside the run (bad values are refused before a run directory exists)
-    failed = train_cli(
-        f"data.cache_dir={shared_cache}",
-        f"hydra.run.dir={sweep / 'failed'}",
-        f"data.dir={tmp_path / 'missing'}",
+    failed = run_command(
+        "train",
+        *tiny_overrides(
+            shared_cache, f"hydra.run.dir={sweep / 'failed'}", f"data.dir={tmp_path / 'missing'}"
+        ),
     )
     assert failed.returncode == 1 and "error: data directory" in failed.stderr
 
@@ -130,11 +121,10 @@ def test_multirun_sweep_and_failed_run_compare(shared_cache, tmp_path):
 @pytest.mark.slow
 def test_failed_job_does_not_kill_the_sweep(shared_cache, tmp_path):
     sweep = tmp_path / "sweep"
-    result = train_cli(
-        "optim.lr=-1,0.003",
-        f"data.cache_dir={shared_cache}",
-        f"hydra.sweep.dir={sweep}",
-        multirun=True,
+    result = run_command(
+        "train",
+        "-m",
+        *tiny_overrides(shared_cache, "optim.lr=-1,0.003", f"hydra.sweep.dir={sweep}"),
     )
     # every job ran; the exit status and the last line say one failed
     assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]

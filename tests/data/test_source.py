@@ -12,14 +12,10 @@ import pytest
 from seq2seq.config import default_data_dir
 from seq2seq.data.corpus import DataError
 from seq2seq.data.source import load_configured
-from tests.conftest import compose_config
+from tests.cli.runner import assert_one_error_line, run_main
+from tests.conftest import compose_config, tiny_overrides
 from tests.fixtures.hub_mirror import expected
-from tests.reliability.reliability_tools import (
-    assert_one_error_line,
-    run_main,
-    tiny_overrides,
-    write_corpus,
-)
+from tests.reliability.reliability_tools import write_corpus
 
 # preset -> (hub id, config in the fixture, the mirror directory it is read from)
 PRESETS = {

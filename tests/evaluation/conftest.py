@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from seq2seq.training import train
-from tests.conftest import TINY_TRANSFORMER, compose_config
+from tests.conftest import TINY_TRANSFORMER
 from tests.evaluation.gold_fixtures import write_gold
-from tests.reliability.reliability_tools import tiny_overrides, write_corpus
+from tests.reliability.reliability_tools import write_corpus
 
 
 @pytest.fixture(scope="session")
@@ -18,22 +17,15 @@ def gold_corpus(tmp_path_factory) -> Path:
     return write_corpus(tmp_path_factory.mktemp("gold_corpus"))
 
 
-@pytest.fixture(scope="session")
-def gold_runs(tmp_path_factory, shared_cache, gold_corpus) -> dict[str, Path]:
-    """``forward``: a 4-step Transformer de->en (2 heads, 1 layer); ``reverse``: a 4-step RNN
-    en->de, both on the tiny corpus."""
-    runs = {}
-    for name, extra in (
-        ("forward", [*TINY_TRANSFORMER]),
-        ("reverse", ["data.src=en", "data.tgt=de"]),
-    ):
-        run_dir = tmp_path_factory.mktemp(f"gold_{name}")
-        overrides = tiny_overrides(
-            shared_cache, f"data.dir={gold_corpus}", f"run_dir={run_dir}", *extra
-        )
-        train(compose_config(*overrides))
-        runs[name] = run_dir
-    return runs
+@pytest.fixture
+def gold_runs(tiny_run, gold_corpus) -> dict[str, Path]:
+    """This test's copies of ``forward``: a 4-step Transformer de->en (2 heads, 1 layer), and
+    ``reverse``: a 4-step RNN en->de, both on the tiny corpus."""
+    corpus = f"data.dir={gold_corpus}"
+    return {
+        "forward": tiny_run(corpus, *TINY_TRANSFORMER),
+        "reverse": tiny_run(corpus, "data.src=en", "data.tgt=de"),
+    }
 
 
 @pytest.fixture

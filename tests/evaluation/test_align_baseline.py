@@ -12,8 +12,8 @@ import pytest
 from seq2seq.evaluation import aer, baseline
 from seq2seq.evaluation.alignments import symmetrize
 from seq2seq.evaluation.baseline import corpus_words, eflomal_align
+from tests.cli.runner import assert_one_error_line, run_main
 from tests.conftest import needs_multi30k
-from tests.reliability.reliability_tools import assert_one_error_line, run_main
 
 needs_eflomal = pytest.mark.skipif(
     importlib.util.find_spec("eflomal") is None,

@@ -13,8 +13,8 @@ from seq2seq.config import default_data_dir
 from seq2seq.evaluation.aer import load_gold, read_gold_text, run_word_links, score_gold
 from seq2seq.evaluation.alignments import encode_words, symmetrize
 from seq2seq.evaluation.run import load_run
+from tests.cli.runner import assert_one_error_line, run_main
 from tests.conftest import needs_multi30k
-from tests.reliability.reliability_tools import assert_one_error_line, run_main
 
 pytestmark = needs_multi30k  # the tiny corpus is local, but the runs' data.languages come from it
 

@@ -15,8 +15,7 @@ from seq2seq.cli.translate import translate
 from seq2seq.evaluation.evaluate import decode_texts
 from seq2seq.evaluation.run import load_run
 from seq2seq.modules.attention import location
-from seq2seq.training import train
-from tests.conftest import TINY, TINY_RNN, compose_config, needs_multi30k
+from tests.conftest import compose_config, needs_multi30k
 
 pytestmark = needs_multi30k
 
@@ -26,20 +25,11 @@ LONG = [" ".join(["Ein Hund läuft im Park."] * 8), " ".join(["Eine Frau lacht."
 LINES = [SHORT[0], LONG[0], SHORT[1], SHORT[2], LONG[1], SHORT[3]]
 
 
-@pytest.fixture(scope="module")
-def location_run(tmp_path_factory, shared_cache) -> Path:
-    run_dir = tmp_path_factory.mktemp("location_run")
-    train(
-        compose_config(
-            *TINY,
-            *TINY_RNN,
-            f"data.cache_dir={shared_cache}",
-            f"run_dir={run_dir}",
-            "attention=location",
-            f"attention.max_src_len={MAX_SRC_LEN}",
-        )
-    )
-    return run_dir
+@pytest.fixture
+def location_run(tiny_run) -> Path:
+    """The location-attention run (max_src_len 24), copied (or trained) before the test, so
+    that training's warnings stay out of the test's caplog."""
+    return tiny_run("attention=location", f"attention.max_src_len={MAX_SRC_LEN}")
 
 
 def test_a_long_line_never_aborts_its_batch(location_run, monkeypatch, caplog):

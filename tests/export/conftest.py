@@ -1,6 +1,6 @@
-"""Fixtures of the export tests: a tiny de/en corpus and, trained once per session on it, a
-Transformer that has learned its six sentence pairs (so greedy outputs are real sentences with
-wide margins) and a 2-step RNN (to be refused)."""
+"""Fixtures of the export tests: a tiny de/en corpus and, trained on it once per session
+(``tiny_runs``), a Transformer that has learned its six sentence pairs (so greedy outputs are
+real sentences with wide margins)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from seq2seq.training import train
-from tests.conftest import TINY_TRANSFORMER, compose_config
-from tests.reliability.reliability_tools import tiny_overrides, write_corpus
+from tests.conftest import TINY_TRANSFORMER
+from tests.reliability.reliability_tools import write_corpus
 
 # 60 updates at a constant lr of 5e-3 without dropout: the tiny model learns the six pairs
 # (test BLEU 100), so its greedy outputs are whole sentences, each step won by a wide margin
@@ -30,21 +29,8 @@ def export_corpus(tmp_path_factory) -> Path:
     return write_corpus(tmp_path_factory.mktemp("export_corpus"))
 
 
-@pytest.fixture(scope="session")
-def learned_run(tmp_path_factory, shared_cache, export_corpus) -> Path:
-    run_dir = tmp_path_factory.mktemp("export_transformer")
-    overrides = tiny_overrides(
-        shared_cache, f"data.dir={export_corpus}", f"run_dir={run_dir}", *LEARNED
-    )
-    train(compose_config(*overrides))
-    return run_dir
-
-
-@pytest.fixture(scope="session")
-def rnn_run(tmp_path_factory, shared_cache, export_corpus) -> Path:
-    run_dir = tmp_path_factory.mktemp("export_rnn")
-    overrides = tiny_overrides(
-        shared_cache, f"data.dir={export_corpus}", f"run_dir={run_dir}", "trainer.max_steps=2"
-    )
-    train(compose_config(*overrides))
-    return run_dir
+@pytest.fixture(scope="module")
+def learned_run(tiny_runs, export_corpus, tmp_path_factory) -> Path:
+    """The learned Transformer: this module's own copy (an export may be written into it)."""
+    into = tmp_path_factory.mktemp("learned") / "run"
+    return tiny_runs.copy(f"data.dir={export_corpus}", *LEARNED, into=into)

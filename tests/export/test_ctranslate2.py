@@ -33,8 +33,9 @@ from seq2seq.export.ctranslate2 import (
 )
 from seq2seq.models.base import Seq2Seq
 from seq2seq.models.transformer import TransformerSeq2Seq
+from tests.cli.runner import assert_one_error_line, run_main
 from tests.conftest import readme_python_block, tiny_transformer
-from tests.reliability.reliability_tools import DE, EN, assert_one_error_line, run_main
+from tests.reliability.reliability_tools import DE, EN
 
 NEAR_TIE = 1e-3  # log-prob gap below which a greedy step may go either way on another kernel
 INT8_MARGIN = 0.5  # the same for int8 weights (their rounding moves log-probs by ~1e-2)
@@ -347,12 +348,13 @@ def test_the_readme_snippet_loads_the_export(exported):
 
 @needs_ct2
 @pytest.mark.slow
-def test_an_rnn_run_is_refused(rnn_run, capfd, monkeypatch):
-    result = run_main("export", [f"run_dir={rnn_run}"], capfd, monkeypatch)
+def test_an_rnn_run_is_refused(tiny_run, export_corpus, capfd, monkeypatch):
+    run_dir = tiny_run(f"data.dir={export_corpus}", "trainer.max_steps=2")
+    result = run_main("export", [f"run_dir={run_dir}"], capfd, monkeypatch)
     assert_one_error_line(
-        result, f"CTranslate2 exports Transformers only; {rnn_run} is a model=rnn run"
+        result, f"CTranslate2 exports Transformers only; {run_dir} is a model=rnn run"
     )
-    assert not (rnn_run / "export").exists()
+    assert not (run_dir / "export").exists()
 
 
 @needs_ct2

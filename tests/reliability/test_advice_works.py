@@ -13,9 +13,9 @@ import pytest
 
 import seq2seq
 from seq2seq.errors import ConfigError, Seq2SeqError
-from tests.conftest import needs_multi30k
+from tests.cli.runner import assert_one_error_line, run_main
+from tests.conftest import needs_multi30k, tiny_overrides
 from tests.fixtures.hub_mirror import build_mirror
-from tests.reliability.reliability_tools import assert_one_error_line, run_main, tiny_overrides
 
 pytestmark = needs_multi30k
 
@@ -67,8 +67,8 @@ def test_the_api_raises_the_clis_line_as_a_config_error(capfd, monkeypatch):
     assert "Could not find 'attention/foo'; valid: additive" in str(err.value)
 
 
-def test_the_apis_finished_run_error_names_its_own_argument(cli_run, tmp_path, shared_cache):
-    run_dir = Path(shutil.copytree(cli_run, tmp_path / "finished"))
+def test_the_apis_finished_run_error_names_its_own_argument(tiny_run, shared_cache):
+    run_dir = tiny_run(through_cli=True)
     overrides = tiny_overrides(shared_cache)
     with pytest.raises(Seq2SeqError) as err:
         seq2seq.train(overrides, run_dir=run_dir, device="cpu")
@@ -81,9 +81,9 @@ def test_the_apis_finished_run_error_names_its_own_argument(cli_run, tmp_path, s
 
 
 def test_average_on_a_read_only_run_advises_a_copy_that_works(
-    rnn_run, copy_run, tmp_path, capfd, monkeypatch
+    tiny_run, tmp_path, capfd, monkeypatch
 ):
-    run_dir = copy_run(rnn_run)
+    run_dir = tiny_run()
     for step in (2, 4):
         shutil.copy(
             run_dir / "checkpoints" / "best.pt", run_dir / "checkpoints" / f"step_{step}.pt"
@@ -114,22 +114,23 @@ def test_average_on_a_read_only_run_advises_a_copy_that_works(
 EDGE_LINES = ["Ein Hund läuft im Schnee.", "", "   ", "Hund " * 60, "Ein Mann\tfährt."]
 
 
-def test_the_api_and_the_cli_translate_edge_inputs_alike(rnn_run, capfd, monkeypatch):
+def test_the_api_and_the_cli_translate_edge_inputs_alike(tiny_run, capfd, monkeypatch):
+    run_dir = tiny_run()
     cli = run_main(
         "translate",
-        [f"run_dir={rnn_run}", "device=cpu"],
+        [f"run_dir={run_dir}", "device=cpu"],
         capfd,
         monkeypatch,
         stdin="".join(line + "\n" for line in EDGE_LINES).encode(),
     )
     assert cli.code == 0, cli.stderr[-3000:]
-    api = seq2seq.load(rnn_run, device="cpu").translate(EDGE_LINES)
+    api = seq2seq.load(run_dir, device="cpu").translate(EDGE_LINES)
     assert cli.stdout.split("\n")[:-1] == [hyp.text for hyp in api]
     with pytest.raises(ConfigError) as err:
-        seq2seq.load(rnn_run, device="cpu").translate(["x"], beam_size=0)
+        seq2seq.load(run_dir, device="cpu").translate(["x"], beam_size=0)
     bad = run_main(
         "translate",
-        [f"run_dir={rnn_run}", "device=cpu", "decode.beam_size=0"],
+        [f"run_dir={run_dir}", "device=cpu", "decode.beam_size=0"],
         capfd,
         monkeypatch,
         stdin=b"x\n",

@@ -10,8 +10,8 @@ import json
 
 import torch
 
-from tests.conftest import TINY_TRANSFORMER
-from tests.reliability.reliability_tools import assert_one_error_line, run_main, tiny_overrides
+from tests.cli.runner import assert_one_error_line, run_main
+from tests.conftest import TINY_TRANSFORMER, tiny_overrides
 
 FAST_EVAL = ["device=cpu", "limit=2", "decode.beam_size=1"]
 
@@ -37,8 +37,8 @@ def snapshot(run_dir):
     return {name: (run_dir / name).read_bytes() for name in files if (run_dir / name).is_file()}
 
 
-def test_missing_checkpoint(rnn_run, copy_run, capfd, monkeypatch):
-    run = copy_run(rnn_run)
+def test_missing_checkpoint(tiny_run, capfd, monkeypatch):
+    run = tiny_run()
     for ckpt in (run / "checkpoints").glob("*.pt"):
         ckpt.unlink()
     result = run_main("evaluate", [f"run_dir={run}", *FAST_EVAL], capfd, monkeypatch)
@@ -55,8 +55,8 @@ def test_missing_checkpoint(rnn_run, copy_run, capfd, monkeypatch):
     )
 
 
-def test_truncated_checkpoint_and_the_other_one_still_works(rnn_run, copy_run, capfd, monkeypatch):
-    run = copy_run(rnn_run)
+def test_truncated_checkpoint_and_the_other_one_still_works(tiny_run, capfd, monkeypatch):
+    run = tiny_run()
     best = run / "checkpoints" / "best.pt"
     best.write_bytes(best.read_bytes()[: best.stat().st_size // 2])
     result = run_main("evaluate", [f"run_dir={run}", *FAST_EVAL], capfd, monkeypatch)
@@ -69,10 +69,8 @@ def test_truncated_checkpoint_and_the_other_one_still_works(rnn_run, copy_run, c
     assert ok.code == 0, ok.stderr[-3000:]
 
 
-def test_resume_from_a_truncated_last_checkpoint(
-    rnn_run, copy_run, shared_cache, capfd, monkeypatch
-):
-    run = copy_run(rnn_run)
+def test_resume_from_a_truncated_last_checkpoint(tiny_run, shared_cache, capfd, monkeypatch):
+    run = tiny_run()
     last = run / "checkpoints" / "last.pt"
     last.write_bytes(last.read_bytes()[:1000])
     before = snapshot(run)
@@ -83,10 +81,8 @@ def test_resume_from_a_truncated_last_checkpoint(
     assert snapshot(run) == before
 
 
-def test_resume_with_another_model_family(
-    transformer_run, copy_run, shared_cache, capfd, monkeypatch
-):
-    run = copy_run(transformer_run)
+def test_resume_with_another_model_family(tiny_run, shared_cache, capfd, monkeypatch):
+    run = tiny_run(*TINY_TRANSFORMER)
     before = snapshot(run)
     result = resume(run, shared_cache, capfd, monkeypatch, "trainer.max_steps=6")  # model=rnn
     assert_one_error_line(
@@ -99,10 +95,8 @@ def test_resume_with_another_model_family(
     assert json.loads((run / "metrics.json").read_text())["status"] == "finished"
 
 
-def test_resume_with_another_vocabulary(
-    transformer_run, copy_run, shared_cache, capfd, monkeypatch
-):
-    run = copy_run(transformer_run)
+def test_resume_with_another_vocabulary(tiny_run, shared_cache, capfd, monkeypatch):
+    run = tiny_run(*TINY_TRANSFORMER)
     before = snapshot(run)
     result = resume(run, shared_cache, capfd, monkeypatch, *TINY_TRANSFORMER, "data.vocab.size=280")
     assert_one_error_line(
@@ -115,10 +109,10 @@ def test_resume_with_another_vocabulary(
 
 
 def test_a_pickle_that_would_execute_code_is_refused_everywhere(
-    rnn_run, copy_run, shared_cache, tmp_path, capfd, monkeypatch
+    tiny_run, shared_cache, tmp_path, capfd, monkeypatch
 ):
     marker = tmp_path / "PWNED"
-    run = copy_run(rnn_run)
+    run = tiny_run()
     for name in ("best.pt", "last.pt"):
         torch.save({"model": {}, "progress": Exploit(marker)}, run / "checkpoints" / name)
     refused = (

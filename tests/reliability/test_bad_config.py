@@ -21,8 +21,8 @@ from seq2seq.validation import (
     check_run_dir,
     check_train_config,
 )
-from tests.conftest import TINY_TRANSFORMER, compose_config, needs_multi30k
-from tests.reliability.reliability_tools import assert_one_error_line, run_main, tiny_overrides
+from tests.cli.runner import assert_one_error_line, run_main
+from tests.conftest import TINY_TRANSFORMER, compose_config, needs_multi30k, tiny_overrides
 
 RNN_KEYS = "bidirectional, cell, dropout, emb_size, hidden_size, name, num_layers, split_directions, teacher_forcing, tie_embeddings"
 # the attention group's options, as Hydra lists them (generated from the registry)
@@ -157,7 +157,7 @@ def test_bad_config_is_one_line_before_anything_is_created(
 
 @pytest.mark.parametrize("overrides,expected", BAD_VALUES, ids=[_id(c) for c in BAD_VALUES])
 def test_check_train_config_messages(overrides, expected, shared_cache):
-    """The same lines from the plain function (what Trainer.__init__ calls first)."""
+    """The same lines from the plain function (what training.recipe.train calls first)."""
     cfg = compose_config(*tiny_overrides(shared_cache, *overrides))
     with pytest.raises(ConfigError) as err:
         check_train_config(cfg)

@@ -11,12 +11,9 @@ import re
 
 import pytest
 
-from tests.reliability.reliability_tools import (
-    assert_one_error_line,
-    run_main,
-    tiny_overrides,
-    write_corpus,
-)
+from tests.cli.runner import assert_one_error_line, run_main
+from tests.conftest import tiny_overrides
+from tests.reliability.reliability_tools import write_corpus
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """seq2seq-evaluate / seq2seq-translate on awkward input: one line out per line in, or one
-``error:`` line. Extends tests/evaluation/test_evaluate_cli.py (translate of control
+``error:`` line. Extends tests/cli/test_evaluate_cli.py (translate of control
 characters, a 1000-token line and blank lines is tested there)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 
 from seq2seq.errors import Seq2SeqError
 from seq2seq.evaluation.bleu import corpus_scores
-from tests.reliability.reliability_tools import assert_one_error_line, run_main
+from tests.cli.runner import assert_one_error_line, run_main
 
 AWKWARD = [
     "Ein Mann fährt Fahrrad.",
@@ -21,30 +21,32 @@ AWKWARD = [
 ]
 
 
-def test_evaluate_awkward_source_lines_keep_line_alignment(rnn_run, tmp_path, capfd, monkeypatch):
+def test_evaluate_awkward_source_lines_keep_line_alignment(tiny_run, tmp_path, capfd, monkeypatch):
+    run_dir = tiny_run()
     src, ref = tmp_path / "awkward.de", tmp_path / "awkward.en"
     src.write_text("\n".join(AWKWARD) + "\n", encoding="utf-8")
     ref.write_text("\n".join(f"reference {i}" for i in range(len(AWKWARD))) + "\n")
     result = run_main(
         "evaluate",
-        [f"run_dir={rnn_run}", f"src_file={src}", f"ref_file={ref}", "device=cpu", "name=awk"],
+        [f"run_dir={run_dir}", f"src_file={src}", f"ref_file={ref}", "device=cpu", "name=awk"],
         capfd,
         monkeypatch,
     )
     assert result.code == 0, result.stderr[-3000:]
-    hyps = (rnn_run / "eval" / "awk" / "hyps.txt").read_text(encoding="utf-8").split("\n")
+    hyps = (run_dir / "eval" / "awk" / "hyps.txt").read_text(encoding="utf-8").split("\n")
     assert hyps[-1] == "" and len(hyps) - 1 == len(AWKWARD)
     assert hyps[0] == hyps[6]
     assert "BLEU" in result.stdout
 
 
-def test_reference_with_an_extra_line(rnn_run, tmp_path, capfd, monkeypatch):
+def test_reference_with_an_extra_line(tiny_run, tmp_path, capfd, monkeypatch):
+    run_dir = tiny_run()
     src, ref = tmp_path / "s.de", tmp_path / "r.en"
     src.write_text("Ein Mann.\nEine Frau.\n", encoding="utf-8")
     ref.write_text("A man.\nA woman.\n\n", encoding="utf-8")  # a trailing blank line too many
     result = run_main(
         "evaluate",
-        [f"run_dir={rnn_run}", f"src_file={src}", f"ref_file={ref}", "device=cpu"],
+        [f"run_dir={run_dir}", f"src_file={src}", f"ref_file={ref}", "device=cpu"],
         capfd,
         monkeypatch,
     )
@@ -69,9 +71,10 @@ def test_scores_refuse_unequal_hypotheses_and_references():
         ("limit=-3", "limit must be >= 1 (the first N lines), got -3"),
     ],
 )
-def test_evaluate_bad_decoding_options(rnn_run, override, expected, capfd, monkeypatch):
+def test_evaluate_bad_decoding_options(tiny_run, override, expected, capfd, monkeypatch):
+    run_dir = tiny_run()
     result = run_main(
-        "evaluate", [f"run_dir={rnn_run}", "device=cpu", override], capfd, monkeypatch
+        "evaluate", [f"run_dir={run_dir}", "device=cpu", override], capfd, monkeypatch
     )
     assert_one_error_line(result, expected)
 
@@ -89,9 +92,10 @@ def test_evaluate_bad_decoding_options(rnn_run, override, expected, capfd, monke
         ),
     ],
 )
-def test_translate_bad_decoding_options(rnn_run, override, expected, capfd, monkeypatch):
+def test_translate_bad_decoding_options(tiny_run, override, expected, capfd, monkeypatch):
+    run_dir = tiny_run()
     result = run_main(
-        "translate", [f"run_dir={rnn_run}", "device=cpu", override], capfd, monkeypatch, b"Hallo\n"
+        "translate", [f"run_dir={run_dir}", "device=cpu", override], capfd, monkeypatch, b"Hallo\n"
     )
     assert_one_error_line(result, expected)
 
@@ -107,8 +111,9 @@ def test_translate_bad_decoding_options(rnn_run, override, expected, capfd, monk
     ],
     ids=["empty", "whitespace", "crlf", "no-final-newline", "nul-and-u2028"],
 )
-def test_translate_one_line_out_per_line_in(rnn_run, stdin, lines, capfd, monkeypatch):
-    result = run_main("translate", [f"run_dir={rnn_run}", "device=cpu"], capfd, monkeypatch, stdin)
+def test_translate_one_line_out_per_line_in(tiny_run, stdin, lines, capfd, monkeypatch):
+    run_dir = tiny_run()
+    result = run_main("translate", [f"run_dir={run_dir}", "device=cpu"], capfd, monkeypatch, stdin)
     assert result.code == 0, result.stderr[-3000:]
     assert result.stdout.count("\n") == lines
     if stdin.strip() == b"":
@@ -117,9 +122,10 @@ def test_translate_one_line_out_per_line_in(rnn_run, stdin, lines, capfd, monkey
         assert all(result.stdout.split("\n")[:lines])
 
 
-def test_translate_non_utf8_stdin(rnn_run, capfd, monkeypatch):
+def test_translate_non_utf8_stdin(tiny_run, capfd, monkeypatch):
+    run_dir = tiny_run()
     result = run_main(
-        "translate", [f"run_dir={rnn_run}"], capfd, monkeypatch, b"Ein Mann.\nEin M\xe4nn.\n"
+        "translate", [f"run_dir={run_dir}"], capfd, monkeypatch, b"Ein Mann.\nEin M\xe4nn.\n"
     )
     assert_one_error_line(
         result, "standard input line 2 is not UTF-8; re-encode the input as UTF-8"

@@ -31,15 +31,11 @@ from seq2seq.data.pipeline import PreparedData, TokenizedSplit
 from seq2seq.data.token_store import entry_files
 from seq2seq.errors import CheckpointError, ConfigError
 from seq2seq.runtime import DistInfo
-from seq2seq.training import setup, train
+from seq2seq.training import setup
 from seq2seq.validation import check_run_dir
-from tests.conftest import MULTI30K, compose_config, needs_multi30k
-from tests.reliability.reliability_tools import (
-    assert_one_error_line,
-    run_main,
-    tiny_overrides,
-    write_corpus,
-)
+from tests.cli.runner import assert_one_error_line, run_main
+from tests.conftest import needs_multi30k, tiny_overrides
+from tests.reliability.reliability_tools import write_corpus
 
 FAST_EVAL = ["device=cpu", "limit=2", "decode.beam_size=1"]
 # the schemas' fields, sorted: the message lists them all
@@ -199,12 +195,13 @@ def break_entry(header: Path, how: int) -> None:
 @needs_multi30k
 @pytest.mark.parametrize("entry", ["spm", "ids"])
 def test_a_corrupt_cache_entry_is_rebuilt_and_said_so(
-    entry, rnn_run, shared_cache, tmp_path, capfd, monkeypatch
+    entry, tiny_runs, shared_cache, tmp_path, capfd, monkeypatch
 ):
-    """rnn_run filled the session cache; in a copy every sentencepiece model (or every cached
+    """The tiny run filled the session cache; in a copy every sentencepiece model (or every cached
     token-ids entry: an array cut, altered or deleted, or the header cut) is broken, and the
     next run rebuilds the entries it uses, warns once for each, and trains. (The session cache
     holds other tests' entries too: only the ones this run reads are rebuilt.)"""
+    tiny_runs.trained()
     cache = Path(shutil.copytree(shared_cache, tmp_path / "cache"))
     # entries another run would use (as other tests leave in the session cache)
     first_ids = next((cache / "ids").glob("tok_*.json"))
@@ -262,8 +259,9 @@ def test_a_corrupt_cache_entry_is_rebuilt_and_said_so(
 
 @needs_multi30k
 def test_a_plus_key_the_schema_lacks_is_refused_like_a_misspelt_one(
-    shared_cache, tmp_path, rnn_run, capfd, monkeypatch
+    shared_cache, tmp_path, tiny_run, capfd, monkeypatch
 ):
+    run_dir = tiny_run()
     trainer_line = (
         f"unknown key 'trainer.max_step' (TrainerConfig); valid keys of trainer: {TRAINER_KEYS}"
     )
@@ -273,7 +271,7 @@ def test_a_plus_key_the_schema_lacks_is_refused_like_a_misspelt_one(
         assert not (tmp_path / "run").exists()
     decode_line = f"unknown key 'decode.beem' (DecodeConfig); valid keys of decode: {DECODE_KEYS}"
     for override in ("+decode.beem=3", "decode.beem=3"):  # Hydra said: use +decode.beem=3
-        argv = [f"run_dir={rnn_run}", *FAST_EVAL, override]
+        argv = [f"run_dir={run_dir}", *FAST_EVAL, override]
         assert_one_error_line(run_main("evaluate", argv, capfd, monkeypatch), decode_line)
         result = run_main("translate", argv, capfd, monkeypatch, stdin=b"Hallo\n")
         assert_one_error_line(result, decode_line)
@@ -324,11 +322,12 @@ def gold_case(tmp_path: Path, gold: str) -> tuple[Path, Path, Path]:
     ids=["source-index", "target-index", "1-x", "3"],
 )
 def test_bad_gold_links_name_the_file_and_line(
-    gold, expected, rnn_run, tmp_path, capfd, monkeypatch
+    gold, expected, tiny_run, tmp_path, capfd, monkeypatch
 ):
+    run_dir = tiny_run()
     src, ref, links = gold_case(tmp_path, gold)
     argv = [
-        f"run_dir={rnn_run}",
+        f"run_dir={run_dir}",
         f"src_file={src}",
         f"ref_file={ref}",
         f"gold_alignments={links}",
@@ -338,7 +337,7 @@ def test_bad_gold_links_name_the_file_and_line(
     ]
     result = run_main("evaluate", argv, capfd, monkeypatch)
     assert_one_error_line(result, f"{links} {expected}")
-    assert not (rnn_run / "eval" / "gold").exists()  # refused before decoding
+    assert not (run_dir / "eval" / "gold").exists()  # refused before decoding
 
 
 @needs_multi30k
@@ -410,10 +409,8 @@ def test_max_tokens_below_every_pair_through_the_cli(shared_cache, tmp_path, cap
 
 
 @needs_multi30k
-def test_a_missing_best_checkpoint_falls_back_to_last_and_says_so(
-    rnn_run, copy_run, capfd, monkeypatch
-):
-    run = copy_run(rnn_run)
+def test_a_missing_best_checkpoint_falls_back_to_last_and_says_so(tiny_run, capfd, monkeypatch):
+    run = tiny_run()
     (run / "checkpoints" / "best.pt").unlink()
     said = (
         f"{run / 'checkpoints' / 'best.pt'} is missing: using "
@@ -426,18 +423,10 @@ def test_a_missing_best_checkpoint_falls_back_to_last_and_says_so(
     assert result.code == 0 and said in result.stderr and said not in result.stdout
 
 
-@pytest.fixture(scope="module")
-def no_attention_run(tmp_path_factory, shared_cache) -> Path:
-    if MULTI30K is None:
-        pytest.skip("local Multi30k copy not found")
-    run_dir = tmp_path_factory.mktemp("none_run")
-    train(compose_config(*tiny_overrides(shared_cache, f"run_dir={run_dir}", "attention=none")))
-    return run_dir
-
-
 @needs_multi30k
-def test_print_alignment_without_attention_is_refused(no_attention_run, capfd, monkeypatch):
-    argv = [f"run_dir={no_attention_run}", "device=cpu", "print_alignment=true"]
+def test_print_alignment_without_attention_is_refused(tiny_run, capfd, monkeypatch):
+    run_dir = tiny_run("attention=none")
+    argv = [f"run_dir={run_dir}", "device=cpu", "print_alignment=true"]
     result = run_main("translate", argv, capfd, monkeypatch, stdin=b"Hallo\n")
     assert_one_error_line(
         result,
@@ -452,8 +441,9 @@ def test_print_alignment_without_attention_is_refused(no_attention_run, capfd, m
 
 @needs_multi30k
 def test_evaluate_and_translate_name_their_own_device_and_precision_keys(
-    rnn_run, capfd, monkeypatch
+    tiny_run, capfd, monkeypatch
 ):
+    run_dir = tiny_run()
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     cases = [
         ("device=cuda", "device=cuda but no CUDA device is available; use device=auto or cpu"),
@@ -461,24 +451,26 @@ def test_evaluate_and_translate_name_their_own_device_and_precision_keys(
     ]
     for override, line in cases:
         extra = [] if override.startswith("device") else ["device=cpu"]
-        argv = [f"run_dir={rnn_run}", "limit=2", *extra, override]
+        argv = [f"run_dir={run_dir}", "limit=2", *extra, override]
         assert_one_error_line(run_main("evaluate", argv, capfd, monkeypatch), line)
         result = run_main("translate", argv, capfd, monkeypatch, stdin=b"Hallo\n")
         assert_one_error_line(result, line)
 
 
 @needs_multi30k
-def test_an_unknown_checkpoint_name_lists_the_run_s(rnn_run, capfd, monkeypatch):
-    argv = [f"run_dir={rnn_run}", "checkpoint=lastt", *FAST_EVAL]
-    line = f"unknown checkpoint 'lastt': the run has best, last (in {rnn_run / 'checkpoints'})"
+def test_an_unknown_checkpoint_name_lists_the_run_s(tiny_run, capfd, monkeypatch):
+    run_dir = tiny_run()
+    argv = [f"run_dir={run_dir}", "checkpoint=lastt", *FAST_EVAL]
+    line = f"unknown checkpoint 'lastt': the run has best, last (in {run_dir / 'checkpoints'})"
     assert_one_error_line(run_main("evaluate", argv, capfd, monkeypatch), line)
     result = run_main("translate", argv, capfd, monkeypatch, stdin=b"Hallo\n")
     assert_one_error_line(result, line)
 
 
 @needs_multi30k
-def test_a_directory_as_src_file(rnn_run, tmp_path, capfd, monkeypatch):
-    argv = [f"run_dir={rnn_run}", f"src_file={tmp_path}", *FAST_EVAL]
+def test_a_directory_as_src_file(tiny_run, tmp_path, capfd, monkeypatch):
+    run_dir = tiny_run()
+    argv = [f"run_dir={run_dir}", f"src_file={tmp_path}", *FAST_EVAL]
     result = run_main("evaluate", argv, capfd, monkeypatch)
     assert_one_error_line(
         result, f"{tmp_path} is a directory, not a file: give the path of a text file"
@@ -490,8 +482,8 @@ class Opaque:
 
 
 @needs_multi30k
-def test_the_weights_only_refusal_is_one_complete_sentence(rnn_run, copy_run, capfd, monkeypatch):
-    run = copy_run(rnn_run)
+def test_the_weights_only_refusal_is_one_complete_sentence(tiny_run, capfd, monkeypatch):
+    run = tiny_run()
     best = run / "checkpoints" / "best.pt"
     torch.save({"model": {}, "progress": Opaque()}, best)
     result = run_main("evaluate", [f"run_dir={run}", *FAST_EVAL], capfd, monkeypatch)
@@ -504,8 +496,8 @@ def test_the_weights_only_refusal_is_one_complete_sentence(rnn_run, copy_run, ca
 
 
 @needs_multi30k
-def test_a_damaged_vocabulary_in_the_run_is_one_line(rnn_run, copy_run, capfd, monkeypatch):
-    run = copy_run(rnn_run)
+def test_a_damaged_vocabulary_in_the_run_is_one_line(tiny_run, capfd, monkeypatch):
+    run = tiny_run()
     model = run / "vocab" / "spm.model"
     model.write_bytes(model.read_bytes()[: model.stat().st_size // 2])
     result = run_main("evaluate", [f"run_dir={run}", *FAST_EVAL], capfd, monkeypatch)

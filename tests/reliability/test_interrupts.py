@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from datasets.packaged_modules.text import text as hf_text
 
-from tests.conftest import needs_multi30k
-from tests.reliability.reliability_tools import run_main, tiny_overrides, write_corpus
+from tests.cli.runner import run_main
+from tests.conftest import needs_multi30k, tiny_overrides
+from tests.reliability.reliability_tools import write_corpus
 
 pytestmark = needs_multi30k
 SIGNALS = [(signal.SIGINT, 130), (signal.SIGTERM, 143)]
@@ -85,12 +86,13 @@ def test_an_interrupt_in_seq2seq_prepare(tmp_path, capfd, monkeypatch, signum, c
 
 
 @pytest.mark.parametrize("signum, code", SIGNALS)
-def test_an_interrupt_in_translate(rnn_run, capfd, monkeypatch, signum, code):
+def test_an_interrupt_in_translate(tiny_run, capfd, monkeypatch, signum, code):
+    run_dir = tiny_run()
     from seq2seq.evaluation import evaluate
 
     signal_in(monkeypatch, evaluate, "decode_ids", signum)
     result = run_main(
-        "translate", [f"run_dir={rnn_run}", "device=cpu"], capfd, monkeypatch, stdin=b"Ein Hund.\n"
+        "translate", [f"run_dir={run_dir}", "device=cpu"], capfd, monkeypatch, stdin=b"Ein Hund.\n"
     )
     assert_interrupted(
         result,
@@ -102,10 +104,10 @@ def test_an_interrupt_in_translate(rnn_run, capfd, monkeypatch, signum, code):
 
 
 @pytest.mark.parametrize("signum, code", SIGNALS)
-def test_an_interrupt_in_average(rnn_run, copy_run, capfd, monkeypatch, signum, code):
+def test_an_interrupt_in_average(tiny_run, capfd, monkeypatch, signum, code):
     from seq2seq import checkpoint
 
-    run_dir = copy_run(rnn_run)
+    run_dir = tiny_run()
     for step in (2, 4):
         shutil.copy(
             run_dir / "checkpoints" / "best.pt", run_dir / "checkpoints" / f"step_{step}.pt"
@@ -126,10 +128,11 @@ def test_an_interrupt_in_average(rnn_run, copy_run, capfd, monkeypatch, signum, 
 
 
 @pytest.mark.parametrize("signum, code", SIGNALS)
-def test_an_interrupt_in_export(rnn_run, capfd, monkeypatch, signum, code):
+def test_an_interrupt_in_export(tiny_run, capfd, monkeypatch, signum, code):
+    run_dir = tiny_run()
     ctranslate2 = importlib.import_module("seq2seq.export.ctranslate2")
     signal_in(monkeypatch, ctranslate2, "export_run", signum)
-    result = run_main("export", [f"run_dir={rnn_run}"], capfd, monkeypatch)
+    result = run_main("export", [f"run_dir={run_dir}"], capfd, monkeypatch)
     assert_interrupted(
         result,
         code,
@@ -139,7 +142,8 @@ def test_an_interrupt_in_export(rnn_run, capfd, monkeypatch, signum, code):
 
 
 @pytest.mark.parametrize("signum, code", SIGNALS)
-def test_an_interrupt_in_compare(rnn_run, tmp_path, capfd, monkeypatch, signum, code):
+def test_an_interrupt_in_compare(tiny_run, tmp_path, capfd, monkeypatch, signum, code):
+    run_dir = tiny_run()
     import seq2seq.compare as compare_package
     from seq2seq.cli import compare as compare_cli
 
@@ -148,7 +152,7 @@ def test_an_interrupt_in_compare(rnn_run, tmp_path, capfd, monkeypatch, signum, 
     monkeypatch.setattr("sys.argv", ["seq2seq-compare"])
     capfd.readouterr()
     with pytest.raises(SystemExit) as exit_:
-        compare_cli.main([str(rnn_run), "--out", str(out)])
+        compare_cli.main([str(run_dir), "--out", str(out)])
     stdout, stderr = capfd.readouterr()
     assert exit_.value.code == code
     assert "Traceback" not in stderr

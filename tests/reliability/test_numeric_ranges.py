@@ -8,10 +8,10 @@ import math
 import pytest
 from omegaconf import DictConfig, ListConfig
 
-from seq2seq.composition import compose_checked
+from seq2seq.composition import compose
 from seq2seq.errors import ConfigError
 from seq2seq.validation import check_evaluate_config, check_train_config
-from tests.reliability.reliability_tools import assert_one_error_line, run_main
+from tests.cli.runner import assert_one_error_line, run_main
 
 TRAIN_CASES = [
     (["trainer.min_delta=nan"], "trainer.min_delta must be a finite number, got nan"),
@@ -62,9 +62,9 @@ def test_train_refuses_an_out_of_range_number_at_start_up(
 def test_noam_has_no_floor_so_any_min_lr_is_accepted():
     """optim.min_lr floors the constant, plateau and cosine schedules only: under noam an lr below
     it is no contradiction (a tiny lr on purpose stays tiny)."""
-    check_train_config(compose_checked("train", ["optim=noam", "optim.lr=1e-12"]))
+    check_train_config(compose(["optim=noam", "optim.lr=1e-12"]))
     with pytest.raises(ConfigError, match="optim.min_lr must be <= optim.lr=1e-12"):
-        check_train_config(compose_checked("train", ["optim=adam", "optim.lr=1e-12"]))
+        check_train_config(compose(["optim=adam", "optim.lr=1e-12"]))
 
 
 def test_evaluate_refuses_an_infinite_length_penalty(tmp_path, capfd, monkeypatch):
@@ -94,11 +94,11 @@ GROUPS = [[], ["model=transformer"], ["attention=content"], ["attention=local"],
 @pytest.mark.parametrize("groups", GROUPS, ids=lambda g: " ".join(g) or "defaults")
 @pytest.mark.parametrize("bad", [math.nan, math.inf])
 def test_every_float_option_of_training_refuses_nan_and_infinity(groups, bad):
-    keys = _float_keys(compose_checked("train", groups))
+    keys = _float_keys(compose(groups))
     assert "optim.lr" in keys and "trainer.min_delta" in keys
     accepted = []
     for key in keys:
-        cfg = compose_checked("train", [*groups, f"{key}={bad}"])
+        cfg = compose([*groups, f"{key}={bad}"])
         try:
             check_train_config(cfg)
         except ConfigError as err:
@@ -110,10 +110,10 @@ def test_every_float_option_of_training_refuses_nan_and_infinity(groups, bad):
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf])
 def test_every_float_option_of_evaluate_refuses_nan_and_infinity(bad):
-    keys = _float_keys(compose_checked("evaluate", ["run_dir=x"]))
+    keys = _float_keys(compose(["run_dir=x"], "evaluate"))
     accepted = []
     for key in keys:
-        cfg = compose_checked("evaluate", ["run_dir=x", f"{key}={bad}"])
+        cfg = compose(["run_dir=x", f"{key}={bad}"], "evaluate")
         try:
             check_evaluate_config(cfg)
         except ConfigError as err:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from seq2seq.data import hub
+from tests.cli.runner import assert_one_error_line, run_main
 from tests.fixtures.hub_mirror import build_mirror
-from tests.reliability.reliability_tools import assert_one_error_line, run_main
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from seq2seq.evaluation import evaluate as evaluate_module
-from tests.conftest import needs_multi30k
-from tests.reliability.reliability_tools import assert_one_error_line, run_main, tiny_overrides
+from tests.cli.runner import assert_one_error_line, run_main
+from tests.conftest import needs_multi30k, tiny_overrides
 from tests.reliability.test_run_directory import tree
 
 pytestmark = needs_multi30k

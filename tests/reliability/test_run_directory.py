@@ -18,8 +18,8 @@ import pytest
 
 from seq2seq.training import loop, recipe
 from seq2seq.training.rundir import LOCK_NAME, Holds, RunDirError, RunLock, inspect
-from tests.conftest import needs_multi30k
-from tests.reliability.reliability_tools import assert_one_error_line, run_main, tiny_overrides
+from tests.cli.runner import assert_one_error_line, run_main
+from tests.conftest import needs_multi30k, tiny_overrides
 
 pytestmark = needs_multi30k
 REAL_STEP, REAL_EVALUATE = loop.train_step, recipe.evaluate_model
@@ -43,9 +43,9 @@ def history_steps(run_dir: Path) -> list[int]:
 
 
 @pytest.fixture
-def unfinished(cli_run, tmp_path) -> Path:
+def unfinished(tiny_run) -> Path:
     """The finished run without its final metrics: what an interrupt leaves."""
-    run_dir = Path(shutil.copytree(cli_run, tmp_path / "unfinished"))
+    run_dir = tiny_run(through_cli=True)
     (run_dir / "metrics.json").unlink()
     shutil.rmtree(run_dir / "hyps")
     return run_dir

@@ -11,8 +11,8 @@ import torch
 from seq2seq.checkpoint import load_checkpoint
 from seq2seq.errors import ConfigError
 from seq2seq.training import loop, recipe, train
-from tests.conftest import compose_config, needs_multi30k
-from tests.reliability.reliability_tools import assert_one_error_line, run_main, tiny_overrides
+from tests.cli.runner import assert_one_error_line, run_main
+from tests.conftest import compose_config, needs_multi30k, tiny_overrides
 
 pytestmark = needs_multi30k
 

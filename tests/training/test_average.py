@@ -9,17 +9,14 @@ import pytest
 import torch
 
 from seq2seq.checkpoint import average_checkpoints, load_checkpoint, step_checkpoints
-from seq2seq.training import train
-from tests.conftest import compose_config, needs_multi30k
-from tests.reliability.reliability_tools import assert_one_error_line, run_main, tiny_overrides
+from tests.cli.runner import assert_one_error_line, run_main
+from tests.conftest import needs_multi30k
 
 
-@pytest.fixture(scope="module")
-def kept_run(tmp_path_factory, shared_cache):
-    run_dir = tmp_path_factory.mktemp("kept") / "run"
-    extra = ("trainer.max_steps=10", "trainer.keep_last=3")
-    train(compose_config(*tiny_overrides(shared_cache, f"run_dir={run_dir}", *extra)))
-    return run_dir
+@pytest.fixture
+def kept_run(tiny_run):
+    """This test's copy of a 10-step run that keeps its last 3 validations' weights."""
+    return tiny_run("trainer.max_steps=10", "trainer.keep_last=3")
 
 
 @needs_multi30k

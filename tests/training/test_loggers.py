@@ -10,8 +10,7 @@ import pytest
 from seq2seq.errors import ConfigError
 from seq2seq.training import train
 from seq2seq.training.logger import NullLogger, make_logger
-from tests.conftest import compose_config, needs_multi30k
-from tests.reliability.reliability_tools import tiny_overrides
+from tests.conftest import compose_config, needs_multi30k, tiny_overrides
 
 
 def history(run_dir) -> list[dict]:

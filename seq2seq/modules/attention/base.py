@@ -1,4 +1,4 @@
-"""The attention interface shared by every variant (see DESIGN.md, "The attention interface").
+"""The attention interface shared by every variant (docs/layout.md: a variant is one file).
 
 Shapes used throughout (B = batch, T = target rows attended at once, S = source length):
 

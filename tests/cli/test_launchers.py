@@ -3,14 +3,13 @@ submitit's local executor (what submitit_slurm runs on a cluster), then seq2seq-
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 
 import pytest
 
 from seq2seq.compare import compare
-from tests.conftest import TINY, TINY_RNN, needs_multi30k
+from tests.cli.runner import run_command
+from tests.conftest import needs_multi30k, tiny_overrides
 
 LAUNCHERS = {
     "joblib": ["hydra.launcher.n_jobs=2"],
@@ -25,24 +24,13 @@ def test_sweep_runs_through_launcher_plugin(launcher, shared_cache, tmp_path):
     sweep = tmp_path / "sweep"
 
     def run_sweep() -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "seq2seq.cli.train",
-                "-m",
-                f"hydra/launcher={launcher}",
-                *LAUNCHERS[launcher],
-                "attention=none,additive",
-                *TINY,
-                *TINY_RNN,
-                f"data.cache_dir={shared_cache}",
-                f"hydra.sweep.dir={sweep}",
-            ],
-            capture_output=True,
-            text=True,
+        return run_command(
+            "train",
+            "-m",
+            f"hydra/launcher={launcher}",
+            *LAUNCHERS[launcher],
+            *tiny_overrides(shared_cache, "attention=none,additive", f"hydra.sweep.dir={sweep}"),
             timeout=900,
-            env=os.environ | {"PYTHONUNBUFFERED": "1"},
         )
 
     result = run_sweep()

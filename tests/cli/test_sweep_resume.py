@@ -239,8 +239,8 @@ def test_interrupted_sweep_run_again_skips_finished_and_resumes(shared_cache, tm
         trainer__patience="null",
     )
     second = sweep / "1_seed2_rnn_additive"
-    proc = subprocess.Popen(
-        sweep_command(sweep, args),
+    proc = subprocess.Popen(  # run_sweep's command, signalled while it runs
+        [sys.executable, "-m", "seq2seq.cli.train", "-m", *args, f"hydra.sweep.dir={sweep}"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

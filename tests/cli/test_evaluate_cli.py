@@ -11,42 +11,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seq2seq.training import train
-from tests.conftest import TINY, TINY_RNN, compose_config, needs_multi30k
+from tests.cli.runner import run_command
+from tests.conftest import compose_config, needs_multi30k
 
 pytestmark = needs_multi30k
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory, shared_cache) -> Path:
-    run_dir = tmp_path_factory.mktemp("run")
-    train(
-        compose_config(
-            *TINY,
-            *TINY_RNN,
-            f"data.cache_dir={shared_cache}",
-            f"run_dir={run_dir}",
-            "trainer.max_steps=30",
-            "trainer.val_every=30",
-        )
-    )
-    return run_dir
+@pytest.fixture
+def trained_run(tiny_run) -> Path:
+    """This test's copy of a 30-step run (the tests decode a model that has learned a little)."""
+    return tiny_run("trainer.max_steps=30", "trainer.val_every=30")
 
 
-def cli(
-    command: str, *args: str, stdin: str | None = None, env: dict | None = None
-) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", f"seq2seq.cli.{command}", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
-
-
-def test_evaluate_bleu_equals_sacrebleu_cli_and_dumps_alignments(tiny_run, tmp_path):
+def test_evaluate_bleu_equals_sacrebleu_cli_and_dumps_alignments(trained_run, tmp_path):
     src = tmp_path / "src.de"
     ref = tmp_path / "ref.en"
     src.write_text(
@@ -56,9 +33,9 @@ def test_evaluate_bleu_equals_sacrebleu_cli_and_dumps_alignments(tiny_run, tmp_p
     ref.write_text(
         "A man rides a bike.\nTwo dogs play in the snow.\nA woman laughs.\n", encoding="utf-8"
     )
-    result = cli(
+    result = run_command(
         "evaluate",
-        f"run_dir={tiny_run}",
+        f"run_dir={trained_run}",
         f"src_file={src}",
         f"ref_file={ref}",
         "device=cpu",
@@ -67,7 +44,7 @@ def test_evaluate_bleu_equals_sacrebleu_cli_and_dumps_alignments(tiny_run, tmp_p
         "decode.beam_size=3",
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    out = tiny_run / "eval" / "mine"
+    out = trained_run / "eval" / "mine"
     metrics = json.loads((out / "metrics.json").read_text())
     sacre = subprocess.run(
         [sys.executable, "-m", "sacrebleu", str(ref), "-i", str(out / "hyps.txt"), "-b", "-w", "2"],
@@ -95,7 +72,7 @@ def test_evaluate_bleu_equals_sacrebleu_cli_and_dumps_alignments(tiny_run, tmp_p
     assert (out / "alignments" / "file_0.png").is_file()
 
 
-def test_translate_keeps_lines_and_order(tiny_run):
+def test_translate_keeps_lines_and_order(trained_run):
     long_line = " ".join(["Hund"] * 1000)
     lines = [
         "Ein Mann.",
@@ -106,7 +83,9 @@ def test_translate_keeps_lines_and_order(tiny_run):
         "Bad\x07control\x1bchars",
         "Ein Mann.",
     ]
-    result = cli("translate", f"run_dir={tiny_run}", "device=cpu", stdin="\n".join(lines) + "\n")
+    result = run_command(
+        "translate", f"run_dir={trained_run}", "device=cpu", stdin="\n".join(lines) + "\n"
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     out = result.stdout.split("\n")
     assert out[-1] == "" and len(out) - 1 == len(lines)
@@ -115,28 +94,33 @@ def test_translate_keeps_lines_and_order(tiny_run):
     assert all(out[i] for i in (0, 3, 4))
 
 
-def test_int8_decoding_from_the_command_line(tiny_run):
+def test_int8_decoding_from_the_command_line(trained_run):
     """precision=int8: its own eval directory and metrics entry; translate keeps the lines."""
-    result = cli(
-        "evaluate", f"run_dir={tiny_run}", "device=cpu", "precision=int8", "limit=10", "split=test"
+    result = run_command(
+        "evaluate",
+        f"run_dir={trained_run}",
+        "device=cpu",
+        "precision=int8",
+        "limit=10",
+        "split=test",
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    record = tiny_run / "eval" / "test_beam5_int8_first10" / "metrics.json"
+    record = trained_run / "eval" / "test_beam5_int8_first10" / "metrics.json"
     metrics = json.loads(record.read_text())
     assert metrics["precision"] == "int8" and metrics["sentences"] == 10
     assert 0.0 <= metrics["bleu"] <= 100.0
-    result = cli(
-        "translate", f"run_dir={tiny_run}", "precision=int8", stdin="Ein Mann.\n\nEine Frau.\n"
+    result = run_command(
+        "translate", f"run_dir={trained_run}", "precision=int8", stdin="Ein Mann.\n\nEine Frau.\n"
     )
     assert result.returncode == 0, result.stderr[-2000:]
     out = result.stdout.split("\n")
     assert len(out) == 4 and out[0] and out[1] == "" and out[2]
 
 
-def test_translate_prints_pharaoh_alignment(tiny_run):
-    result = cli(
+def test_translate_prints_pharaoh_alignment(trained_run):
+    result = run_command(
         "translate",
-        f"run_dir={tiny_run}",
+        f"run_dir={trained_run}",
         "device=cpu",
         "print_alignment=true",
         stdin="Ein Mann schläft.\n",
@@ -148,33 +132,33 @@ def test_translate_prints_pharaoh_alignment(tiny_run):
         assert 0 <= s < 3 and 0 <= t < len(text.split())
 
 
-def test_errors_are_one_clear_line(tiny_run, tmp_path):
-    missing = cli("evaluate", f"run_dir={tmp_path / 'nope'}")
+def test_errors_are_one_clear_line(trained_run, tmp_path):
+    missing = run_command("evaluate", f"run_dir={tmp_path / 'nope'}")
     assert (
         missing.returncode == 1
         and "error: run directory" in missing.stderr
         and "Traceback" not in missing.stderr
     )
     (tmp_path / "empty_run").mkdir()
-    no_ckpt = cli("translate", f"run_dir={tmp_path / 'empty_run'}", stdin="Hallo\n")
+    no_ckpt = run_command("translate", f"run_dir={tmp_path / 'empty_run'}", stdin="Hallo\n")
     assert no_ckpt.returncode == 1 and "error: no checkpoint" in no_ckpt.stderr
     src, ref = tmp_path / "a.de", tmp_path / "a.en"
     src.write_text("a\nb\n")
     ref.write_text("a\n")
-    mismatch = cli("evaluate", f"run_dir={tiny_run}", f"src_file={src}", f"ref_file={ref}")
+    mismatch = run_command(
+        "evaluate", f"run_dir={trained_run}", f"src_file={src}", f"ref_file={ref}"
+    )
     assert mismatch.returncode == 1
     assert f"error: line counts differ: {src} has 2 lines, {ref} has 1" in mismatch.stderr
 
 
-def test_beam_scores_at_least_greedy_on_a_trained_model(tiny_run):
-    import torch
-
+@pytest.mark.usefixtures("one_thread")
+def test_beam_scores_at_least_greedy_on_a_trained_model(trained_run):
     from seq2seq.data.pipeline import load_split_texts
     from seq2seq.decoding import translate_batches
     from seq2seq.evaluation.run import load_run
 
-    torch.set_num_threads(1)
-    run = load_run(tiny_run, device="cpu")
+    run = load_run(trained_run, device="cpu")
     sources, _ = load_split_texts(run.config.data, "test")
     src_ids = run.tokenizer.encode_src(sources)
     greedy = translate_batches(run.model, src_ids, beam_size=1, alpha=0.0, device="cpu")
@@ -193,12 +177,12 @@ def parse_nbest(text: str) -> list[tuple[int, str, float, float]]:
     return rows
 
 
-def test_nbest_through_evaluate_and_translate(tiny_run):
+def test_nbest_through_evaluate_and_translate(trained_run):
     """decode.nbest=3: 3 hypotheses per source, best first, the first being the 1-best output;
     the same lists through evaluate (hyps.nbest.txt) and translate (numbered by input line)."""
-    result = cli(
+    result = run_command(
         "evaluate",
-        f"run_dir={tiny_run}",
+        f"run_dir={trained_run}",
         "device=cpu",
         "limit=5",
         "decode.beam_size=4",
@@ -206,7 +190,7 @@ def test_nbest_through_evaluate_and_translate(tiny_run):
         "name=nbest",
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    out = tiny_run / "eval" / "nbest"
+    out = trained_run / "eval" / "nbest"
     rows = parse_nbest((out / "hyps.nbest.txt").read_text())
     assert [r[0] for r in rows] == [i for i in range(5) for _ in range(3)]
     best = (out / "hyps.txt").read_text().splitlines()
@@ -221,11 +205,11 @@ def test_nbest_through_evaluate_and_translate(tiny_run):
     from seq2seq.evaluation.evaluate import load_split_texts
     from seq2seq.evaluation.run import load_run
 
-    data = OmegaConf.create(load_run(tiny_run, device="cpu").config["data"])
+    data = OmegaConf.create(load_run(trained_run, device="cpu").config["data"])
     src_lines = load_split_texts(data, "test")[0][:2]
-    result = cli(
+    result = run_command(
         "translate",
-        f"run_dir={tiny_run}",
+        f"run_dir={trained_run}",
         "device=cpu",
         "decode.beam_size=4",
         "decode.nbest=3",
@@ -237,34 +221,33 @@ def test_nbest_through_evaluate_and_translate(tiny_run):
     assert [r[1:] for r in translated] == [r[1:] for r in rows[:6]]  # same as evaluate's
 
 
-def test_nbest_above_the_beam_is_one_line(tiny_run):
-    result = cli(
-        "translate", f"run_dir={tiny_run}", "decode.beam_size=2", "decode.nbest=3", stdin="x\n"
+def test_nbest_above_the_beam_is_one_line(trained_run):
+    result = run_command(
+        "translate", f"run_dir={trained_run}", "decode.beam_size=2", "decode.nbest=3", stdin="x\n"
     )
     assert result.returncode == 1
     assert result.stderr.strip() == "error: decode.nbest must be <= decode.beam_size=2, got 3"
 
 
 @pytest.mark.slow
-def test_evaluate_on_a_sacrebleu_test_set(tiny_run, tmp_path, monkeypatch):
+def test_evaluate_on_a_sacrebleu_test_set(trained_run, tmp_path, monkeypatch):
     """test_set=wmt14 (langpair: the run's de-en): sources and references from sacreBLEU's cache
     ($SACREBLEU, filled offline), scored as sacreBLEU's CLI scores -t wmt14 -l de-en."""
     from seq2seq.evaluation.evaluate import evaluate
-    from tests.conftest import compose_config
     from tests.evaluation.sacrebleu_fixtures import DE, sacrebleu_cli, write_wmt14_cache
 
     cache = write_wmt14_cache(tmp_path / "sacrebleu")
     env = dict(os.environ, SACREBLEU=str(cache))
     args = (
-        f"run_dir={tiny_run}",
+        f"run_dir={trained_run}",
         "test_set=wmt14",
         "device=cpu",
         "decode.beam_size=2",
         "decode.max_len_ratio=1.0",  # the tiny model's news translations are long garbage
     )
-    result = cli("evaluate", *args, "bleu.tokenize=char", env=env)
+    result = run_command("evaluate", *args, "bleu.tokenize=char", env=env)
     assert result.returncode == 0, result.stderr[-2000:]
-    out = tiny_run / "eval" / "wmt14_de-en_beam2_tok-char"  # not the run's 13a: its own record
+    out = trained_run / "eval" / "wmt14_de-en_beam2_tok-char"  # not the run's 13a: its own record
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["source"] == metrics["references"] == "sacrebleu:wmt14:de-en"
     assert metrics["sentences"] == len(DE) and metrics["bleu_tokenize"] == "char"

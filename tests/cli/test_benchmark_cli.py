@@ -23,26 +23,15 @@ def test_tiny_benchmark_writes_rows_and_machine(variant, shared_cache, tmp_path,
     out = tmp_path / "bench.json"
     main(
         [
-            "--variants",
-            variant,
-            "--precisions",
-            "fp32",
-            "int8",
-            "--steps",
-            "2",
-            "--warmup",
-            "1",
-            "--beams",
-            "1",
-            "2",
-            "--decode-sentences",
-            "3",
-            "--decode-length",
-            "5",
-            "--threads",
-            "1",
-            "--out",
-            str(out),
+            f"variants=[{variant}]",
+            "precisions=[fp32,int8]",
+            "steps=2",
+            "warmup=1",
+            "beams=[1,2]",
+            "decode_sentences=3",
+            "decode_length=5",
+            "threads=1",
+            f"out={out}",
             f"data.cache_dir={shared_cache}",
             "data.train_limit=256",
             "data.vocab.size=300",
@@ -96,3 +85,21 @@ def test_ratio_lines_take_our_best_precision_over_each_peer():
         "ratio opennmt rnn greedy_tokens_per_s 3.00",
         "ratio joeynmt transformer train_tokens_per_s 3.00",
     ]
+
+
+@pytest.mark.parametrize(
+    ("argument", "line"),
+    [
+        ("steps=abc", "steps: Value 'abc' of type 'str' could not be converted to Integer"),
+        ("precisions=[fp32,fp8]", "unknown precision 'fp8'; valid: fp32, bf16, int8"),
+        ("--steps", "unknown flag --steps: valid flags are -h/--help, --cfg job, --resolve"),
+    ],
+)
+def test_a_bad_argument_is_one_line_before_any_work(argument, line, tmp_path, capsys):
+    """The benchmark's own keys are checked against their types and choices; its old flags
+    are refused (one argument style: key=value)."""
+    with pytest.raises(SystemExit) as exit_:
+        main([argument, f"out={tmp_path / 'b.json'}"])
+    assert exit_.value.code == 1
+    assert capsys.readouterr().err == f"error: {line}\n"
+    assert not (tmp_path / "b.json").exists()
