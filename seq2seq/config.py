@@ -4,8 +4,9 @@ Each YAML file under ``configs/<group>/`` starts from the schema registered here
 ``schema/<group>/<name>``, so a misspelt key or a value of the wrong type or outside an
 enum fails at start-up, before any work, with a message naming the valid choices.
 
-The attention schemas live with their variants (seq2seq/modules/attention/): this module
-registers whatever the attention registry holds, and names no variant.
+The attention schemas live with their variants (seq2seq/modules/attention/) and the model
+schemas with their families (seq2seq/models/): this module registers whatever the two
+registries hold, and names no variant and no family.
 
 Enums are used wherever a value is one of a closed set (OmegaConf lists the members when a
 value is invalid). Model code never sees these objects: builders in ``seq2seq.models.builders``
@@ -25,15 +26,11 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
+from .models.registry import model_family, model_schemas
 from .modules.attention import attention_schemas
 from .modules.attention.registry import preset_model_options, preset_options
 
 # --------------------------------------------------------------------------- enums
-
-
-class Cell(str, Enum):
-    gru = "gru"
-    lstm = "lstm"
 
 
 class SpmType(str, Enum):
@@ -211,41 +208,8 @@ class DataConfig:
 
 # --------------------------------------------------------------------------- models
 
-
-@dataclass
-class RNNModelConfig:
-    name: str = "rnn"
-    emb_size: int = 256
-    hidden_size: int = 512
-    num_layers: int = 1
-    cell: Cell = Cell.gru
-    bidirectional: bool = True
-    # each direction hidden_size/2, so the encoder's output is as wide as the decoder
-    # (OpenNMT-py's brnn); needed by attention scores with no parameter between decoder and
-    # encoder states (dot, scaled_dot), whose presets set it
-    split_directions: bool = False
-    dropout: float = 0.2
-    tie_embeddings: bool = False  # decoder input embedding = output projection
-    teacher_forcing: float = 1.0
-
-
-@dataclass
-class TransformerModelConfig:
-    name: str = "transformer"
-    d_model: int = 256
-    heads: int = 4
-    ff_size: int = 1024
-    num_layers: int = 3  # encoder and decoder each, unless the two below are set
-    encoder_layers: int | None = None
-    decoder_layers: int | None = None
-    dropout: float = 0.1
-    pre_norm: bool = True
-    learned_positions: bool = False
-    max_positions: int = 1024
-    share_embeddings: bool = False  # source = target embedding (needs a joint vocabulary)
-    tie_output: bool = True  # target embedding = output projection
-    alignment_layer: int = -1  # cross-attention layer whose weights are the alignment
-    alignment_head: int | None = None  # None: average over heads
+# Each model family's schema lives with its class in seq2seq/models/, registered with it by
+# @register_model.
 
 
 # --------------------------------------------------------------------------- attention
@@ -518,11 +482,10 @@ class ExportConfig:
     overwrite: bool = False  # replace an earlier export at out (never another directory)
 
 
-# group -> option -> schema of the fixed groups; schemas() adds the attention registry's as it is
-# when called (so it includes a variant registered after this module was imported).
+# group -> option -> schema of the fixed groups; schemas() adds the two registries' as they are
+# when called (so they include a variant or family registered after this module was imported).
 SCHEMAS: dict[str, dict[str, type]] = {
     "data": {"base": DataConfig},
-    "model": {"rnn": RNNModelConfig, "transformer": TransformerModelConfig},
     "optim": {"base": OptimConfig},
     "trainer": {"base": TrainerConfig},
     "decode": {"base": DecodeConfig},
@@ -531,8 +494,8 @@ SCHEMAS: dict[str, dict[str, type]] = {
 
 
 def schemas() -> dict[str, dict[str, type]]:
-    """Every group's schemas: :data:`SCHEMAS` plus the attention registry's."""
-    return {**SCHEMAS, "attention": attention_schemas()}
+    """Every group's schemas: :data:`SCHEMAS` plus the model and attention registries'."""
+    return {**SCHEMAS, "model": model_schemas(), "attention": attention_schemas()}
 
 
 def variant_presets() -> dict[str, dict]:
@@ -552,10 +515,10 @@ def variant_presets() -> dict[str, dict]:
 
 
 def register_configs() -> None:
-    """Register every schema as ``schema/<group>/<name>`` (the attention ones from the
-    registry), each registered attention as ``attention/<name>`` (no YAML file: the class's
-    schema is the option), each attention preset as ``variant/<preset>`` and the primary
-    schemas."""
+    """Register every schema as ``schema/<group>/<name>`` (the model and attention ones from
+    the registries), each registered model family as ``model/<name>`` and each attention as
+    ``attention/<name>`` (no YAML files: the class's schema is the option), each attention
+    preset as ``variant/<preset>`` and the primary schemas."""
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(name="evaluate_schema", node=EvaluateConfig)
@@ -564,17 +527,19 @@ def register_configs() -> None:
     for group, options in schemas().items():
         for name, node in options.items():
             cs.store(group=f"schema/{group}", name=name, node=node)
-    for name, node in attention_schemas().items():
-        cs.store(group="attention", name=name, node=node)
+    for group, registered in (("model", model_schemas()), ("attention", attention_schemas())):
+        for name, node in registered.items():
+            cs.store(group=group, name=name, node=node)
     for preset, node in variant_presets().items():
         cs.store(group="variant", name=preset, node=node, package="_global_")
 
 
 def run_label(model: str, attention: str, sep: str = "_") -> str:
     """What a run trained, for directory names and logs: ``rnn_additive``, or ``transformer``
-    (the attention group configures the RNN's attention only)."""
+    (a family with its own attention, ``own_attention``, ignores the attention group)."""
     model, attention = option_value(model), option_value(attention)
-    return model if model == "transformer" else f"{model}{sep}{attention}"
+    family = model_family(model)
+    return model if family is not None and family.own_attention else f"{model}{sep}{attention}"
 
 
 NO_JOB_DIR = "<hydra.run.dir, created when the job starts>"

@@ -24,9 +24,9 @@ from typing import Any
 
 from .config import option_value
 from .errors import ConfigError
+from .models.registry import model_family
 
 __all__ = [
-    "attention_width_problem",
     "bleu_tokenizers",
     "check_align_baseline_config",
     "check_alignment_options",
@@ -97,45 +97,12 @@ class _Problems:
 
 
 def _check_model(cfg: Any, out: _Problems) -> None:
-    model = cfg.model
-    family = option_value(model.get("name"))
-    if family == "rnn":
-        for key in ("emb_size", "hidden_size", "num_layers"):
-            out.at_least(model, "model", key, 1)
-        out.in_range(model, "model", "teacher_forcing", 0.0, 1.0, closed=True)
-        hidden = model.get("hidden_size")
-        split = model.get("split_directions") and model.get("bidirectional", True)
-        if split and isinstance(hidden, int) and hidden >= 1 and hidden % 2:
-            out.add(
-                f"model.hidden_size must be even with model.split_directions=true (each "
-                f"direction gets half), got {hidden}"
-            )
-    elif family == "transformer":
-        for key in ("d_model", "heads", "ff_size", "num_layers", "max_positions"):
-            out.at_least(model, "model", key, 1)
-        for key in ("encoder_layers", "decoder_layers"):
-            out.at_least(model, "model", key, 1, optional=True)
-        d_model, heads = model.get("d_model"), model.get("heads")
-        layers = model.get("decoder_layers") or model.get("num_layers")
-        layer, head = model.get("alignment_layer"), model.get("alignment_head")
-        if isinstance(layers, int) and layers >= 1 and isinstance(layer, int):
-            if not -layers <= layer < layers:
-                out.add(
-                    f"model.alignment_layer must be in [{-layers}, {layers}) (the decoder's "
-                    f"layers, negative from the end), got {layer}"
-                )
-        if isinstance(heads, int) and heads >= 1 and isinstance(head, int):
-            if not 0 <= head < heads:
-                out.add(
-                    f"model.alignment_head must be null (the mean of the heads) or in "
-                    f"[0, {heads}), got {head}"
-                )
-        if d_model and heads and d_model >= 1 and heads >= 1 and d_model % heads:
-            out.add(
-                f"model.d_model={d_model} must be a multiple of model.heads={heads} "
-                f"(e.g. model.d_model={-(-d_model // heads) * heads})"
-            )
-    out.in_range(model, "model", "dropout", 0.0, 1.0, closed=False)
+    """The family's own range checks (its class's ``check_options``, with the attention node
+    for a family that reads it)."""
+    family = model_family(option_value(cfg.model.get("name")))
+    if family is not None:  # an unknown name fails in the builder, naming the valid ones
+        for problem in family.check_options(cfg.model, cfg.get("attention") or {}):
+            out.add(problem)
 
 
 def _check_attention(cfg: Any, out: _Problems) -> None:
@@ -148,38 +115,6 @@ def _check_attention(cfg: Any, out: _Problems) -> None:
     if variant is not None:  # an unknown name fails in the builder, naming the valid ones
         for problem in variant.check_options(attention):
             out.add(problem)
-
-
-def attention_width_problem(model: Any, attention: Any) -> str | None:
-    """The line refusing an RNN whose attention compares decoder and encoder states directly
-    (its class's ``compares_query_and_keys``, e.g. a dot product: no parameter between them)
-    while the bidirectional encoder's output (2 x hidden_size) is wider than the decoder
-    (hidden_size); None when the widths match or the variant has learned projections.
-    ``model``: the RNN model options (``name`` optional), ``attention``: the attention node.
-    The RNN builder raises the same line."""
-    from .modules.attention import ATTENTIONS
-
-    variant = ATTENTIONS.get(option_value(attention.get("name")))
-    reason = None if variant is None else variant.compares_query_and_keys(attention)
-    hidden = model.get("hidden_size", 512)
-    if reason is None or not isinstance(hidden, int) or hidden < 1:
-        return None  # a bad hidden_size is reported by the range checks
-    if not model.get("bidirectional", True) or model.get("split_directions", False):
-        return None  # the encoder is as wide as the decoder
-    return (
-        f"{reason}, so their widths must match: the encoder gives {2 * hidden} (2 directions x "
-        f"{hidden}), the decoder {hidden}; set model.split_directions=true (or "
-        f"model.bidirectional=false)"
-    )
-
-
-def _check_widths(cfg: Any, out: _Problems) -> None:
-    attention = cfg.get("attention")
-    if attention is None or option_value(cfg.model.get("name")) != "rnn":
-        return
-    problem = attention_width_problem(cfg.model, attention)
-    if problem is not None:
-        out.add(problem)
 
 
 def _check_data(cfg: Any, out: _Problems) -> None:
@@ -383,7 +318,6 @@ def check_train_config(cfg: Any) -> None:
     out = _Problems()
     _check_model(cfg, out)
     _check_attention(cfg, out)
-    _check_widths(cfg, out)
     _check_data(cfg, out)
     _check_decode(cfg.decode, out)
     _check_trainer(cfg, out)

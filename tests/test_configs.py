@@ -1,12 +1,14 @@
 """The config tree: every YAML of every group composes with the primary config (and builds a
-model where it chooses one); the attention registry, its schemas, the attention and variant
-options it generates and Hydra's ConfigStore agree one-to-one; and a new attention variant
-needs only a class file (a toy one, in a copy of the package and configs)."""
+model where it chooses one); the attention and model registries, their schemas, the options
+they generate and Hydra's ConfigStore agree one-to-one; and a new attention variant or a new
+model family needs only its own file (a toy one, in a copy of the package and configs)."""
 
 from __future__ import annotations
 
 import inspect
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,6 +26,7 @@ from seq2seq.config import register_configs, variant_presets
 from seq2seq.decoding import quantize
 from seq2seq.models import rnn
 from seq2seq.models.builders import build_model
+from seq2seq.models.registry import model_class, model_family, model_schemas
 from seq2seq.modules.attention import (
     ATTENTIONS,
     attention_class,
@@ -31,13 +34,17 @@ from seq2seq.modules.attention import (
     preset_options,
 )
 from seq2seq.validation import check_evaluate_config, check_train_config
+from tests.conftest import tiny_overrides
+from tests.reliability.reliability_tools import write_corpus
 
 REPO = Path(__file__).resolve().parent.parent
 V = 13
-GROUPS = sorted({p.name for p in CONFIG_DIR.iterdir() if p.is_dir()} | {"attention"})  # + generated
-# (group, option): every YAML file of every group, and the generated variant presets
+GROUPS = sorted({p.name for p in CONFIG_DIR.iterdir() if p.is_dir()} | {"attention", "model"})
+# (group, option): every YAML file of every group, and the generated model, attention and
+# variant options
 OPTIONS = sorted(
     {(p.parent.name, p.stem) for p in CONFIG_DIR.glob("*/*.yaml")}
+    | {("model", name) for name in model_schemas()}
     | {("attention", name) for name in ATTENTIONS}
     | {("variant", preset) for preset in preset_options()}
 )
@@ -141,6 +148,45 @@ def test_registry_schemas_options_and_configstore_agree():
     assert model_options["dot"] == model_options["scaled_dot"] == {"split_directions": True}
     assert all(not model_options[p] for p in model_options if p not in ("dot", "scaled_dot"))
     assert compose_cfg("variant=general").model.split_directions is False
+
+
+def test_model_registry_schemas_options_and_configstore_agree():
+    """The model group is generated like the attention group: no YAML file, one ConfigStore
+    option per registered family, whose node is the family's schema."""
+    register_configs()
+    assert not (CONFIG_DIR / "model").exists()
+    store = ConfigStore.instance().repo
+    families = model_schemas()
+    assert set(families) >= {"rnn", "transformer"}
+    assert set(store["model"]) == set(store["schema"]["model"]) == {f"{n}.yaml" for n in families}
+    for name, schema in families.items():
+        assert model_class(name).name == name and model_class(name).schema is schema
+        assert OmegaConf.get_type(store["model"][f"{name}.yaml"].node) is schema
+        cfg = compose_cfg(f"model={name}")
+        assert OmegaConf.get_type(cfg.model) is schema and cfg.model.name == name
+    assert model_family("bogus") is None
+    with pytest.raises(ValueError, match="unknown model family 'bogus'; valid: rnn, transformer"):
+        build_model({"name": "bogus"}, {}, src_vocab_size=V, tgt_vocab_size=V)
+
+
+FAMILY_BRANCH = re.compile(
+    r"""(==|!=)\s*["'](rnn|transformer)["']|["'](rnn|transformer)["']\s*(==|!=)"""
+)
+
+
+def test_code_outside_the_families_branches_on_no_family():
+    """No module but a family's own file compares a model name with a family's: they ask the
+    registry (the class's own_attention, check_options, label, build)."""
+    own = {REPO / "seq2seq/models/rnn.py", REPO / "seq2seq/models/transformer.py"}
+    found = [
+        f"{path.relative_to(REPO)}:{n}: {line.strip()}"
+        for path in sorted((REPO / "seq2seq").rglob("*.py"))
+        if path not in own
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if FAMILY_BRANCH.search(line)
+    ]
+    assert found == []
+    assert FAMILY_BRANCH.search('if model.get("name") == "transformer":')  # the check sees one
 
 
 def test_dot_presets_have_no_parameter_between_query_and_keys():
@@ -313,34 +359,183 @@ def tree_files(root: Path) -> dict[str, bytes]:
     return files
 
 
-def test_a_new_variant_needs_only_a_class_file(tmp_path):
-    """One new file in a copy of the package and configs, nothing edited: the toy variant
-    composes (attention=toy, variant=toy), is range-checked, builds, runs, gets its comparison
-    label and is quantized with its Linear kept float. It runs in its own process, so this
-    process's registry never holds it."""
-    copy_tree(tmp_path)
-    before = tree_files(tmp_path)
-    (tmp_path / "seq2seq/modules/attention/toy.py").write_text(textwrap.dedent(TOY_CLASS))
-    after = tree_files(tmp_path)
-    assert set(after) - set(before) == {"seq2seq/modules/attention/toy.py"}
+def run_with_one_new_file(root: Path, path: str, source: str, check: str, *args: str) -> str:
+    """Copy the package and configs to ``root``, add ``path`` (``source``) and nothing else,
+    and run the script ``check`` there with ``root`` and ``args`` in its own process (so this
+    process's registries never hold what the file registers); its stdout."""
+    copy_tree(root)
+    before = tree_files(root)
+    (root / path).write_text(textwrap.dedent(source))
+    after = tree_files(root)
+    assert set(after) - set(before) == {path}
     assert {k: after[k] for k in before} == before  # nothing else changed
     assert before == tree_files(REPO)  # the copy is the project's package and configs
-    check = tmp_path / "check_toy.py"
-    check.write_text(TOY_CHECK)
-    env = os.environ | {"PYTHONPATH": str(tmp_path), "PYTHONDONTWRITEBYTECODE": "1"}
+    script = root / "check.py"
+    script.write_text(check)
+    env = os.environ | {"PYTHONPATH": str(root), "PYTHONDONTWRITEBYTECODE": "1"}
     done = subprocess.run(
-        [sys.executable, str(check), str(tmp_path)],
-        cwd=tmp_path,
+        [sys.executable, str(script), str(root), *args],
+        cwd=root,
         capture_output=True,
         text=True,
         timeout=300,
         env=env,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "toy variant OK" in done.stdout
+    return done.stdout
+
+
+def test_a_new_variant_needs_only_a_class_file(tmp_path):
+    """One new file in a copy of the package and configs, nothing edited: the toy variant
+    composes (attention=toy, variant=toy), is range-checked, builds, runs, gets its comparison
+    label and is quantized with its Linear kept float."""
+    out = run_with_one_new_file(tmp_path, "seq2seq/modules/attention/toy.py", TOY_CLASS, TOY_CHECK)
+    assert "toy variant OK" in out
     assert "toy" not in ATTENTIONS
     with pytest.raises(ValueError, match="unknown attention 'toy'"):
         attention_class("toy")
+
+
+# --------------------------------------------------------------------------- a new model family
+
+TOY_FAMILY = '''
+"""A toy model family for tests: the previous target token's embedding plus the mean of the
+source embeddings, then the output layer (no attention: the source mean is its own)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from .base import RowOrder, Seq2Seq, Seq2SeqOutput, StepOutput, at_least
+from .registry import register_model
+
+
+@dataclass
+class ToyModelConfig:
+    name: str = "toy"
+    size: int = 8
+
+
+@register_model("toy", schema=ToyModelConfig)
+class ToySeq2Seq(Seq2Seq):
+    own_attention: ClassVar[str] = "mean"
+
+    @classmethod
+    def build(cls, options, attention, *, src_vocab_size, tgt_vocab_size):
+        return cls(src_vocab_size=src_vocab_size, tgt_vocab_size=tgt_vocab_size, **options)
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any], attention: Mapping[str, Any]) -> list[str]:
+        return at_least(options, "size", 1)
+
+    @classmethod
+    def label(cls, options: Mapping[str, Any], attention: Mapping[str, Any]) -> str:
+        return f"toy/{options.get('size')}"
+
+    def __init__(self, *, src_vocab_size: int, tgt_vocab_size: int, size: int = 8) -> None:
+        super().__init__()
+        self.src_embedding = nn.Embedding(src_vocab_size, size)
+        self.tgt_embedding = nn.Embedding(tgt_vocab_size, size)
+        self.out = nn.Linear(size, tgt_vocab_size)
+
+    @property
+    def output_layer(self) -> nn.Linear:
+        return self.out
+
+    @property
+    def has_alignment(self) -> bool:
+        return False
+
+    def encode(self, src: Tensor, src_mask: Tensor) -> Tensor:
+        real = src_mask.unsqueeze(-1).float()
+        return (self.src_embedding(src) * real).sum(1) / real.sum(1).clamp(min=1)
+
+    def forward(self, src, src_mask, tgt_in, tgt_mask, *, need_attn=False, features_only=False):
+        features = torch.tanh(self.tgt_embedding(tgt_in) + self.encode(src, src_mask)[:, None])
+        if features_only:
+            return Seq2SeqOutput(None, None, features)
+        return Seq2SeqOutput(self.out(features).float(), None)
+
+    def decode_step(self, prev_tokens, state, step, *, need_attn=False) -> StepOutput:
+        features = torch.tanh(self.tgt_embedding(prev_tokens) + state)
+        log_probs = torch.log_softmax(self.out(features), dim=-1, dtype=torch.float32)
+        return StepOutput(log_probs, state, None)
+
+    def reorder_state(self, state: Tensor, order: RowOrder) -> Tensor:
+        return state.index_select(0, order.rows)
+'''
+
+TOY_FAMILY_CHECK = """
+import json
+import sys
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+import seq2seq
+from seq2seq.cli.precheck import precheck_train_argv
+from seq2seq.compare import load_record
+from seq2seq.composition import compose
+from seq2seq.config import run_label
+from seq2seq.errors import ConfigError
+from seq2seq.training import train
+from seq2seq.validation import check_train_config
+
+root, overrides = Path(sys.argv[1]), json.loads(sys.argv[2])
+assert Path(seq2seq.__file__).resolve().is_relative_to(root), seq2seq.__file__
+
+
+def compose_train(*more):
+    return compose(["model=toy", *more])
+
+
+try:
+    check_train_config(compose_train("model.size=0"))
+    raise AssertionError("size=0 passed the checks")
+except ConfigError as err:
+    assert str(err) == "model.size must be >= 1, got 0", err
+try:
+    precheck_train_argv(["model=toy", "model.size=-1"])
+    raise AssertionError("the command line pre-check let size=-1 through")
+except ConfigError as err:
+    assert str(err) == "model.size must be >= 1, got -1", err
+
+run_dir = root / "run"
+cfg = compose_train("model.size=6", f"run_dir={run_dir}", *overrides)
+check_train_config(cfg)
+assert run_label(cfg.model.name, cfg.attention.name) == "toy"  # its own attention
+(run_dir / ".hydra").mkdir(parents=True)  # what Hydra saves before a job
+OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
+metrics = train(cfg)
+assert metrics["status"] == "finished" and metrics["steps"] == 1, metrics
+assert (metrics["model"], metrics["attention"], metrics["label"]) == ("toy", "mean", "toy")
+record = load_record(run_dir)
+assert (record.status, record.label) == ("finished", "toy/6"), record
+print("toy family OK")
+"""
+
+
+def test_a_new_model_family_needs_only_its_file(tmp_path, shared_cache):
+    """One new file in a copy of the package and configs, nothing edited: the toy family
+    composes (model=toy), is range-checked (also by the command line's pre-check), trains a
+    step end to end (metrics.json names it) and gets its comparison label."""
+    corpus = write_corpus(tmp_path / "corpus")
+    overrides = [  # the tiny settings without the RNN's sizes, for one update
+        o
+        for o in tiny_overrides(shared_cache, f"data.dir={corpus}")
+        if not o.startswith(("model.", "trainer.max_steps="))
+    ] + ["trainer.max_steps=1"]
+    copy = tmp_path / "copy"
+    out = run_with_one_new_file(
+        copy, "seq2seq/models/toy.py", TOY_FAMILY, TOY_FAMILY_CHECK, json.dumps(overrides)
+    )
+    assert "toy family OK" in out
+    assert model_family("toy") is None
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 """Our side of the comparison, which every peer is configured to match.
 
-Our model configuration (configs/model/*.yaml, seq2seq/config.py), optimizer, beam search and
-sentencepiece ids (pad=0, unk=1, bos=2, eos=3: seq2seq/data/vocab.py).
+Our model configuration (the model schemas in seq2seq/models/, seq2seq/config.py), optimizer,
+beam search and sentencepiece ids (pad=0, unk=1, bos=2, eos=3: seq2seq/data/vocab.py).
 """
 
 RNN = {"emb_size": 256, "enc_hidden_per_dir": 512, "dec_hidden": 512, "dropout": 0.2}

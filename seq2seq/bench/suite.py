@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..composition import compose
+from ..config import run_label
 from ..modules.attention import presets
 
 # every attention preset of the registry on the RNN, and the Transformer
@@ -116,7 +117,7 @@ def run(options: Options, overrides: list[str], peers: PeerRunner | None = None)
             results["runs"].append(row)
             print(json.dumps(row), flush=True)
         if peers is not None:
-            family = "transformer" if cfg.model.name == "transformer" else "rnn"
+            family = str(cfg.model.name)
             ours_tokens = max(
                 r.get("tokens_per_step", 0) for r in results["runs"] if r["variant"] == variant
             )
@@ -166,9 +167,7 @@ def ratio_lines(results: dict) -> list[str]:
     for peer in results["peers"]:
         family = peer["family"]
         ours = [
-            r
-            for r in results["runs"]
-            if r["variant"] == ("transformer" if family == "transformer" else "rnn/additive")
+            r for r in results["runs"] if r["variant"] == run_label(family, "additive", sep="/")
         ]
         for metric, (our_key, peer_key) in metrics.items():
             best = max((r.get(our_key) or 0 for r in ours), default=0)

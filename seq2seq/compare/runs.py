@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .. import run_files
 from ..evaluation.bleu import run_tokenize
+from ..models.registry import model_family
 from ..run_files import EVAL, HYDRA, HYDRA_CONFIG, METRICS, RunFileError
 
 # finished | diverged (stopped on non-finite losses, still scored on its best checkpoint) |
@@ -65,29 +66,32 @@ class RunRecord:
         return self.metrics.get("commit")
 
 
-def variant_label(config: dict) -> str:
-    """A short name for a run's model choice, e.g. ``additive``, ``local-m/general``, ``transformer``."""
-    model = config.get("model") or {}
-    if model.get("name") == "transformer":
-        return "transformer"
-    from ..modules.attention import ATTENTIONS  # each variant writes its own label
+def model_of(config: dict) -> type | None:
+    """The registered model family of a saved config (its class), None for a name no family
+    has (an odd or partial config)."""
+    return model_family(str((config.get("model") or {}).get("name")))
 
-    attention = config.get("attention") or {}
-    name = attention.get("name") or "?"
-    variant = ATTENTIONS.get(name)
-    try:
-        label = variant.label(attention) if variant is not None else name
-    except Exception:  # noqa: BLE001 - an odd saved config costs only the label's detail
-        label = name
-    if attention.get("wiring"):
-        label += f" ({attention['wiring']})"
-    return label
+
+def has_own_attention(config: dict) -> bool:
+    """The run's model has an attention of its own (the Transformer's), so the config's
+    ``attention`` group was not used."""
+    family = model_of(config)
+    return family is not None and family.own_attention is not None
+
+
+def variant_label(config: dict) -> str:
+    """A short name for a run's model choice, its family's label, e.g. ``additive``,
+    ``local-m/general``, ``transformer``."""
+    family = model_of(config)
+    if family is None:
+        return str((config.get("model") or {}).get("name") or "?")
+    return family.label(config.get("model") or {}, config.get("attention") or {})
 
 
 def has_weights(record: RunRecord) -> bool:
-    """The run's model has attention weights (the Transformer, every variant but ``none``; an
-    unknown variant counts as having them)."""
-    if (record.config.get("model") or {}).get("name") == "transformer":
+    """The run's model has attention weights (a model with its own attention, every variant but
+    ``none``; an unknown variant counts as having them)."""
+    if has_own_attention(record.config):
         return True
     from ..modules.attention import ATTENTIONS
 
@@ -257,8 +261,8 @@ def scored_tokenize(config: dict, metrics: dict) -> str:
 
 
 def _wiring(model: dict, attention: dict) -> str | None:
-    if model.get("name") == "transformer":
-        return "transformer"
+    if has_own_attention({"model": model}):
+        return str(model["name"])
     if attention.get("wiring"):
         return str(attention["wiring"])
     from ..modules.attention import ATTENTIONS

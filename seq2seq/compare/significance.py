@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .runs import has_weights
+from .runs import has_own_attention, has_weights, model_of
 from .scoring import scoring
 from .stats import (
     ALPHA,
@@ -46,10 +46,12 @@ def scores_by_seed(v: Variant, key: str = "test_bleu") -> dict[int, float]:
 
 
 def is_attention_score(v: Variant) -> bool:
-    """An RNN variant whose attention has weights (the scores the pairwise matrix compares)."""
+    """A variant of a model that uses the chosen attention (the RNN's), with weights: the
+    scores the pairwise matrix compares."""
     runs = v.scored or v.runs
     return bool(runs) and all(
-        (r.config.get("model") or {}).get("name") == "rnn" and has_weights(r) for r in runs
+        model_of(r.config) is not None and not has_own_attention(r.config) and has_weights(r)
+        for r in runs
     )
 
 

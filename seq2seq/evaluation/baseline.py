@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ..config import option_value
+from ..config import option_value, run_label
 from ..errors import Seq2SeqError
 from .aer import (
     GoldSet,
@@ -213,9 +213,7 @@ def align_baseline(cfg) -> dict:
             alignment=cfg.alignment,
             reverse=reverse,
         )
-        label = str(run.config.model.name)
-        if label == "rnn":
-            label += f"/{run.config.attention.name}"
+        label = run_label(run.config.model.name, run.config.attention.name, sep="/")
         rows.append(
             {
                 "aligner": f"{run_dir} ({label})",

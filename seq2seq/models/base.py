@@ -1,4 +1,4 @@
-"""The contract shared by both model families, so training and decoding never branch on one.
+"""The contract shared by every model family, so training and decoding never branch on one.
 
 Every model is a :class:`Seq2Seq`: teacher-forced ``forward`` for training, and for greedy and
 beam search ``encode``, ``decode_step`` and ``reorder_state``. The decoding state is the
@@ -17,15 +17,20 @@ step (the Transformer's self-attention cache, ``seq2seq.models.kv_cache``).
 The output-length cap is part of the contract too: ``max_decode_length`` (None, or the most
 decoding steps the model can take, e.g. the Transformer's position table).
 
+A family is also recorded in :mod:`seq2seq.models.registry` with its schema; the class
+attributes and class methods below (``own_attention``, ``build``, ``check_options``,
+``label``) are what the rest of the package asks of a family instead of testing its name.
+
 Token conventions (seq2seq.data.vocab): pad=0, unk=1, bos=2, eos=3. Masks are boolean with
 True = real token, everywhere.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -76,11 +81,47 @@ class RowOrder:
 
 
 class Seq2Seq(nn.Module):
-    """Base class of every encoder-decoder. Subclasses implement the methods below."""
+    """Base class of every encoder-decoder. Subclasses implement the methods below; a family
+    (a subclass decorated with ``@register_model``) also ``build``, and may override
+    ``own_attention``, ``check_options`` and ``label``."""
 
     pad_id: int = 0
     bos_id: int = 2
     eos_id: int = 3
+
+    # set by @register_model: the family's name (``model=<name>``) and config dataclass
+    name: ClassVar[str]
+    schema: ClassVar[type]
+    # the attention the family always uses, as metrics.json's ``attention`` names it (the
+    # Transformer's "multihead"); None: the one the ``attention`` config group chooses (the
+    # RNN), which then names and labels its runs
+    own_attention: ClassVar[str | None] = None
+
+    @classmethod
+    def build(
+        cls,
+        options: Mapping[str, Any],
+        attention: Mapping[str, Any],
+        *,
+        src_vocab_size: int,
+        tgt_vocab_size: int,
+    ) -> Seq2Seq:
+        """The model of plain config dicts: ``options`` (the schema's fields, without ``name``)
+        and ``attention`` (the attention node; a family with ``own_attention`` ignores it)."""
+        raise NotImplementedError
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any], attention: Mapping[str, Any]) -> list[str]:
+        """Range problems of a config's ``model`` options (with its ``attention`` node, for a
+        family that reads it), one line each (``model.<key> must be ..., got ...``); run before
+        any work by seq2seq.validation."""
+        return []
+
+    @classmethod
+    def label(cls, options: Mapping[str, Any], attention: Mapping[str, Any]) -> str:
+        """A run's name in comparison tables (seq2seq-compare groups runs by it); default: the
+        family's name."""
+        return cls.name
 
     def forward(
         self,
@@ -141,6 +182,32 @@ class Seq2Seq(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+def at_least(
+    options: Mapping[str, Any], key: str, minimum: int, *, optional: bool = False
+) -> list[str]:
+    """``["model.<key> must be >= minimum, got v"]`` when ``options[key]`` is below ``minimum``
+    (or unset and not ``optional``, or not a finite number), else ``[]``: for
+    ``check_options``."""
+    value = options.get(key)
+    if value is None:
+        return [] if optional else [f"model.{key} must be set (>= {minimum})"]
+    if isinstance(value, float) and not math.isfinite(value):
+        return [f"model.{key} must be a finite number, got {value}"]
+    return [f"model.{key} must be >= {minimum}, got {value}"] if value < minimum else []
+
+
+def in_range(
+    options: Mapping[str, Any], key: str, low: float, high: float, *, closed: bool
+) -> list[str]:
+    """``["model.<key> must be in [low, high], got v"]`` (``[low, high)`` unless ``closed``)
+    when ``options[key]`` is set and outside, else ``[]``: for ``check_options``."""
+    value = options.get(key)
+    if value is None or (low <= value <= high if closed else low <= value < high):
+        return []
+    interval = f"[{low:g}, {high:g}]" if closed else f"[{low:g}, {high:g})"
+    return [f"model.{key} must be in {interval}, got {value}"]
 
 
 def lengths_to_mask(lengths: Tensor, max_len: int | None = None) -> Tensor:

@@ -7,6 +7,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from .base import Seq2Seq
+from .registry import model_class
 
 
 def _plain(cfg: Any) -> dict:
@@ -18,22 +19,12 @@ def _plain(cfg: Any) -> dict:
 def build_model(
     model_cfg: Any, attention_cfg: Any, *, src_vocab_size: int, tgt_vocab_size: int
 ) -> Seq2Seq:
-    """Build the model named by ``model_cfg.name`` ('rnn' or 'transformer')."""
+    """Build the model of the family registered as ``model_cfg.name``; ValueError naming the
+    valid families for an unknown one."""
     model = _plain(model_cfg)
-    name = model.pop("name")
-    if name == "rnn":
-        from .rnn import build_rnn
-
-        return build_rnn(
-            model,
-            _plain(attention_cfg),
-            src_vocab_size=src_vocab_size,
-            tgt_vocab_size=tgt_vocab_size,
-        )
-    if name == "transformer":
-        from .transformer import build_transformer
-
-        return build_transformer(
-            model, src_vocab_size=src_vocab_size, tgt_vocab_size=tgt_vocab_size
-        )
-    raise ValueError(f"unknown model family {name!r}; valid: rnn, transformer")
+    return model_class(model.pop("name")).build(
+        model,
+        _plain(attention_cfg or {}),
+        src_vocab_size=src_vocab_size,
+        tgt_vocab_size=tgt_vocab_size,
+    )

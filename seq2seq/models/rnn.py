@@ -16,7 +16,8 @@ Read top to bottom:
    forcing over the whole target) and ``step`` (one token, for greedy/beam search), both built
    on the same ``_advance``, so they produce the same numbers.
 4. ``RNNState``: the decoding state (the source part attention reads, the recurrent state).
-   ``RNNSeq2Seq``: glues encoder, bridge, attention and decoder to the Seq2Seq contract.
+   ``RNNSeq2Seq``: glues encoder, bridge, attention and decoder to the Seq2Seq contract; the
+   model family ``rnn`` (its schema ``RNNModelConfig``, range checks and comparison label).
 5. ``build_rnn``: flat config dicts -> model.
 
 The decoder never names an attention variant: it calls ``attention.prepare`` once per source
@@ -30,18 +31,34 @@ context size, G = gates * H, V target vocab.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import Enum
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from ..modules.attention import Attention, AttentionState, attention_class, build_attention
+from ..modules.attention import (
+    ATTENTIONS,
+    Attention,
+    AttentionState,
+    attention_class,
+    build_attention,
+)
 from ..modules.dropout import Dropout
-from .base import RowOrder, Seq2Seq, Seq2SeqOutput, StepOutput
+from .base import RowOrder, Seq2Seq, Seq2SeqOutput, StepOutput, at_least, in_range
+from .registry import register_model
 
-CELLS = ("gru", "lstm")
+
+class Cell(str, Enum):
+    gru = "gru"
+    lstm = "lstm"
+
+
+CELLS = tuple(cell.value for cell in Cell)
 WIRINGS = ("bahdanau", "luong")
 _RNN_CLASSES = {"gru": nn.GRU, "lstm": nn.LSTM}
 # Names of the recurrent state tensors (RNNState.recurrent, in this order), each (B, L, H).
@@ -487,6 +504,48 @@ _DECODERS: dict[str, type[nn.Module]] = {"bahdanau": BahdanauDecoder, "luong": L
 # --------------------------------------------------------------------------- model
 
 
+@dataclass
+class RNNModelConfig:
+    """``model=rnn``: an RNN encoder-decoder (bidirectional encoder; attention chosen by the
+    ``attention`` group)."""
+
+    name: str = "rnn"
+    emb_size: int = 256
+    hidden_size: int = 512
+    num_layers: int = 1
+    cell: Cell = Cell.gru
+    bidirectional: bool = True
+    # each direction hidden_size/2, so the encoder's output is as wide as the decoder
+    # (OpenNMT-py's brnn); needed by attention scores with no parameter between decoder and
+    # encoder states (dot, scaled_dot), whose presets set it
+    split_directions: bool = False
+    dropout: float = 0.2
+    tie_embeddings: bool = False  # decoder input embedding = output projection
+    teacher_forcing: float = 1.0
+
+
+def attention_width_problem(model: Mapping[str, Any], attention: Mapping[str, Any]) -> str | None:
+    """The line refusing an RNN whose attention compares decoder and encoder states directly
+    (its class's ``compares_query_and_keys``, e.g. a dot product: no parameter between them)
+    while the bidirectional encoder's output (2 x hidden_size) is wider than the decoder
+    (hidden_size); None when the widths match or the variant has learned projections.
+    ``model``: the RNN model options (``name`` optional), ``attention``: the attention node.
+    Both the range checks and :func:`build_rnn` refuse with it."""
+    variant = ATTENTIONS.get(str(attention.get("name")))
+    reason = None if variant is None else variant.compares_query_and_keys(attention)
+    hidden = model.get("hidden_size", 512)
+    if reason is None or not isinstance(hidden, int) or hidden < 1:
+        return None  # a bad hidden_size is reported by the range checks
+    if not model.get("bidirectional", True) or model.get("split_directions", False):
+        return None  # the encoder is as wide as the decoder
+    return (
+        f"{reason}, so their widths must match: the encoder gives {2 * hidden} (2 directions x "
+        f"{hidden}), the decoder {hidden}; set model.split_directions=true (or "
+        f"model.bidirectional=false)"
+    )
+
+
+@register_model("rnn", schema=RNNModelConfig)
 class RNNSeq2Seq(Seq2Seq):
     """Bidirectional RNN encoder, bridge, attention, Bahdanau or Luong decoder.
 
@@ -505,6 +564,52 @@ class RNNSeq2Seq(Seq2Seq):
     attention's ``auxiliary_loss(tgt_mask)`` becomes the output's ``aux_loss`` (None unless
     the variant has a term of its own, e.g. hard attention in training).
     """
+
+    @classmethod
+    def build(
+        cls,
+        options: Mapping[str, Any],
+        attention: Mapping[str, Any],
+        *,
+        src_vocab_size: int,
+        tgt_vocab_size: int,
+    ) -> RNNSeq2Seq:
+        return build_rnn(
+            dict(options),
+            dict(attention),
+            src_vocab_size=src_vocab_size,
+            tgt_vocab_size=tgt_vocab_size,
+        )
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any], attention: Mapping[str, Any]) -> list[str]:
+        problems = [at_least(options, key, 1) for key in ("emb_size", "hidden_size", "num_layers")]
+        lines = [line for found in problems for line in found]
+        lines += in_range(options, "teacher_forcing", 0.0, 1.0, closed=True)
+        hidden = options.get("hidden_size")
+        split = options.get("split_directions") and options.get("bidirectional", True)
+        if split and isinstance(hidden, int) and hidden >= 1 and hidden % 2:
+            lines.append(
+                f"model.hidden_size must be even with model.split_directions=true (each "
+                f"direction gets half), got {hidden}"
+            )
+        lines += in_range(options, "dropout", 0.0, 1.0, closed=False)
+        width = attention_width_problem(options, attention)
+        return lines + ([width] if width is not None else [])
+
+    @classmethod
+    def label(cls, options: Mapping[str, Any], attention: Mapping[str, Any]) -> str:
+        """The attention variant's own label (e.g. ``local-m/general``), with a wiring that
+        was chosen: ``additive (luong)``."""
+        name = attention.get("name") or "?"
+        variant = ATTENTIONS.get(name)
+        try:
+            label = variant.label(attention) if variant is not None else name
+        except Exception:  # noqa: BLE001 - an odd saved config costs only the label's detail
+            label = name
+        if attention.get("wiring"):
+            label += f" ({attention['wiring']})"
+        return label
 
     def __init__(
         self,
@@ -695,10 +800,8 @@ def build_rnn(
     """``model``: RNNModelConfig fields without 'name'. ``attention``: 'name', 'wiring' (None ->
     the variant's ``paper_wiring``), 'input_feeding' and the variant's options.
 
-    ConfigError (one line, the same as seq2seq.validation's) for an attention that compares
+    ConfigError (one line, the same as the range checks') for an attention that compares
     decoder and encoder states directly over an encoder wider than the decoder."""
-    from ..validation import attention_width_problem
-
     problem = attention_width_problem(model, attention)
     if problem is not None:
         from ..errors import ConfigError

@@ -2,7 +2,8 @@
 
 Read top to bottom: positions -> attention core (fast SDPA path and one explicit path that
 returns weights) -> self/cross attention -> feed-forward -> encoder/decoder layers -> masks ->
-decoding state -> model. The self-attention cache is its own module, ``models/kv_cache.py``.
+decoding state -> model (the model family ``transformer``: its schema ``TransformerModelConfig``
+and range checks). The self-attention cache is its own module, ``models/kv_cache.py``.
 
 Shapes: B batch, S source length, T target length, D d_model, H heads, dh = D / H, V vocab,
 L decoder layers. Masks are bool with True = real token (project convention); inside attention
@@ -24,15 +25,18 @@ beams; ``reorder_state`` selects the source only when sentences leave, and the c
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..modules.dropout import Dropout
-from .base import RowOrder, Seq2Seq, Seq2SeqOutput, StepOutput
+from .base import RowOrder, Seq2Seq, Seq2SeqOutput, StepOutput, at_least, in_range
 from .kv_cache import KVCache
+from .registry import register_model
 
 # --------------------------------------------------------------------------- positions
 
@@ -398,9 +402,77 @@ class TransformerState:
 # --------------------------------------------------------------------------- model
 
 
+@dataclass
+class TransformerModelConfig:
+    """``model=transformer``: the Transformer baseline (Vaswani 2017), sized for Multi30k on a
+    small machine. It has its own attention: the ``attention`` group does not apply."""
+
+    name: str = "transformer"
+    d_model: int = 256
+    heads: int = 4
+    ff_size: int = 1024
+    num_layers: int = 3  # encoder and decoder each, unless the two below are set
+    encoder_layers: int | None = None
+    decoder_layers: int | None = None
+    dropout: float = 0.1
+    pre_norm: bool = True
+    learned_positions: bool = False
+    max_positions: int = 1024
+    share_embeddings: bool = False  # source = target embedding (needs a joint vocabulary)
+    tie_output: bool = True  # target embedding = output projection
+    alignment_layer: int = -1  # cross-attention layer whose weights are the alignment
+    alignment_head: int | None = None  # None: average over heads
+
+
+@register_model("transformer", schema=TransformerModelConfig)
 class TransformerSeq2Seq(Seq2Seq):
     """Encoder-decoder Transformer. Alignment = cross-attention weights of decoder layer
     ``alignment_layer``, head ``alignment_head`` (None: mean over heads)."""
+
+    own_attention: ClassVar[str] = "multihead"
+
+    @classmethod
+    def build(
+        cls,
+        options: Mapping[str, Any],
+        attention: Mapping[str, Any],
+        *,
+        src_vocab_size: int,
+        tgt_vocab_size: int,
+    ) -> TransformerSeq2Seq:
+        return build_transformer(
+            dict(options), src_vocab_size=src_vocab_size, tgt_vocab_size=tgt_vocab_size
+        )
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any], attention: Mapping[str, Any]) -> list[str]:
+        keys = ("d_model", "heads", "ff_size", "num_layers", "max_positions")
+        problems = [at_least(options, key, 1) for key in keys]
+        problems += [
+            at_least(options, key, 1, optional=True) for key in ("encoder_layers", "decoder_layers")
+        ]
+        lines = [line for found in problems for line in found]
+        d_model, heads = options.get("d_model"), options.get("heads")
+        layers = options.get("decoder_layers") or options.get("num_layers")
+        layer, head = options.get("alignment_layer"), options.get("alignment_head")
+        if isinstance(layers, int) and layers >= 1 and isinstance(layer, int):
+            if not -layers <= layer < layers:
+                lines.append(
+                    f"model.alignment_layer must be in [{-layers}, {layers}) (the decoder's "
+                    f"layers, negative from the end), got {layer}"
+                )
+        if isinstance(heads, int) and heads >= 1 and isinstance(head, int):
+            if not 0 <= head < heads:
+                lines.append(
+                    f"model.alignment_head must be null (the mean of the heads) or in "
+                    f"[0, {heads}), got {head}"
+                )
+        if d_model and heads and d_model >= 1 and heads >= 1 and d_model % heads:
+            lines.append(
+                f"model.d_model={d_model} must be a multiple of model.heads={heads} "
+                f"(e.g. model.d_model={-(-d_model // heads) * heads})"
+            )
+        return lines + in_range(options, "dropout", 0.0, 1.0, closed=False)
 
     def __init__(
         self,

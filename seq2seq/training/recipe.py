@@ -24,6 +24,7 @@ from ..errors import ConfigError, PeerFailed, one_line
 from ..evaluation.aer import AER_KEYS, gold_alignment_scores, prepare_aer, split_gold
 from ..evaluation.bleu import check_tokenize, run_tokenize
 from ..evaluation.evaluate import evaluate_model
+from ..models.registry import model_class
 from ..provenance import run_provenance
 from ..run_files import (
     BEST_NAME,
@@ -115,7 +116,7 @@ def run_metrics(
         "stop_reason": str(stop),
         "stopped_by": stop.reason.value,
         "model": family,
-        "attention": str(cfg.attention.name) if family == "rnn" else "multihead",
+        "attention": model_class(family).own_attention or str(cfg.attention.name),
         "label": run_label(family, str(cfg.attention.name)),
         "params": parts.model.num_parameters(),
         "steps": p.step,
