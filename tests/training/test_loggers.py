@@ -39,10 +39,14 @@ def test_wandb_offline_run_records_the_scalars_and_config(shared_cache, tmp_path
     """An offline run is one protobuf log (run-*.wandb, read back only by `wandb sync`): the
     scalar names and the config's values are in it, once per logged step for train/loss; the
     heatmaps are PNG files beside it."""
-    pytest.importorskip("wandb")
+    wandb = pytest.importorskip("wandb")
     monkeypatch.setenv("WANDB_SILENT", "true")
     run_dir = tmp_path / "run"
     train(compose_config(*tiny_overrides(shared_cache, f"run_dir={run_dir}", "logger=wandb")))
+    # wandb's service process writes the log; a seq2seq-train process ends it at exit, this
+    # long-lived test process must end it itself before reading (read before, on a loaded
+    # machine, the log held its header alone: 3 times in CI and helpers' runs)
+    wandb.teardown()
     (offline,) = (run_dir / "wandb").glob("offline-run-*")
     (log,) = offline.glob("run-*.wandb")
     data = log.read_bytes()
