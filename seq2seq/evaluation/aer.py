@@ -124,26 +124,23 @@ def parse_pharaoh(line: str) -> tuple[Links, Links]:
 _WPT_KIND = {"S": True, "P": False}
 
 
-def _sides(reversed_: bool) -> tuple[str, str]:
-    return ("reference", "source") if reversed_ else ("source", "reference")
-
-
-def _indices(base: int, reversed_: bool) -> str:
-    order = "target-source" if reversed_ else "source-target"
-    return f"{base}-based {order} indices" + (", alignment.gold_reversed=true" if reversed_ else "")
-
-
 def _place(
     i: int, j: int, base: int, reversed_: bool, n_src: int, n_tgt: int
 ) -> tuple[int, int] | None:
     """A written link (i, j) -> (src, tgt) 0-based; None for a NULL link; raises IndexError
-    when outside the pair's words."""
+    when outside the pair's words, its message saying both sides' word counts and the
+    indexing (for the caller's one-line error)."""
     if base == 1 and (i == 0 or j == 0):
         return None  # NULL
     s, t = (j, i) if reversed_ else (i, j)
     s, t = s - base, t - base
     if not (0 <= s < n_src and 0 <= t < n_tgt):
-        raise IndexError
+        first, second = ("reference", "source") if reversed_ else ("source", "reference")
+        n1, n2 = (n_tgt, n_src) if reversed_ else (n_src, n_tgt)
+        order = "target-source" if reversed_ else "source-target"
+        where = f"{base}-based {order} indices"
+        where += ", alignment.gold_reversed=true" if reversed_ else ""
+        raise IndexError(f"the {first} has {n1} words and the {second} {n2} ({where})")
     return s, t
 
 
@@ -159,7 +156,6 @@ def parse_gold_links(
     """Pharaoh lines, one per pair -> (sure, possible) per pair, 0-based (src, tgt);
     DataError naming ``where`` (the file) and the line of a malformed link or of one outside
     the pair's words."""
-    first, second = _sides(reversed_)
     sure_all, possible_all = [], []
     for line_no, (gold, src, tgt) in enumerate(
         zip(lines, src_words, tgt_words, strict=True), start=1
@@ -178,11 +174,9 @@ def parse_gold_links(
                 )
             try:
                 link = _place(i, j, index_base, reversed_, len(src), len(tgt))
-            except IndexError:
-                n1, n2 = (len(tgt), len(src)) if reversed_ else (len(src), len(tgt))
+            except IndexError as err:
                 raise DataError(
-                    f"{where} line {line_no}: link {i}-{j} is out of range: the {first} has "
-                    f"{n1} words and the {second} {n2} ({_indices(index_base, reversed_)}); "
+                    f"{where} line {line_no}: link {i}-{j} is out of range: {err}; "
                     "fix the link or the line order"
                 ) from None
             possible.add(link)
@@ -211,7 +205,6 @@ def parse_wpt_links(
     outside the pairs (unless ``extra_ok``: a ``limit`` keeps the first pairs) or a link
     outside its pair's words."""
     n_pairs = len(src_words)
-    first, second = _sides(reversed_)
     sure: list[Links] = [set() for _ in range(n_pairs)]
     possible: list[Links] = [set() for _ in range(n_pairs)]
     for line_no, line in enumerate(lines, start=1):
@@ -243,12 +236,10 @@ def parse_wpt_links(
         src, tgt = src_words[pair], tgt_words[pair]
         try:
             link = _place(i, j, index_base, reversed_, len(src), len(tgt))
-        except IndexError:
-            n1, n2 = (len(tgt), len(src)) if reversed_ else (len(src), len(tgt))
+        except IndexError as err:
             raise DataError(
                 f"{where} line {line_no}: link {i} {j} of sentence {number} is out of range: "
-                f"the {first} has {n1} words and the {second} {n2} "
-                f"({_indices(index_base, reversed_)}); fix the link or the sentence number"
+                f"{err}; fix the link or the sentence number"
             ) from None
         if link is None:
             continue
