@@ -107,7 +107,7 @@ def parse_pharaoh(line: str) -> tuple[Links, Links]:
     """Gold links -> (sure, possible); sure links are possible too (Och and Ney 2003).
 
     Accepts ``i-j`` (sure), ``ipj``, ``i?j`` and ``i-j-P`` (possible), ``i-j-S`` (sure), as
-    written (no index base applied: :func:`parse_gold_links` does that).
+    written (no index base applied: :meth:`_GoldFile.pharaoh_links` does that).
     """
     sure, possible = set(), set()
     for token in line.split():
@@ -122,131 +122,125 @@ def parse_pharaoh(line: str) -> tuple[Links, Links]:
 
 
 _WPT_KIND = {"S": True, "P": False}
-
-
-def _place(
-    i: int, j: int, base: int, reversed_: bool, n_src: int, n_tgt: int
-) -> tuple[int, int] | None:
-    """A written link (i, j) -> (src, tgt) 0-based; None for a NULL link; raises IndexError
-    when outside the pair's words, its message saying both sides' word counts and the
-    indexing (for the caller's one-line error)."""
-    if base == 1 and (i == 0 or j == 0):
-        return None  # NULL
-    s, t = (j, i) if reversed_ else (i, j)
-    s, t = s - base, t - base
-    if not (0 <= s < n_src and 0 <= t < n_tgt):
-        first, second = ("reference", "source") if reversed_ else ("source", "reference")
-        n1, n2 = (n_tgt, n_src) if reversed_ else (n_src, n_tgt)
-        order = "target-source" if reversed_ else "source-target"
-        where = f"{base}-based {order} indices"
-        where += ", alignment.gold_reversed=true" if reversed_ else ""
-        raise IndexError(f"the {first} has {n1} words and the {second} {n2} ({where})")
-    return s, t
-
-
-def parse_gold_links(
-    lines: Sequence[str],
-    src_words: Sequence[Sequence[str]],
-    tgt_words: Sequence[Sequence[str]],
-    *,
-    where: str,
-    index_base: int = 0,
-    reversed_: bool = False,
-) -> tuple[list[Links], list[Links]]:
-    """Pharaoh lines, one per pair -> (sure, possible) per pair, 0-based (src, tgt);
-    DataError naming ``where`` (the file) and the line of a malformed link or of one outside
-    the pair's words."""
-    sure_all, possible_all = [], []
-    for line_no, (gold, src, tgt) in enumerate(
-        zip(lines, src_words, tgt_words, strict=True), start=1
-    ):
-        try:
-            written_sure, written = parse_pharaoh(gold)
-        except ValueError as err:
-            raise DataError(f"{where} line {line_no}: {err}") from None
-        sure, possible = set(), set()
-        for i, j in sorted(written):
-            if index_base == 1 and (i == 0 or j == 0):
-                raise DataError(
-                    f"{where} line {line_no}: link {i}-{j} has index 0, but the indices are "
-                    "1-based (alignment.gold_index_base=1); use alignment.gold_index_base=0 "
-                    "for a 0-based file"
-                )
-            try:
-                link = _place(i, j, index_base, reversed_, len(src), len(tgt))
-            except IndexError as err:
-                raise DataError(
-                    f"{where} line {line_no}: link {i}-{j} is out of range: {err}; "
-                    "fix the link or the line order"
-                ) from None
-            possible.add(link)
-            if (i, j) in written_sure:
-                sure.add(link)
-        sure_all.append(sure)
-        possible_all.append(possible)
-    return sure_all, possible_all
-
-
 _NUMBER = re.compile(r"^\d+$")
 
 
-def parse_wpt_links(
-    lines: Sequence[str],
-    src_words: Sequence[Sequence[str]],
-    tgt_words: Sequence[Sequence[str]],
-    *,
-    where: str,
-    index_base: int = 1,
-    reversed_: bool = False,
-    extra_ok: bool = False,
-) -> tuple[list[Links], list[Links]]:
-    """WPT lines ``sentence i j [S|P] [confidence]`` -> (sure, possible) per pair; blank lines
-    are skipped. DataError naming ``where`` and the line of a malformed line, a sentence number
-    outside the pairs (unless ``extra_ok``: a ``limit`` keeps the first pairs) or a link
-    outside its pair's words."""
-    n_pairs = len(src_words)
-    sure: list[Links] = [set() for _ in range(n_pairs)]
-    possible: list[Links] = [set() for _ in range(n_pairs)]
-    for line_no, line in enumerate(lines, start=1):
-        fields = line.split()
-        if not fields:
-            continue
-        ok = 3 <= len(fields) <= 5 and all(_NUMBER.match(f) for f in fields[:3])
-        ok = ok and (len(fields) < 4 or fields[3].upper() in _WPT_KIND)
-        if ok and len(fields) == 5:
+@dataclass(frozen=True)
+class _GoldFile:
+    """A gold file as read against its pairs: ``where`` (the file, for messages), the pairs'
+    words (source, target, as the model reads them) and how the file indexes them."""
+
+    where: str
+    src_words: Sequence[Sequence[str]]
+    tgt_words: Sequence[Sequence[str]]
+    index_base: int
+    reversed_: bool
+
+    def place(self, pair: int, i: int, j: int, *, line_no: int, link: str, fix: str):
+        """The written link (i, j) of pair ``pair`` -> (src, tgt) 0-based; None for a NULL
+        link (a 0 in a 1-based file). A DataError names the file, ``line_no`` and ``link``
+        when the link lies outside the pair's words, saying both sides' word counts and the
+        indexing, and how to ``fix`` it."""
+        base, reversed_ = self.index_base, self.reversed_
+        if base == 1 and (i == 0 or j == 0):
+            return None
+        n_src, n_tgt = len(self.src_words[pair]), len(self.tgt_words[pair])
+        s, t = (j, i) if reversed_ else (i, j)
+        s, t = s - base, t - base
+        if 0 <= s < n_src and 0 <= t < n_tgt:
+            return s, t
+        first, second = ("reference", "source") if reversed_ else ("source", "reference")
+        n1, n2 = (n_tgt, n_src) if reversed_ else (n_src, n_tgt)
+        order = "target-source" if reversed_ else "source-target"
+        indexing = f"{base}-based {order} indices"
+        indexing += ", alignment.gold_reversed=true" if reversed_ else ""
+        raise DataError(
+            f"{self.where} line {line_no}: {link} is out of range: the {first} has {n1} words "
+            f"and the {second} {n2} ({indexing}); fix {fix}"
+        )
+
+    def pharaoh_links(self, lines: Sequence[str]) -> tuple[list[Links], list[Links]]:
+        """Pharaoh lines, one per pair -> (sure, possible) per pair, 0-based (src, tgt);
+        DataError naming the file and the line of a malformed link or of one outside the
+        pair's words."""
+        sure_all, possible_all = [], []
+        for pair, gold in enumerate(lines):
+            line_no = pair + 1
             try:
-                float(fields[4])
-            except ValueError:
-                ok = False
-        if not ok:
-            raise DataError(
-                f"{where} line {line_no}: bad WPT alignment line {line.strip()[:60]!r}; "
-                "expected 'sentence i j [S|P] [confidence]'"
-            )
-        number, i, j = (int(f) for f in fields[:3])
-        pair = number - index_base
-        if not 0 <= pair < n_pairs:
-            if extra_ok and pair >= n_pairs:
+                written_sure, written = parse_pharaoh(gold)
+            except ValueError as err:
+                raise DataError(f"{self.where} line {line_no}: {err}") from None
+            sure, possible = set(), set()
+            for i, j in sorted(written):
+                if self.index_base == 1 and (i == 0 or j == 0):
+                    raise DataError(
+                        f"{self.where} line {line_no}: link {i}-{j} has index 0, but the indices "
+                        "are 1-based (alignment.gold_index_base=1); use "
+                        "alignment.gold_index_base=0 for a 0-based file"
+                    )
+                link = self.place(
+                    pair,
+                    i,
+                    j,
+                    line_no=line_no,
+                    link=f"link {i}-{j}",
+                    fix="the link or the line order",
+                )
+                possible.add(link)
+                if (i, j) in written_sure:
+                    sure.add(link)
+            sure_all.append(sure)
+            possible_all.append(possible)
+        return sure_all, possible_all
+
+    def wpt_links(self, lines: Sequence[str], *, extra_ok: bool) -> tuple[list[Links], list[Links]]:
+        """WPT lines ``sentence i j [S|P] [confidence]`` -> (sure, possible) per pair; blank
+        lines are skipped. DataError naming the file and the line of a malformed line, a
+        sentence number outside the pairs (unless ``extra_ok``: a ``limit`` keeps the first
+        pairs) or a link outside its pair's words."""
+        n_pairs, base = len(self.src_words), self.index_base
+        sure: list[Links] = [set() for _ in range(n_pairs)]
+        possible: list[Links] = [set() for _ in range(n_pairs)]
+        for line_no, line in enumerate(lines, start=1):
+            fields = line.split()
+            if not fields:
                 continue
-            raise DataError(
-                f"{where} line {line_no}: sentence {number} is out of range: there are "
-                f"{n_pairs} sentence pairs (numbered from {index_base}, "
-                f"alignment.gold_index_base={index_base})"
+            ok = 3 <= len(fields) <= 5 and all(_NUMBER.match(f) for f in fields[:3])
+            ok = ok and (len(fields) < 4 or fields[3].upper() in _WPT_KIND)
+            if ok and len(fields) == 5:
+                try:
+                    float(fields[4])
+                except ValueError:
+                    ok = False
+            if not ok:
+                raise DataError(
+                    f"{self.where} line {line_no}: bad WPT alignment line {line.strip()[:60]!r}; "
+                    "expected 'sentence i j [S|P] [confidence]'"
+                )
+            number, i, j = (int(f) for f in fields[:3])
+            pair = number - base
+            if not 0 <= pair < n_pairs:
+                if extra_ok and pair >= n_pairs:
+                    continue
+                raise DataError(
+                    f"{self.where} line {line_no}: sentence {number} is out of range: there are "
+                    f"{n_pairs} sentence pairs (numbered from {base}, "
+                    f"alignment.gold_index_base={base})"
+                )
+            link = self.place(
+                pair,
+                i,
+                j,
+                line_no=line_no,
+                link=f"link {i} {j} of sentence {number}",
+                fix="the link or the sentence number",
             )
-        src, tgt = src_words[pair], tgt_words[pair]
-        try:
-            link = _place(i, j, index_base, reversed_, len(src), len(tgt))
-        except IndexError as err:
-            raise DataError(
-                f"{where} line {line_no}: link {i} {j} of sentence {number} is out of range: "
-                f"{err}; fix the link or the sentence number"
-            ) from None
-        if link is None:
-            continue
-        possible[pair].add(link)
-        if len(fields) < 4 or _WPT_KIND[fields[3].upper()]:
-            sure[pair].add(link)
-    return sure, possible
+            if link is None:
+                continue
+            possible[pair].add(link)
+            if len(fields) < 4 or _WPT_KIND[fields[3].upper()]:
+                sure[pair].add(link)
+        return sure, possible
 
 
 def load_gold(
@@ -270,30 +264,16 @@ def load_gold(
     lines = read_lines(path)
     src_words = [list(w) for w in src_words]
     tgt_words = [list(w) for w in tgt_words]
+    gold_file = _GoldFile(str(path), src_words, tgt_words, base, reversed_)
     if fmt == "pharaoh":
         if len(lines) < len(src_words) or (len(lines) > len(src_words) and not extra_ok):
             raise DataError(
                 f"line counts differ: {path} has {len(lines)} lines, "
                 f"{pairs_from or 'the sentence pairs'} has {len(src_words)}"
             )
-        sure, possible = parse_gold_links(
-            lines[: len(src_words)],
-            src_words,
-            tgt_words,
-            where=str(path),
-            index_base=base,
-            reversed_=reversed_,
-        )
+        sure, possible = gold_file.pharaoh_links(lines[: len(src_words)])
     elif fmt == "wpt":
-        sure, possible = parse_wpt_links(
-            lines,
-            src_words,
-            tgt_words,
-            where=str(path),
-            index_base=base,
-            reversed_=reversed_,
-            extra_ok=extra_ok,
-        )
+        sure, possible = gold_file.wpt_links(lines, extra_ok=extra_ok)
     else:
         raise DataError(f"unknown alignment.gold_format {fmt!r}; valid: pharaoh, wpt")
     return GoldSet(src_words, tgt_words, sure, possible, str(path))
@@ -596,31 +576,6 @@ def score_gold(predicted: Sequence[Links], gold: GoldSet) -> dict:
     if len(predicted) != len(gold):
         raise ValueError(f"{len(predicted)} predicted alignments but {len(gold)} gold ones")
     return score_links(predicted, gold.sure, gold.possible)
-
-
-def gold_alignment_scores(
-    model,
-    tokenizer,
-    gold: GoldSet,
-    *,
-    device,
-    amp_dtype=None,
-    alignment: Mapping | None = None,
-    reverse=None,
-) -> dict:
-    """AER, precision, recall and the number of links of the teacher-forced attention's word
-    links (``alignment``: layer, head, shift, hard, threshold; symmetrize with ``reverse``, a
-    loaded run of the other direction) against ``gold``."""
-    links = gold_word_links(
-        model,
-        tokenizer,
-        gold,
-        device=device,
-        amp_dtype=amp_dtype,
-        alignment=alignment,
-        reverse=reverse,
-    )
-    return score_gold(links, gold)
 
 
 def alignment_setup(alignment: Mapping | None) -> dict:

@@ -209,7 +209,6 @@ def align_baseline(cfg) -> dict:
             run.tokenizer,
             gold,
             device=device,
-            amp_dtype=None,
             alignment=cfg.alignment,
             reverse=reverse,
         )

@@ -26,10 +26,11 @@ from .aer import (
     AER_KEYS,
     alignment_setup,
     describe_setup,
-    gold_alignment_scores,
     gold_pairs,
+    gold_word_links,
     prepare_aer,
     read_gold,
+    score_gold,
 )
 from .bleu import DEFAULT_TOKENIZE, check_tokenize, corpus_scores, run_tokenize
 from .run import LoadedRun, load_run
@@ -494,7 +495,7 @@ def _decode_and_score(
     if references is not None:  # what the BLEU is against: compare refuses to mix them
         metrics["references"] = reference_label(cfg, run.config, test_set)
     if gold is not None:  # AER of the attention read while forcing the reference
-        gold_scores = gold_alignment_scores(
+        links = gold_word_links(
             run.model,
             run.tokenizer,
             gold,
@@ -503,6 +504,7 @@ def _decode_and_score(
             alignment=cfg.alignment,
             reverse=reverse,
         )
+        gold_scores = score_gold(links, gold)
         metrics |= {k: gold_scores[k] for k in AER_KEYS}
         metrics["alignment_links"] = gold_scores["links"]
         metrics["alignment_options"] = alignment_setup(cfg.alignment)

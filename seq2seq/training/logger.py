@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -88,34 +89,36 @@ def _require(module: str, extra: str) -> None:
         )
 
 
+@dataclass(frozen=True)
+class TrackedRun:
+    """What a tracking service (W&B, MLflow) records a run under: its files' home
+    ``run_dir``, the ``project``, the run's ``name``, its ``tags`` and its ``config``."""
+
+    run_dir: Path
+    project: str
+    name: str
+    tags: dict[str, str]
+    config: dict
+
+
 class WandbLogger:
     """A Weights & Biases run (offline by default: files under ``run_dir/wandb``)."""
 
     enabled = True
 
-    def __init__(
-        self,
-        run_dir: Path,
-        *,
-        project: str,
-        run_name: str,
-        mode: str,
-        entity: str | None,
-        tags: dict[str, str],
-        config: dict,
-    ) -> None:
+    def __init__(self, run: TrackedRun, *, mode: str, entity: str | None) -> None:
         _require("wandb", "wandb")
         import wandb
 
         self.wandb = wandb
         self.run = wandb.init(
-            project=project,
+            project=run.project,
             entity=entity,
-            name=run_name,
+            name=run.name,
             mode=mode,
-            dir=str(run_dir),
-            config=config,
-            tags=[f"{k}:{v}" for k, v in tags.items()] or None,
+            dir=str(run.run_dir),
+            config=run.config,
+            tags=[f"{k}:{v}" for k, v in run.tags.items()] or None,
             reinit="create_new",
         )
 
@@ -139,32 +142,23 @@ class MLflowLogger:
 
     enabled = True
 
-    def __init__(
-        self,
-        run_dir: Path,
-        *,
-        project: str,
-        run_name: str,
-        tracking_uri: str | None,
-        tags: dict[str, str],
-        config: dict,
-    ) -> None:
+    def __init__(self, run: TrackedRun, *, tracking_uri: str | None) -> None:
         _require("mlflow", "mlflow")
         import mlflow
 
         if tracking_uri is None:
-            tracking_uri = (Path(run_dir).resolve() / MLRUNS).as_uri()
+            tracking_uri = (run.run_dir.resolve() / MLRUNS).as_uri()
             # MLflow 3 keeps its file store only on request; a run directory is the place for it
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         self.client = mlflow.tracking.MlflowClient(tracking_uri)
-        experiment = self.client.get_experiment_by_name(project)
+        experiment = self.client.get_experiment_by_name(run.project)
         experiment_id = (
-            experiment.experiment_id if experiment else self.client.create_experiment(project)
+            experiment.experiment_id if experiment else self.client.create_experiment(run.project)
         )
         self.run_id = self.client.create_run(
-            experiment_id, run_name=run_name, tags=dict(tags)
+            experiment_id, run_name=run.name, tags=dict(run.tags)
         ).info.run_id
-        for key, value in flatten(config).items():
+        for key, value in flatten(run.config).items():
             self.client.log_param(self.run_id, key, str(value)[:500])  # MLflow's length limit
 
     def scalars(self, values: dict[str, float], step: int) -> None:
@@ -189,27 +183,17 @@ def make_logger(logger_cfg: Any, run_dir: Path, *, is_main: bool, config: dict) 
     name = str(getattr(logger_cfg.name, "value", logger_cfg.name))
     if not is_main or name == "off":
         return NullLogger()
-    run_name = logger_cfg.run_name or Path(run_dir).name
-    tags = dict(logger_cfg.tags or {})
     if name == "tensorboard":
         return TensorBoardLogger(Path(run_dir) / TENSORBOARD)
+    run = TrackedRun(
+        Path(run_dir),
+        project=logger_cfg.project,
+        name=logger_cfg.run_name or Path(run_dir).name,
+        tags=dict(logger_cfg.tags or {}),
+        config=config,
+    )
     if name == "wandb":
-        return WandbLogger(
-            Path(run_dir),
-            project=logger_cfg.project,
-            run_name=run_name,
-            mode=logger_cfg.mode,
-            entity=logger_cfg.entity,
-            tags=tags,
-            config=config,
-        )
+        return WandbLogger(run, mode=logger_cfg.mode, entity=logger_cfg.entity)
     if name == "mlflow":
-        return MLflowLogger(
-            Path(run_dir),
-            project=logger_cfg.project,
-            run_name=run_name,
-            tracking_uri=logger_cfg.tracking_uri,
-            tags=tags,
-            config=config,
-        )
+        return MLflowLogger(run, tracking_uri=logger_cfg.tracking_uri)
     raise ConfigError(f"logger={name} is not a logger; valid: {', '.join(LOGGERS)}")

@@ -21,7 +21,7 @@ from ..checkpoint import load_checkpoint
 from ..config import NO_JOB_DIR, run_label, to_container
 from ..data.pipeline import prepare_data
 from ..errors import ConfigError, PeerFailed, one_line
-from ..evaluation.aer import AER_KEYS, gold_alignment_scores, prepare_aer, split_gold
+from ..evaluation.aer import AER_KEYS, gold_word_links, prepare_aer, score_gold, split_gold
 from ..evaluation.bleu import check_tokenize, run_tokenize
 from ..evaluation.evaluate import evaluate_model
 from ..models.registry import model_class
@@ -92,7 +92,7 @@ def test_alignment_scores(parts: TrainingParts, cfg: Any) -> dict:
     path = Path(cfg.data.dir) / cfg.data.test_alignments
     gold = split_gold(path, test.src_text, test.tgt_text, cfg.alignment)
     reverse = prepare_aer(parts.model, cfg.alignment, cfg, device=parts.runtime.device)
-    scores = gold_alignment_scores(
+    links = gold_word_links(
         parts.model,
         parts.data.tokenizer,
         gold,
@@ -101,6 +101,7 @@ def test_alignment_scores(parts: TrainingParts, cfg: Any) -> dict:
         alignment=cfg.alignment,
         reverse=reverse,
     )
+    scores = score_gold(links, gold)
     return {f"test_{key}": scores[key] for key in AER_KEYS}
 
 
