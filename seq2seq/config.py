@@ -58,14 +58,14 @@ class Precision(str, Enum):
     fp16 = "fp16"
 
 
-class DecodePrecision(str, Enum):
-    """Precisions for decoding (seq2seq-evaluate / seq2seq-translate): training's, plus int8."""
-
-    auto = "auto"
-    fp32 = "fp32"
-    bf16 = "bf16"
-    fp16 = "fp16"
-    int8 = "int8"  # CPU: Linear layers dynamically quantized (seq2seq/decoding/quantize.py)
+# decoding's precisions (seq2seq-evaluate / seq2seq-translate): training's, plus int8 (CPU:
+# Linear layers dynamically quantized, seq2seq/decoding/quantize.py)
+DecodePrecision = Enum(
+    "DecodePrecision",
+    {**{member.name: member.value for member in Precision}, "int8": "int8"},
+    type=str,
+    module=__name__,
+)
 
 
 class StopMetric(str, Enum):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,26 +57,23 @@ class _Problems:
         return True
 
     def at_least(self, node: Any, prefix: str, key: str, minimum: int, optional: bool = False):
-        value = node.get(key)
-        if value is None:
-            if not optional:
-                self.add(f"{prefix}.{key} must be set (>= {minimum})")
-            return
-        if not self.finite(node, prefix, key):
-            return
-        if value < minimum:
-            self.add(f"{prefix}.{key} must be >= {minimum}, got {value}")
+        self.bounded(node, prefix, key, f">= {minimum}", lambda value: value >= minimum, optional)
 
     def positive(self, node: Any, prefix: str, key: str, optional: bool = False):
+        self.bounded(node, prefix, key, "> 0", lambda value: value > 0, optional)
+
+    def bounded(
+        self, node: Any, prefix: str, key: str, bound: str, holds: Callable, optional: bool
+    ) -> None:
+        """The problem, if any, of ``node[key]`` against ``bound`` (its words, e.g. ``>= 1``;
+        ``holds`` its test): unset (unless ``optional``), not finite, or out of bounds."""
         value = node.get(key)
         if value is None:
             if not optional:
-                self.add(f"{prefix}.{key} must be set (> 0)")
+                self.add(f"{prefix}.{key} must be set ({bound})")
             return
-        if not self.finite(node, prefix, key):
-            return
-        if not value > 0:
-            self.add(f"{prefix}.{key} must be > 0, got {value}")
+        if self.finite(node, prefix, key) and not holds(value):
+            self.add(f"{prefix}.{key} must be {bound}, got {value}")
 
     def in_range(
         self, node: Any, prefix: str, key: str, low: float, high: float, *, closed: bool

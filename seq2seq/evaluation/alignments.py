@@ -432,38 +432,6 @@ def teacher_forced_matrices(
     return matrices
 
 
-def teacher_forced_attention(
-    model,
-    tokenizer,
-    sources: Sequence[str],
-    references: Sequence[str],
-    *,
-    device,
-    amp_dtype=None,
-    batch_size: int = 64,
-    layer: int | str | None = None,
-    head: int | str | None = None,
-) -> list[np.ndarray]:
-    """:func:`teacher_forced_matrices` of text pairs, their whitespace tokens encoded by
-    :func:`encode_words` (the source with EOS): one (len(reference pieces) + 1,
-    len(source pieces)) matrix per pair. This is what AER against gold alignments of
-    (source, reference) is computed on."""
-    from ..data.vocab import EOS_ID
-
-    src_ids = [encode_words(tokenizer.src, s.split())[0] + [EOS_ID] for s in sources]
-    tgt_ids = [encode_words(tokenizer.tgt, r.split())[0] for r in references]
-    return teacher_forced_matrices(
-        model,
-        src_ids,
-        tgt_ids,
-        device=device,
-        amp_dtype=amp_dtype,
-        batch_size=batch_size,
-        layer=layer,
-        head=head,
-    )
-
-
 def word_links(
     matrix: np.ndarray,
     src_groups: Sequence[Sequence[int]],

@@ -8,8 +8,9 @@ import pytest
 
 from seq2seq.data.corpus import read_lines
 from seq2seq.data.synthetic import make_reverse_corpus, reverse_pair
+from seq2seq.data.vocab import EOS_ID
 from seq2seq.evaluation.aer import load_gold, run_word_links, score_gold
-from seq2seq.evaluation.alignments import teacher_forced_attention
+from seq2seq.evaluation.alignments import encode_words, teacher_forced_matrices
 from seq2seq.evaluation.run import load_run
 from seq2seq.training import train
 from tests.conftest import compose_config
@@ -67,7 +68,10 @@ def train_on_reversal(tmp_path, shared_cache, *overrides: str, steps: int = 500)
     metrics = train(cfg)
     run = load_run(run_dir, device="cpu")
     sources, references = read_lines(corpus / "test.src"), read_lines(corpus / "test.tgt")
-    matrices = teacher_forced_attention(run.model, run.tokenizer, sources, references, device="cpu")
+    # one (reference pieces + EOS, source pieces) matrix per pair, the pieces of the words
+    src_ids = [encode_words(run.tokenizer.src, s.split())[0] + [EOS_ID] for s in sources]
+    tgt_ids = [encode_words(run.tokenizer.tgt, r.split())[0] for r in references]
+    matrices = teacher_forced_matrices(run.model, src_ids, tgt_ids, device="cpu")
     for matrix in matrices:  # rows are distributions over the source
         np.testing.assert_allclose(matrix.sum(axis=1), 1.0, atol=1e-4)
     src_words, tgt_words = [s.split() for s in sources], [r.split() for r in references]
