@@ -17,8 +17,8 @@ Read top to bottom:
    on the same ``_advance``, so they produce the same numbers.
 4. ``RNNState``: the decoding state (the source part attention reads, the recurrent state).
    ``RNNSeq2Seq``: glues encoder, bridge, attention and decoder to the Seq2Seq contract; the
-   model family ``rnn`` (its schema ``RNNModelConfig``, range checks and comparison label).
-5. ``build_rnn``: flat config dicts -> model.
+   model family ``rnn`` (its schema ``RNNModelConfig``, its constructor's arguments of flat
+   config dicts, the attention module built there, range checks and comparison label).
 
 The decoder never names an attention variant: it calls ``attention.prepare`` once per source
 batch and ``attention(query, keys_p, values, mask, state)`` per step (or once for all steps).
@@ -530,7 +530,7 @@ def attention_width_problem(model: Mapping[str, Any], attention: Mapping[str, An
     while the bidirectional encoder's output (2 x hidden_size) is wider than the decoder
     (hidden_size); None when the widths match or the variant has learned projections.
     ``model``: the RNN model options (``name`` optional), ``attention``: the attention node.
-    Both the range checks and :func:`build_rnn` refuse with it."""
+    Both the range checks and :meth:`RNNSeq2Seq.init_arguments` refuse with it."""
     variant = ATTENTIONS.get(str(attention.get("name")))
     reason = None if variant is None else variant.compares_query_and_keys(attention)
     hidden = model.get("hidden_size", 512)
@@ -566,20 +566,35 @@ class RNNSeq2Seq(Seq2Seq):
     """
 
     @classmethod
-    def build(
-        cls,
-        options: Mapping[str, Any],
-        attention: Mapping[str, Any],
-        *,
-        src_vocab_size: int,
-        tgt_vocab_size: int,
-    ) -> RNNSeq2Seq:
-        return build_rnn(
-            dict(options),
-            dict(attention),
-            src_vocab_size=src_vocab_size,
-            tgt_vocab_size=tgt_vocab_size,
+    def init_arguments(cls, options: dict[str, Any], attention: dict[str, Any]) -> dict[str, Any]:
+        """``options``: RNNModelConfig's fields. ``attention``: 'name', 'wiring' (None -> the
+        variant's ``paper_wiring``), 'input_feeding' and the variant's options, of which the
+        attention module is built, its keys as wide as the encoder's output.
+
+        ConfigError (one line, the same as the range checks') for an attention that compares
+        decoder and encoder states directly over an encoder wider than the decoder."""
+        problem = attention_width_problem(options, attention)
+        if problem is not None:
+            from ..errors import ConfigError
+
+            raise ConfigError(problem)
+        name = attention.pop("name")
+        wiring = attention.pop("wiring", None)
+        input_feeding = attention.pop("input_feeding", True)
+        variant = attention_class(name)
+        hidden = options.get("hidden_size", 512)
+        bidirectional = options.get("bidirectional", True)
+        direction_size = encoder_direction_size(
+            hidden, bidirectional, options.get("split_directions", False)
         )
+        key_size = direction_size * (2 if bidirectional else 1)  # the encoder's output size
+        module = build_attention(name=name, query_size=hidden, key_size=key_size, **attention)
+        return {
+            **options,
+            "attention": module,
+            "wiring": wiring or variant.paper_wiring,
+            "input_feeding": input_feeding,
+        }
 
     @classmethod
     def check_options(cls, options: Mapping[str, Any], attention: Mapping[str, Any]) -> list[str]:
@@ -789,41 +804,3 @@ class RNNSeq2Seq(Seq2Seq):
                 tokens = torch.where(gold, tgt_in[:, t + 1], predicted)
         attn_weights = torch.stack(attns, dim=1) if collect else None
         return Seq2SeqOutput(None, attn_weights, torch.stack(features, dim=1))
-
-
-# --------------------------------------------------------------------------- builder
-
-
-def build_rnn(
-    model: dict, attention: dict, *, src_vocab_size: int, tgt_vocab_size: int
-) -> RNNSeq2Seq:
-    """``model``: RNNModelConfig fields without 'name'. ``attention``: 'name', 'wiring' (None ->
-    the variant's ``paper_wiring``), 'input_feeding' and the variant's options.
-
-    ConfigError (one line, the same as the range checks') for an attention that compares
-    decoder and encoder states directly over an encoder wider than the decoder."""
-    problem = attention_width_problem(model, attention)
-    if problem is not None:
-        from ..errors import ConfigError
-
-        raise ConfigError(problem)
-    options = dict(attention)
-    name = options.pop("name")
-    wiring = options.pop("wiring", None)
-    input_feeding = options.pop("input_feeding", True)
-    cls = attention_class(name)
-    hidden = model.get("hidden_size", 512)
-    bidirectional = model.get("bidirectional", True)
-    direction_size = encoder_direction_size(
-        hidden, bidirectional, model.get("split_directions", False)
-    )
-    key_size = direction_size * (2 if bidirectional else 1)  # the encoder's output size
-    module = build_attention(name=name, query_size=hidden, key_size=key_size, **options)
-    return RNNSeq2Seq(
-        **model,
-        src_vocab_size=src_vocab_size,
-        tgt_vocab_size=tgt_vocab_size,
-        attention=module,
-        wiring=wiring or cls.paper_wiring,
-        input_feeding=input_feeding,
-    )

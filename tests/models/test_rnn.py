@@ -13,7 +13,7 @@ from seq2seq.composition import compose
 from seq2seq.errors import ConfigError
 from seq2seq.models.base import RowOrder
 from seq2seq.models.builders import build_model
-from seq2seq.models.rnn import BahdanauDecoder, LuongDecoder, RNNSeq2Seq, build_rnn
+from seq2seq.models.rnn import BahdanauDecoder, LuongDecoder, RNNSeq2Seq
 from seq2seq.modules.attention import (
     attention_class,
     preset_model_options,
@@ -65,7 +65,7 @@ def tiny(
     if attention_class(attn["name"]).compares_query_and_keys(attn):
         needs.setdefault("split_directions", True)
     sizes = {"emb_size": 8, "hidden_size": 10, "dropout": 0.0} | needs | model
-    return build_rnn(
+    return RNNSeq2Seq.build(
         dict(sizes, cell=cell, num_layers=num_layers),
         attn,
         src_vocab_size=vocab,
@@ -294,7 +294,7 @@ def test_builder_defaults_and_options():
         "location": LuongDecoder,
     }
     for attention, decoder in decoders.items():
-        model = build_rnn(
+        model = RNNSeq2Seq.build(
             {"emb_size": 8, "hidden_size": 10},
             dict(ATTENTIONS[attention], wiring=None),
             src_vocab_size=V,
@@ -316,7 +316,7 @@ def test_builder_defaults_and_options():
     unidirectional = tiny("dot", bidirectional=False, split_directions=False)
     assert unidirectional.encoder.output_size == 10 and unidirectional.encoder.rnn.hidden_size == 10
     with pytest.raises(ConfigError) as err:
-        build_rnn(
+        RNNSeq2Seq.build(
             {"hidden_size": 10},
             {"name": "multiplicative", "score": "dot"},
             src_vocab_size=V,
@@ -332,9 +332,9 @@ def test_builder_defaults_and_options():
     tied = tiny("additive", tie_embeddings=True)
     assert tied.generator.weight is tied.tgt_embedding.weight
     with pytest.raises(ValueError, match="unknown attention 'bogus'; valid: additive, content"):
-        build_rnn({}, {"name": "bogus"}, src_vocab_size=V, tgt_vocab_size=V)
+        RNNSeq2Seq.build({}, {"name": "bogus"}, src_vocab_size=V, tgt_vocab_size=V)
     with pytest.raises(ValueError, match="model.cell 'rnn'; valid: gru, lstm"):
-        build_rnn({"cell": "rnn"}, {"name": "none"}, src_vocab_size=V, tgt_vocab_size=V)
+        RNNSeq2Seq.build({"cell": "rnn"}, {"name": "none"}, src_vocab_size=V, tgt_vocab_size=V)
 
 
 # --------------------------------------------------------------------------- overfitting
