@@ -173,6 +173,31 @@ def test_a_checkpoint_with_an_empty_weight_feed_still_loads():
     tiny("general", wiring="luong-nofeed", seed=1).load_state_dict(state)
 
 
+def test_each_wiring_keeps_the_parameter_names_its_checkpoints_hold():
+    """A checkpoint holds the decoder's parameters by name and shape: these are those of the
+    runs trained so far (E 8, H 10, a 2-layer LSTM: G 40; the additive context 20), so those
+    runs still load. The attention's own parameters are its variant's business."""
+    rnn = {"weight_ih_l0": (40, 8), "weight_hh_l0": (40, 10)}
+    rnn |= {"weight_ih_l1": (40, 10), "weight_hh_l1": (40, 10)}
+    rnn |= {f"bias_{kind}_l{layer}": (40,) for kind in ("ih", "hh") for layer in (0, 1)}
+    core = {f"decoder.core.rnn.{name}": shape for name, shape in rnn.items()}
+    readout = {"decoder.readout.weight": (10, 38), "decoder.readout.bias": (10,)}  # H+C+E -> H
+    combine = {"decoder.combine.weight": (10, 30)}  # C+H -> H
+    expected = {
+        "bahdanau": core | readout | {"decoder.core.weight_feed": (40, 20)},  # the context
+        "luong": core | combine | {"decoder.core.weight_feed": (40, 10)},  # h~_{t-1}
+        "luong-nofeed": core | combine,
+    }
+    for wiring, shapes in expected.items():
+        state = tiny("additive", cell="lstm", wiring=wiring, num_layers=2).state_dict()
+        own = {
+            name: tuple(tensor.shape)
+            for name, tensor in state.items()
+            if name.startswith("decoder.") and not name.startswith("decoder.attention.")
+        }
+        assert own == shapes, wiring
+
+
 def test_state_is_batch_first_and_reorderable():
     model = tiny("local_p", cell="lstm", wiring="luong", num_layers=2).eval()
     src, src_mask, tgt_in, _ = batch()
