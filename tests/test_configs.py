@@ -200,14 +200,15 @@ def test_dot_presets_have_no_parameter_between_query_and_keys():
 
 
 def test_code_outside_the_variants_names_no_variant():
-    """config.py, the validation and label functions, quantization and the RNN builder read
-    the registry; none spells a variant's name or class."""
+    """config.py, the validation and label functions, quantization and the RNN's constructor
+    arguments (where its attention is built) read the registry; none spells a variant's name or
+    class."""
     sources = {  # where -> (source, also check the quoted names: a message may say 'none')
         "config": (inspect.getsource(config), True),
         "validation._check_attention": (inspect.getsource(validation._check_attention), True),
         "compare.variant_label": (inspect.getsource(compare.variant_label), True),
         "quantize": (inspect.getsource(quantize), False),
-        "rnn.build_rnn": (inspect.getsource(rnn.build_rnn), True),
+        "rnn.RNNSeq2Seq.init_arguments": (inspect.getsource(rnn.RNNSeq2Seq.init_arguments), True),
     }
     for where, (source, quoted) in sources.items():
         for name, cls in ATTENTIONS.items():
@@ -424,10 +425,6 @@ class ToyModelConfig:
 @register_model("toy", schema=ToyModelConfig)
 class ToySeq2Seq(Seq2Seq):
     own_attention: ClassVar[str] = "mean"
-
-    @classmethod
-    def build(cls, options, attention, *, src_vocab_size, tgt_vocab_size):
-        return cls(src_vocab_size=src_vocab_size, tgt_vocab_size=tgt_vocab_size, **options)
 
     @classmethod
     def check_options(cls, options: Mapping[str, Any], attention: Mapping[str, Any]) -> list[str]:

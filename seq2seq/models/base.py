@@ -18,8 +18,9 @@ The output-length cap is part of the contract too: ``max_decode_length`` (None, 
 decoding steps the model can take, e.g. the Transformer's position table).
 
 A family is also recorded in :mod:`seq2seq.models.registry` with its schema; the class
-attributes and class methods below (``own_attention``, ``build``, ``check_options``,
-``label``) are what the rest of the package asks of a family instead of testing its name.
+attributes and class methods below (``own_attention``, ``build`` with ``init_arguments``,
+``check_options``, ``label``) are what the rest of the package asks of a family instead of
+testing its name.
 
 Token conventions (seq2seq.data.vocab): pad=0, unk=1, bos=2, eos=3. Masks are boolean with
 True = real token, everywhere.
@@ -82,8 +83,9 @@ class RowOrder:
 
 class Seq2Seq(nn.Module):
     """Base class of every encoder-decoder. Subclasses implement the methods below; a family
-    (a subclass decorated with ``@register_model``) also ``build``, and may override
-    ``own_attention``, ``check_options`` and ``label``."""
+    (a subclass decorated with ``@register_model``) may override ``own_attention``,
+    ``init_arguments`` (how ``build`` turns config dicts into its constructor's arguments),
+    ``check_options`` and ``label``."""
 
     pad_id: int = 0
     bos_id: int = 2
@@ -107,8 +109,17 @@ class Seq2Seq(nn.Module):
         tgt_vocab_size: int,
     ) -> Seq2Seq:
         """The model of plain config dicts: ``options`` (the schema's fields, without ``name``)
-        and ``attention`` (the attention node; a family with ``own_attention`` ignores it)."""
-        raise NotImplementedError
+        and ``attention`` (the attention node; a family with ``own_attention`` ignores it).
+        The constructor, called with the vocabulary sizes and :meth:`init_arguments`."""
+        arguments = cls.init_arguments(dict(options), dict(attention))
+        return cls(src_vocab_size=src_vocab_size, tgt_vocab_size=tgt_vocab_size, **arguments)
+
+    @classmethod
+    def init_arguments(cls, options: dict[str, Any], attention: dict[str, Any]) -> dict[str, Any]:
+        """The constructor's keyword arguments other than the vocabulary sizes, of the config
+        dicts ``build`` takes (copies, free to change). Default: ``options`` as they are, for a
+        family whose constructor takes its schema's fields."""
+        return options
 
     @classmethod
     def check_options(cls, options: Mapping[str, Any], attention: Mapping[str, Any]) -> list[str]:

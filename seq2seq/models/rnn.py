@@ -12,13 +12,14 @@ Read top to bottom:
    input-to-hidden matmul is computed once for the whole target (``embed_part``); a step adds
    the feed part and runs the cell equations (same gate layout and weights as nn.GRU/LSTM).
    Without a feed (Luong, no input feeding) the whole target runs as ONE nn.GRU/LSTM call.
-3. ``BahdanauDecoder`` and ``LuongDecoder``: the two wirings. Each has ``forward`` (teacher
-   forcing over the whole target) and ``step`` (one token, for greedy/beam search), both built
-   on the same ``_advance``, so they produce the same numbers.
+3. ``BahdanauDecoder`` and ``LuongDecoder``: the two wirings, on ``RecurrentDecoder`` (the
+   attention, the recurrence, the input feed's width). Each has ``forward`` (teacher forcing
+   over the whole target) and ``step`` (one token, for greedy/beam search), both built on the
+   same ``_advance``, so they produce the same numbers.
 4. ``RNNState``: the decoding state (the source part attention reads, the recurrent state).
    ``RNNSeq2Seq``: glues encoder, bridge, attention and decoder to the Seq2Seq contract; the
-   model family ``rnn`` (its schema ``RNNModelConfig``, range checks and comparison label).
-5. ``build_rnn``: flat config dicts -> model.
+   model family ``rnn`` (its schema ``RNNModelConfig``, its constructor's arguments of flat
+   config dicts, the attention module built there, range checks and comparison label).
 
 The decoder never names an attention variant: it calls ``attention.prepare`` once per source
 batch and ``attention(query, keys_p, values, mask, state)`` per step (or once for all steps).
@@ -191,6 +192,17 @@ def _lstm_cell(gi: Tensor, gh: Tensor, state: LayerState) -> LayerState:
 _CELL_FUNCTIONS = {"gru": _gru_cell, "lstm": _lstm_cell}
 
 
+@dataclass(frozen=True)
+class RecurrenceSpec:
+    """The decoder recurrence as the model's options give it, the same for both wirings."""
+
+    cell: str  # "gru" or "lstm"
+    emb_size: int  # E, the target embedding (layer 0's input besides the feed)
+    hidden_size: int  # H
+    num_layers: int  # L
+    dropout: float  # between stacked layers
+
+
 class RecurrentCore(nn.Module):
     """Stacked GRU/LSTM decoder recurrence whose layer-0 input is [embedding; feed].
 
@@ -201,34 +213,26 @@ class RecurrentCore(nn.Module):
     ("Expected to have finished reduction in the prior iteration").
     """
 
-    def __init__(
-        self,
-        *,
-        cell: str,
-        emb_size: int,
-        feed_size: int,
-        hidden_size: int,
-        num_layers: int,
-        dropout: float,
-    ) -> None:
+    def __init__(self, spec: RecurrenceSpec, *, feed_size: int) -> None:
         super().__init__()
-        self.rnn = _RNN_CLASSES[cell](
-            emb_size,
-            hidden_size,
-            num_layers,
+        between_layers = spec.dropout if spec.num_layers > 1 else 0.0
+        self.rnn = _RNN_CLASSES[spec.cell](
+            spec.emb_size,
+            spec.hidden_size,
+            spec.num_layers,
             batch_first=True,
-            dropout=dropout if num_layers > 1 else 0.0,
+            dropout=between_layers,
         )
         gates = self.rnn.weight_hh_l0.size(0)  # G = 3H (GRU) or 4H (LSTM)
-        bound = hidden_size**-0.5  # nn.GRU/LSTM's default init
+        bound = spec.hidden_size**-0.5  # nn.GRU/LSTM's default init
         if feed_size > 0:
             self.weight_feed = nn.Parameter(torch.empty(gates, feed_size).uniform_(-bound, bound))
         else:
             self.register_parameter("weight_feed", None)
-        self.cell_fn = _CELL_FUNCTIONS[cell]
-        self.state_names = _STATE_NAMES[cell]
-        self.num_layers = num_layers
-        self.dropout = Dropout(dropout if num_layers > 1 else 0.0)  # between layers
+        self.cell_fn = _CELL_FUNCTIONS[spec.cell]
+        self.state_names = _STATE_NAMES[spec.cell]
+        self.num_layers = spec.num_layers
+        self.dropout = Dropout(between_layers)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
         """Checkpoints written before ``weight_feed`` was optional hold an empty (G, 0) one."""
@@ -330,7 +334,36 @@ def _source(state: RNNState) -> tuple[Tensor, Tensor, Tensor, Tensor]:
 # --------------------------------------------------------------------------- decoders
 
 
-class BahdanauDecoder(nn.Module):
+class RecurrentDecoder(nn.Module):
+    """What the two wirings share: ``attention``; ``core``, the recurrence, whose layer 0 reads
+    the target embedding and a per-step input ``core_feed_size`` wide (Bahdanau's context,
+    Luong's h~_{t-1}); ``feed_size``, the width of the state's input feed (RNNState.input_feed,
+    (B, feed_size): what a step hands the next besides the recurrent state). A wiring adds its
+    output layer and writes ``forward`` and ``step``."""
+
+    def __init__(
+        self, attention: Attention, spec: RecurrenceSpec, *, core_feed_size: int, feed_size: int
+    ) -> None:
+        super().__init__()
+        self.attention = attention
+        self.feed_size = feed_size
+        self.core = RecurrentCore(spec, feed_size=core_feed_size)
+
+    def _start(
+        self, emb: Tensor, state: RNNState
+    ) -> tuple[Tensor, list[LayerState], list[list[Tensor]]]:
+        """emb (B, [T,] E) -> layer 0's embedding part (B, [T,] G), computed once for the whole
+        target; the per-layer states of ``state``; the layer weights, fetched once per loop."""
+        core = self.core
+        return core.embed_part(emb), core.unpack(state.recurrent), core.layer_weights()
+
+
+def _step_weights(attn: Tensor | None, need_attn: bool) -> Tensor | None:
+    """A step's attention weights (B, 1, S) -> (B, S) when asked for, else None."""
+    return attn.squeeze(1) if need_attn and attn is not None else None
+
+
+class BahdanauDecoder(RecurrentDecoder):
     """Bahdanau et al. 2015 wiring (App. A.2):
 
         c_t  = attend(query = s_{t-1})                       top layer of the previous state
@@ -338,33 +371,15 @@ class BahdanauDecoder(nn.Module):
         o_t  = tanh(W_o [s_t; c_t; E y_{t-1}])               (B, H) features for the output layer
 
     The paper's readout is a maxout over U_o s + V_o E y + C_o c; we use tanh and the new state
-    s_t (as in Nematus / OpenNMT). Nothing is fed between steps, so ``feed_size`` is 0.
+    s_t (as in Nematus / OpenNMT). Nothing is fed between steps, so ``feed_size`` is 0 (and
+    ``input_feeding`` does not apply).
     """
 
-    def __init__(
-        self,
-        *,
-        attention: Attention,
-        cell: str,
-        emb_size: int,
-        hidden_size: int,
-        num_layers: int,
-        dropout: float,
-        input_feeding: bool,
-    ) -> None:
-        super().__init__()
-        self.attention = attention
-        self.feed_size = 0
+    def __init__(self, attention: Attention, spec: RecurrenceSpec, *, input_feeding: bool) -> None:
         context = attention.context_size
-        self.core = RecurrentCore(
-            cell=cell,
-            emb_size=emb_size,
-            feed_size=context,
-            hidden_size=hidden_size,
-            num_layers=num_layers,
-            dropout=dropout,
-        )
-        self.readout = nn.Linear(hidden_size + context + emb_size, hidden_size)  # W_o
+        super().__init__(attention, spec, core_feed_size=context, feed_size=0)
+        hidden = spec.hidden_size
+        self.readout = nn.Linear(hidden + context + spec.emb_size, hidden)  # W_o
 
     def _advance(
         self, pre: Tensor, layers: list[LayerState], weights, step: int, src
@@ -382,13 +397,11 @@ class BahdanauDecoder(nn.Module):
         """Teacher forcing: emb (B, T, E) -> features (B, T, H), weights (B, T, S) or None."""
         collect = need_attn and self.attention.has_weights
         src = _source(state)
-        # Layer 0's embedding matmul for all steps at once; unbind (not pre[:, t]) so backward
-        # stacks the step gradients once instead of adding T full-size (B, T, G) tensors.
-        pre = self.core.embed_part(emb).unbind(1)  # T x (B, G)
-        weights = self.core.layer_weights()
-        layers = self.core.unpack(state.recurrent)
+        pre, layers, weights = self._start(emb, state)
         tops, contexts, attns = [], [], []
-        for t, pre_t in enumerate(pre):
+        # unbind (not pre[:, t]) so backward stacks the step gradients once instead of adding T
+        # full-size (B, T, G) tensors
+        for t, pre_t in enumerate(pre.unbind(1)):
             layers, context, attn = self._advance(pre_t, layers, weights, t, src)
             tops.append(layers[-1][0])
             contexts.append(context)
@@ -403,16 +416,14 @@ class BahdanauDecoder(nn.Module):
         self, emb: Tensor, state: RNNState, step: int, *, need_attn: bool = False
     ) -> tuple[Tensor, RNNState, Tensor | None]:
         """emb (B, E) -> features (B, H), new state, weights (B, S) or None."""
-        pre = self.core.embed_part(emb)  # (B, G)
-        layers = self.core.unpack(state.recurrent)
-        weights = self.core.layer_weights()
+        pre, layers, weights = self._start(emb, state)
         layers, context, attn = self._advance(pre, layers, weights, step, _source(state))
         features = torch.tanh(self.readout(torch.cat([layers[-1][0], context, emb], dim=-1)))
-        attn = attn.squeeze(1) if need_attn and attn is not None else None
-        return features, RNNState(state.source, self.core.pack(layers), state.input_feed), attn
+        new_state = RNNState(state.source, self.core.pack(layers), state.input_feed)
+        return features, new_state, _step_weights(attn, need_attn)
 
 
-class LuongDecoder(nn.Module):
+class LuongDecoder(RecurrentDecoder):
     """Luong et al. 2015 wiring (Sec. 3):
 
         h_t  = RNN(h_{t-1}, [E y_{t-1}; h~_{t-1}])      input feeding (Sec. 3.3), layer 0 only
@@ -424,30 +435,12 @@ class LuongDecoder(nn.Module):
     all T steps at once (the fast path).
     """
 
-    def __init__(
-        self,
-        *,
-        attention: Attention,
-        cell: str,
-        emb_size: int,
-        hidden_size: int,
-        num_layers: int,
-        dropout: float,
-        input_feeding: bool,
-    ) -> None:
-        super().__init__()
-        self.attention = attention
+    def __init__(self, attention: Attention, spec: RecurrenceSpec, *, input_feeding: bool) -> None:
+        hidden = spec.hidden_size
+        feed = hidden if input_feeding else 0  # h~_{t-1} enters layer 0 and the state
+        super().__init__(attention, spec, core_feed_size=feed, feed_size=feed)
         self.input_feeding = input_feeding
-        self.feed_size = hidden_size if input_feeding else 0
-        self.core = RecurrentCore(
-            cell=cell,
-            emb_size=emb_size,
-            feed_size=self.feed_size,
-            hidden_size=hidden_size,
-            num_layers=num_layers,
-            dropout=dropout,
-        )
-        self.combine = nn.Linear(attention.context_size + hidden_size, hidden_size, bias=False)
+        self.combine = nn.Linear(attention.context_size + hidden, hidden, bias=False)  # W_c
 
     def _attend(self, h: Tensor, step: int, src) -> tuple[Tensor, Tensor | None]:
         """h (B, T, H) -> h~ (B, T, H), weights (B, T, S) or None."""
@@ -472,12 +465,10 @@ class LuongDecoder(nn.Module):
             h_tilde, attn = self._attend(self.core.sequence(emb, state.recurrent), 0, src)
             return h_tilde, attn if need_attn else None
         collect = need_attn and self.attention.has_weights
-        pre = self.core.embed_part(emb).unbind(1)  # T x (B, G), hoisted (see BahdanauDecoder)
-        weights = self.core.layer_weights()
-        layers = self.core.unpack(state.recurrent)
+        pre, layers, weights = self._start(emb, state)
         feed = state.input_feed  # (B, H)
         outputs, attns = [], []
-        for t, pre_t in enumerate(pre):
+        for t, pre_t in enumerate(pre.unbind(1)):  # unbind: see BahdanauDecoder
             layers, feed, attn = self._advance(pre_t, feed, layers, weights, t, src)
             outputs.append(feed)
             if collect:
@@ -488,17 +479,18 @@ class LuongDecoder(nn.Module):
         self, emb: Tensor, state: RNNState, step: int, *, need_attn: bool = False
     ) -> tuple[Tensor, RNNState, Tensor | None]:
         """emb (B, E) -> features (B, H), new state, weights (B, S) or None."""
-        pre = self.core.embed_part(emb)  # (B, G)
-        layers = self.core.unpack(state.recurrent)
-        weights = self.core.layer_weights()
+        pre, layers, weights = self._start(emb, state)
         feed = state.input_feed  # (B, H) or (B, 0)
         layers, h_tilde, attn = self._advance(pre, feed, layers, weights, step, _source(state))
         feed = h_tilde[:, : self.feed_size]  # (B, H) or (B, 0)
-        attn = attn.squeeze(1) if need_attn and attn is not None else None
-        return h_tilde, RNNState(state.source, self.core.pack(layers), feed), attn
+        new_state = RNNState(state.source, self.core.pack(layers), feed)
+        return h_tilde, new_state, _step_weights(attn, need_attn)
 
 
-_DECODERS: dict[str, type[nn.Module]] = {"bahdanau": BahdanauDecoder, "luong": LuongDecoder}
+_DECODERS: dict[str, type[RecurrentDecoder]] = {
+    "bahdanau": BahdanauDecoder,
+    "luong": LuongDecoder,
+}
 
 
 # --------------------------------------------------------------------------- model
@@ -530,7 +522,7 @@ def attention_width_problem(model: Mapping[str, Any], attention: Mapping[str, An
     while the bidirectional encoder's output (2 x hidden_size) is wider than the decoder
     (hidden_size); None when the widths match or the variant has learned projections.
     ``model``: the RNN model options (``name`` optional), ``attention``: the attention node.
-    Both the range checks and :func:`build_rnn` refuse with it."""
+    Both the range checks and :meth:`RNNSeq2Seq.init_arguments` refuse with it."""
     variant = ATTENTIONS.get(str(attention.get("name")))
     reason = None if variant is None else variant.compares_query_and_keys(attention)
     hidden = model.get("hidden_size", 512)
@@ -566,20 +558,35 @@ class RNNSeq2Seq(Seq2Seq):
     """
 
     @classmethod
-    def build(
-        cls,
-        options: Mapping[str, Any],
-        attention: Mapping[str, Any],
-        *,
-        src_vocab_size: int,
-        tgt_vocab_size: int,
-    ) -> RNNSeq2Seq:
-        return build_rnn(
-            dict(options),
-            dict(attention),
-            src_vocab_size=src_vocab_size,
-            tgt_vocab_size=tgt_vocab_size,
+    def init_arguments(cls, options: dict[str, Any], attention: dict[str, Any]) -> dict[str, Any]:
+        """``options``: RNNModelConfig's fields. ``attention``: 'name', 'wiring' (None -> the
+        variant's ``paper_wiring``), 'input_feeding' and the variant's options, of which the
+        attention module is built, its keys as wide as the encoder's output.
+
+        ConfigError (one line, the same as the range checks') for an attention that compares
+        decoder and encoder states directly over an encoder wider than the decoder."""
+        problem = attention_width_problem(options, attention)
+        if problem is not None:
+            from ..errors import ConfigError
+
+            raise ConfigError(problem)
+        name = attention.pop("name")
+        wiring = attention.pop("wiring", None)
+        input_feeding = attention.pop("input_feeding", True)
+        variant = attention_class(name)
+        hidden = options.get("hidden_size", 512)
+        bidirectional = options.get("bidirectional", True)
+        direction_size = encoder_direction_size(
+            hidden, bidirectional, options.get("split_directions", False)
         )
+        key_size = direction_size * (2 if bidirectional else 1)  # the encoder's output size
+        module = build_attention(name=name, query_size=hidden, key_size=key_size, **attention)
+        return {
+            **options,
+            "attention": module,
+            "wiring": wiring or variant.paper_wiring,
+            "input_feeding": input_feeding,
+        }
 
     @classmethod
     def check_options(cls, options: Mapping[str, Any], attention: Mapping[str, Any]) -> list[str]:
@@ -666,15 +673,14 @@ class RNNSeq2Seq(Seq2Seq):
         self.state_names = _STATE_NAMES[cell]
         self.bridge = nn.ModuleList(nn.Linear(enc_size, hidden_size) for _ in self.state_names)
         self.tgt_embedding = nn.Embedding(tgt_vocab_size, emb_size, padding_idx=self.pad_id)
-        self.decoder = _DECODERS[wiring](
-            attention=attention,
+        spec = RecurrenceSpec(
             cell=cell,
             emb_size=emb_size,
             hidden_size=hidden_size,
             num_layers=num_layers,
             dropout=dropout,
-            input_feeding=input_feeding,
         )
+        self.decoder = _DECODERS[wiring](attention, spec, input_feeding=input_feeding)
         self.dropout = Dropout(dropout)
         self.out_proj = nn.Linear(hidden_size, emb_size) if tie_embeddings else nn.Identity()
         self.generator = nn.Linear(emb_size if tie_embeddings else hidden_size, tgt_vocab_size)
@@ -789,41 +795,3 @@ class RNNSeq2Seq(Seq2Seq):
                 tokens = torch.where(gold, tgt_in[:, t + 1], predicted)
         attn_weights = torch.stack(attns, dim=1) if collect else None
         return Seq2SeqOutput(None, attn_weights, torch.stack(features, dim=1))
-
-
-# --------------------------------------------------------------------------- builder
-
-
-def build_rnn(
-    model: dict, attention: dict, *, src_vocab_size: int, tgt_vocab_size: int
-) -> RNNSeq2Seq:
-    """``model``: RNNModelConfig fields without 'name'. ``attention``: 'name', 'wiring' (None ->
-    the variant's ``paper_wiring``), 'input_feeding' and the variant's options.
-
-    ConfigError (one line, the same as the range checks') for an attention that compares
-    decoder and encoder states directly over an encoder wider than the decoder."""
-    problem = attention_width_problem(model, attention)
-    if problem is not None:
-        from ..errors import ConfigError
-
-        raise ConfigError(problem)
-    options = dict(attention)
-    name = options.pop("name")
-    wiring = options.pop("wiring", None)
-    input_feeding = options.pop("input_feeding", True)
-    cls = attention_class(name)
-    hidden = model.get("hidden_size", 512)
-    bidirectional = model.get("bidirectional", True)
-    direction_size = encoder_direction_size(
-        hidden, bidirectional, model.get("split_directions", False)
-    )
-    key_size = direction_size * (2 if bidirectional else 1)  # the encoder's output size
-    module = build_attention(name=name, query_size=hidden, key_size=key_size, **options)
-    return RNNSeq2Seq(
-        **model,
-        src_vocab_size=src_vocab_size,
-        tgt_vocab_size=tgt_vocab_size,
-        attention=module,
-        wiring=wiring or cls.paper_wiring,
-        input_feeding=input_feeding,
-    )

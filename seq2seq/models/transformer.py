@@ -432,17 +432,14 @@ class TransformerSeq2Seq(Seq2Seq):
     own_attention: ClassVar[str] = "multihead"
 
     @classmethod
-    def build(
-        cls,
-        options: Mapping[str, Any],
-        attention: Mapping[str, Any],
-        *,
-        src_vocab_size: int,
-        tgt_vocab_size: int,
-    ) -> TransformerSeq2Seq:
-        return build_transformer(
-            dict(options), src_vocab_size=src_vocab_size, tgt_vocab_size=tgt_vocab_size
-        )
+    def init_arguments(cls, options: dict[str, Any], attention: dict[str, Any]) -> dict[str, Any]:
+        """TransformerModelConfig's fields -> the constructor's: ``encoder_layers`` /
+        ``decoder_layers`` of None fall back to ``num_layers``."""
+        num_layers = options.pop("num_layers", 3)
+        for side in ("encoder_layers", "decoder_layers"):
+            if options.get(side) is None:
+                options[side] = num_layers
+        return options
 
     @classmethod
     def check_options(cls, options: Mapping[str, Any], attention: Mapping[str, Any]) -> list[str]:
@@ -706,19 +703,3 @@ class TransformerSeq2Seq(Seq2Seq):
         logits = self.output(self.decoder_norm(x))[:, 0]  # (B, V)
         log_probs = torch.log_softmax(logits, dim=-1, dtype=torch.float32)  # even under autocast
         return StepOutput(log_probs=log_probs, state=state, attn_weights=attn)
-
-
-def build_transformer(
-    model: dict, *, src_vocab_size: int, tgt_vocab_size: int
-) -> TransformerSeq2Seq:
-    """TransformerModelConfig as a plain dict (without 'name') -> TransformerSeq2Seq.
-    ``encoder_layers`` / ``decoder_layers`` of None fall back to ``num_layers``."""
-    params = dict(model)
-    params.pop("name", None)
-    num_layers = params.pop("num_layers", 3)
-    for side in ("encoder_layers", "decoder_layers"):
-        if params.get(side) is None:
-            params[side] = num_layers
-    return TransformerSeq2Seq(
-        src_vocab_size=src_vocab_size, tgt_vocab_size=tgt_vocab_size, **params
-    )

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from seq2seq.decoding import translate_batches
-from seq2seq.models.rnn import build_rnn
+from seq2seq.models.rnn import RNNSeq2Seq
 from seq2seq.models.transformer import TransformerSeq2Seq
 from tests.conftest import tiny_transformer
 
@@ -37,7 +37,7 @@ def transformer() -> TransformerSeq2Seq:
 def rnn(cell: str, attention: dict):
     torch.manual_seed(0)
     sizes = {"emb_size": 16, "hidden_size": 24, "cell": cell, "dropout": 0.0}
-    model = build_rnn(sizes, attention, src_vocab_size=V, tgt_vocab_size=V)
+    model = RNNSeq2Seq.build(sizes, attention, src_vocab_size=V, tgt_vocab_size=V)
     with torch.no_grad():
         model.generator.weight.mul_(4.0)
     return model.eval()

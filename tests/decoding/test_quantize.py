@@ -11,7 +11,7 @@ from seq2seq.decoding import translate_batches
 from seq2seq.decoding.precision import decoding_autocast, decoding_model
 from seq2seq.decoding.quantize import int8_engine, quantize_int8
 from seq2seq.errors import ConfigError
-from seq2seq.models.rnn import build_rnn
+from seq2seq.models.rnn import RNNSeq2Seq
 from seq2seq.models.transformer import TransformerSeq2Seq
 from seq2seq.modules.attention import ATTENTIONS
 from tests.conftest import tiny_transformer
@@ -29,7 +29,7 @@ def rnn(attention: str):
     torch.manual_seed(0)
     model = {"emb_size": 16, "hidden_size": 32, "dropout": 0.0}
     attn = {"name": attention, "wiring": None, "input_feeding": True}  # the variant's defaults
-    return build_rnn(model, attn, src_vocab_size=V, tgt_vocab_size=V).eval()
+    return RNNSeq2Seq.build(model, attn, src_vocab_size=V, tgt_vocab_size=V).eval()
 
 
 def sources(n: int = 12) -> list[list[int]]:

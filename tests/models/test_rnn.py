@@ -13,7 +13,7 @@ from seq2seq.composition import compose
 from seq2seq.errors import ConfigError
 from seq2seq.models.base import RowOrder
 from seq2seq.models.builders import build_model
-from seq2seq.models.rnn import BahdanauDecoder, LuongDecoder, RNNSeq2Seq, build_rnn
+from seq2seq.models.rnn import BahdanauDecoder, LuongDecoder, RNNSeq2Seq
 from seq2seq.modules.attention import (
     attention_class,
     preset_model_options,
@@ -65,7 +65,7 @@ def tiny(
     if attention_class(attn["name"]).compares_query_and_keys(attn):
         needs.setdefault("split_directions", True)
     sizes = {"emb_size": 8, "hidden_size": 10, "dropout": 0.0} | needs | model
-    return build_rnn(
+    return RNNSeq2Seq.build(
         dict(sizes, cell=cell, num_layers=num_layers),
         attn,
         src_vocab_size=vocab,
@@ -171,6 +171,31 @@ def test_a_checkpoint_with_an_empty_weight_feed_still_loads():
     state = model.state_dict()
     state["decoder.core.weight_feed"] = torch.empty(30, 0)
     tiny("general", wiring="luong-nofeed", seed=1).load_state_dict(state)
+
+
+def test_each_wiring_keeps_the_parameter_names_its_checkpoints_hold():
+    """A checkpoint holds the decoder's parameters by name and shape: these are those of the
+    runs trained so far (E 8, H 10, a 2-layer LSTM: G 40; the additive context 20), so those
+    runs still load. The attention's own parameters are its variant's business."""
+    rnn = {"weight_ih_l0": (40, 8), "weight_hh_l0": (40, 10)}
+    rnn |= {"weight_ih_l1": (40, 10), "weight_hh_l1": (40, 10)}
+    rnn |= {f"bias_{kind}_l{layer}": (40,) for kind in ("ih", "hh") for layer in (0, 1)}
+    core = {f"decoder.core.rnn.{name}": shape for name, shape in rnn.items()}
+    readout = {"decoder.readout.weight": (10, 38), "decoder.readout.bias": (10,)}  # H+C+E -> H
+    combine = {"decoder.combine.weight": (10, 30)}  # C+H -> H
+    expected = {
+        "bahdanau": core | readout | {"decoder.core.weight_feed": (40, 20)},  # the context
+        "luong": core | combine | {"decoder.core.weight_feed": (40, 10)},  # h~_{t-1}
+        "luong-nofeed": core | combine,
+    }
+    for wiring, shapes in expected.items():
+        state = tiny("additive", cell="lstm", wiring=wiring, num_layers=2).state_dict()
+        own = {
+            name: tuple(tensor.shape)
+            for name, tensor in state.items()
+            if name.startswith("decoder.") and not name.startswith("decoder.attention.")
+        }
+        assert own == shapes, wiring
 
 
 def test_state_is_batch_first_and_reorderable():
@@ -294,7 +319,7 @@ def test_builder_defaults_and_options():
         "location": LuongDecoder,
     }
     for attention, decoder in decoders.items():
-        model = build_rnn(
+        model = RNNSeq2Seq.build(
             {"emb_size": 8, "hidden_size": 10},
             dict(ATTENTIONS[attention], wiring=None),
             src_vocab_size=V,
@@ -316,7 +341,7 @@ def test_builder_defaults_and_options():
     unidirectional = tiny("dot", bidirectional=False, split_directions=False)
     assert unidirectional.encoder.output_size == 10 and unidirectional.encoder.rnn.hidden_size == 10
     with pytest.raises(ConfigError) as err:
-        build_rnn(
+        RNNSeq2Seq.build(
             {"hidden_size": 10},
             {"name": "multiplicative", "score": "dot"},
             src_vocab_size=V,
@@ -332,9 +357,9 @@ def test_builder_defaults_and_options():
     tied = tiny("additive", tie_embeddings=True)
     assert tied.generator.weight is tied.tgt_embedding.weight
     with pytest.raises(ValueError, match="unknown attention 'bogus'; valid: additive, content"):
-        build_rnn({}, {"name": "bogus"}, src_vocab_size=V, tgt_vocab_size=V)
+        RNNSeq2Seq.build({}, {"name": "bogus"}, src_vocab_size=V, tgt_vocab_size=V)
     with pytest.raises(ValueError, match="model.cell 'rnn'; valid: gru, lstm"):
-        build_rnn({"cell": "rnn"}, {"name": "none"}, src_vocab_size=V, tgt_vocab_size=V)
+        RNNSeq2Seq.build({"cell": "rnn"}, {"name": "none"}, src_vocab_size=V, tgt_vocab_size=V)
 
 
 # --------------------------------------------------------------------------- overfitting

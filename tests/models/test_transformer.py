@@ -14,7 +14,6 @@ from seq2seq.models.transformer import (
     TransformerSeq2Seq,
     TransformerState,
     attend,
-    build_transformer,
     causal_mask,
     key_mask,
 )
@@ -482,9 +481,10 @@ def test_sharing_and_tying():
     assert untied.num_parameters() - make_model().num_parameters() == TGT_V * 32
 
 
-def test_build_transformer_num_layers_fallback():
-    model = build_transformer(
+def test_build_num_layers_fallback():
+    model = TransformerSeq2Seq.build(
         {"d_model": 32, "heads": 2, "ff_size": 64, "num_layers": 2, "decoder_layers": 1},
+        {},
         src_vocab_size=SRC_V,
         tgt_vocab_size=TGT_V,
     )

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from seq2seq.decoding import beam_search, greedy_search
-from seq2seq.models.rnn import build_rnn
+from seq2seq.models.rnn import RNNSeq2Seq
 from seq2seq.modules.attention import (
     AttentionState,
     attention_class,
@@ -189,7 +189,7 @@ def test_expected_context_is_chosen_per_sentence_for_the_whole_pass():
     of the forward pass (the model draws it once per source batch, in observe_source); such a
     sentence adds no REINFORCE term. Through a Bahdanau-wired model: one call per step."""
     torch.manual_seed(0)
-    model = build_rnn(
+    model = RNNSeq2Seq.build(
         {"emb_size": 8, "hidden_size": 10, "dropout": 0.0},
         {"name": "hard", "expected_context_prob": 0.5},
         src_vocab_size=12,
@@ -283,7 +283,7 @@ def test_greedy_and_beam_search_decode_with_one_hot_weights():
     state) run on a hard-attention model and return one-hot attention rows; beam 1 = greedy."""
     torch.manual_seed(0)
     for wiring in ("bahdanau", "luong"):
-        model = build_rnn(
+        model = RNNSeq2Seq.build(
             {"emb_size": 8, "hidden_size": 10, "dropout": 0.0},
             {"name": "hard", "wiring": wiring},
             src_vocab_size=15,
