@@ -52,18 +52,11 @@ def group_levers(args: list[str]) -> dict[str, list[str]]:
     """``lever=NAME key=value ... lever=NAME2 ...`` -> {NAME: its overrides}, in order (a
     lever without overrides is the preset itself); ValueError for an override before the first
     lever or a name given twice."""
-    levers: dict[str, list[str]] = {}
-    current = None
-    for arg in args:
-        key, _, value = arg.partition("=")
-        if key == "lever":
-            if not value or value in levers:
-                raise ValueError(f"{arg!r}: each lever=NAME needs a name of its own")
-            current = levers[value] = []
-        elif current is None:
-            raise ValueError(f"{arg!r} comes before any lever=NAME: whose override is it?")
-        else:
-            current.append(arg)
+    from benchmarks.groups import group_overrides
+
+    before, levers = group_overrides(args, "lever")
+    if before:
+        raise ValueError(f"{before[0]!r} comes before any lever=NAME: whose override is it?")
     if not levers:
         raise ValueError("give at least one lever=NAME (its key=value overrides after it)")
     return levers
