@@ -6,10 +6,11 @@ Two parts, both on the settings of ``experiment=compare_converged``:
 ``speed``: seconds per update of each lever's configuration, in ONE process, the levers
 alternating over ``--rounds`` rounds (the median per lever), so the ratios come from the same
 machine in the same minutes. Each update is the training loop's own step
-(:func:`seq2seq.bench.speed.measure_training`), on the lever's own data (its vocabulary):
+(:func:`seq2seq.bench.speed.measure_training`), on the lever's own data (its vocabulary).
+``lever=NAME`` opens a lever; the Hydra overrides (``key=value``) after it are its own:
 
-    python -m benchmarks.convergence_cost speed --lever base= \\
-        --lever vocab4000=data.vocab.size=4000 --lever batch8k=data.max_tokens=8192 \\
+    python -m benchmarks.convergence_cost speed lever=base \\
+        lever=vocab4000 data.vocab.size=4000 lever=batch8k data.max_tokens=8192 \\
         --out docs/convergence/speed.json
 
 ``runs``: the converged runs of each lever (one run directory each, e.g. from
@@ -19,9 +20,10 @@ core-minutes), test BLEU; with ``--speed`` also the core-minutes the speed figur
 
     python -m benchmarks.convergence_cost runs base=DIR vocab4000=DIR2 --speed docs/convergence/speed.json
 
-A lever may name the variant instead (``--lever dot=variant=dot``; additive otherwise) or the
-Transformer twin (``--lever transformer=experiment=compare_converged_transformer``): the cost of
-each job of the grid.
+A lever may name the variant instead (``lever=dot variant=dot``; additive otherwise) or the
+Transformer twin (``lever=transformer experiment=compare_converged_transformer``): the cost of
+each job of the grid. The flags (``--rounds``, ``--steps``, ``--out`` ...) are the harness's own
+settings, not the config's: they stay flags.
 """
 
 from __future__ import annotations
@@ -46,12 +48,18 @@ def with_variant(overrides: list[str]) -> list[str]:
     return [*BASE, "variant=additive", *overrides]
 
 
-def parse_lever(text: str) -> tuple[str, list[str]]:
-    """``name=key=value,key=value`` (``name=`` for the preset itself) -> (name, overrides)."""
-    name, _, overrides = text.partition("=")
-    if not name:
-        raise argparse.ArgumentTypeError(f"--lever {text!r}: give NAME=OVERRIDES")
-    return name, [o for o in overrides.split(",") if o]
+def group_levers(args: list[str]) -> dict[str, list[str]]:
+    """``lever=NAME key=value ... lever=NAME2 ...`` -> {NAME: its overrides}, in order (a
+    lever without overrides is the preset itself); ValueError for an override before the first
+    lever or a name given twice."""
+    from benchmarks.groups import group_overrides
+
+    before, levers = group_overrides(args, "lever")
+    if before:
+        raise ValueError(f"{before[0]!r} comes before any lever=NAME: whose override is it?")
+    if not levers:
+        raise ValueError("give at least one lever=NAME (its key=value overrides after it)")
+    return levers
 
 
 def speed(args: argparse.Namespace) -> dict:
@@ -65,7 +73,7 @@ def speed(args: argparse.Namespace) -> dict:
     from seq2seq.training.setup import setup_plan
 
     torch.set_num_threads(args.threads)
-    levers = dict(args.lever)
+    levers = args.levers
     configs, data = {}, {}
     for name, overrides in levers.items():
         configs[name] = compose([*with_variant(overrides), "run_dir=unused"])
@@ -259,7 +267,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="part", required=True)
     s = sub.add_parser("speed", help="seconds per update per lever, one process")
-    s.add_argument("--lever", type=parse_lever, action="append", required=True)
+    s.add_argument(
+        "levers",
+        nargs="+",
+        help="lever=NAME, then its overrides: lever=vocab8000 data.vocab.size=8000",
+    )
     s.add_argument("--steps", type=int, default=20)
     s.add_argument("--warmup", type=int, default=5)
     s.add_argument("--rounds", type=int, default=2)
@@ -279,6 +291,10 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--out")
     args = parser.parse_args(argv)
     if args.part == "speed":
+        try:
+            args.levers = group_levers(args.levers)
+        except ValueError as err:
+            s.error(str(err))
         result = speed(args)
         columns = ["lever", "params", "tokens_per_update"]
         columns += ["s_per_update", "ms_per_1k_tokens", "vs_first", "updates_per_epoch"]

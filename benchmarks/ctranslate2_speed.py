@@ -1,29 +1,36 @@
 """Beam-search decoding speed and BLEU: our decoder against the same run exported to
 CTranslate2 (float32 and int8 weights), in one process, on one split.
 
-    python -m benchmarks.ctranslate2_speed outputs/DATE/TIME_transformer --out docs/ctranslate2.json
+    python -m benchmarks.ctranslate2_speed run_dir=outputs/DATE/TIME_transformer out=docs/ctranslate2.json
+
+Its keys (Hydra's key=value; those of seq2seq-evaluate mean the same there):
+
+    run_dir=DIR (required)  checkpoint=best  split=test|validation  limit=N (first N sentences)
+    decode.beam_size=5  decode.batch_size=64 (sentences per batch)  device=cpu|cuda
+    threads=N (default: torch's)  length_penalty=X (CTranslate2's; default: our alpha)
+    export_dir=DIR (keep the exports)  out=FILE (the results as JSON)
 
 Exports the run twice (``seq2seq-export`` float32 and int8, into a temporary directory unless
-``--export-dir``), then decodes the split with beam 5 three ways, each after one warm-up batch:
+``export_dir``), then decodes the split with beam 5 three ways, each after one warm-up batch:
 ours (``seq2seq-evaluate``'s decoder: the run's alpha and length limits, batches of
-``--batch-size``, one stream per intra-op thread on CPU), and CTranslate2 float32 and int8 on
+``decode.batch_size``, one stream per intra-op thread on CPU), and CTranslate2 float32 and int8 on
 the same batches (``inter_threads`` = our streams, each with the same share of the threads; every
 batch gets our per-batch output cap and ``min_decoding_length=0``). Prints sentences/s, output
 tokens/s (EOS included, as seq2seq-evaluate counts), the speed ratio to ours and sacreBLEU of
 each, and writes them as JSON.
 
 Beam ranking differs: ours divides by GNMT's ((5 + length) / 6) ** alpha, CTranslate2 by
-length ** length_penalty; ``length_penalty`` is set to our alpha (``--length-penalty`` to
+length ** length_penalty; ``length_penalty`` is set to our alpha (``length_penalty=X`` to
 change it), so BLEU may differ a little even in float32. Needs ``pip install "seq2seq[export]"``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -45,23 +52,50 @@ from seq2seq.runtime import pick_device
 ENGINES = ("ours", "ctranslate2_float32", "ctranslate2_int8")
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.ctranslate2_speed",
-        description=__doc__.split("\n\n")[0],
-    )
-    parser.add_argument("run_dir", type=Path, help="a trained Transformer run")
-    parser.add_argument("--checkpoint", default="best")
-    parser.add_argument("--split", default="test", help="test | validation")
-    parser.add_argument("--limit", type=int, default=None, help="first N sentences only")
-    parser.add_argument("--beam-size", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=64, help="sentences per batch")
-    parser.add_argument("--device", default="cpu", help="cpu | cuda")
-    parser.add_argument("--threads", type=int, default=None, help="default: torch's")
-    parser.add_argument("--length-penalty", type=float, default=None, help="default: our alpha")
-    parser.add_argument("--export-dir", type=Path, default=None, help="keep the exports here")
-    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
-    return parser.parse_args(argv)
+@dataclass
+class Decode:
+    beam_size: int = 5
+    batch_size: int = 64
+
+
+@dataclass
+class Arguments:
+    """The benchmark's keys (see the module docstring)."""
+
+    run_dir: str = "???"  # a trained Transformer run
+    checkpoint: str = "best"
+    split: str = "test"
+    limit: int | None = None
+    decode: Decode = field(default_factory=Decode)
+    device: str = "cpu"
+    threads: int | None = None
+    length_penalty: float | None = None
+    export_dir: str | None = None
+    out: str | None = None
+
+
+def parse_args(argv: list[str]) -> Arguments:
+    """``key=value`` arguments -> Arguments; ``-h`` prints the keys; a bad or missing key is
+    one ConfigError line."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from seq2seq.composition import config_error_line
+    from seq2seq.errors import ConfigError
+
+    if "-h" in argv or "--help" in argv:
+        print(__doc__.strip())
+        raise SystemExit(0)
+    bad = [arg for arg in argv if "=" not in arg]
+    if bad:
+        raise ConfigError(f"{bad[0]!r}: every argument is key=value (-h lists the keys)")
+    if not any(arg.startswith("run_dir=") for arg in argv):
+        raise ConfigError("run_dir=DIR is required: a trained Transformer run")
+    try:
+        values = OmegaConf.merge(OmegaConf.structured(Arguments), OmegaConf.from_dotlist(argv))
+        return OmegaConf.to_object(values)
+    except OmegaConfBaseException as err:
+        raise ConfigError(config_error_line(err)) from None
 
 
 def ours_engine(run, src_ids: list[list[int]], decode: dict, device):
@@ -116,12 +150,12 @@ def timed(fn):
     return result, time.perf_counter() - start
 
 
-def benchmark(args: argparse.Namespace) -> dict:
+def benchmark(args: Arguments) -> dict:
     ct2 = require_ctranslate2()
     if args.threads:
         torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()
-    device = pick_device(args.device, key="--device")
+    device = pick_device(args.device, key="device")
     run = load_run(args.run_dir, checkpoint=args.checkpoint, device=device)
     sources, references = load_split_texts(run.config.data, args.split)
     if args.limit:
@@ -129,25 +163,25 @@ def benchmark(args: argparse.Namespace) -> dict:
     src_ids = run.tokenizer.encode_src(sources)
     run_decode = run.config.get("decode", {})
     decode = {
-        "beam_size": args.beam_size,
+        "beam_size": args.decode.beam_size,
         "alpha": float(run_decode.get("alpha", 0.6)),
         "max_len_ratio": float(run_decode.get("max_len_ratio", 1.5)),
         "max_len_offset": int(run_decode.get("max_len_offset", 10)),
-        "batch_size": args.batch_size,
+        "batch_size": args.decode.batch_size,
         "workers": None,
         "progress": False,
     }
 
     def plan(lengths: list[int]) -> list[list[int]]:
         batches, _ = plan_batches(
-            lengths, batch_size=args.batch_size, max_tokens=None, workers=None, device=device
+            lengths, batch_size=args.decode.batch_size, max_tokens=None, workers=None, device=device
         )
         return batches
 
     everything = list(range(len(sources)))
     _, streams = plan_batches(
         [len(s) for s in src_ids],
-        batch_size=args.batch_size,
+        batch_size=args.decode.batch_size,
         max_tokens=None,
         workers=None,
         device=device,
@@ -159,7 +193,7 @@ def benchmark(args: argparse.Namespace) -> dict:
         max_positions=run.model.max_positions,
     )
     options = {
-        "beam_size": args.beam_size,
+        "beam_size": args.decode.beam_size,
         "length_penalty": decode["alpha"] if args.length_penalty is None else args.length_penalty,
         "min_decoding_length": 0,
         "max_input_length": 0,  # ours never truncates a source
@@ -167,7 +201,7 @@ def benchmark(args: argparse.Namespace) -> dict:
 
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
-        base = args.export_dir or Path(tmp)
+        base = Path(args.export_dir or tmp)
         engines = {"ours": ours_engine(run, src_ids, decode, device)}
         sizes = {}
         for name, quantization in (
@@ -219,8 +253,8 @@ def benchmark(args: argparse.Namespace) -> dict:
         "checkpoint": run.checkpoint.name,
         "split": args.split,
         "sentences": len(sources),
-        "beam_size": args.beam_size,
-        "batch_size": args.batch_size,
+        "beam_size": args.decode.beam_size,
+        "batch_size": args.decode.batch_size,
         "alpha": decode["alpha"],
         "ct2_length_penalty": options["length_penalty"],
         "device": str(device),
@@ -252,15 +286,16 @@ def print_table(result: dict) -> None:
 def main(argv: list[str] | None = None) -> dict:
     from seq2seq.cli.common import report_user_errors
 
-    args = parse_args(argv)
+    args = report_user_errors(lambda: parse_args(sys.argv[1:] if argv is None else argv))
     result = report_user_errors(lambda: benchmark(args))
     print_table(result)
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        print(f"-> {args.out}")
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        print(f"-> {out}")
     return result
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

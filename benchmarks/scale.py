@@ -1,26 +1,32 @@
 """Scale check: data preparation and training cost on corpora of growing size.
 
-For each corpus (a label and the Hydra overrides that select it), each step in a process of
-its own, so each peak resident set size (``ru_maxrss`` from ``wait4``) is that step's alone:
+For each corpus (``corpus=LABEL`` and the Hydra overrides after it that select it), each step
+in a process of its own, so each peak resident set size (``ru_maxrss`` from ``wait4``) is that
+step's alone:
 
 1. ``seq2seq-prepare`` on a cache of its own (cold: Arrow conversion, sentencepiece training,
    tokenization): wall time, peak RSS, training pairs and subwords.
-2. ``seq2seq-train`` of a tiny model for ``--steps`` steps on that (now warm) cache: peak RSS and
+2. ``seq2seq-train`` of a tiny model for ``trainer.max_steps`` steps (default 200) on that (now
+   warm) cache: peak RSS and
    the time inside optimizer steps (``metrics.json``: the model's share of a step).
 3. The data side of a training step, in the same setting: the startup (``prepare_data`` on the
    warm cache), planning one epoch's batches, and collating a batch from the memory-mapped ids
-   (mean over ``--steps`` batches).
+   (mean over ``trainer.max_steps`` batches).
 
 A step is model + collation; an epoch is its batches x a step, plus the plan. Time per step
 should not depend on the corpus size, time per epoch should grow with its tokens: the table
 gives seconds per million training tokens to compare. From a source checkout::
 
-    python -m benchmarks.scale --corpus multi30k data=multi30k \\
-        --corpus tatoeba data=tatoeba_en_fr \\
-        --corpus wmt14-size "data=multi30k data.dir=/tmp/big" --out scale.json
+    python -m benchmarks.scale corpus=multi30k data=multi30k \\
+        corpus=tatoeba data=tatoeba_en_fr \\
+        corpus=wmt14-size data=multi30k data.dir=/tmp/big --out scale.json
 
 (``/tmp/big`` from ``python ../shared/tools/bigcorpus.py ../shared/data/multi30k /tmp/big``.)
-Extra arguments are Hydra overrides given to every step of every corpus.
+The overrides before the first ``corpus=`` are given to every step of every corpus, after the
+tiny model's (:data:`TINY_TRAINING`, which they may change): ``trainer.max_steps=N``,
+``data.cache_dir=DIR`` (one cache for all; default: one per corpus). The flags are the
+harness's own: ``--work-dir`` (caches, logs and runs; default a temporary directory) and
+``--out`` (the JSON).
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ TINY_TRAINING = (
     "trainer.num_threads=1 trainer.max_epochs=null trainer.val_every=1000000000 "
     "trainer.log_every=50 trainer.heatmaps=0 logger=off data.eval_limit=64 decode.beam_size=1"
 )
+DEFAULT_STEPS = 200  # training steps (and batches timed) unless trainer.max_steps=N
 TRAIN_LINE = re.compile(r"^\s*train\s+(\d+) pairs\s+(\d+) src /\s+(\d+) tgt subwords", re.M)
 
 
@@ -92,11 +99,21 @@ def data_side(overrides: list[str], batches: int) -> dict:
     }
 
 
+def override_value(overrides: list[str], key: str) -> str | None:
+    """The value the last ``key=value`` of ``overrides`` gives ``key``, None if none does."""
+    values = [o.partition("=")[2] for o in overrides if o.partition("=")[0] == key]
+    return values[-1] if values else None
+
+
 def measure_corpus(label: str, overrides: list[str], args, work: Path) -> dict:
     """Prepare, train and time the data side of one corpus; one row of the table."""
     work.mkdir(parents=True, exist_ok=True)
-    cache = Path(args.cache_dir) if args.cache_dir else work / "cache"
-    common = [*overrides, f"data.cache_dir={cache}", *args.overrides]
+    own_cache = (
+        []
+        if override_value(args.overrides, "data.cache_dir")
+        else [f"data.cache_dir={work / 'cache'}"]
+    )
+    common = [*overrides, *own_cache, *args.overrides]
     wall, rss, output = run_measured(module("seq2seq.cli.prepare", *common), work / "prepare.log")
     match = TRAIN_LINE.search(output)
     if match is None:
@@ -110,7 +127,8 @@ def measure_corpus(label: str, overrides: list[str], args, work: Path) -> dict:
         "prepare_s": round(wall, 1),
         "prepare_peak_rss_mb": round(rss),
     }
-    training = [*common, *shlex.split(args.training), f"trainer.max_steps={args.steps}"]
+    tiny = [*shlex.split(TINY_TRAINING), f"trainer.max_steps={args.steps}"]
+    training = [*overrides, *own_cache, *tiny, *args.overrides]
     run_dir = work / "run"
     _, rss, _ = run_measured(
         module(
@@ -166,32 +184,41 @@ def table(rows: list[dict]) -> str:
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
+    """``args.overrides`` (shared by every corpus), ``args.corpus`` ({LABEL: its overrides}),
+    ``args.steps`` (trainer.max_steps), the flags."""
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.scale",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--corpus",
-        nargs=2,
-        action="append",
-        metavar=("LABEL", "OVERRIDES"),
-        help="a corpus: its label and the Hydra overrides that select it (one string)",
-    )
-    parser.add_argument("--steps", type=int, default=200, help="training steps (and batches timed)")
-    parser.add_argument(
-        "--training", default=TINY_TRAINING, help="overrides of the training step (a tiny model)"
+        "arguments",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="shared overrides, then corpus=LABEL and the overrides that select it, per corpus",
     )
     parser.add_argument(
         "--work-dir", help="caches, logs and runs (default: a temporary directory, removed after)"
     )
-    parser.add_argument("--cache-dir", help="one data.cache_dir for all (default: one per corpus)")
     parser.add_argument("--out", default="scale.json")
     parser.add_argument("--data-side", type=int, metavar="BATCHES", help=argparse.SUPPRESS)
-    args, overrides = parser.parse_known_args(argv)
-    args.overrides = overrides
-    if args.data_side is None and not args.corpus:
-        parser.error("give at least one --corpus LABEL OVERRIDES")
+    args = parser.parse_intermixed_args(argv)
+    if args.data_side is not None:  # the child of step 3: the training step's overrides
+        args.overrides = args.arguments
+        return args
+    from benchmarks.groups import group_overrides
+
+    try:
+        args.overrides, args.corpus = group_overrides(args.arguments, "corpus")
+    except ValueError as err:
+        parser.error(str(err))
+    if not args.corpus:
+        parser.error("give at least one corpus=LABEL, then the overrides that select it")
+    steps = override_value(args.overrides, "trainer.max_steps")
+    try:
+        args.steps = DEFAULT_STEPS if steps is None else int(steps)
+    except ValueError:
+        parser.error(f"trainer.max_steps={steps}: not a whole number")
     return args
 
 
@@ -203,8 +230,8 @@ def main(argv: list[str] | None = None) -> dict | None:
     with tempfile.TemporaryDirectory(prefix="seq2seq-scale-") as tmp:
         work = Path(args.work_dir or tmp)
         rows = []
-        for label, overrides in args.corpus:
-            rows.append(measure_corpus(label, shlex.split(overrides), args, work / label))
+        for label, overrides in args.corpus.items():
+            rows.append(measure_corpus(label, overrides, args, work / label))
             print(json.dumps(rows[-1]), flush=True)
     results = {
         "machine": {
@@ -212,7 +239,7 @@ def main(argv: list[str] | None = None) -> dict | None:
             "processor": platform.processor() or platform.machine(),
         },
         "steps": args.steps,
-        "training": args.training,
+        "training": TINY_TRAINING,
         "overrides": args.overrides,
         "corpora": rows,
     }

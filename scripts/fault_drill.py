@@ -1,15 +1,16 @@
 """Fault drill: hit a tiny training run with 24 faults, resume it each time, prove nothing is lost.
 
-    python scripts/fault_drill.py [--faults 24] [--seed 0] [--kinds K1,K2,...] [--steps N]
-                                  [--run-dir DIR] [--disk-full auto|tmpfs|simulated] [--cold]
+    python scripts/fault_drill.py [--faults 24] [--seed 0] [--kinds K1,K2,...]
+                                  [--disk-full auto|tmpfs|simulated] [--cold]
+                                  [trainer.max_steps=N] [hydra.run.dir=DIR] [data.cache_dir=DIR]
 
 Trains a tiny CPU config that validates and checkpoints every 2 steps through seq2seq-train's
 entry point, and resumes it (``trainer.resume=true``) after every fault. Each start runs in an
 interpreter that imported torch, Hydra and seq2seq while the faults before ran (``--cold``: a
 new ``python -m seq2seq.cli.train`` each time; start-up kills always get one). The schedule of
 fault kinds is fixed, the moments (how many steps after a start, how far into a step or a
-validation) are drawn from ``--seed``, and the budget (``--steps``, by default what the faults
-need) is spread over them; ``--kinds`` picks the kinds instead:
+validation) are drawn from ``--seed``, and the budget (``trainer.max_steps``, by default what
+the faults need) is spread over them; ``--kinds`` picks the kinds instead:
 
 - ``sigterm-train``, ``sigkill-train``, ``sigint-train``: a random moment in training;
 - ``sigkill-checkpoint``, ``sigterm-checkpoint``: while a checkpoint is written (its temporary
@@ -57,7 +58,7 @@ After each fault it checks, and prints on one line:
 - no metrics.json yet, and the run directory's lock released (a clean exit) or stale (a kill).
 
 Then the run is finished (``trainer.resume=true``) and ``metrics.json`` must agree with the
-checkpoints: status finished, steps = last.pt's step = ``--steps``, best_step = best.pt's step,
+checkpoints: status finished, steps = last.pt's step = ``trainer.max_steps``, best_step = best.pt's step,
 val_bleu = best.pt's best BLEU, the history complete. Last line ``faults survived: N/N``; the
 exit code is non-zero if any check failed.
 """
@@ -1179,7 +1180,7 @@ def run_drill(args: argparse.Namespace, kinds: list[Kind]) -> int:
     run_dir = Path(args.run_dir) if args.run_dir else Path(tempfile.mkdtemp(prefix="fault_drill_"))
     run_dir = run_dir.resolve()
     if run_dir.exists() and any(run_dir.iterdir()):
-        print(f"error: --run-dir {run_dir} is not empty; give a new directory", file=sys.stderr)
+        print(f"error: hydra.run.dir={run_dir} is not empty; give a new directory", file=sys.stderr)
         return 2
     overrides = [*TINY, f"trainer.max_steps={args.steps}", f"hydra.run.dir={run_dir}"]
     if args.cache_dir:
@@ -1236,6 +1237,10 @@ def parse_kinds(text: str, parser: argparse.ArgumentParser) -> list[Kind]:
     return kinds
 
 
+# the seq2seq-train overrides the drill takes; its tiny config (TINY) is fixed
+OVERRIDABLE = ("trainer.max_steps", "hydra.run.dir", "data.cache_dir")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -1245,9 +1250,6 @@ def main(argv: list[str] | None = None) -> int:
         "--kinds", help=f"comma-separated fault kinds instead of the schedule: {', '.join(KINDS)}"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault moments")
-    parser.add_argument("--run-dir", help="a new run directory (default: a temporary one)")
-    parser.add_argument("--steps", type=int, help="training budget (default: from the faults)")
-    parser.add_argument("--cache-dir", help="data.cache_dir (default: the config's)")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds per wait")
     parser.add_argument(
         "--cold",
@@ -1260,7 +1262,24 @@ def main(argv: list[str] | None = None) -> int:
         default="auto",
         help="full disk: a small tmpfs where mount is allowed (auto), or simulated ENOSPC",
     )
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="seq2seq-train overrides, of these keys only (the drill's tiny config is fixed): "
+        "trainer.max_steps=N (default: what the faults need), hydra.run.dir=DIR (a new run "
+        "directory; default: a temporary one), data.cache_dir=DIR (default: the config's)",
+    )
+    args = parser.parse_intermixed_args(argv)
+    given = dict(override.partition("=")[::2] for override in args.overrides)
+    unknown = sorted(set(given) - set(OVERRIDABLE))
+    if unknown:
+        parser.error(f"{unknown[0]}: the drill takes {', '.join(OVERRIDABLE)} (KEY=VALUE)")
+    args.run_dir, args.cache_dir = given.get("hydra.run.dir"), given.get("data.cache_dir")
+    try:
+        args.steps = int(given["trainer.max_steps"]) if "trainer.max_steps" in given else None
+    except ValueError:
+        parser.error(f"trainer.max_steps={given['trainer.max_steps']}: not a whole number")
     if args.kinds:
         kinds = parse_kinds(args.kinds, parser)
         if args.faults is not None and args.faults != len(kinds):
@@ -1271,7 +1290,7 @@ def main(argv: list[str] | None = None) -> int:
         kinds = schedule(DEFAULT_FAULTS if args.faults is None else args.faults)
     args.steps = default_steps(kinds) if args.steps is None else args.steps
     if args.steps < min_steps(kinds):
-        parser.error(f"need --steps >= {min_steps(kinds)} for these faults")
+        parser.error(f"need trainer.max_steps >= {min_steps(kinds)} for these faults")
     return run_drill(args, kinds)
 
 

@@ -6,8 +6,8 @@ outside an enum. What a type cannot say lives here: ranges (sizes >= 1, probabil
 directory. Every check names the key, the bad value and the valid range; all problems of a
 config are reported together, on one line.
 
-- :func:`check_train_config` — seq2seq-train (its pre-check, and ``training.recipe.train`` first).
-- :func:`check_evaluate_config` — seq2seq-evaluate and seq2seq-translate.
+- :func:`check_train_config` — training, once per run (:func:`seq2seq.training.checks.check_config`).
+- :func:`check_evaluate_config` — seq2seq-evaluate (its pre-check, else its job) and seq2seq-translate.
 - :func:`check_run_dir` — the run directory can be created and written, without creating it.
 
 The command-line pre-check that runs these before Hydra creates anything lives with the entry

@@ -8,12 +8,14 @@ from __future__ import annotations
 import sys
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from ..composition import CONFIG_DIR
 from ..config import register_configs
 from .common import report_user_errors
-from .precheck import precheck_evaluate_argv
+from .precheck import precheck_evaluate_argv, prechecked
 
 register_configs()
 
@@ -35,9 +37,10 @@ def hydra_main(cfg: DictConfig) -> float | None:
     from ..runtime import keep_freed_memory
 
     keep_freed_memory()
-
+    # a single run's config was checked by the pre-check; a sweep's jobs check their own
+    checked = HydraConfig.get().mode == RunMode.RUN and prechecked(sys.argv[1:])
     metrics = report_user_errors(
-        lambda: evaluate(cfg),
+        lambda: evaluate(cfg, checked=checked),
         what="seq2seq-evaluate",
         advice="no record was written; run the same command again",
     )

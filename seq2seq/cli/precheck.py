@@ -1,7 +1,11 @@
 """The command lines of seq2seq-train and seq2seq-evaluate checked before Hydra runs:
 composition errors (unknown group option, key or value, a ``+key`` the schema lacks) as one
 line, the config checks of :mod:`seq2seq.validation`, and the run directory, so a bad command
-fails in a second and creates nothing."""
+fails in a second and creates nothing.
+
+Composing here, before Hydra composes again, is the one way to a one-line composition error:
+Hydra's app prints its own report of one before any code of ours runs. A single run's job does
+not check a config this pre-check checked (:func:`prechecked`)."""
 
 from __future__ import annotations
 
@@ -11,15 +15,23 @@ from hydra.types import RunMode
 
 from ..composition import compose
 from ..evaluation.bleu import check_tokenize
-from ..validation import check_evaluate_config, check_run_dir, check_train_config
+from ..training.checks import check_config
+from ..validation import check_evaluate_config, check_run_dir
 
 SWEEP_FLAGS = ("-m", "--multirun")
 
 
+def prechecked(argv: Sequence[str]) -> bool:
+    """Whether the pre-check composes and checks the config of ``argv``: no flag given
+    (``--cfg``, ``-cn``, ``-m``, ...: Hydra's own business). Then a single run's job (Hydra's
+    mode RUN) has a checked config and does not check it again; a sweep's jobs check their own."""
+    return not any(a.startswith("-") for a in argv)
+
+
 def _compose_argv(argv: Sequence[str], config_name: str):
     """The composed config (Hydra's node included) of ``argv``, or ConfigError with one line;
-    None when a flag is given (``--cfg``, ``-cn``, ``-m``, ...: Hydra's own business)."""
-    if any(a.startswith("-") for a in argv):
+    None when a flag is given (see :func:`prechecked`)."""
+    if not prechecked(argv):
         return None
     return compose(argv, config_name, return_hydra_config=True)
 
@@ -62,8 +74,7 @@ def precheck_train_argv(argv: Sequence[str]) -> None:
         return
     multirun = cfg.hydra.get("mode") == RunMode.MULTIRUN
     if not multirun:  # a sweep's jobs override the base config: each job checks its own
-        check_train_config(cfg)
-        check_tokenize(cfg.bleu.tokenize)  # a missing extra: before Hydra makes the run dir
+        check_config(cfg)  # the run's one check: its job does not check again
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
     try:
         run_dir = cfg.hydra.sweep.dir if multirun else cfg.hydra.run.dir

@@ -28,7 +28,7 @@ from ..run_files import LAST, METRICS
 from ..training.rundir import ENDED, Contents, clear_outputs, exported_plan, plan_job
 from . import records, sweep
 from .common import USER_ERRORS, report_user_errors
-from .precheck import precheck_train_argv
+from .precheck import precheck_train_argv, prechecked
 
 log = logging.getLogger("seq2seq")
 register_configs()
@@ -60,7 +60,7 @@ def hydra_main(cfg: DictConfig) -> float | None:
 def run_job(cfg: DictConfig) -> float | None:
     if HydraConfig.get().mode == RunMode.MULTIRUN:
         return sweep_job(cfg)
-    metrics = train_or_fail(cfg, multirun=False)
+    metrics = train_or_fail(cfg, multirun=False, checked=prechecked(sys.argv[1:]))
     if metrics.get("unchanged"):  # a resume of a run that had ended: its records stay too
         records.restore(Path(cfg.run_dir))
     if metrics.get("status") == "interrupted":
@@ -89,20 +89,23 @@ def resume_command(argv: list[str], run_dir: Path) -> str:
     )
 
 
-def train_or_fail(cfg: DictConfig, *, multirun: bool, found: Contents | None = None) -> dict:
+def train_or_fail(
+    cfg: DictConfig, *, multirun: bool, found: Contents | None = None, checked: bool = False
+) -> dict:
     """``train(cfg)``'s metrics; on an error, either one ``error:`` line and exit 1 (a single
     run) or the failure returned (a sweep's job, which must not stop the sweep:
     seq2seq-compare lists it as failed). The failure is recorded by
     :func:`seq2seq.training.failure.record_failure`; a directory it leaves as it was gets its
     Hydra records put back too (a single run). ``found``: what a sweep job's plan found in the
-    directory (then it is not read again)."""
+    directory (then it is not read again); ``checked``: the pre-check checked this config
+    (then it is not checked again)."""
     from ..training import train
     from ..training.failure import held_before, kept_as_it_was, record_failure
 
     run_dir = Path(cfg.run_dir)
     held = held_before(run_dir, found)
     try:
-        return train(cfg, found=found)
+        return train(cfg, found=found, checked=checked)
     except BaseException as err:
         if interrupt_signal(err) is not None:  # not a failure: the caller says so in one line
             if kept_as_it_was(held) and not multirun:

@@ -2,13 +2,8 @@
 shared by every model family, plus a driver that decodes a whole list of sentences."""
 
 from seq2seq.decoding.beam import beam_search
-from seq2seq.decoding.common import (
-    Hypothesis,
-    check_beam_args,
-    length_penalty,
-    max_output_lengths,
-)
-from seq2seq.decoding.driver import make_batches, pad_batch, translate_batches
+from seq2seq.decoding.common import Hypothesis, length_penalty, max_output_lengths
+from seq2seq.decoding.driver import check_beam_args, make_batches, pad_batch, translate_batches
 from seq2seq.decoding.greedy import greedy_search
 
 __all__ = [

@@ -41,7 +41,6 @@ from torch import Tensor
 from seq2seq.decoding.common import (
     Hypothesis,
     ban_special_tokens_,
-    check_beam_args,
     length_penalty,
     max_output_lengths,
     resolve_max_len,
@@ -114,6 +113,8 @@ def beam_search(
         src: (batch, src_len) source token ids, right-padded.
         src_mask: (batch, src_len) bool, True = real token.
         beam_size: live hypotheses per sentence (>= 1; 1 gives exactly greedy search).
+            Unchecked here, as ``nbest``: :func:`~seq2seq.decoding.driver.translate_batches`,
+            the decoding library's entry point, checks both once per call.
         alpha: GNMT length penalty exponent; hypotheses are ranked by
             ``log_prob / ((5 + length) / 6) ** alpha`` with length = decoding steps incl. EOS.
         max_len_ratio, max_len_offset: per-sentence limit on decoding steps,
@@ -126,7 +127,6 @@ def beam_search(
     Each sentence's list is sorted best first: finished hypotheses (ended with EOS) by score,
     then, only if fewer than ``nbest`` finished, unfinished ones cut at the max length.
     """
-    check_beam_args(beam_size, nbest)
     num_sentences = src.size(0)
     device = src.device
     if max_len is None:

@@ -78,16 +78,6 @@ def resolve_max_len(
     return limits
 
 
-def check_beam_args(beam_size: int, nbest: int) -> None:
-    """Raise ValueError naming the bad values unless 1 <= nbest <= beam_size."""
-    if beam_size < 1:
-        raise ValueError(f"beam_size must be >= 1, got beam_size={beam_size}")
-    if not 1 <= nbest <= beam_size:
-        raise ValueError(
-            f"nbest must be in [1, beam_size], got nbest={nbest}, beam_size={beam_size}"
-        )
-
-
 def ban_special_tokens_(log_probs: Tensor, model: Seq2Seq) -> Tensor:
     """Set the log-probs of PAD and BOS to -inf in place: they are never valid outputs.
 

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from seq2seq.decoding.beam import beam_search
-from seq2seq.decoding.common import Hypothesis, check_beam_args, max_output_lengths
+from seq2seq.decoding.common import Hypothesis, max_output_lengths
 from seq2seq.decoding.greedy import greedy_search
 from seq2seq.models.base import Seq2Seq
 
@@ -70,6 +70,18 @@ def pad_batch(
         ids[row, : len(sentence)] = torch.as_tensor(sentence, dtype=torch.long)
     mask = torch.arange(width)[None, :] < lengths[:, None]
     return ids.to(device), mask.to(device)
+
+
+def check_beam_args(beam_size: int, nbest: int) -> None:
+    """Raise ValueError naming the bad values unless 1 <= nbest <= beam_size: the decoding
+    library's one guard, for callers that bring no checked config (a config's
+    ``decode.beam_size`` and ``decode.nbest`` are checked with it, :mod:`seq2seq.validation`)."""
+    if beam_size < 1:
+        raise ValueError(f"beam_size must be >= 1, got beam_size={beam_size}")
+    if not 1 <= nbest <= beam_size:
+        raise ValueError(
+            f"nbest must be in [1, beam_size], got nbest={nbest}, beam_size={beam_size}"
+        )
 
 
 def translate_batches(

@@ -80,10 +80,8 @@ def decode_ids(
     max_len_ratio, max_len_offset, batch_size, workers. Validation, the end-of-training test,
     seq2seq-evaluate and seq2seq-translate all decode through here.
     """
-    from ..decoding import translate_batches
+    from ..decoding import translate_batches  # it checks beam_size and nbest
 
-    if decode["beam_size"] < 1:
-        raise ValueError(f"decode.beam_size must be >= 1, got {decode['beam_size']}")
     nbest = int(decode.get("nbest") or 1)
     bar = progress_bar(len(src_ids), decode.get("progress"), desc="decoding", unit="sent")
     t0 = time.perf_counter()
@@ -358,9 +356,12 @@ def evaluation_record(out_dir: Path, options: dict):
                 root.rmdir()  # only when empty
 
 
-def evaluate(cfg: DictConfig) -> dict:
-    """Decode, detokenize, score; write ``run_dir/eval/<name>/``: the hypotheses and metrics."""
-    check_evaluate_config(cfg)
+def evaluate(cfg: DictConfig, *, checked: bool = False) -> dict:
+    """Decode, detokenize, score; write ``run_dir/eval/<name>/``: the hypotheses and metrics.
+    ``checked``: the caller has run :func:`~seq2seq.validation.check_evaluate_config` on
+    ``cfg`` (seq2seq-evaluate's pre-check), so it is not checked again."""
+    if not checked:
+        check_evaluate_config(cfg)
     device = pick_device(cfg.device, key="device")
     # a precision the device lacks fails before loading
     amp_dtype = decoding_autocast(cfg.precision, device)

@@ -22,7 +22,7 @@ from ..config import NO_JOB_DIR, run_label, to_container
 from ..data.pipeline import prepare_data
 from ..errors import ConfigError, PeerFailed, one_line
 from ..evaluation.aer import AER_KEYS, gold_word_links, prepare_aer, score_gold, split_gold
-from ..evaluation.bleu import check_tokenize, run_tokenize
+from ..evaluation.bleu import run_tokenize
 from ..evaluation.evaluate import evaluate_model
 from ..models.registry import model_class
 from ..provenance import run_provenance
@@ -38,7 +38,7 @@ from ..run_files import (
     write_metrics,
 )
 from ..runtime import seed_everything, seed_rank
-from ..validation import check_train_config
+from .checks import check_config
 from .loop import fit, resume
 from .rundir import Contents, Holds, RunDirError, RunLock, claim
 from .setup import TrainingParts, check_writable, not_writable, setup_parts, setup_runtime
@@ -147,11 +147,14 @@ def run_metrics(
     }
 
 
-def _start(cfg: Any, found: Contents | None = None) -> tuple[TrainingParts, RunLock]:
-    """Checks, runtime, the run directory's claim and lock, seed, data, parts: in this order.
-    Nothing is written into a directory that holds a run before its claim succeeded."""
-    check_train_config(cfg)  # ranges and relations, before any data or device work
-    check_tokenize(run_tokenize(cfg))  # a missing extra fails now, not at the first validation
+def _start(
+    cfg: Any, found: Contents | None = None, *, checked: bool = False
+) -> tuple[TrainingParts, RunLock]:
+    """Checks (unless ``checked``), runtime, the run directory's claim and lock, seed, data,
+    parts: in this order. Nothing is written into a directory that holds a run before its
+    claim succeeded."""
+    if not checked:
+        check_config(cfg)  # before any data or device work
     if cfg.run_dir == NO_JOB_DIR:
         raise ConfigError("run_dir is not set: outside seq2seq-train pass run_dir=DIR")
     runtime = setup_runtime(cfg.trainer)
@@ -272,18 +275,20 @@ def _interrupted(progress: Progress, why: str, signum: int) -> dict:
     return {"status": "interrupted", "steps": progress.step, "stop_reason": why, "signal": signum}
 
 
-def train(cfg: Any, *, found: Contents | None = None) -> dict:
+def train(cfg: Any, *, found: Contents | None = None, checked: bool = False) -> dict:
     """Train, then evaluate the best checkpoint on test; return (and write) the run's metrics.
 
     An interrupt (SIGINT/SIGTERM) in training or in the final test returns
     ``{"status": "interrupted", "signal": N, ...}`` after the last checkpoint is saved; the run
     directory is refused (:class:`~.rundir.RunDirError`, nothing changed) when it holds
     another run. ``found``: what a sweep job's plan read of the run directory, handed to the
-    claim so the directory is not read again.
+    claim so the directory is not read again. ``checked``: the caller has run
+    :func:`.checks.check_config` on this config (seq2seq-train's pre-check), so it is not
+    checked again.
     """
     wall_start = time.perf_counter()
     try:
-        parts, lock = _start(cfg, found)
+        parts, lock = _start(cfg, found, checked=checked)
     except NothingToDo as done:
         steps = done.metrics.get("steps")
         print(

@@ -26,20 +26,16 @@ def test_a_small_scale_run_reports_consistent_figures(shared_cache, tmp_path, ca
     out = tmp_path / "scale.json"
     results = main(
         [
-            "--corpus",
-            "m30k-600",
-            CORPUS,
-            "--steps",
-            "3",
-            "--training",
-            TRAINING,
-            "--cache-dir",
-            str(shared_cache),
+            "trainer.max_steps=3",
+            *TRAINING.split(),
+            f"data.cache_dir={shared_cache}",
+            "data.vocab.size=300",
+            "corpus=m30k-600",
+            *CORPUS.split(),
             "--work-dir",
             str(tmp_path / "work"),
             "--out",
             str(out),
-            "data.vocab.size=300",
         ]
     )
     assert json.loads(out.read_text()) == results

@@ -152,16 +152,6 @@ def test_pad_and_bos_are_never_emitted():
     assert best.tokens == [A]
 
 
-@pytest.mark.parametrize(
-    ("beam_size", "nbest", "message"),
-    [(0, 1, "beam_size=0"), (2, 3, "nbest=3, beam_size=2"), (2, 0, "nbest=0")],
-)
-def test_bad_beam_arguments_raise(beam_size, nbest, message):
-    src, mask = one_source()
-    with pytest.raises(ValueError, match=message):
-        beam_search(TableSeq2Seq({}), src, mask, beam_size=beam_size, nbest=nbest)
-
-
 def test_model_without_attention_gives_no_matrix():
     class NoAttention(TableSeq2Seq):
         def decode_step(self, prev_tokens, state, step, *, need_attn=False):

@@ -102,8 +102,23 @@ def test_edge_inputs(toy_model):
     assert translate_batches(toy_model, [], beam_size=5) == []
     with pytest.raises(ValueError, match="source sentence 1 is empty"):
         translate_batches(toy_model, [[EOS], []], beam_size=5)
-    with pytest.raises(ValueError, match="nbest=6, beam_size=5"):
-        translate_batches(toy_model, [[EOS]], beam_size=5, nbest=6)
+
+
+@pytest.mark.parametrize(
+    ("beam_size", "nbest", "message"),
+    [
+        (0, 1, "beam_size must be >= 1, got beam_size=0"),
+        (5, 6, r"nbest must be in \[1, beam_size\], got nbest=6, beam_size=5"),
+        (1, 2, "got nbest=2, beam_size=1"),  # greedy search could not give two
+        (2, 0, "got nbest=0, beam_size=2"),
+    ],
+)
+def test_bad_beam_arguments_raise_before_decoding(toy_model, beam_size, nbest, message):
+    """The decoding library's one guard (beam_search itself does not check again)."""
+    recorder = CallRecorder(toy_model)
+    with pytest.raises(ValueError, match=message):
+        translate_batches(recorder, [[7, EOS]], beam_size=beam_size, nbest=nbest)
+    assert recorder.batch_sizes == []  # not one decoding step
 
 
 def test_outputs_are_plain_python_and_cpu(toy_model):

@@ -13,7 +13,7 @@ from benchmarks.ctranslate2_speed import ENGINES, main
 pytestmark = [
     pytest.mark.skipif(importlib.util.find_spec("ctranslate2") is None, reason="no ctranslate2"),
     pytest.mark.slow,
-    pytest.mark.usefixtures("one_thread"),  # --threads sets torch's; the fixture restores it
+    pytest.mark.usefixtures("one_thread"),  # threads= sets torch's; the fixture restores it
 ]
 
 
@@ -21,17 +21,12 @@ def test_one_run_reports_every_engine(learned_run, tmp_path, capsys):
     out = tmp_path / "bench.json"
     result = main(
         [
-            str(learned_run),
-            "--limit",
-            "4",
-            "--batch-size",
-            "2",
-            "--beam-size",
-            "1",
-            "--threads",
-            "2",
-            "--out",
-            str(out),
+            f"run_dir={learned_run}",
+            "limit=4",
+            "decode.batch_size=2",
+            "decode.beam_size=1",
+            "threads=2",
+            f"out={out}",
         ]
     )
     assert json.loads(out.read_text()) == result

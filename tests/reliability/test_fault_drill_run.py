@@ -85,10 +85,8 @@ def test_fault_drill_survives_validation_concurrent_and_final_test_faults(shared
             "sigterm-validation,concurrent,sigint-final-test",
             "--seed",
             "1",
-            "--run-dir",
-            str(tmp_path / "run"),
-            "--cache-dir",
-            str(shared_cache),
+            f"hydra.run.dir={tmp_path / 'run'}",
+            f"data.cache_dir={shared_cache}",
         ],
         capture_output=True,
         text=True,
@@ -110,10 +108,12 @@ def test_fault_drill_survives_validation_concurrent_and_final_test_faults(shared
 def test_fault_drill_refuses_a_used_run_dir(tmp_path):
     (tmp_path / "something").write_text("x")
     result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--run-dir", str(tmp_path)],
+        [sys.executable, str(SCRIPT), f"hydra.run.dir={tmp_path}"],
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert result.returncode == 2
-    assert result.stderr == f"error: --run-dir {tmp_path} is not empty; give a new directory\n"
+    assert result.stderr == (
+        f"error: hydra.run.dir={tmp_path} is not empty; give a new directory\n"
+    )
