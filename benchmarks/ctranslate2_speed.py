@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 
 from seq2seq.data.pipeline import load_split_texts
+from seq2seq.decode_defaults import ALPHA, BEAM_SIZE, MAX_LEN_OFFSET, MAX_LEN_RATIO
 from seq2seq.decoding.driver import plan_batches
 from seq2seq.evaluation.bleu import corpus_scores
 from seq2seq.evaluation.evaluate import decode_ids
@@ -54,7 +55,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--checkpoint", default="best")
     parser.add_argument("--split", default="test", help="test | validation")
     parser.add_argument("--limit", type=int, default=None, help="first N sentences only")
-    parser.add_argument("--beam-size", type=int, default=5)
+    parser.add_argument("--beam-size", type=int, default=BEAM_SIZE)
     parser.add_argument("--batch-size", type=int, default=64, help="sentences per batch")
     parser.add_argument("--device", default="cpu", help="cpu | cuda")
     parser.add_argument("--threads", type=int, default=None, help="default: torch's")
@@ -130,9 +131,9 @@ def benchmark(args: argparse.Namespace) -> dict:
     run_decode = run.config.get("decode", {})
     decode = {
         "beam_size": args.beam_size,
-        "alpha": float(run_decode.get("alpha", 0.6)),
-        "max_len_ratio": float(run_decode.get("max_len_ratio", 1.5)),
-        "max_len_offset": int(run_decode.get("max_len_offset", 10)),
+        "alpha": float(run_decode.get("alpha", ALPHA)),
+        "max_len_ratio": float(run_decode.get("max_len_ratio", MAX_LEN_RATIO)),
+        "max_len_offset": int(run_decode.get("max_len_offset", MAX_LEN_OFFSET)),
         "batch_size": args.batch_size,
         "workers": None,
         "progress": False,
