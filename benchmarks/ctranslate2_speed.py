@@ -36,6 +36,7 @@ from pathlib import Path
 import torch
 
 from seq2seq.data.pipeline import load_split_texts
+from seq2seq.decode_defaults import ALPHA, BEAM_SIZE, MAX_LEN_OFFSET, MAX_LEN_RATIO
 from seq2seq.decoding.driver import plan_batches
 from seq2seq.evaluation.bleu import corpus_scores
 from seq2seq.evaluation.evaluate import decode_ids
@@ -54,7 +55,7 @@ ENGINES = ("ours", "ctranslate2_float32", "ctranslate2_int8")
 
 @dataclass
 class Decode:
-    beam_size: int = 5
+    beam_size: int = BEAM_SIZE
     batch_size: int = 64
 
 
@@ -164,9 +165,9 @@ def benchmark(args: Arguments) -> dict:
     run_decode = run.config.get("decode", {})
     decode = {
         "beam_size": args.decode.beam_size,
-        "alpha": float(run_decode.get("alpha", 0.6)),
-        "max_len_ratio": float(run_decode.get("max_len_ratio", 1.5)),
-        "max_len_offset": int(run_decode.get("max_len_offset", 10)),
+        "alpha": float(run_decode.get("alpha", ALPHA)),
+        "max_len_ratio": float(run_decode.get("max_len_ratio", MAX_LEN_RATIO)),
+        "max_len_offset": int(run_decode.get("max_len_offset", MAX_LEN_OFFSET)),
         "batch_size": args.decode.batch_size,
         "workers": None,
         "progress": False,

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from .decode_defaults import BEAM_SIZE
+
 
 @dataclass
 class Translation:
@@ -61,7 +63,7 @@ class Run:
         self,
         texts: Sequence[str],
         *,
-        beam_size: int = 5,
+        beam_size: int = BEAM_SIZE,
         nbest: int = 1,
         return_attention: bool = False,
         **decode: Any,

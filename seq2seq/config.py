@@ -26,6 +26,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
+from . import decode_defaults
 from .models.registry import model_family, model_schemas
 from .modules.attention import attention_schemas
 from .modules.attention.registry import preset_model_options, preset_options
@@ -248,7 +249,8 @@ class TrainerConfig:
     seed: int = 1234
     label_smoothing: float = 0.1
     val_every: int = 500  # steps
-    val_max_len_ratio: float = 1.5  # greedy validation stops at this x source length
+    # greedy validation stops at this x source length (by default decoding's own limit)
+    val_max_len_ratio: float = decode_defaults.MAX_LEN_RATIO
     patience: int | None = 10  # validations without improvement of stop_on; None disables
     # what patience watches: validation BLEU (up) or validation loss (down; smoother than greedy
     # BLEU); the best checkpoint follows validation BLEU either way
@@ -271,10 +273,11 @@ class TrainerConfig:
 
 @dataclass
 class DecodeConfig:
-    beam_size: int = 5
-    alpha: float = 0.6  # GNMT length penalty ((5 + len) / 6) ** alpha
-    max_len_ratio: float = 1.5
-    max_len_offset: int = 10  # max output length = ratio * src_len + offset
+    beam_size: int = decode_defaults.BEAM_SIZE
+    alpha: float = decode_defaults.ALPHA  # GNMT length penalty ((5 + len) / 6) ** alpha
+    max_len_ratio: float = decode_defaults.MAX_LEN_RATIO
+    # max output length = ceil(ratio * src_len) + offset
+    max_len_offset: int = decode_defaults.MAX_LEN_OFFSET
     nbest: int = 1
     progress: bool | None = None  # a progress bar on stderr; None: when stderr is a terminal
     batch_size: int = 64  # sentences decoded together

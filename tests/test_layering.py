@@ -46,6 +46,7 @@ MODELS_CONTRACT = {"seq2seq.models", "seq2seq.models.base"} | {
 MODEL_REGISTRY = {"seq2seq.models", "seq2seq.models.registry"}
 NEUTRAL = {
     "config",
+    "decode_defaults",
     "errors",
     "runtime",
     "checkpoint",

@@ -24,6 +24,7 @@ from omegaconf import open_dict
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..data.pipeline import PreparedData
+from ..decode_defaults import ALPHA
 from ..models.base import Seq2Seq
 from ..runtime import DistInfo, autocast
 from ..training import loop
@@ -173,7 +174,7 @@ def measure_fixed_decoding(
             src_ids,
             beam_size=beam_size,
             batch_size=batch_size,
-            alpha=0.6,
+            alpha=ALPHA,
             max_len_ratio=0.0,
             max_len_offset=length,
             device="cpu",

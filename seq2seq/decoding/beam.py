@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from seq2seq.decode_defaults import ALPHA, BEAM_SIZE, MAX_LEN_OFFSET, MAX_LEN_RATIO
 from seq2seq.decoding.common import (
     Hypothesis,
     ban_special_tokens_,
@@ -99,10 +100,10 @@ def beam_search(
     src: Tensor,
     src_mask: Tensor,
     *,
-    beam_size: int = 5,
-    alpha: float = 0.0,
-    max_len_ratio: float = 1.5,
-    max_len_offset: int = 10,
+    beam_size: int = BEAM_SIZE,
+    alpha: float = ALPHA,
+    max_len_ratio: float = MAX_LEN_RATIO,
+    max_len_offset: int = MAX_LEN_OFFSET,
     nbest: int = 1,
     need_attn: bool = False,
     max_len: Tensor | int | None = None,
@@ -116,7 +117,8 @@ def beam_search(
             Unchecked here, as ``nbest``: :func:`~seq2seq.decoding.driver.translate_batches`,
             the decoding library's entry point, checks both once per call.
         alpha: GNMT length penalty exponent; hypotheses are ranked by
-            ``log_prob / ((5 + length) / 6) ** alpha`` with length = decoding steps incl. EOS.
+            ``log_prob / ((5 + length) / 6) ** alpha`` with length = decoding steps incl. EOS
+            (0: by the plain log-prob).
         max_len_ratio, max_len_offset: per-sentence limit on decoding steps,
             ``ceil(ratio * src_len) + offset`` (src_len counts the source EOS).
         nbest: hypotheses returned per sentence (1 <= nbest <= beam_size).

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 from torch import Tensor
 
+from seq2seq.decode_defaults import ALPHA, BEAM_SIZE, MAX_LEN_OFFSET, MAX_LEN_RATIO
 from seq2seq.decoding.beam import beam_search
 from seq2seq.decoding.common import Hypothesis, max_output_lengths
 from seq2seq.decoding.greedy import greedy_search
@@ -88,12 +89,12 @@ def translate_batches(
     model: Seq2Seq,
     src_ids: Sequence[Sequence[int]],
     *,
-    beam_size: int = 5,
+    beam_size: int = BEAM_SIZE,
     batch_size: int | None = 64,
     max_tokens: int | None = None,
-    alpha: float = 0.6,
-    max_len_ratio: float = 1.5,
-    max_len_offset: int = 10,
+    alpha: float = ALPHA,
+    max_len_ratio: float = MAX_LEN_RATIO,
+    max_len_offset: int = MAX_LEN_OFFSET,
     nbest: int = 1,
     need_attn: bool = False,
     device: torch.device | str | None = None,

@@ -42,6 +42,7 @@ from torch import nn
 
 from ..config import ExportQuantization
 from ..data.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from ..decode_defaults import MAX_LEN_OFFSET, MAX_LEN_RATIO
 from ..decoding.common import max_output_lengths
 from ..errors import ExportError
 from ..models.base import lengths_to_mask
@@ -295,7 +296,7 @@ def export_info(run: Any, quantization: str, ct2_version: str) -> dict:
         # CTranslate2 options that decode like seq2seq-evaluate (see max_decoding_lengths)
         "decode_like_seq2seq": {
             "min_decoding_length": 0,
-            "max_len_ratio": float(decode.get("max_len_ratio", 1.5)),
-            "max_len_offset": int(decode.get("max_len_offset", 10)),
+            "max_len_ratio": float(decode.get("max_len_ratio", MAX_LEN_RATIO)),
+            "max_len_offset": int(decode.get("max_len_offset", MAX_LEN_OFFSET)),
         },
     }

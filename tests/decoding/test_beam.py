@@ -15,7 +15,13 @@ from decoding_toy_model import (
     teacher_forced,
 )
 
-from seq2seq.decoding import beam_search, greedy_search, length_penalty, max_output_lengths
+from seq2seq.decoding import (
+    beam_search,
+    greedy_search,
+    length_penalty,
+    max_output_lengths,
+    translate_batches,
+)
 from seq2seq.models.base import Seq2Seq, StepOutput
 
 A, B, C = 4, 5, 6
@@ -51,9 +57,14 @@ def test_length_penalty_value():
     assert length_penalty(torch.tensor([1, 3]), 1.0).tolist() == pytest.approx([1.0, 8 / 6])
 
 
+def short_or_long() -> TableSeq2Seq:
+    """short: EOS at once, 0.52; long: A A EOS, 0.48 * 1.0 * 0.97 = 0.4656. The plain log-prob
+    prefers short; a length penalty of alpha >= 0.6 prefers long."""
+    return TableSeq2Seq({(): {EOS: 0.52, A: 0.48}, (A,): {A: 1.0}, (A, A): {EOS: 0.97, A: 0.03}})
+
+
 def test_length_penalty_changes_the_winner():
-    # short: EOS at once, 0.52; long: A A EOS, 0.48 * 1.0 * 0.97 = 0.4656
-    model = TableSeq2Seq({(): {EOS: 0.52, A: 0.48}, (A,): {A: 1.0}, (A, A): {EOS: 0.97, A: 0.03}})
+    model = short_or_long()
     src, mask = one_source()
     ((short,),) = beam_search(model, src, mask, beam_size=2, alpha=0.0)
     assert short.tokens == []
@@ -65,6 +76,18 @@ def test_length_penalty_changes_the_winner():
     assert long.log_prob == pytest.approx(raw, abs=1e-6)
     assert long.score == pytest.approx(raw / ((5 + 3) / 6), abs=1e-6)  # 3 steps incl. EOS
     assert long.score > math.log(0.52)  # the short one's penalised score (lp(1) = 1)
+
+
+def test_beam_search_defaults_are_the_decoding_defaults():
+    """Called without settings, beam_search ranks as translate_batches (and seq2seq-evaluate)
+    do: with the default length penalty (alpha 0.6), which makes the long hypothesis win."""
+    model = short_or_long()
+    src, mask = one_source()
+    ((searched,),) = beam_search(model, src, mask, beam_size=2)
+    (translated,) = translate_batches(model, [[7, 8, EOS]], beam_size=2)
+    assert searched.tokens == translated.tokens == [A, A]
+    assert searched.score == pytest.approx(translated.score, abs=1e-6)
+    assert searched.score == pytest.approx(searched.log_prob / (8 / 6) ** 0.6, abs=1e-6)
 
 
 def enumerate_complete(table, default, prefix=(), log_prob=0.0, depth=6):

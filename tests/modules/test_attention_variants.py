@@ -376,20 +376,27 @@ def test_unknown_variant_lists_valid_names():
 
 @pytest.mark.parametrize("name", ["multiplicative", "local"])
 def test_unknown_score_lists_valid_names(name):
-    with pytest.raises(ValueError, match=r"'cosine'.*dot, general, scaled_dot"):
+    message = r"^unknown attention\.score 'cosine'; valid: dot, general, scaled_dot$"
+    with pytest.raises(ValueError, match=message):
         build_attention(name=name, query_size=4, key_size=4, score="cosine")
 
 
 def test_bad_values_are_named():
     with pytest.raises(ValueError, match=r"attention.window must be >= 1, got 0"):
         build_attention(name="local", query_size=4, key_size=4, window=0)
-    with pytest.raises(ValueError, match=r"'sideways'.*monotonic, predictive"):
+    with pytest.raises(
+        ValueError, match=r"^unknown attention\.mode 'sideways'; valid: monotonic, predictive$"
+    ):
         build_attention(name="local", query_size=4, key_size=4, mode="sideways")
     with pytest.raises(ValueError, match=r"score=dot compares .* got query size 4 != key size 8"):
         build_attention(name="multiplicative", query_size=4, key_size=8, score="dot")
-    with pytest.raises(ValueError, match=r"'hot'; valid: none, sqrt, learned"):
+    with pytest.raises(
+        ValueError, match=r"^unknown attention\.scale 'hot'; valid: none, sqrt, learned$"
+    ):
         build_attention(name="multiplicative", query_size=4, key_size=4, scale="hot")
-    with pytest.raises(ValueError, match=r"'sometimes'; valid: per_step, global"):
+    with pytest.raises(
+        ValueError, match=r"^unknown attention\.sharpness 'sometimes'; valid: per_step, global$"
+    ):
         build_attention(name="content", query_size=4, key_size=4, sharpness="sometimes")
     with pytest.raises(ValueError, match=r"scaled_dot"):
         build_attention(name="local", query_size=4, key_size=8, score="scaled_dot")

@@ -338,11 +338,15 @@ def test_options_are_checked_and_labelled():
         "attention.baseline_decay must be in [0, 1), got 1.0",
         "attention.expected_context_prob must be in [0, 1], got 1.5",
     ]
-    with pytest.raises(ValueError, match=r"unknown attention.score 'hard'; valid: additive"):
+    with pytest.raises(ValueError, match=r"^unknown attention\.score 'hard'; valid: additive, "):
         make(score="hard")
-    with pytest.raises(ValueError, match=r"'policy'; valid: reinforce, gumbel"):
+    with pytest.raises(
+        ValueError, match=r"^unknown attention\.estimator 'policy'; valid: reinforce, gumbel$"
+    ):
         make(estimator="policy")
-    with pytest.raises(ValueError, match=r"'mode'; valid: argmax, expectation"):
+    with pytest.raises(
+        ValueError, match=r"^unknown attention\.decode 'mode'; valid: argmax, expectation$"
+    ):
         make(decode="mode")
     with pytest.raises(ValueError, match=r"attention.temperature must be > 0, got -1"):
         make(temperature=-1)

@@ -19,7 +19,7 @@ Shapes used throughout (B = batch, T = target rows attended at once, S = source 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, ClassVar
@@ -53,6 +53,22 @@ def at_least(options: Mapping[str, Any], key: str, minimum: int, *, optional: bo
     if value is None:
         return [] if optional else [f"attention.{key} must be set (>= {minimum})"]
     return [f"attention.{key} must be >= {minimum}, got {value}"] if value < minimum else []
+
+
+def enum_value(option: Any) -> Any:
+    """An option's plain value: an enum member's value (a DictConfig holds choices as enum
+    members), else the option as given."""
+    return getattr(option, "value", option)
+
+
+def check_choice(key: str, option: Any, valid: Sequence[str]) -> Any:
+    """``option``'s plain value when it is one of ``valid``; otherwise ValueError
+    ``unknown <key> 'x'; valid: a, b`` (key as users write it: ``attention.score``, or
+    ``attention`` for the variant's name), the one wording of every attention choice."""
+    value = enum_value(option)
+    if value not in valid:
+        raise ValueError(f"unknown {key} {value!r}; valid: {', '.join(valid)}")
+    return value
 
 
 @dataclass

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import Attention, AttentionConfig, AttentionState
+from .base import Attention, AttentionConfig, AttentionState, check_choice
 from .registry import register_attention
 
 # per_step: beta_t = softplus(w^T s_t + b), emitted at every step (Graves 2014);
@@ -75,11 +75,7 @@ class ContentAttention(Attention):
         init_sharpness: float = 5.0,
     ) -> None:
         super().__init__(query_size=query_size, key_size=key_size)
-        sharpness = getattr(sharpness, "value", sharpness)
-        if sharpness not in SHARPNESS:
-            raise ValueError(
-                f"unknown attention.sharpness {sharpness!r}; valid: {', '.join(SHARPNESS)}"
-            )
+        sharpness = check_choice("attention.sharpness", sharpness, SHARPNESS)
         if init_sharpness <= 0:
             raise ValueError(f"attention.init_sharpness must be > 0, got {init_sharpness}")
         self.sharpness_mode = sharpness

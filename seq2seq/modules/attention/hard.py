@@ -12,7 +12,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .base import Attention, AttentionConfig, AttentionState, float32_region, masked_softmax
+from .base import (
+    Attention,
+    AttentionConfig,
+    AttentionState,
+    check_choice,
+    enum_value,
+    float32_region,
+    masked_softmax,
+)
 from .registry import attention_class, build_attention, preset_options, register_attention
 
 
@@ -46,10 +54,6 @@ class HardAttentionConfig(AttentionConfig):
     expected_context_prob: float = 0.5  # reinforce: P(a sentence uses the expected context)
 
 
-def _value(option: Any) -> Any:
-    return getattr(option, "value", option)  # an enum member from a DictConfig, or as given
-
-
 def soft_scores() -> list[str]:
     """The presets ``score`` may name: every registered soft variant's (those with weights
     that are not themselves sampled), e.g. additive, dot, general, content, location."""
@@ -64,11 +68,7 @@ def soft_scores() -> list[str]:
 def _soft_options(score: str) -> dict[str, Any]:
     """The options (``name`` first) of the soft variant's preset ``score``; ValueError naming
     the valid presets otherwise."""
-    score = _value(score)
-    valid = soft_scores()
-    if score not in valid:
-        raise ValueError(f"unknown attention.score {score!r}; valid: {', '.join(valid)}")
-    return dict(preset_options()[score])
+    return dict(preset_options()[check_choice("attention.score", score, soft_scores())])
 
 
 @dataclass
@@ -143,7 +143,7 @@ class HardAttention(Attention):
     @classmethod
     def check_options(cls, options: Mapping[str, Any]) -> list[str]:
         problems = []
-        score = _value(options.get("score"))
+        score = enum_value(options.get("score"))
         valid = soft_scores()
         if score not in valid:
             problems.append(f"attention.score must be one of {', '.join(valid)}, got {score!r}")
@@ -164,17 +164,17 @@ class HardAttention(Attention):
     @classmethod
     def label(cls, options: Mapping[str, Any]) -> str:
         """``hard/additive``; ``/gumbel`` and ``/expectation`` when those are chosen."""
-        parts = [cls.name, str(_value(options.get("score", "additive")))]
-        if _value(options.get("estimator", "reinforce")) != "reinforce":
-            parts.append(str(_value(options.get("estimator"))))
-        if _value(options.get("decode", "argmax")) != "argmax":
-            parts.append(str(_value(options.get("decode"))))
+        parts = [cls.name, str(enum_value(options.get("score", "additive")))]
+        if enum_value(options.get("estimator", "reinforce")) != "reinforce":
+            parts.append(str(enum_value(options.get("estimator"))))
+        if enum_value(options.get("decode", "argmax")) != "argmax":
+            parts.append(str(enum_value(options.get("decode"))))
         return "/".join(parts)
 
     @classmethod
     def compares_query_and_keys(cls, options: Mapping[str, Any]) -> str | None:
         """The soft variant's answer (score=dot: its encoder must be as wide as the decoder)."""
-        score = _value(options.get("score", "additive"))
+        score = enum_value(options.get("score", "additive"))
         if score not in soft_scores():
             return None  # check_options reports it
         soft = _soft_options(score)
@@ -194,13 +194,9 @@ class HardAttention(Attention):
         expected_context_prob: float = 0.5,
     ) -> None:
         super().__init__(query_size=query_size, key_size=key_size)
-        estimator, decode, score = _value(estimator), _value(decode), _value(score)
-        if estimator not in ESTIMATORS:
-            raise ValueError(
-                f"unknown attention.estimator {estimator!r}; valid: {', '.join(ESTIMATORS)}"
-            )
-        if decode not in DECODES:
-            raise ValueError(f"unknown attention.decode {decode!r}; valid: {', '.join(DECODES)}")
+        estimator = check_choice("attention.estimator", estimator, ESTIMATORS)
+        decode = check_choice("attention.decode", decode, DECODES)
+        score = enum_value(score)
         options = {
             "score": score,
             "temperature": temperature,

@@ -10,8 +10,15 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .base import AttentionConfig, AttentionState, at_least, masked_softmax
-from .multiplicative import MultiplicativeAttention, Scale, Score, _value, score_label
+from .base import (
+    AttentionConfig,
+    AttentionState,
+    at_least,
+    check_choice,
+    enum_value,
+    masked_softmax,
+)
+from .multiplicative import MultiplicativeAttention, Scale, Score, score_label
 from .registry import register_attention
 
 
@@ -65,7 +72,7 @@ class LocalAttention(MultiplicativeAttention):
 
     @classmethod
     def label(cls, options: Mapping[str, Any]) -> str:
-        mode = "m" if _value(options.get("mode")) == "monotonic" else "p"
+        mode = "m" if enum_value(options.get("mode")) == "monotonic" else "p"
         label = f"local-{mode}/{score_label(options)}"  # local-m/general
         window = options.get("window")
         default = cls.schema.window if hasattr(cls, "schema") else None
@@ -83,11 +90,9 @@ class LocalAttention(MultiplicativeAttention):
         scale: str | None = None,
     ) -> None:
         super().__init__(query_size=query_size, key_size=key_size, score=score, scale=scale)
-        if mode not in MODES:
-            raise ValueError(f"unknown attention.mode {mode!r}; valid: {', '.join(MODES)}")
+        self.mode = check_choice("attention.mode", mode, MODES)
         if window < 1:
             raise ValueError(f"attention.window must be >= 1, got {window}")
-        self.mode = mode
         self.window = window
         self.sigma = window / 2.0
         if mode == "predictive":

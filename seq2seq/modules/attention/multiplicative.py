@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from .base import Attention, AttentionConfig, AttentionState
+from .base import Attention, AttentionConfig, AttentionState, check_choice, enum_value
 from .registry import register_attention
 
 
@@ -35,42 +35,29 @@ SCALES = tuple(scale.value for scale in Scale)  # ("none", "sqrt", "learned")
 _DOT_SCORES = ("dot", "scaled_dot")
 
 
-def _value(option: Any) -> Any:
-    return getattr(option, "value", option)  # an enum member from a DictConfig, or as given
-
-
-def check_score(score: str) -> str:
-    score = _value(score)
-    if score not in SCORES:
-        raise ValueError(f"unknown attention score {score!r}; valid: {', '.join(SCORES)}")
-    return score
-
-
 def implied_scale(score: str) -> str:
     """The temperature a score form implies when ``scale`` is unset: sqrt for scaled_dot (its
     definition), none for dot and general (Luong et al. 2015)."""
-    return "sqrt" if _value(score) == "scaled_dot" else "none"
+    return "sqrt" if enum_value(score) == "scaled_dot" else "none"
 
 
 def resolve_scale(scale: str | None, score: str) -> str:
     """``scale``, or the one ``score`` implies when it is None; ValueError if unknown."""
-    scale = implied_scale(score) if scale is None else _value(scale)
-    if scale not in SCALES:
-        raise ValueError(f"unknown attention.scale {scale!r}; valid: {', '.join(SCALES)}")
-    return scale
+    scale = implied_scale(score) if scale is None else scale
+    return check_choice("attention.scale", scale, SCALES)
 
 
 def score_label(options: Mapping[str, Any]) -> str:
     """``dot``, or ``dot/learned`` when the scale is not the one the score implies."""
-    score = _value(options.get("score"))
-    scale = _value(options.get("scale"))
+    score = enum_value(options.get("score"))
+    scale = enum_value(options.get("scale"))
     return score if scale in (None, implied_scale(score)) else f"{score}/{scale}"
 
 
 def compared_directly(options: Mapping[str, Any]) -> str | None:
     """The reason dot and scaled_dot need key_size == query_size (see
     ``Attention.compares_query_and_keys``), None for general."""
-    score = _value(options.get("score", "general"))
+    score = enum_value(options.get("score", "general"))
     if score in _DOT_SCORES:
         return f"attention.score={score} compares decoder and encoder states directly"
     return None
@@ -101,7 +88,7 @@ class BilinearScore(nn.Module):
         self, *, score: str, query_size: int, key_size: int, scale: str | None = None
     ) -> None:
         super().__init__()
-        self.score = check_score(score)
+        self.score = check_choice("attention.score", score, SCORES)
         self.scale = resolve_scale(scale, self.score)
         if self.score in _DOT_SCORES and query_size != key_size:
             raise ValueError(

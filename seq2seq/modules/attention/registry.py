@@ -17,7 +17,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from .base import Attention, AttentionConfig
+from .base import Attention, AttentionConfig, check_choice, enum_value
 
 __all__ = [
     "ATTENTIONS",
@@ -100,12 +100,7 @@ def unregister_attention(name: str) -> None:
 
 def attention_class(name: str) -> type[Attention]:
     """The class registered as ``name``; ValueError listing the valid names otherwise."""
-    try:
-        return ATTENTIONS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown attention {name!r}; valid: {', '.join(sorted(ATTENTIONS))}"
-        ) from None
+    return ATTENTIONS[check_choice("attention", name, sorted(ATTENTIONS))]
 
 
 def attention_schemas() -> dict[str, type[AttentionConfig]]:
@@ -140,7 +135,7 @@ def preset_model_options() -> dict[str, dict[str, Any]]:
 
 
 def _override_value(value: Any) -> str:
-    value = getattr(value, "value", value)  # an enum member
+    value = enum_value(value)
     if value is None:
         return "null"
     if isinstance(value, bool):
