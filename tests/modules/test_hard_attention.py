@@ -330,7 +330,8 @@ def test_options_are_checked_and_labelled():
         "expected_context_prob": 1.5,
     }
     problems = cls.check_options(bad)
-    assert problems[0].startswith("attention.score must be one of additive, ")
+    assert problems[0].startswith("unknown attention.score ")
+    assert "; valid: additive, " in problems[0]
     assert "'none'" in problems[0] and "hard" not in problems[0].split("got")[0]
     assert problems[1:] == [
         "attention.temperature must be > 0, got 0.0",

@@ -143,10 +143,10 @@ class HardAttention(Attention):
     @classmethod
     def check_options(cls, options: Mapping[str, Any]) -> list[str]:
         problems = []
-        score = enum_value(options.get("score"))
-        valid = soft_scores()
-        if score not in valid:
-            problems.append(f"attention.score must be one of {', '.join(valid)}, got {score!r}")
+        try:
+            check_choice("attention.score", options.get("score"), soft_scores())
+        except ValueError as err:
+            problems.append(str(err))
         temperature = options.get("temperature")
         if temperature is None or temperature <= 0:
             problems.append(f"attention.temperature must be > 0, got {temperature}")
