@@ -48,6 +48,9 @@ TINY = [
     "trainer.val_every=2",
     "trainer.log_every=1",
     "decode.beam_size=2",
+    # drawing a heatmap costs more than a tiny run's training (3 figures per validation were
+    # 70% of its time); tests/training/test_loggers.py draws them
+    "trainer.heatmaps=0",
 ]
 TINY_RNN = ["model.emb_size=16", "model.hidden_size=24"]
 TINY_TRANSFORMER = [

@@ -18,6 +18,26 @@ def history(run_dir) -> list[dict]:
 
 
 @needs_multi30k
+def test_tensorboard_receives_the_scalars_and_the_heatmaps(shared_cache, tmp_path):
+    """The default logger: every validation's scalars, and trainer.heatmaps attention images
+    (the first validation sentences) at every validation step."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_dir = tmp_path / "run"
+    train(compose_config(*tiny_overrides(shared_cache, f"run_dir={run_dir}", "trainer.heatmaps=2")))
+    events = EventAccumulator(str(run_dir / "tb"), size_guidance={"images": 0}).Reload()
+    steps = [h["step"] for h in history(run_dir)]
+    bleu = [(e.step, e.value) for e in events.Scalars("valid/bleu")]
+    assert bleu == [(h["step"], pytest.approx(h["val_bleu"])) for h in history(run_dir)]
+    assert sorted(t for t in events.Tags()["images"]) == ["attention/val_0", "attention/val_1"]
+    for tag in ("attention/val_0", "attention/val_1"):
+        images = events.Images(tag)
+        assert [image.step for image in images] == steps
+        assert all(image.encoded_image_string.startswith(b"\x89PNG") for image in images)
+        assert all(image.width > 100 and image.height > 100 for image in images)
+
+
+@needs_multi30k
 def test_mlflow_receives_the_validation_scalars(shared_cache, tmp_path):
     pytest.importorskip("mlflow")
     from mlflow.tracking import MlflowClient
@@ -42,7 +62,11 @@ def test_wandb_offline_run_records_the_scalars_and_config(shared_cache, tmp_path
     wandb = pytest.importorskip("wandb")
     monkeypatch.setenv("WANDB_SILENT", "true")
     run_dir = tmp_path / "run"
-    train(compose_config(*tiny_overrides(shared_cache, f"run_dir={run_dir}", "logger=wandb")))
+    train(
+        compose_config(
+            *tiny_overrides(shared_cache, f"run_dir={run_dir}", "logger=wandb", "trainer.heatmaps=1")
+        )
+    )
     # wandb's service process writes the log; a seq2seq-train process ends it at exit, this
     # long-lived test process must end it itself before reading (read before, on a loaded
     # machine, the log held its header alone: 3 times in CI and helpers' runs)
