@@ -64,7 +64,9 @@ def test_wandb_offline_run_records_the_scalars_and_config(shared_cache, tmp_path
     run_dir = tmp_path / "run"
     train(
         compose_config(
-            *tiny_overrides(shared_cache, f"run_dir={run_dir}", "logger=wandb", "trainer.heatmaps=1")
+            *tiny_overrides(
+                shared_cache, f"run_dir={run_dir}", "logger=wandb", "trainer.heatmaps=1"
+            )
         )
     )
     # wandb's service process writes the log; a seq2seq-train process ends it at exit, this
