@@ -16,12 +16,12 @@ from decoding_toy_model import (
 )
 
 from seq2seq.decoding import (
-    beam_search,
     greedy_search,
     length_penalty,
     max_output_lengths,
     translate_batches,
 )
+from seq2seq.decoding.beam import beam_search
 from seq2seq.models.base import Seq2Seq, StepOutput
 
 A, B, C = 4, 5, 6

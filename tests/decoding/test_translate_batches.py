@@ -6,13 +6,13 @@ from decoding_toy_model import EOS, CallRecorder, padded, random_sources
 
 from seq2seq.decoding import (
     Hypothesis,
-    beam_search,
     greedy_search,
     make_batches,
     max_output_lengths,
     pad_batch,
     translate_batches,
 )
+from seq2seq.decoding.beam import beam_search
 from seq2seq.decoding.driver import decode_workers
 
 

@@ -10,7 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from seq2seq.decoding import beam_search, greedy_search
+from seq2seq.decoding import greedy_search
+from seq2seq.decoding.beam import beam_search
 from seq2seq.models.rnn import RNNSeq2Seq
 from seq2seq.modules.attention import (
     AttentionState,
