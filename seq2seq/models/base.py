@@ -103,15 +103,20 @@ class Seq2Seq(nn.Module):
     def build(
         cls,
         options: Mapping[str, Any],
-        attention: Mapping[str, Any],
+        attention: Mapping[str, Any] | None,
         *,
         src_vocab_size: int,
         tgt_vocab_size: int,
     ) -> Seq2Seq:
-        """The model of plain config dicts: ``options`` (the schema's fields, without ``name``)
-        and ``attention`` (the attention node; a family with ``own_attention`` ignores it).
-        The constructor, called with the vocabulary sizes and :meth:`init_arguments`."""
-        arguments = cls.init_arguments(dict(options), dict(attention))
+        """The model of plain config dicts: ``options`` (the schema's fields; a ``name`` key
+        must name this family) and ``attention`` (the attention node, None for none; a family
+        with ``own_attention`` ignores it). The constructor, called with the vocabulary sizes
+        and :meth:`init_arguments`."""
+        options = dict(options)
+        family = options.pop("name", cls.name)
+        if family != cls.name:
+            raise ValueError(f"{cls.__name__}.build was given the options of model={family}")
+        arguments = cls.init_arguments(options, dict(attention or {}))
         return cls(src_vocab_size=src_vocab_size, tgt_vocab_size=tgt_vocab_size, **arguments)
 
     @classmethod

@@ -491,6 +491,25 @@ def test_build_num_layers_fallback():
     assert len(model.encoder) == 2 and len(model.decoder) == 1
 
 
+def test_build_takes_a_whole_model_node_and_no_attention_node():
+    """The config's model node as it is (its ``name`` included) and attention None build the
+    same model; another family's options are refused by name."""
+    sizes = {"d_model": 32, "heads": 2, "ff_size": 64, "num_layers": 1, "dropout": 0.0}
+    torch.manual_seed(0)
+    plain = TransformerSeq2Seq.build(sizes, {}, src_vocab_size=SRC_V, tgt_vocab_size=TGT_V)
+    torch.manual_seed(0)
+    node = TransformerSeq2Seq.build(
+        {"name": "transformer", **sizes}, None, src_vocab_size=SRC_V, tgt_vocab_size=TGT_V
+    )
+    assert plain.state_dict().keys() == node.state_dict().keys()
+    for key, tensor in plain.state_dict().items():
+        torch.testing.assert_close(node.state_dict()[key], tensor)
+    with pytest.raises(
+        ValueError, match=r"TransformerSeq2Seq.build was given the options of model=rnn"
+    ):
+        TransformerSeq2Seq.build({"name": "rnn"}, None, src_vocab_size=SRC_V, tgt_vocab_size=TGT_V)
+
+
 @pytest.mark.parametrize(
     "extra",
     [
