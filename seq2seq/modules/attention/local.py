@@ -95,7 +95,7 @@ class LocalAttention(MultiplicativeAttention):
             raise ValueError(f"attention.window must be >= 1, got {window}")
         self.window = window
         self.sigma = window / 2.0
-        if mode == "predictive":
+        if self.mode == "predictive":
             self.w_p = nn.Linear(query_size, query_size, bias=False)  # W_p
             self.v_p = nn.Linear(query_size, 1, bias=False)  # v_p
 
