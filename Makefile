@@ -55,7 +55,7 @@ CONVERGED_SWEEP = hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS) trainer.nu
 compare-converged: install ## the comparison at convergence (README): 10 RNN scores + the Transformer, 3 seeds each (+ the lr checks with LR_VARIANTS=a,b); $(JOBS) jobs x 1 thread; each finished run's summary goes to docs/comparison/converged (commit it), jobs whose summary is there are skipped; then the report
 	-$(VENV)/bin/seq2seq-train experiment=compare_converged $(CONVERGED_SWEEP) hydra.sweep.dir=$(CONVERGED_DIR)/rnn $(ARGS)
 	-$(VENV)/bin/seq2seq-train experiment=compare_converged_transformer $(CONVERGED_SWEEP) hydra.sweep.dir=$(CONVERGED_DIR)/transformer $(ARGS)
-	$(if $(LR_VARIANTS),-$(VENV)/bin/seq2seq-train experiment=compare_converged_lr variant=$(LR_VARIANTS) $(CONVERGED_SWEEP) hydra.sweep.dir=$(CONVERGED_DIR)/lr $(ARGS),@echo "lr checks skipped: set LR_VARIANTS=best,worst (the grid's best and worst attention)")
+	$(if $(LR_VARIANTS),-$(VENV)/bin/seq2seq-train experiment=compare_converged_lr variant=$(LR_VARIANTS) $(CONVERGED_SWEEP) hydra.sweep.dir=$(CONVERGED_DIR)/lr $(ARGS),@echo "lr checks skipped: set LR_VARIANTS=<best>,<worst> (the grid's best and worst attention by name, e.g. content,dot)")
 	$(VENV)/bin/seq2seq-compare $(CONVERGED_EXPORT) --out docs/comparison/converged-report --html
 
 PEERS_INSTALLED := $(and $(wildcard build/peers/opennmt-venv/.peer-installed),$(wildcard build/peers/joeynmt-venv/.peer-installed))
