@@ -72,7 +72,7 @@ fault-drill: install ## hit a tiny training run with 24 faults (SIGTERM/SIGKILL/
 # what scripts/gpu_check.sh needs on a GPU node without network: wheels of the packages a
 # recent torch install lacks (Python 3.12, manylinux; numpy and pyarrow are left out, the node
 # has them) at the versions of .venv, and a copy of Multi30k; both ignored by git, carried with
-# the checkout (about 25 MiB)
+# the checkout (about 26 MiB)
 GPU_CHECK_DIR ?= build/gpu-check
 GPU_PYTHON ?= 3.12
 GPU_WHEEL_PLATFORM := --only-binary=:all: --python-version $(GPU_PYTHON) --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64
