@@ -17,7 +17,8 @@ writes them. Every row of every sentence counts once (pooled over the test set):
     collapse    share of rows whose argmax is the sentence's most-attended source piece (the
                 column with the largest summed weight): 1 when every target step attends the
                 same piece (collapse), 1/length for a diagonal; sharp rows (saturated) that
-                move along the source stay low
+                move along the source stay low. A row whose largest weight is tied (uniform
+                attention) is on no one piece: it counts 0
     eos_mass    the row's weight on the last source piece when it is the source EOS ``</s>``
                 (sentences whose source does not end with ``</s>`` are left out of this one)
 
@@ -54,6 +55,12 @@ def _normalised(entropy: np.ndarray, support: np.ndarray) -> np.ndarray:
     return np.divide(entropy, logs, out=np.zeros_like(entropy), where=support > 1)
 
 
+def _ties(weights: np.ndarray) -> np.ndarray:
+    """Per row, how many entries equal its largest (to float32 rounding)."""
+    top = weights.max(axis=1, keepdims=True)
+    return np.isclose(weights, top, rtol=1e-6, atol=0).sum(axis=1)
+
+
 def matrix_rows(matrix: np.ndarray) -> dict[str, np.ndarray]:
     """Per row of one (tgt_steps, src_len) matrix: normalised entropy over the source and over
     the row's support, row sum, max weight, whether its argmax is the matrix's most-attended
@@ -70,12 +77,13 @@ def matrix_rows(matrix: np.ndarray) -> dict[str, np.ndarray]:
     logs = np.log(p, out=np.zeros_like(p), where=p > 0)
     entropy = -(p * logs).sum(axis=1)
     top_column = int(weights.sum(axis=0).argmax())
+    on_top = (weights.argmax(axis=1) == top_column) & (_ties(weights) == 1)
     return {
         "entropy": _normalised(entropy, np.full(len(p), src_len)),
         "window_entropy": _normalised(entropy, (p > 0).sum(axis=1)),
         "row_sum": row_sum,
         "max_weight": weights.max(axis=1),
-        "on_top_column": (weights.argmax(axis=1) == top_column).astype(np.float64),
+        "on_top_column": on_top.astype(np.float64),
         "last": weights[:, -1],
     }
 

@@ -44,7 +44,8 @@ def p_cell(p: float | None, p_holm: float | None) -> str:
 
 
 def omnibus_lines(tests: Significance) -> list[str]:
-    """The Friedman tests that come before any pairwise claim."""
+    """The Friedman tests that come before any pairwise claim; Kendall's W for the attention
+    scores only (over every variant it would mostly say that `none` is last)."""
     lines = []
     for what, omnibus in (
         ("every variant", tests.omnibus),
@@ -52,15 +53,19 @@ def omnibus_lines(tests: Significance) -> list[str]:
     ):
         if omnibus is None:
             lines.append(
-                f"Omnibus over {what}: not computed (Friedman needs 3 variants and 2 seeds "
-                "that scored all of them)."
+                f"Omnibus over {what}: not computed (Friedman needs 3 variants, 2 seeds that "
+                "scored all of them, and a seed whose scores are not all tied)."
             )
             continue
         verdict = "differences" if omnibus.p < ALPHA else "no difference shown"
+        agreement = (
+            f"; Kendall's W = {omnibus.kendall_w:.3f}" if omnibus is tests.scores_omnibus else ""
+        )
         lines.append(
             f"Omnibus over {what} ({len(omnibus.variants)} variants, blocked by seeds "
             f"{', '.join(map(str, omnibus.blocks))}): Friedman chi2 = {omnibus.statistic:.2f}, "
-            f"p = {_p(omnibus.p)} ({verdict} at {ALPHA}); Kendall's W = {omnibus.kendall_w:.3f}."
+            f"p = {_p(omnibus.p)} by permuting each seed's scores among the variants "
+            f"({verdict} at {ALPHA}){agreement}."
         )
     return lines
 
@@ -77,7 +82,8 @@ def baseline_notes(rows: list[dict], base: str, tests: Significance, n_bootstrap
     detectable = tests.detectable(corrected=False)
     if detectable is not None:
         notes.append(
-            f"What this design can detect: with {tests.seeds} seeds and the per-seed "
+            f"What this design can detect: with {tests.seeds} seeds (the most any variant "
+            f"was paired over) and the per-seed "
             f"differences to `{base}` spreading with sd {tests.sd_difference:.2f} (pooled), a "
             f"paired t test finds a true ΔBLEU of {detectable:.2f} with 80% power at "
             f"alpha = {ALPHA}, and one of {tests.detectable(corrected=True):.2f} at Holm's "
@@ -129,10 +135,17 @@ def pairwise_table(tests: Significance) -> list[tuple[str, list[str], list[list[
     if len(tests.scores) < 2:
         return []
     pairs = len(tests.scores) * (len(tests.scores) - 1) // 2
+    tested = sum(cell.test.p is not None for (a, b), cell in tests.matrix.items() if a < b)
+    untested = (
+        f" ({pairs - tested} pair(s) untested: fewer than 2 common seeds, or no spread; "
+        "their cells give n)"
+        if tested < pairs
+        else ""
+    )
     title = (
         f"ΔBLEU among the attention scores (row - column, mean over common seeds; Holm-adjusted "
-        f"p of the paired t test over the {pairs} pairs; + / - where it is < {ALPHA} and the "
-        "omnibus over the scores rejected):"
+        f"p of the paired t test over the {tested} tested pairs{untested}; + / - where it is "
+        f"< {ALPHA} and the omnibus over the scores rejected):"
     )
     rows = []
     for a in tests.scores:
@@ -143,7 +156,7 @@ def pairwise_table(tests: Significance) -> list[tuple[str, list[str], list[list[
                 cells.append("")
                 continue
             mark = {"better": " +", "worse": " -"}.get(tests.pair_direction(a, b), "")
-            p = f" ({_p(cell.p_holm)})" if cell.p_holm is not None else ""
+            p = f" ({_p(cell.p_holm)})" if cell.p_holm is not None else f" (n={cell.test.n})"
             cells.append(f"{cell.test.mean:+.2f}{p}{mark}")
         rows.append(cells)
     return [(title, ["row - column", *tests.scores], rows)]

@@ -7,8 +7,10 @@ supports it AND the omnibus Friedman test over every variant (blocked by seed) r
 Among the attention scores (the RNN variants with attention weights: not ``none``, not the
 Transformer) every pair gets a paired difference with Holm over the pairs, after a Friedman
 test over those scores; the ranking's stability (Kendall's tau-b between seeds, Kendall's W)
-is over the same scores. sacreBLEU's per-seed paired bootstrap treats two trained models as
-fixed: it measures test-set noise, not a variant, and stays a note.
+is over the same scores. Runs are ranked or paired only where their BLEUs are comparable
+(:func:`~.scoring.scoring`: tokenizer, references, commit). sacreBLEU's per-seed paired
+bootstrap treats two trained models as fixed: it measures test-set noise, not a variant, and
+stays a note.
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ class Significance:
     base: str | None
     against_base: dict[str, PairedTest] = field(default_factory=dict)  # BLEU, per variant
     chrf_against_base: dict[str, PairedTest] = field(default_factory=dict)
+    # mean ΔBLEU and mean ΔchrF of opposite signs, over the seeds that have both
+    bleu_chrf_disagree: dict[str, bool | None] = field(default_factory=dict)
     p_holm: dict[str, float | None] = field(default_factory=dict)
     omnibus: Omnibus | None = None  # every variant
     scores: list[str] = field(default_factory=list)  # the attention scores, in order
@@ -100,6 +104,31 @@ def _paired(a: dict[int, float], b: dict[int, float]) -> PairedTest:
     return paired_test([a[s] for s in seeds], [b[s] for s in seeds])
 
 
+def _disagree(bleu: PairedTest, chrf: PairedTest) -> bool | None:
+    if bleu.mean is None or chrf.mean is None:
+        return None
+    return bleu.mean * chrf.mean < 0
+
+
+def comparable_by_seed(
+    variants: dict[str, Variant], bleu: dict[str, dict[int, float]], base: str | None
+) -> dict[int, dict[str, float]]:
+    """seed -> label -> test BLEU of the runs a ranking may hold together: at each seed, the
+    runs whose BLEUs are comparable with the baseline's run of that seed, or, without one
+    there, the largest such group (the first found among equals). The report flags the others
+    (mixed scoring) and no test ranks them."""
+    rows: dict[int, dict[str, float]] = {}
+    for seed in sorted({s for values in bleu.values() for s in values}):
+        groups: dict[tuple, dict[str, float]] = {}
+        for label, values in bleu.items():
+            if seed in values:
+                key = scoring(variants[label].seeds[seed])
+                groups.setdefault(key, {})[label] = values[seed]
+        with_base = [g for g in groups.values() if base in g]
+        rows[seed] = with_base[0] if with_base else max(groups.values(), key=len)
+    return rows
+
+
 def significance(variants: dict[str, Variant], base: str | None) -> Significance:
     """The tests over ``variants`` (label -> Variant) against ``base``; a seed is paired only
     where both runs' BLEUs are comparable (:func:`~.scoring.scoring`: tokenizer, references,
@@ -118,24 +147,27 @@ def significance(variants: dict[str, Variant], base: str | None) -> Significance
             }
             keep = {s: x for s, x in bleu[label].items() if s in pairable}
             out.against_base[label] = _paired(keep, bleu[base])
-            out.chrf_against_base[label] = _paired(
-                {s: x for s, x in chrf[label].items() if s in pairable}, chrf[base]
+            with_chrf = {s: x for s, x in chrf[label].items() if s in pairable}
+            out.chrf_against_base[label] = _paired(with_chrf, chrf[base])
+            both = {s: x for s, x in keep.items() if s in with_chrf and s in chrf[base]}
+            out.bleu_chrf_disagree[label] = _disagree(
+                _paired(both, bleu[base]), out.chrf_against_base[label]
             )
         out.p_holm = holm({label: t.p for label, t in out.against_base.items()})
         spreads = [t.sd for t in out.against_base.values() if t.sd is not None and t.n > 1]
         if spreads:
             out.sd_difference = math.sqrt(sum(sd * sd for sd in spreads) / len(spreads))
         out.seeds = max((t.n for t in out.against_base.values()), default=0)
-    by_seed: dict[int, dict[str, float]] = {}
-    for label, values in bleu.items():
-        for seed, value in values.items():
-            by_seed.setdefault(seed, {})[label] = value
+    by_seed = comparable_by_seed(variants, bleu, base)
     out.omnibus = friedman(by_seed, list(variants))
     out.scores = [label for label, v in variants.items() if is_attention_score(v)]
     score_seeds = {
         s: {k: x for k, x in row.items() if k in out.scores} for s, row in by_seed.items()
     }
     out.scores_omnibus = friedman(score_seeds, out.scores)
-    out.matrix = pairwise({label: bleu[label] for label in out.scores}, out.scores)
+    by_score = {
+        label: {s: row[label] for s, row in by_seed.items() if label in row} for label in out.scores
+    }
+    out.matrix = pairwise(by_score, out.scores)
     out.stability = ranking_stability(score_seeds)
     return out

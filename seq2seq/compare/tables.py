@@ -151,7 +151,7 @@ def variant_row(
         "p_holm_vs_baseline": round_value(tests.p_holm.get(v.label)),
         "direction_vs_baseline": tests.direction(v.label) or None,
         "chrf_diff_vs_baseline_mean": round_value(chrf_test.mean) if chrf_test else None,
-        "bleu_chrf_disagree": _disagree(test, chrf_test),
+        "bleu_chrf_disagree": tests.bleu_chrf_disagree.get(v.label),
         "test_bp_mean": round_value(mean(metric_values(scored, "test_bp"))),
         "test_length_ratio_mean": round_value(mean(metric_values(scored, "test_length_ratio"))),
         "params": _joined(r.metrics.get("params") for r in scored),
@@ -175,13 +175,6 @@ def variant_row(
     for status in ("diverged", *UNSCORED):
         row[f"{status}_seeds"] = _seeds_with(v, status) or None
     return row
-
-
-def _disagree(bleu, chrf) -> bool | None:
-    """Whether the mean ΔBLEU and ΔchrF against the baseline have opposite signs."""
-    if bleu is None or chrf is None or bleu.mean is None or chrf.mean is None:
-        return None
-    return bleu.mean * chrf.mean < 0
 
 
 def _converged(scored: list[RunRecord]) -> str | None:

@@ -18,7 +18,8 @@ def test_attention_diagnostics_of_hand_made_matrices(tmp_path, corpus):
     assert matrix_rows([[0.5, 0.5]])["entropy"].tolist() == pytest.approx([1.0])
     run = fake_run(tmp_path, "run", corpus, matrices=[ONE_HOT, UNIFORM])
     # pooled over the 5 rows: entropies 0 0 0 1 1, max 1 1 1 .25 .25, EOS weights 0 0 1 .25 .25;
-    # on the most-attended column: 1 of ONE_HOT's 3 rows (a diagonal), both of UNIFORM's
+    # on the most-attended column: 1 of ONE_HOT's 3 rows (a diagonal), none of UNIFORM's (a
+    # row whose weights all tie attends no one piece)
     assert attention_diagnostics(run / "alignments") == pytest.approx(
         {
             "entropy": 0.4,
@@ -26,7 +27,7 @@ def test_attention_diagnostics_of_hand_made_matrices(tmp_path, corpus):
             "row_sum": 1.0,
             "max_weight": 0.7,
             "saturated": 0.6,
-            "collapse": 0.6,
+            "collapse": 0.2,
             "eos_mass": 0.3,
             "rows": 5,
         }
@@ -44,6 +45,15 @@ def test_a_matrix_stuck_on_one_column_is_collapse():
     rows = pooled(stuck)
     assert rows["on_top_column"] == 1.0
     assert rows["max_weight"] == pytest.approx(0.99)  # as saturated as a sharp diagonal
+
+
+def test_uniform_attention_is_not_collapse():
+    # every argmax falls on column 0 only because the weights tie there
+    rows = pooled(np.full((7, 7), 1 / 7))
+    assert rows["on_top_column"] == 0.0 and rows["entropy"] == pytest.approx(1.0)
+    # a row whose top two weights tie counts 0; the others are on the top column
+    split = np.array([[0.45, 0.45, 0.1], [0.8, 0.1, 0.1], [0.7, 0.2, 0.1]])
+    assert matrix_rows(split)["on_top_column"].tolist() == [0.0, 1.0, 1.0]
 
 
 @pytest.mark.parametrize("length", [4, 9, 20])

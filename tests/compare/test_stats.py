@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+
+import numpy as np
 import pytest
 from scipy import stats
 
@@ -11,11 +14,11 @@ from seq2seq.compare.stats import (
     holm,
     kendall_tau_b,
     minimal_detectable_difference,
+    paired_power,
     paired_test,
     pairwise,
     ranking_stability,
     summarize,
-    t_975,
 )
 
 
@@ -79,8 +82,9 @@ def test_paired_test_equals_scipy_ttest_rel():
     want = stats.ttest_rel(a, b)
     assert got.t == pytest.approx(want.statistic) and got.p == pytest.approx(want.pvalue)
     assert got.mean == pytest.approx(0.6) and got.n == 4  # 1.2, 0.2, 1.4, -0.4
-    half = t_975(3) * got.sd / 2
-    assert (got.low, got.high) == pytest.approx((0.6 - half, 0.6 + half))
+    # deviations .6 -.4 .8 -1.0: sd = sqrt(2.16 / 3) = sqrt(.72); half width 3.18245 * sd / 2
+    assert got.sd == pytest.approx(0.848528, abs=1e-6)
+    assert (got.low, got.high) == pytest.approx((0.6 - 1.350198, 0.6 + 1.350198), abs=1e-5)
 
 
 def test_paired_test_without_spread_or_replicates_has_no_p():
@@ -88,7 +92,26 @@ def test_paired_test_without_spread_or_replicates_has_no_p():
     assert paired_test([1.0], [0.0]).p is None
 
 
-def test_friedman_equals_scipy_and_w_is_its_statistic_over_blocks_times_k_minus_1():
+def _exact_friedman_p(blocks: list[list[float]]) -> float:
+    """Untied blocks: the share of the (k!)^n rank arrangements whose rank sums give a
+    statistic 12 / (n k (k + 1)) sum R_j^2 - 3 n (k + 1) at least the observed one, counted
+    one by one (the textbook definition, no scipy)."""
+    n, k = len(blocks), len(blocks[0])
+
+    def statistic(rank_rows) -> float:
+        sums = [sum(col) for col in zip(*rank_rows, strict=True)]
+        return 12 / (n * k * (k + 1)) * sum(r * r for r in sums) - 3 * n * (k + 1)
+
+    observed = statistic([[sorted(row).index(x) + 1 for x in row] for row in blocks])
+    arrangements = list(itertools.permutations(range(1, k + 1)))
+    hits = total = 0
+    for rows in itertools.product(arrangements, repeat=n):
+        total += 1
+        hits += statistic(rows) >= observed - 1e-9
+    return hits / total
+
+
+def test_friedman_statistic_equals_scipy_and_its_p_is_the_exact_permutation_p():
     scores = {
         1: {"a": 30.0, "b": 28.0, "c": 25.0, "d": 20.0},
         2: {"a": 29.0, "b": 29.5, "c": 24.0, "d": 21.0},
@@ -99,16 +122,44 @@ def test_friedman_equals_scipy_and_w_is_its_statistic_over_blocks_times_k_minus_
     want = stats.friedmanchisquare(
         [30.0, 29.0, 31.0], [28.0, 29.5, 27.0], [25.0, 24.0, 26.0], [20.0, 21.0, 19.0]
     )
-    assert got.statistic == pytest.approx(want.statistic) and got.p == pytest.approx(want.pvalue)
+    assert got.statistic == pytest.approx(want.statistic) == pytest.approx(8.2)  # R = 11 10 6 3
     assert got.blocks == (1, 2, 3)
-    assert got.kendall_w == pytest.approx(want.statistic / (3 * 3))
-    # identical rankings in every seed but one swap: W near 1
-    assert 0.8 < got.kendall_w <= 1.0
+    blocks = [[scores[s][v] for v in "abcd"] for s in (1, 2, 3)]
+    assert got.p == pytest.approx(_exact_friedman_p(blocks))  # 4!^3 = 13,824 <= the draws
+    assert got.p < want.pvalue  # the chi-square approximation is conservative here
+    assert got.kendall_w == pytest.approx(8.2 / (3 * 3))
+    # every seed ranks a > b > c > d: 24 of the 13,824 arrangements agree as much
+    alike = {s: {"a": 4.0, "b": 3.0, "c": 2.0, "d": 1.0} for s in (1, 2, 3)}
+    perfect = friedman(alike, ["a", "b", "c", "d"])
+    assert perfect.p == pytest.approx(24 / 24**3) and perfect.kendall_w == 1.0
 
 
-def test_friedman_needs_three_variants_and_two_complete_seeds():
+def test_friedman_p_by_draws_is_reproducible_and_near_the_exact_one():
+    # 6 variants, 3 seeds: 6!^3 arrangements, more than the draws
+    rng = np.random.default_rng(7)
+    scores = {s: {v: float(rng.normal() + 0.4 * v) for v in range(6)} for s in (1, 2, 3)}
+    first, again = friedman(scores, list(range(6))), friedman(scores, list(range(6)))
+    assert first.p == again.p
+    blocks = [[scores[s][v] for v in range(6)] for s in (1, 2, 3)]
+    sample = rng.permuted(np.tile(np.array(blocks), (200_000, 1, 1)), axis=2)
+    ranks = sample.argsort(axis=2).argsort(axis=2) + 1
+    sums = ranks.sum(axis=1)
+    draws = 12 / (3 * 6 * 7) * (sums**2).sum(axis=1) - 3 * 3 * 7
+    assert first.p == pytest.approx((draws >= first.statistic - 1e-9).mean(), abs=0.01)
+
+
+def test_kendalls_w_with_ties_is_tie_corrected():
+    # both seeds: a = b < c. Untied ranks 1.5 1.5 3 agree perfectly: W = 1 with the
+    # correction for ties (0.75 without it)
+    tied = {s: {"a": 1.0, "b": 1.0, "c": 2.0} for s in (1, 2)}
+    assert friedman(tied, ["a", "b", "c"]).kendall_w == pytest.approx(1.0)
+
+
+def test_friedman_needs_three_variants_two_complete_seeds_and_a_ranking():
     assert friedman({1: {"a": 1, "b": 2}, 2: {"a": 1, "b": 3}}, ["a", "b"]) is None
     assert friedman({1: {"a": 1, "b": 2, "c": 3}}, ["a", "b", "c"]) is None
+    all_tied = {1: {"a": 1, "b": 1, "c": 1}, 2: {"a": 2, "b": 2, "c": 2}}
+    assert friedman(all_tied, ["a", "b", "c"]) is None
 
 
 @pytest.mark.parametrize(
@@ -136,16 +187,32 @@ def test_pairwise_matrix_is_antisymmetric_with_holm_over_the_pairs():
     assert {pair: cells[pair].p_holm for pair in family} == pytest.approx(holm(family))
 
 
-def test_minimal_detectable_difference_with_three_seeds():
-    # (t_.975,2 + t_.8,2) * sd / sqrt(3) = (4.303 + 1.061) / 1.732 = 3.097 sd
-    assert minimal_detectable_difference(1.0, 3) == pytest.approx(3.0969, abs=1e-3)
+@pytest.mark.parametrize(("n", "alpha"), [(3, 0.05), (3, 0.05 / 8), (2, 0.05), (5, 0.05)])
+def test_the_minimal_detectable_difference_is_found_with_80_percent_power(n, alpha):
+    """Simulated paired experiments at that true difference (sd 1): the t test rejects in 80%
+    of them. The textbook (t_.975 + t_.8) sd / sqrt(n) falls short: 3.10 sd at 3 seeds."""
+    detectable = minimal_detectable_difference(1.0, n, alpha=alpha)
+    assert paired_power(detectable, 1.0, n, alpha=alpha) == pytest.approx(0.8, abs=1e-6)
+    diffs = np.random.default_rng(n).normal(detectable, 1.0, size=(200_000, n))
+    t = diffs.mean(axis=1) / (diffs.std(axis=1, ddof=1) / np.sqrt(n))
+    rejected = np.abs(t) > stats.t.ppf(1 - alpha / 2, n - 1)
+    assert rejected.mean() == pytest.approx(0.8, abs=0.005)
+    textbook = (stats.t.ppf(1 - alpha / 2, n - 1) + stats.t.ppf(0.8, n - 1)) / np.sqrt(n)
+    assert detectable > textbook
+
+
+def test_minimal_detectable_difference_by_hand_and_its_edges():
+    # 3 seeds, alpha 0.05: 3.264 sd (the noncentral t's root; the textbook formula 3.097)
+    assert minimal_detectable_difference(1.0, 3) == pytest.approx(3.2640, abs=1e-3)
+    assert minimal_detectable_difference(2.0, 3) == pytest.approx(2 * 3.2640, abs=2e-3)
     assert minimal_detectable_difference(1.0, 10) < minimal_detectable_difference(1.0, 3)
     assert minimal_detectable_difference(1.0, 1) is None
+    assert minimal_detectable_difference(0.0, 3) is None
 
 
-def test_kendall_tau_b_equals_scipy_and_ties_have_no_ranking():
+def test_kendall_tau_b_by_hand_and_ties_have_no_ranking():
     x, y = [1, 2, 3, 4, 5], [2, 1, 4, 3, 5]
-    assert kendall_tau_b(x, y) == pytest.approx(stats.kendalltau(x, y).statistic)
+    assert kendall_tau_b(x, y) == pytest.approx(0.6)  # 8 concordant, 2 discordant of 10
     assert kendall_tau_b([1, 1], [1, 2]) is None
     stability = ranking_stability({1: {"a": 1, "b": 2, "c": 3}, 2: {"a": 1, "b": 3, "c": 2}})
     assert stability.mean == pytest.approx(1 / 3)
