@@ -12,6 +12,14 @@ from seq2seq.compare.significance import significance
 from seq2seq.compare.variants import group_runs
 from tests.compare.fake_runs import fake_run
 
+# every seed ranks additive > content > location > none
+AGREE = {
+    "none": [10.0, 10.5, 11.0],
+    "additive": [30.0, 31.0, 32.0],
+    "content": [25.0, 26.0, 27.5],
+    "location": [20.0, 21.5, 22.0],
+}
+
 
 def significance_of(tmp_path, corpus, bleu: dict[str, list[float]], base="none", **per_run):
     """``bleu``: attention -> test BLEU of seeds 1, 2, 3 (None: no run). ``per_run``:
@@ -37,12 +45,7 @@ def test_better_needs_the_omnibus_to_reject_first(tmp_path, corpus):
     tests, label = significance_of(
         tmp_path / "agree",
         corpus,
-        {
-            "none": [10.0, 10.5, 11.0],
-            "additive": [30.0, 31.0, 32.0],
-            "content": [25.0, 26.0, 27.5],
-            "location": [20.0, 21.5, 22.0],
-        },
+        AGREE,
     )
     assert tests.omnibus.p == pytest.approx(24 / 24**3)
     assert tests.p_holm[label["additive"]] < 0.05
@@ -78,12 +81,7 @@ def test_kendalls_w_is_given_for_the_attention_scores_only(tmp_path, corpus):
     tests, _ = significance_of(
         tmp_path,
         corpus,
-        {
-            "none": [10.0, 10.5, 11.0],
-            "additive": [30.0, 31.0, 32.0],
-            "content": [25.0, 26.0, 27.5],
-            "location": [20.0, 21.5, 22.0],
-        },
+        AGREE,
     )
     every, scores = omnibus_lines(tests)
     assert "permuting each seed's scores" in every and "Kendall's W" not in every
@@ -94,29 +92,21 @@ def test_a_run_of_another_commit_is_ranked_with_nothing(tmp_path, corpus):
     tests, label = significance_of(
         tmp_path,
         corpus,
-        {
-            "none": [10.0, 10.5, 11.0],
-            "additive": [30.0, 31.0, 32.0],
-            "content": [25.0, 26.0, 27.5],
-        },
+        AGREE,
         **{"content:3": {"commit": "another"}},
     )
     # seed 3's content run is not comparable with the baseline's: seed 3 is no block
-    assert tests.omnibus.blocks == (1, 2)
+    assert tests.omnibus.blocks == (1, 2) and tests.scores_omnibus.blocks == (1, 2)
     assert tests.against_base[label["content"]].n == 2
     assert tests.matrix[(label["additive"], label["content"])].test.n == 2
+    assert tests.matrix[(label["additive"], label["location"])].test.n == 3
 
 
 def test_the_matrix_states_the_family_it_tested(tmp_path, corpus):
     tests, label = significance_of(
         tmp_path,
         corpus,
-        {
-            "none": [10.0, 10.5, 11.0],
-            "additive": [30.0, 31.0, 32.0],
-            "content": [25.0, 26.0, 27.5],
-            "location": [20.0, None, None],  # one seed: its pairs are not tested
-        },
+        AGREE | {"location": [20.0, None, None]},  # one seed: its pairs are not tested
     )
     (title, _, rows) = pairwise_table(tests)[0]
     assert "over the 1 tested pairs (2 pair(s) untested" in title
