@@ -54,7 +54,7 @@ def omnibus_lines(tests: Significance) -> list[str]:
         if omnibus is None:
             lines.append(
                 f"Omnibus over {what}: not computed (Friedman needs 3 variants, 2 seeds that "
-                "scored all of them, and a seed whose scores are not all tied)."
+                "scored all of them, and a seed whose test BLEUs are not all tied)."
             )
             continue
         verdict = "differences" if omnibus.p < ALPHA else "no difference shown"
@@ -64,7 +64,7 @@ def omnibus_lines(tests: Significance) -> list[str]:
         lines.append(
             f"Omnibus over {what} ({len(omnibus.variants)} variants, blocked by seeds "
             f"{', '.join(map(str, omnibus.blocks))}): Friedman chi2 = {omnibus.statistic:.2f}, "
-            f"p = {_p(omnibus.p)} by permuting each seed's scores among the variants "
+            f"p = {_p(omnibus.p)} by permuting each seed's test BLEUs among the variants "
             f"({verdict} at {ALPHA}){agreement}."
         )
     return lines
@@ -94,7 +94,7 @@ def baseline_notes(rows: list[dict], base: str, tests: Significance, n_bootstrap
         notes.append(
             f"BLEU and chrF disagree in sign against `{base}` for: "
             + ", ".join(f"`{label}`" for label in disagree)
-            + " (mean ΔBLEU and mean ΔchrF of opposite signs)."
+            + " (mean ΔBLEU and mean ΔchrF of opposite signs, over the seeds scored by both)."
         )
     notes.append(
         f"Test-set noise, not a claim about a variant: sacreBLEU's paired bootstrap "
@@ -137,14 +137,14 @@ def pairwise_table(tests: Significance) -> list[tuple[str, list[str], list[list[
     pairs = len(tests.scores) * (len(tests.scores) - 1) // 2
     tested = sum(cell.test.p is not None for (a, b), cell in tests.matrix.items() if a < b)
     untested = (
-        f" ({pairs - tested} pair(s) untested: fewer than 2 common seeds, or no spread; "
-        "their cells give n)"
+        f" ({pairs - tested} pair(s) untested: fewer than 2 common seeds, or no spread; such a "
+        "cell gives its n, or is empty without a common seed)"
         if tested < pairs
         else ""
     )
     title = (
         f"ΔBLEU among the attention scores (row - column, mean over common seeds; Holm-adjusted "
-        f"p of the paired t test over the {tested} tested pairs{untested}; + / - where it is "
+        f"p of the paired t test over the {tested} tested pair(s){untested}; + / - where it is "
         f"< {ALPHA} and the omnibus over the scores rejected):"
     )
     rows = []
@@ -157,7 +157,7 @@ def pairwise_table(tests: Significance) -> list[tuple[str, list[str], list[list[
                 continue
             mark = {"better": " +", "worse": " -"}.get(tests.pair_direction(a, b), "")
             p = f" ({_p(cell.p_holm)})" if cell.p_holm is not None else f" (n={cell.test.n})"
-            cells.append(f"{cell.test.mean:+.2f}{p}{mark}")
+            cells.append(f"{cell.test.mean + 0.0:+.2f}{p}{mark}")  # + 0.0: no "-0.00"
         rows.append(cells)
     return [(title, ["row - column", *tests.scores], rows)]
 

@@ -111,21 +111,25 @@ def _disagree(bleu: PairedTest, chrf: PairedTest) -> bool | None:
 
 
 def comparable_by_seed(
-    variants: dict[str, Variant], bleu: dict[str, dict[int, float]], base: str | None
+    variants: dict[str, Variant],
+    bleu: dict[str, dict[int, float]],
+    labels: list[str],
+    base: str | None,
 ) -> dict[int, dict[str, float]]:
-    """seed -> label -> test BLEU of the runs a ranking may hold together: at each seed, the
-    runs whose BLEUs are comparable with the baseline's run of that seed, or, without one
-    there, the largest such group (the first found among equals). The report flags the others
-    (mixed scoring) and no test ranks them."""
+    """seed -> label -> test BLEU of the runs of ``labels`` a ranking may hold together: at
+    each seed, those whose BLEUs are comparable (:func:`~.scoring.scoring`) with the baseline's
+    run of that seed where one group is, else the largest group (the first found among equals).
+    The report flags the others (mixed scoring) and no test ranks them."""
     rows: dict[int, dict[str, float]] = {}
-    for seed in sorted({s for values in bleu.values() for s in values}):
+    for seed in sorted({s for label in labels for s in bleu[label]}):
         groups: dict[tuple, dict[str, float]] = {}
-        for label, values in bleu.items():
-            if seed in values:
+        for label in labels:
+            if seed in bleu[label]:
                 key = scoring(variants[label].seeds[seed])
-                groups.setdefault(key, {})[label] = values[seed]
-        with_base = [g for g in groups.values() if base in g]
-        rows[seed] = with_base[0] if with_base else max(groups.values(), key=len)
+                groups.setdefault(key, {})[label] = bleu[label][seed]
+        base_run = variants[base].seeds.get(seed) if base in variants else None
+        preferred = groups.get(scoring(base_run)) if base_run is not None else None
+        rows[seed] = preferred or max(groups.values(), key=len)
     return rows
 
 
@@ -158,15 +162,14 @@ def significance(variants: dict[str, Variant], base: str | None) -> Significance
         if spreads:
             out.sd_difference = math.sqrt(sum(sd * sd for sd in spreads) / len(spreads))
         out.seeds = max((t.n for t in out.against_base.values()), default=0)
-    by_seed = comparable_by_seed(variants, bleu, base)
-    out.omnibus = friedman(by_seed, list(variants))
+    out.omnibus = friedman(comparable_by_seed(variants, bleu, list(variants), base), list(variants))
     out.scores = [label for label, v in variants.items() if is_attention_score(v)]
-    score_seeds = {
-        s: {k: x for k, x in row.items() if k in out.scores} for s, row in by_seed.items()
-    }
+    # the scores' own grouping: a baseline run of another commit drops none of them
+    score_seeds = comparable_by_seed(variants, bleu, out.scores, base)
     out.scores_omnibus = friedman(score_seeds, out.scores)
     by_score = {
-        label: {s: row[label] for s, row in by_seed.items() if label in row} for label in out.scores
+        label: {s: row[label] for s, row in score_seeds.items() if label in row}
+        for label in out.scores
     }
     out.matrix = pairwise(by_score, out.scores)
     out.stability = ranking_stability(score_seeds)

@@ -30,7 +30,8 @@ from scipy import optimize, stats
 
 ALPHA = 0.05
 # Friedman's p by permutation: exact where there are fewer arrangements, else this many draws
-# of a generator seeded with 0 (the same report twice gives the same p)
+# of a generator seeded with 0, over the variants in sorted order (the same runs give the same p
+# in whatever order the report lists them)
 PERMUTATIONS = 19_999
 K = TypeVar("K", bound=Hashable)
 
@@ -153,7 +154,8 @@ def friedman(scores: Mapping[Hashable, Mapping[K, float]], variants: Sequence[K]
         return None
     if all(len({scores[s][v] for v in variants}) == 1 for s in blocks):
         return None
-    columns = [np.array([scores[s][v] for s in blocks], dtype=np.float64) for v in variants]
+    ordered = sorted(variants, key=str)
+    columns = [np.array([scores[s][v] for s in blocks], dtype=np.float64) for v in ordered]
     statistic = float(_friedman_statistic(*columns))
     result = stats.permutation_test(
         columns,

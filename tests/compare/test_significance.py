@@ -37,7 +37,7 @@ def significance_of(tmp_path, corpus, bleu: dict[str, list[float]], base="none",
             records.append(load_record(run))
     variants = group_runs(records)
     labels = {v.runs[0].config["attention"]["name"]: label for label, v in variants.items()}
-    return significance(variants, labels[base]), labels
+    return significance(variants, labels.get(base)), labels
 
 
 def test_better_needs_the_omnibus_to_reject_first(tmp_path, corpus):
@@ -84,7 +84,7 @@ def test_kendalls_w_is_given_for_the_attention_scores_only(tmp_path, corpus):
         AGREE,
     )
     every, scores = omnibus_lines(tests)
-    assert "permuting each seed's scores" in every and "Kendall's W" not in every
+    assert "permuting each seed's test BLEUs" in every and "Kendall's W" not in every
     assert scores.endswith("Kendall's W = 1.000.")
 
 
@@ -102,6 +102,29 @@ def test_a_run_of_another_commit_is_ranked_with_nothing(tmp_path, corpus):
     assert tests.matrix[(label["additive"], label["location"])].test.n == 3
 
 
+def test_a_baseline_run_of_another_commit_drops_no_attention_score(tmp_path, corpus):
+    tests, label = significance_of(tmp_path, corpus, AGREE, **{"none:3": {"commit": "another"}})
+    # seed 3 has no comparable baseline: no block of the every-variant test, no pairing with
+    # `none`; the scores are comparable with each other there and keep all three seeds
+    assert tests.omnibus.blocks == (1, 2) and tests.against_base[label["additive"]].n == 2
+    assert tests.scores_omnibus.blocks == (1, 2, 3)
+    assert tests.scores_omnibus.p == pytest.approx(6 / 6**3)
+    assert tests.matrix[(label["additive"], label["content"])].test.n == 3
+
+
+def test_at_each_seed_the_baselines_group_is_ranked_else_the_largest(tmp_path, corpus):
+    scores = {k: v for k, v in AGREE.items() if k != "none"}
+    other = {"content:2": {"commit": "another"}, "additive:2": {"commit": "another"}}
+    # seed 2: additive and content on one commit, location on another
+    tests, label = significance_of(tmp_path / "none", corpus, scores, base=None, **other)
+    assert tests.base is None and tests.scores_omnibus.blocks == (1, 3)
+    assert tests.matrix[(label["additive"], label["content"])].test.n == 3  # the larger group
+    assert tests.matrix[(label["content"], label["location"])].test.n == 2
+    tests, label = significance_of(tmp_path / "base", corpus, scores, base="location", **other)
+    assert tests.matrix[(label["additive"], label["content"])].test.n == 2  # the baseline's
+    assert tests.matrix[(label["content"], label["location"])].test.n == 2
+
+
 def test_the_matrix_states_the_family_it_tested(tmp_path, corpus):
     tests, label = significance_of(
         tmp_path,
@@ -109,7 +132,7 @@ def test_the_matrix_states_the_family_it_tested(tmp_path, corpus):
         AGREE | {"location": [20.0, None, None]},  # one seed: its pairs are not tested
     )
     (title, _, rows) = pairwise_table(tests)[0]
-    assert "over the 1 tested pairs (2 pair(s) untested" in title
+    assert "over the 1 tested pair(s) (2 pair(s) untested" in title
     tested = tests.matrix[(label["additive"], label["content"])]
     assert tested.p_holm == pytest.approx(tested.test.p)  # a family of one
     by_label = {row[0]: row[1:] for row in rows}

@@ -92,20 +92,27 @@ def test_paired_test_without_spread_or_replicates_has_no_p():
     assert paired_test([1.0], [0.0]).p is None
 
 
+def _midranks(row) -> list[float]:
+    return [sum(y < x for y in row) + (sum(y == x for y in row) + 1) / 2 for x in row]
+
+
 def _exact_friedman_p(blocks: list[list[float]]) -> float:
-    """Untied blocks: the share of the (k!)^n rank arrangements whose rank sums give a
-    statistic 12 / (n k (k + 1)) sum R_j^2 - 3 n (k + 1) at least the observed one, counted
-    one by one (the textbook definition, no scipy)."""
+    """The share of the (k!)^n arrangements (each block's values permuted among the k
+    variants) whose statistic is at least the observed one, counted one by one, with the
+    textbook statistic on mid-ranks and its tie correction (no scipy):
+    12 sum_j (R_j - n (k + 1) / 2)^2 / (n k (k + 1) - sum_blocks sum_ties (t^3 - t) / (k - 1))."""
     n, k = len(blocks), len(blocks[0])
+    ties = sum(row.count(x) ** 3 - row.count(x) for row in blocks for x in set(row))
+    denominator = n * k * (k + 1) - ties / (k - 1)
 
-    def statistic(rank_rows) -> float:
-        sums = [sum(col) for col in zip(*rank_rows, strict=True)]
-        return 12 / (n * k * (k + 1)) * sum(r * r for r in sums) - 3 * n * (k + 1)
+    def statistic(rows) -> float:
+        sums = [sum(col) for col in zip(*map(_midranks, rows), strict=True)]
+        return 12 * sum((r - n * (k + 1) / 2) ** 2 for r in sums) / denominator
 
-    observed = statistic([[sorted(row).index(x) + 1 for x in row] for row in blocks])
-    arrangements = list(itertools.permutations(range(1, k + 1)))
+    observed = statistic(blocks)
+    arrangements = [list(itertools.permutations(row)) for row in blocks]
     hits = total = 0
-    for rows in itertools.product(arrangements, repeat=n):
+    for rows in itertools.product(*arrangements):
         total += 1
         hits += statistic(rows) >= observed - 1e-9
     return hits / total
@@ -134,12 +141,26 @@ def test_friedman_statistic_equals_scipy_and_its_p_is_the_exact_permutation_p():
     assert perfect.p == pytest.approx(24 / 24**3) and perfect.kendall_w == 1.0
 
 
+def test_friedman_with_tied_blocks_against_its_exact_permutation_p():
+    # seed 1 ties a and b: mid-ranks 1.5 1.5 3 4, a tie correction of (2^3 - 2) / 3
+    scores = {
+        1: {"a": 20.0, "b": 20.0, "c": 25.0, "d": 30.0},
+        2: {"a": 21.0, "b": 19.0, "c": 24.0, "d": 31.0},
+        3: {"a": 18.0, "b": 22.0, "c": 23.0, "d": 29.0},
+    }
+    got = friedman(scores, ["a", "b", "c", "d"])
+    blocks = [[scores[s][v] for v in "abcd"] for s in (1, 2, 3)]
+    columns = [[scores[s][v] for s in (1, 2, 3)] for v in "abcd"]
+    assert got.statistic == pytest.approx(stats.friedmanchisquare(*columns).statistic)
+    assert got.p == pytest.approx(_exact_friedman_p(blocks))
+
+
 def test_friedman_p_by_draws_is_reproducible_and_near_the_exact_one():
     # 6 variants, 3 seeds: 6!^3 arrangements, more than the draws
     rng = np.random.default_rng(7)
     scores = {s: {v: float(rng.normal() + 0.4 * v) for v in range(6)} for s in (1, 2, 3)}
-    first, again = friedman(scores, list(range(6))), friedman(scores, list(range(6)))
-    assert first.p == again.p
+    first, again = friedman(scores, list(range(6))), friedman(scores, [3, 1, 5, 0, 2, 4])
+    assert first.p == again.p  # the same runs in another order: the same draws
     blocks = [[scores[s][v] for v in range(6)] for s in (1, 2, 3)]
     sample = rng.permuted(np.tile(np.array(blocks), (200_000, 1, 1)), axis=2)
     ranks = sample.argsort(axis=2).argsort(axis=2) + 1
