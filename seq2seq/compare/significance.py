@@ -140,15 +140,12 @@ def significance(variants: dict[str, Variant], base: str | None) -> Significance
     out = Significance(base)
     bleu = {label: scores_by_seed(v) for label, v in variants.items()}
     chrf = {label: scores_by_seed(v, "test_chrf") for label, v in variants.items()}
+    by_seed = comparable_by_seed(variants, bleu, list(variants), base)
     if base is not None:
-        for label, v in variants.items():
+        for label in variants:
             if label == base:
                 continue
-            pairable = {
-                s
-                for s in bleu[label]
-                if s in bleu[base] and scoring(v.seeds[s]) == scoring(variants[base].seeds[s])
-            }
+            pairable = {s for s, row in by_seed.items() if base in row and label in row}
             keep = {s: x for s, x in bleu[label].items() if s in pairable}
             out.against_base[label] = _paired(keep, bleu[base])
             with_chrf = {s: x for s, x in chrf[label].items() if s in pairable}
@@ -162,7 +159,7 @@ def significance(variants: dict[str, Variant], base: str | None) -> Significance
         if spreads:
             out.sd_difference = math.sqrt(sum(sd * sd for sd in spreads) / len(spreads))
         out.seeds = max((t.n for t in out.against_base.values()), default=0)
-    out.omnibus = friedman(comparable_by_seed(variants, bleu, list(variants), base), list(variants))
+    out.omnibus = friedman(by_seed, list(variants))
     out.scores = [label for label, v in variants.items() if is_attention_score(v)]
     # the scores' own grouping: a baseline run of another commit drops none of them
     score_seeds = comparable_by_seed(variants, bleu, out.scores, base)

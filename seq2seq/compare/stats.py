@@ -156,7 +156,6 @@ def friedman(scores: Mapping[Hashable, Mapping[K, float]], variants: Sequence[K]
         return None
     ordered = sorted(variants, key=str)
     columns = [np.array([scores[s][v] for s in blocks], dtype=np.float64) for v in ordered]
-    statistic = float(_friedman_statistic(*columns))
     result = stats.permutation_test(
         columns,
         _friedman_statistic,
@@ -166,6 +165,7 @@ def friedman(scores: Mapping[Hashable, Mapping[K, float]], variants: Sequence[K]
         alternative="greater",
         rng=np.random.default_rng(0),
     )
+    statistic = float(result.statistic)
     w = statistic / (len(blocks) * (len(variants) - 1))
     return Omnibus(statistic, float(result.pvalue), tuple(variants), blocks, w)
 
